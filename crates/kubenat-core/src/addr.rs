@@ -1,0 +1,61 @@
+//! The two address families behind one generic code path.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An IP address of one family, as conntrack and the rewrite path store it.
+pub trait Addr: Copy + Eq + Hash + Debug + Into<IpAddr> + 'static {
+    /// Bytes on the wire.
+    const LEN: usize;
+    /// The address if `ip` is of this family.
+    fn from_ip(ip: IpAddr) -> Option<Self>;
+    /// The address stored at the start of `bytes` (at least [`Addr::LEN`] long).
+    fn read(bytes: &[u8]) -> Self;
+    /// Writes the address to the start of `bytes`.
+    fn write(self, bytes: &mut [u8]);
+}
+
+impl Addr for Ipv4Addr {
+    const LEN: usize = 4;
+
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    #[inline]
+    fn read(bytes: &[u8]) -> Self {
+        Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])
+    }
+
+    #[inline]
+    fn write(self, bytes: &mut [u8]) {
+        bytes[..4].copy_from_slice(&self.octets());
+    }
+}
+
+impl Addr for Ipv6Addr {
+    const LEN: usize = 16;
+
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        }
+    }
+
+    #[inline]
+    fn read(bytes: &[u8]) -> Self {
+        let mut octets = [0u8; 16];
+        octets.copy_from_slice(&bytes[..16]);
+        Ipv6Addr::from(octets)
+    }
+
+    #[inline]
+    fn write(self, bytes: &mut [u8]) {
+        bytes[..16].copy_from_slice(&self.octets());
+    }
+}

@@ -1,0 +1,198 @@
+//! Which endpoints of a service port can receive traffic, as kube-proxy's
+//! `CategorizeEndpoints` decides it.
+//!
+//! Ready endpoints are used; when a class has no ready endpoint, its serving-and-terminating
+//! endpoints are used instead, so connections drain gracefully to pods that are shutting down.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::model::{EndpointSlice, Protocol, ServiceName};
+
+/// The usable endpoints of one service port in one address family.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CategorizedEndpoints {
+    /// For traffic policy Cluster: usable endpoints on every node.
+    pub cluster: Vec<SocketAddr>,
+    /// For traffic policy Local: usable endpoints on this node.
+    pub local: Vec<SocketAddr>,
+}
+
+struct Candidate {
+    address: SocketAddr,
+    ready: bool,
+    serving_terminating: bool,
+    local: bool,
+}
+
+/// Collects the endpoints of `service`'s port `port_name`/`protocol` in the family of
+/// `family_of` from `slices`, and splits them into cluster-wide and node-local sets.
+/// The result is sorted and free of duplicates, so compiled tables do not depend on the
+/// order slices arrived in.
+pub fn categorize(
+    slices: &[&EndpointSlice],
+    service: &ServiceName,
+    port_name: &str,
+    protocol: Protocol,
+    family_of: IpAddr,
+    node_name: &str,
+) -> CategorizedEndpoints {
+    let mut seen = BTreeSet::new();
+    let mut candidates = Vec::new();
+    for slice in slices.iter().filter(|s| &s.service == service) {
+        let Some(port) = slice
+            .ports
+            .iter()
+            .find(|p| p.name == port_name && p.protocol == protocol)
+        else {
+            continue;
+        };
+        for endpoint in &slice.endpoints {
+            // kube-proxy programs only an endpoint's first address.
+            let Some(&ip) = endpoint.addresses.first() else {
+                continue;
+            };
+            if ip.is_ipv4() != family_of.is_ipv4() {
+                continue;
+            }
+            let address = SocketAddr::new(ip, port.port);
+            if !seen.insert(address) {
+                continue;
+            }
+            let c = endpoint.conditions;
+            candidates.push(Candidate {
+                address,
+                ready: c.ready,
+                serving_terminating: c.serving && c.terminating,
+                local: endpoint.node_name.as_deref() == Some(node_name),
+            });
+        }
+    }
+    let usable = |local_only: bool| -> Vec<SocketAddr> {
+        let in_class = |c: &&Candidate| !local_only || c.local;
+        let ready: Vec<SocketAddr> = candidates
+            .iter()
+            .filter(in_class)
+            .filter(|c| c.ready)
+            .map(|c| c.address)
+            .collect();
+        let mut chosen = if ready.is_empty() {
+            candidates
+                .iter()
+                .filter(in_class)
+                .filter(|c| c.serving_terminating)
+                .map(|c| c.address)
+                .collect()
+        } else {
+            ready
+        };
+        chosen.sort_unstable();
+        chosen
+    };
+    CategorizedEndpoints {
+        cluster: usable(false),
+        local: usable(true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Endpoint, EndpointConditions, EndpointPort};
+
+    fn endpoint(ip: &str, node: &str, ready: bool, serving: bool, terminating: bool) -> Endpoint {
+        Endpoint {
+            addresses: vec![ip.parse().unwrap()],
+            conditions: EndpointConditions {
+                ready,
+                serving,
+                terminating,
+            },
+            node_name: Some(node.to_string()),
+        }
+    }
+
+    fn slice(endpoints: Vec<Endpoint>) -> EndpointSlice {
+        EndpointSlice {
+            name: "s".into(),
+            service: ServiceName::new("ns", "svc"),
+            ports: vec![EndpointPort {
+                name: "http".into(),
+                protocol: Protocol::Tcp,
+                port: 80,
+            }],
+            endpoints,
+        }
+    }
+
+    fn addrs(v: &[&str]) -> Vec<SocketAddr> {
+        v.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn readiness_rules_per_class() {
+        // (endpoints, expected cluster, expected local on node "a")
+        let cases: Vec<(Vec<Endpoint>, Vec<&str>, Vec<&str>)> = vec![
+            (
+                vec![
+                    endpoint("10.0.0.1", "a", true, true, false),
+                    endpoint("10.0.0.2", "b", true, true, false),
+                ],
+                vec!["10.0.0.1:80", "10.0.0.2:80"],
+                vec!["10.0.0.1:80"],
+            ),
+            // Ready endpoints win over serving-terminating ones.
+            (
+                vec![
+                    endpoint("10.0.0.1", "a", false, true, true),
+                    endpoint("10.0.0.2", "b", true, true, false),
+                ],
+                vec!["10.0.0.2:80"],
+                vec!["10.0.0.1:80"],
+            ),
+            // No ready endpoint: fall back to serving and terminating; not-serving never.
+            (
+                vec![
+                    endpoint("10.0.0.1", "a", false, true, true),
+                    endpoint("10.0.0.2", "b", false, false, true),
+                    endpoint("10.0.0.3", "b", false, true, false),
+                ],
+                vec!["10.0.0.1:80"],
+                vec!["10.0.0.1:80"],
+            ),
+            (vec![], vec![], vec![]),
+        ];
+        for (endpoints, cluster, local) in cases {
+            let s = slice(endpoints);
+            let got = categorize(
+                &[&s],
+                &ServiceName::new("ns", "svc"),
+                "http",
+                Protocol::Tcp,
+                "10.0.0.0".parse().unwrap(),
+                "a",
+            );
+            assert_eq!(got.cluster, addrs(&cluster));
+            assert_eq!(got.local, addrs(&local));
+        }
+    }
+
+    #[test]
+    fn other_family_port_and_duplicates_are_ignored() {
+        let mut s = slice(vec![
+            endpoint("10.0.0.1", "a", true, true, false),
+            endpoint("fd00::1", "a", true, true, false),
+        ]);
+        let twin = s.clone();
+        s.ports[0].name = "other".into();
+        let got = categorize(
+            &[&s, &twin, &twin],
+            &ServiceName::new("ns", "svc"),
+            "http",
+            Protocol::Tcp,
+            "10.0.0.0".parse().unwrap(),
+            "a",
+        );
+        assert_eq!(got.cluster, addrs(&["10.0.0.1:80"]));
+    }
+}

@@ -1,0 +1,327 @@
+//! From cluster state to tables: pure functions, run when the state changes, never per packet.
+//!
+//! [`ServiceMap`] keeps the state indexed by Service so a delta (one Service or one
+//! EndpointSlice changed) recompiles only that Service's ports.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::categorize::categorize;
+use crate::maglev;
+use crate::model::{
+    ClusterState, EndpointSelection, EndpointSlice, IpNet, ProxyConfig, Service, ServiceName,
+    ServiceType, SessionAffinity, TrafficPolicy,
+};
+use crate::tables::{
+    CompiledServicePort, Frontend, FrontendKey, NodeSettings, ServicePortId, ServicePortName,
+    Tables,
+};
+
+/// One change to the cluster state, as a watch on the API server would deliver it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// Replace everything (a resync).
+    Replace(Box<ClusterState>),
+    /// A Service was added or changed.
+    UpsertService(Box<Service>),
+    RemoveService(ServiceName),
+    /// An EndpointSlice was added or changed.
+    UpsertEndpointSlice(Box<EndpointSlice>),
+    RemoveEndpointSlice {
+        service: ServiceName,
+        name: String,
+    },
+}
+
+/// The cluster state indexed by Service, with the tables compiled from it.
+#[derive(Clone, Debug)]
+pub struct ServiceMap {
+    proxy: ProxyConfig,
+    services: BTreeMap<ServiceName, Service>,
+    slices: BTreeMap<ServiceName, BTreeMap<String, EndpointSlice>>,
+    tables: Tables,
+}
+
+impl ServiceMap {
+    /// Compiles a whole state.
+    pub fn new(state: &ClusterState) -> ServiceMap {
+        let mut map = ServiceMap {
+            proxy: state.proxy.clone(),
+            services: BTreeMap::new(),
+            slices: BTreeMap::new(),
+            tables: Tables::empty(node_settings(&state.proxy)),
+        };
+        for slice in &state.endpoint_slices {
+            map.slices
+                .entry(slice.service.clone())
+                .or_default()
+                .insert(slice.name.clone(), slice.clone());
+        }
+        for service in &state.services {
+            map.services.insert(service.name.clone(), service.clone());
+        }
+        let names: Vec<ServiceName> = map.services.keys().cloned().collect();
+        for name in names {
+            map.recompile(&name);
+        }
+        map
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    pub fn proxy(&self) -> &ProxyConfig {
+        &self.proxy
+    }
+
+    /// Applies one change; returns the Service whose rules changed (all of them for
+    /// [`Update::Replace`], as `None`).
+    pub fn apply(&mut self, update: Update) -> Option<ServiceName> {
+        match update {
+            Update::Replace(state) => {
+                *self = ServiceMap::new(&state);
+                None
+            }
+            Update::UpsertService(service) => {
+                let name = service.name.clone();
+                self.services.insert(name.clone(), *service);
+                self.recompile(&name);
+                Some(name)
+            }
+            Update::RemoveService(name) => {
+                self.services.remove(&name);
+                self.recompile(&name);
+                Some(name)
+            }
+            Update::UpsertEndpointSlice(slice) => {
+                let name = slice.service.clone();
+                self.slices
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(slice.name.clone(), *slice);
+                self.recompile(&name);
+                Some(name)
+            }
+            Update::RemoveEndpointSlice { service, name } => {
+                if let Some(slices) = self.slices.get_mut(&service) {
+                    slices.remove(&name);
+                }
+                self.recompile(&service);
+                Some(service)
+            }
+        }
+    }
+
+    /// Drops the compiled ports of `name` and compiles its current definition, if any.
+    fn recompile(&mut self, name: &ServiceName) {
+        remove_service(&mut self.tables, name);
+        let Some(service) = self.services.get(name) else {
+            return;
+        };
+        let slices: Vec<&EndpointSlice> = self
+            .slices
+            .get(name)
+            .map(|m| m.values().collect())
+            .unwrap_or_default();
+        let compiled = compile_service(service, &slices, &self.proxy);
+        insert_service(&mut self.tables, name, compiled);
+    }
+}
+
+/// Compiles a whole state into tables.
+pub fn compile(state: &ClusterState) -> Tables {
+    ServiceMap::new(state).tables
+}
+
+fn node_settings(proxy: &ProxyConfig) -> NodeSettings {
+    NodeSettings {
+        node_ips: proxy.node_ips.clone(),
+        cluster_cidrs: proxy.cluster_cidrs.clone(),
+        service_cidrs: proxy.service_cidrs.clone(),
+        node_port_addresses: proxy.node_port_addresses.clone(),
+        masquerade_all: proxy.masquerade_all,
+        mode: proxy.mode,
+        localhost_node_ports: proxy.localhost_node_ports,
+    }
+}
+
+fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
+    a.is_ipv4() == b.is_ipv4()
+}
+
+/// The service ports of one Service, one per (port, family). Headless Services (no cluster
+/// IP) program nothing, as in kube-proxy.
+fn compile_service(
+    service: &Service,
+    slices: &[&EndpointSlice],
+    proxy: &ProxyConfig,
+) -> Vec<CompiledServicePort> {
+    let mut out = Vec::new();
+    let externally_accessible = service.service_type != ServiceType::ClusterIp
+        || !service.external_ips.is_empty()
+        || !service.load_balancer_ips.is_empty();
+    for &cluster_ip in &service.cluster_ips {
+        let ipv6 = cluster_ip.is_ipv6();
+        let source_ranges = source_ranges(service, cluster_ip, proxy);
+        for port in &service.ports {
+            let endpoints = categorize(
+                slices,
+                &service.name,
+                &port.name,
+                port.protocol,
+                cluster_ip,
+                &proxy.node_name,
+            );
+            let (maglev_cluster, maglev_local) = match proxy.selection {
+                EndpointSelection::Maglev { table_size } => (
+                    maglev::build_table(&endpoints.cluster, table_size, proxy.seed),
+                    maglev::build_table(&endpoints.local, table_size, proxy.seed),
+                ),
+                EndpointSelection::RoundRobin => (Box::default(), Box::default()),
+            };
+            let key = |address: IpAddr| FrontendKey {
+                address,
+                protocol: port.protocol,
+                port: port.port,
+            };
+            let mut frontends = vec![(key(cluster_ip), Frontend::ClusterIp)];
+            frontends.extend(
+                service
+                    .external_ips
+                    .iter()
+                    .filter(|ip| same_family(ip, &cluster_ip))
+                    .map(|&ip| (key(ip), Frontend::ExternalIp)),
+            );
+            if service.service_type == ServiceType::LoadBalancer {
+                frontends.extend(
+                    service
+                        .load_balancer_ips
+                        .iter()
+                        .filter(|ip| same_family(ip, &cluster_ip))
+                        .map(|&ip| (key(ip), Frontend::LoadBalancerIp)),
+                );
+            }
+            let node_port = match service.service_type {
+                ServiceType::ClusterIp => None,
+                ServiceType::NodePort | ServiceType::LoadBalancer => port.node_port,
+            };
+            out.push(CompiledServicePort {
+                name: ServicePortName {
+                    service: service.name.clone(),
+                    port: port.name.clone(),
+                },
+                protocol: port.protocol,
+                ipv6,
+                cluster_ip,
+                port: port.port,
+                frontends,
+                node_port,
+                external_policy_local: externally_accessible
+                    && service.external_traffic_policy == TrafficPolicy::Local,
+                internal_policy_local: service.internal_traffic_policy == TrafficPolicy::Local,
+                affinity_timeout: match service.session_affinity {
+                    SessionAffinity::None => None,
+                    SessionAffinity::ClientIp { timeout } => Some(timeout),
+                },
+                source_ranges: source_ranges.clone(),
+                endpoints,
+                maglev_cluster,
+                maglev_local,
+            });
+        }
+    }
+    out
+}
+
+/// loadBalancerSourceRanges of the cluster IP's family. A `/0` range allows everyone, which
+/// is the same as no range; when a range holds a node address, the load-balancer IPs
+/// themselves are allowed too (traffic the node sends to its own VIP), as kube-proxy does.
+fn source_ranges(service: &Service, family: IpAddr, proxy: &ProxyConfig) -> Vec<IpNet> {
+    let ranges: Vec<IpNet> = service
+        .load_balancer_source_ranges
+        .iter()
+        .filter(|r| same_family(&r.addr(), &family))
+        .copied()
+        .collect();
+    if ranges.is_empty() || ranges.iter().any(|r| r.prefix_len() == 0) {
+        return Vec::new();
+    }
+    let allow_from_node = proxy
+        .node_ips
+        .iter()
+        .any(|ip| ranges.iter().any(|r| r.contains(ip)));
+    let mut allowed = ranges;
+    if allow_from_node {
+        allowed.extend(
+            service
+                .load_balancer_ips
+                .iter()
+                .filter(|ip| same_family(ip, &family))
+                .map(|&ip| IpNet::from(ip)),
+        );
+    }
+    allowed
+}
+
+fn remove_service(tables: &mut Tables, name: &ServiceName) {
+    let Some(ids) = tables.ports_of_service.remove(name) else {
+        return;
+    };
+    for id in ids {
+        let Some(port) = tables.ports[id.0 as usize].take() else {
+            continue;
+        };
+        for (key, _) in &port.frontends {
+            if tables
+                .frontends
+                .get(key)
+                .is_some_and(|(owner, _)| *owner == id)
+            {
+                tables.frontends.remove(key);
+            }
+        }
+        if let Some(node_port) = port.node_port {
+            let key = (port.protocol, node_port, port.ipv6);
+            if tables.node_ports.get(&key) == Some(&id) {
+                tables.node_ports.remove(&key);
+            }
+        }
+        // Cluster IPs are reference-counted by the ports that use them.
+        if let Some(n) = tables.cluster_ips.get_mut(&port.cluster_ip) {
+            *n -= 1;
+            if *n == 0 {
+                tables.cluster_ips.remove(&port.cluster_ip);
+            }
+        }
+        tables.free_ports.push(id.0);
+    }
+}
+
+fn insert_service(tables: &mut Tables, name: &ServiceName, ports: Vec<CompiledServicePort>) {
+    let mut ids = Vec::with_capacity(ports.len());
+    for port in ports {
+        let slot = match tables.free_ports.pop() {
+            Some(slot) => slot,
+            None => {
+                tables.ports.push(None);
+                (tables.ports.len() - 1) as u32
+            }
+        };
+        let id = ServicePortId(slot);
+        for &(key, frontend) in &port.frontends {
+            // First definition wins on a clash, as an API server would refuse the second.
+            tables.frontends.entry(key).or_insert((id, frontend));
+        }
+        if let Some(node_port) = port.node_port {
+            tables
+                .node_ports
+                .entry((port.protocol, node_port, port.ipv6))
+                .or_insert(id);
+        }
+        *tables.cluster_ips.entry(port.cluster_ip).or_insert(0) += 1;
+        tables.ports[slot as usize] = Some(port);
+        ids.push(id);
+    }
+    tables.ports_of_service.insert(name.clone(), ids);
+}

@@ -1,0 +1,518 @@
+//! Connection tracking: a fixed-capacity table of connections, each reachable by its
+//! original and its reply tuple, with netfilter's per-state timeouts.
+//!
+//! Entries live in a slab; the hash table stores only `index << 1 | direction` (4 bytes a
+//! key), so a connection costs one entry plus two 4-byte slots. Every state has its own
+//! timeout, so entries of one state expire in the order they were last touched: one
+//! intrusive list per state keeps them sorted, expiry pops list heads, and `poll_at` is the
+//! earliest head. Nothing allocates after construction.
+
+use ahash::RandomState;
+use hashbrown::HashTable;
+
+use crate::addr::Addr;
+use crate::model::ConntrackTimeouts;
+use crate::time::Instant;
+
+/// A connection's address and ports in one direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tuple<A> {
+    pub src: A,
+    pub dst: A,
+    pub sport: u16,
+    pub dport: u16,
+    pub protocol: u8,
+}
+
+impl<A: Addr> Tuple<A> {
+    /// The tuple of a packet going the other way.
+    #[inline]
+    pub fn reversed(&self) -> Tuple<A> {
+        Tuple {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            protocol: self.protocol,
+        }
+    }
+}
+
+/// Which way a packet travels relative to the connection's first packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Original = 0,
+    Reply = 1,
+}
+
+/// Connection state, just deep enough to pick netfilter's timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    TcpSynSent,
+    TcpSynRecv,
+    TcpEstablished,
+    /// The original side sent FIN first.
+    TcpFinWait,
+    /// The reply side sent FIN first.
+    TcpCloseWait,
+    TcpLastAck,
+    TcpTimeWait,
+    TcpClose,
+    UdpUnreplied,
+    UdpReplied,
+    SctpHandshake,
+    SctpEstablished,
+    SctpClosing,
+}
+
+const STATES: usize = 13;
+
+impl State {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::TcpSynSent => "SYN_SENT",
+            State::TcpSynRecv => "SYN_RECV",
+            State::TcpEstablished => "ESTABLISHED",
+            State::TcpFinWait => "FIN_WAIT",
+            State::TcpCloseWait => "CLOSE_WAIT",
+            State::TcpLastAck => "LAST_ACK",
+            State::TcpTimeWait => "TIME_WAIT",
+            State::TcpClose => "CLOSE",
+            State::UdpUnreplied => "UNREPLIED",
+            State::UdpReplied => "ASSURED",
+            State::SctpHandshake => "COOKIE_WAIT",
+            State::SctpEstablished => "ESTABLISHED",
+            State::SctpClosing => "SHUTDOWN",
+        }
+    }
+
+    fn timeout(self, t: &ConntrackTimeouts) -> std::time::Duration {
+        match self {
+            State::TcpSynSent => t.tcp_syn_sent,
+            State::TcpSynRecv => t.tcp_syn_recv,
+            State::TcpEstablished => t.tcp_established,
+            State::TcpFinWait => t.tcp_fin_wait,
+            State::TcpCloseWait => t.tcp_close_wait,
+            State::TcpLastAck => t.tcp_last_ack,
+            State::TcpTimeWait => t.tcp_time_wait,
+            State::TcpClose => t.tcp_close,
+            State::UdpUnreplied => t.udp,
+            State::UdpReplied => t.udp_stream,
+            State::SctpHandshake => t.sctp_handshake,
+            State::SctpEstablished => t.sctp_established,
+            State::SctpClosing => t.sctp_closing,
+        }
+    }
+}
+
+/// One tracked connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<A> {
+    /// The tuple of the first packet as it arrived.
+    pub original: Tuple<A>,
+    /// The tuple replies arrive with (after DNAT and masquerade of the original).
+    pub reply: Tuple<A>,
+    pub expires: Instant,
+    pub state: State,
+    /// Source NAT (masquerade) applies when the original direction leaves the node.
+    pub masquerade: bool,
+    prev: u32,
+    next: u32,
+}
+
+impl<A: Addr> Entry<A> {
+    /// The tuple a packet of the original direction has after DNAT, before masquerade.
+    pub fn post_dnat(&self) -> Tuple<A> {
+        Tuple {
+            src: self.original.src,
+            sport: self.original.sport,
+            dst: self.reply.src,
+            dport: self.reply.sport,
+            protocol: self.original.protocol,
+        }
+    }
+
+    /// Destination NAT applies (the reply comes from somewhere else than the original
+    /// destination).
+    pub fn dnat(&self) -> bool {
+        self.reply.src != self.original.dst || self.reply.sport != self.original.dport
+    }
+}
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+/// Why a connection could not be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    Full,
+    /// The reply tuple is already a key of a live connection, or another masqueraded
+    /// connection leaves the node with the same tuple before masquerade.
+    Clash,
+}
+
+/// The conntrack table of one address family.
+pub struct Conntrack<A> {
+    entries: Vec<Entry<A>>,
+    /// Head of the free-slot chain (through `next`).
+    free: u32,
+    keys: HashTable<u32>,
+    /// Masqueraded connections by their post-DNAT tuple, for the leaving hook.
+    snat_keys: HashTable<u32>,
+    lists: [List; STATES],
+    hasher: RandomState,
+    capacity: usize,
+    len: usize,
+    timeouts: ConntrackTimeouts,
+}
+
+impl<A: Addr> Conntrack<A> {
+    pub fn new(capacity: usize, timeouts: ConntrackTimeouts) -> Conntrack<A> {
+        let capacity = capacity.min(NIL as usize / 2 - 1);
+        Conntrack {
+            entries: Vec::with_capacity(capacity),
+            free: NIL,
+            keys: HashTable::with_capacity(capacity * 2),
+            snat_keys: HashTable::with_capacity(capacity),
+            lists: [List {
+                head: NIL,
+                tail: NIL,
+            }; STATES],
+            hasher: crate::tables::fixed_state(),
+            capacity,
+            len: 0,
+            timeouts,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    #[inline]
+    fn hash(&self, tuple: &Tuple<A>) -> u64 {
+        self.hasher.hash_one(tuple)
+    }
+
+    #[inline]
+    fn key_tuple(&self, slot: u32) -> &Tuple<A> {
+        let entry = &self.entries[(slot >> 1) as usize];
+        if slot & 1 == 0 {
+            &entry.original
+        } else {
+            &entry.reply
+        }
+    }
+
+    /// The connection `tuple` belongs to, and the packet's direction in it.
+    #[inline]
+    pub fn lookup(&self, tuple: &Tuple<A>) -> Option<(u32, Direction)> {
+        let hash = self.hash(tuple);
+        self.keys
+            .find(hash, |&slot| self.key_tuple(slot) == tuple)
+            .map(|&slot| {
+                let direction = if slot & 1 == 0 {
+                    Direction::Original
+                } else {
+                    Direction::Reply
+                };
+                (slot >> 1, direction)
+            })
+    }
+
+    /// The masqueraded connection whose original-direction packets, after DNAT, have `tuple`.
+    #[inline]
+    pub fn lookup_masqueraded(&self, tuple: &Tuple<A>) -> Option<u32> {
+        let hash = self.hash(tuple);
+        self.snat_keys
+            .find(hash, |&index| {
+                self.entries[index as usize].post_dnat() == *tuple
+            })
+            .copied()
+    }
+
+    pub fn contains(&self, tuple: &Tuple<A>) -> bool {
+        self.lookup(tuple).is_some()
+    }
+
+    pub fn entry(&self, index: u32) -> &Entry<A> {
+        &self.entries[index as usize]
+    }
+
+    /// Every live connection's index.
+    pub fn indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.lists.iter().flat_map(move |list| {
+            std::iter::successors((list.head != NIL).then_some(list.head), move |&i| {
+                let next = self.entries[i as usize].next;
+                (next != NIL).then_some(next)
+            })
+        })
+    }
+
+    /// Tracks a new connection. `masquerade` marks it for source NAT on the way out.
+    pub fn insert(
+        &mut self,
+        original: Tuple<A>,
+        reply: Tuple<A>,
+        masquerade: bool,
+        state: State,
+        now: Instant,
+    ) -> Result<u32, InsertError> {
+        if self.len == self.capacity {
+            return Err(InsertError::Full);
+        }
+        if self.contains(&reply) || self.contains(&original) {
+            return Err(InsertError::Clash);
+        }
+        let post_dnat = Tuple {
+            dst: reply.src,
+            dport: reply.sport,
+            ..original
+        };
+        if masquerade && self.lookup_masqueraded(&post_dnat).is_some() {
+            return Err(InsertError::Clash);
+        }
+        let entry = Entry {
+            original,
+            reply,
+            expires: now + state.timeout(&self.timeouts),
+            state,
+            masquerade,
+            prev: NIL,
+            next: NIL,
+        };
+        let index = if self.free != NIL {
+            let index = self.free;
+            self.free = self.entries[index as usize].next;
+            self.entries[index as usize] = entry;
+            index
+        } else {
+            self.entries.push(entry);
+            (self.entries.len() - 1) as u32
+        };
+        self.len += 1;
+        self.link(index);
+        let hasher = &self.hasher;
+        let entries = &self.entries;
+        let rehash = |&slot: &u32| {
+            let e = &entries[(slot >> 1) as usize];
+            hasher.hash_one(if slot & 1 == 0 { &e.original } else { &e.reply })
+        };
+        self.keys
+            .insert_unique(hasher.hash_one(original), index << 1, rehash);
+        self.keys
+            .insert_unique(hasher.hash_one(reply), (index << 1) | 1, rehash);
+        if masquerade {
+            let post_dnat = entries[index as usize].post_dnat();
+            self.snat_keys
+                .insert_unique(hasher.hash_one(post_dnat), index, |&i| {
+                    hasher.hash_one(entries[i as usize].post_dnat())
+                });
+        }
+        Ok(index)
+    }
+
+    /// Moves a connection to `state` and restarts its timer.
+    pub fn touch(&mut self, index: u32, state: State, now: Instant) {
+        self.unlink(index);
+        let entry = &mut self.entries[index as usize];
+        entry.state = state;
+        entry.expires = now + state.timeout(&self.timeouts);
+        self.link(index);
+    }
+
+    pub fn remove(&mut self, index: u32) {
+        self.unlink(index);
+        let entry = self.entries[index as usize];
+        let slot = index << 1;
+        for (tuple, key) in [(entry.original, slot), (entry.reply, slot | 1)] {
+            if let Ok(found) = self
+                .keys
+                .find_entry(self.hasher.hash_one(tuple), |&s| s == key)
+            {
+                found.remove();
+            }
+        }
+        if entry.masquerade
+            && let Ok(found) = self
+                .snat_keys
+                .find_entry(self.hasher.hash_one(entry.post_dnat()), |&i| i == index)
+        {
+            found.remove();
+        }
+        self.entries[index as usize].next = self.free;
+        self.free = index;
+        self.len -= 1;
+    }
+
+    /// Removes every connection whose timer ran out by `now`; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut removed = 0;
+        for state in 0..STATES {
+            loop {
+                let head = self.lists[state].head;
+                if head == NIL || self.entries[head as usize].expires > now {
+                    break;
+                }
+                self.remove(head);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// The earliest time a connection expires, if any is tracked.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.lists
+            .iter()
+            .filter(|l| l.head != NIL)
+            .map(|l| self.entries[l.head as usize].expires)
+            .min()
+    }
+
+    /// Appends to the tail of its state's list: lists stay sorted by expiry as long as time
+    /// does not go backwards (the engine clamps it).
+    fn link(&mut self, index: u32) {
+        let state = self.entries[index as usize].state as usize;
+        let tail = self.lists[state].tail;
+        {
+            let entry = &mut self.entries[index as usize];
+            entry.prev = tail;
+            entry.next = NIL;
+        }
+        if tail == NIL {
+            self.lists[state].head = index;
+        } else {
+            self.entries[tail as usize].next = index;
+        }
+        self.lists[state].tail = index;
+    }
+
+    fn unlink(&mut self, index: u32) {
+        let Entry {
+            prev, next, state, ..
+        } = self.entries[index as usize];
+        let list = &mut self.lists[state as usize];
+        if prev == NIL {
+            list.head = next;
+        } else {
+            self.entries[prev as usize].next = next;
+        }
+        if next == NIL {
+            list.tail = prev;
+        } else {
+            self.entries[next as usize].prev = prev;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    fn tuple(src: u8, sport: u16, dst: u8, dport: u16) -> Tuple<Ipv4Addr> {
+        Tuple {
+            src: Ipv4Addr::new(10, 0, 0, src),
+            dst: Ipv4Addr::new(10, 0, 0, dst),
+            sport,
+            dport,
+            protocol: 6,
+        }
+    }
+
+    #[test]
+    fn both_directions_find_the_entry_until_it_expires() {
+        let mut ct = Conntrack::new(4, ConntrackTimeouts::default());
+        let original = tuple(1, 1000, 2, 80);
+        let reply = tuple(3, 8080, 1, 1000);
+        let i = ct
+            .insert(original, reply, false, State::TcpSynSent, Instant::ZERO)
+            .unwrap();
+        assert_eq!(ct.lookup(&original), Some((i, Direction::Original)));
+        assert_eq!(ct.lookup(&reply), Some((i, Direction::Reply)));
+        assert_eq!(ct.poll_at(), Some(Instant::from_secs(120)));
+        assert_eq!(ct.expire(Instant::from_secs(119)), 0);
+        ct.touch(i, State::TcpEstablished, Instant::from_secs(119));
+        assert_eq!(ct.expire(Instant::from_secs(200)), 0);
+        assert_eq!(
+            ct.expire(Instant::from_secs(119) + Duration::from_secs(86_400)),
+            1
+        );
+        assert!(ct.lookup(&original).is_none() && ct.lookup(&reply).is_none());
+        assert_eq!(ct.poll_at(), None);
+    }
+
+    #[test]
+    fn full_table_refuses_new_and_keeps_old() {
+        let mut ct = Conntrack::new(2, ConntrackTimeouts::default());
+        for port in 0..2 {
+            let t = tuple(1, 1000 + port, 2, 80);
+            ct.insert(t, t.reversed(), false, State::UdpUnreplied, Instant::ZERO)
+                .unwrap();
+        }
+        let t = tuple(1, 2000, 2, 80);
+        assert_eq!(
+            ct.insert(t, t.reversed(), false, State::UdpUnreplied, Instant::ZERO),
+            Err(InsertError::Full)
+        );
+        assert!(ct.lookup(&tuple(1, 1000, 2, 80)).is_some());
+    }
+
+    #[test]
+    fn slots_are_reused_and_lists_stay_consistent() {
+        let mut ct = Conntrack::new(3, ConntrackTimeouts::default());
+        let mut live = Vec::new();
+        for round in 0..50u16 {
+            let t = tuple(1, round, 2, 53);
+            let i = ct
+                .insert(
+                    t,
+                    t.reversed(),
+                    true,
+                    State::UdpUnreplied,
+                    Instant::from_secs(round.into()),
+                )
+                .unwrap();
+            live.push((i, t));
+            if live.len() == 3 {
+                let (old, old_t) = live.remove(1);
+                ct.remove(old);
+                assert!(ct.lookup(&old_t).is_none());
+                assert!(ct.lookup_masqueraded(&old_t).is_none());
+            }
+            assert_eq!(ct.indices().count(), ct.len());
+        }
+        for (i, t) in live {
+            assert_eq!(ct.lookup(&t), Some((i, Direction::Original)));
+            assert_eq!(ct.lookup_masqueraded(&t), Some(i));
+        }
+    }
+
+    #[test]
+    fn clashing_reply_tuple_is_refused() {
+        let mut ct = Conntrack::new(4, ConntrackTimeouts::default());
+        let a = tuple(1, 1000, 2, 80);
+        ct.insert(a, a.reversed(), false, State::TcpSynSent, Instant::ZERO)
+            .unwrap();
+        let b = tuple(5, 1000, 6, 80);
+        assert_eq!(
+            ct.insert(b, a.reversed(), false, State::TcpSynSent, Instant::ZERO),
+            Err(InsertError::Clash)
+        );
+    }
+}

@@ -1,0 +1,674 @@
+//! The packet path: conntrack first, then the compiled service tables, then the rewrite.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::addr::Addr;
+use crate::affinity::Affinity;
+use crate::compile::{ServiceMap, Update};
+use crate::conntrack::{Conntrack, Direction, InsertError, Tuple};
+use crate::counters::Counters;
+use crate::icmp;
+use crate::model::{ClusterState, EndpointSelection, Protocol};
+use crate::packet::{self, Fragment, Parsed, Transport};
+use crate::policy::{self, Decision, Plan};
+use crate::reject::{self, ReplyError};
+use crate::tables::{EndpointClass, Tables};
+use crate::time::Instant;
+use crate::trace::{MasqueradeReason, NoTrace, Selection, Trace, TraceStep};
+use crate::transitions;
+use crate::verdict::{DropReason, Flow, Hook, RejectReason, Translation, Verdict};
+
+/// The way a packet crosses the node, for callers that run both hooks in one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// Arriving and leaving again: PREROUTING, then POSTROUTING.
+    Forward,
+    /// Sent by the node itself: OUTPUT, then POSTROUTING.
+    LocalOut,
+}
+
+/// Per-family connection state.
+struct FamilyState<A> {
+    conntrack: Conntrack<A>,
+    affinity: Affinity<A>,
+}
+
+impl<A: Addr> FamilyState<A> {
+    fn new(state: &ClusterState) -> Self {
+        FamilyState {
+            conntrack: Conntrack::new(state.proxy.conntrack_capacity, state.proxy.timeouts),
+            affinity: Affinity::new(state.proxy.conntrack_capacity),
+        }
+    }
+}
+
+/// Picks the per-family state of an engine for the family `Self`.
+trait Family: Addr {
+    fn state<'a>(
+        v4: &'a mut FamilyState<Ipv4Addr>,
+        v6: &'a mut FamilyState<Ipv6Addr>,
+    ) -> &'a mut FamilyState<Self>;
+}
+
+impl Family for Ipv4Addr {
+    fn state<'a>(
+        v4: &'a mut FamilyState<Ipv4Addr>,
+        _: &'a mut FamilyState<Ipv6Addr>,
+    ) -> &'a mut FamilyState<Self> {
+        v4
+    }
+}
+
+impl Family for Ipv6Addr {
+    fn state<'a>(
+        _: &'a mut FamilyState<Ipv4Addr>,
+        v6: &'a mut FamilyState<Ipv6Addr>,
+    ) -> &'a mut FamilyState<Self> {
+        v6
+    }
+}
+
+/// Everything but the per-family connection state.
+struct Core {
+    map: ServiceMap,
+    /// Round-robin turn per (service port, endpoint class).
+    cursors: Vec<u32>,
+    /// Latest time seen: time never goes backwards inside the engine.
+    now: Instant,
+    /// splitmix64 state for masquerade ports.
+    rng: u64,
+}
+
+/// One node's kube-proxy data plane: compiled tables plus connection tracking.
+///
+/// Sans-IO: packets and time come in as arguments; nothing here reads a clock, opens a
+/// socket or allocates per packet.
+///
+/// ```
+/// use kubenat_core::{ClusterState, Engine, Hook, Instant, Verdict};
+///
+/// let mut engine = Engine::new(&ClusterState::default());
+/// // A UDP packet nobody's rules care about passes untouched.
+/// let mut packet = etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+///     .udp(5000, 53)
+///     .write_to_vec_helper();
+/// # fn _unused() {}
+/// # trait Helper { fn write_to_vec_helper(self) -> Vec<u8>; }
+/// # impl Helper for etherparse::PacketBuilderStep<etherparse::UdpHeader> {
+/// #     fn write_to_vec_helper(self) -> Vec<u8> { let mut v = Vec::new(); self.write(&mut v, b"hi").unwrap(); v }
+/// # }
+/// assert_eq!(engine.process(Hook::Prerouting, &mut packet, Instant::ZERO), Verdict::Accept);
+/// ```
+pub struct Engine {
+    core: Core,
+    v4: FamilyState<Ipv4Addr>,
+    v6: FamilyState<Ipv6Addr>,
+    counters: Counters,
+}
+
+impl Engine {
+    /// Compiles `state` and starts with empty connection tracking.
+    pub fn new(state: &ClusterState) -> Engine {
+        let map = ServiceMap::new(state);
+        let cursors = vec![0; map.tables().port_slots() * 2];
+        Engine {
+            core: Core {
+                map,
+                cursors,
+                now: Instant::ZERO,
+                rng: state.proxy.seed,
+            },
+            v4: FamilyState::new(state),
+            v6: FamilyState::new(state),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The compiled tables.
+    pub fn tables(&self) -> &Tables {
+        self.core.map.tables()
+    }
+
+    /// Counters per verdict and reason since the engine was made.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Tracked connections (both families).
+    pub fn connections(&self) -> usize {
+        self.v4.conntrack.len() + self.v6.conntrack.len()
+    }
+
+    /// Runs one packet through one hook. `packet` is raw IP (for a frame, pass the slice
+    /// after the link header); it is rewritten in place when translated.
+    pub fn process(&mut self, hook: Hook, packet: &mut [u8], now: Instant) -> Verdict {
+        self.process_traced(hook, packet, now, &mut NoTrace)
+    }
+
+    /// [`Engine::process`], recording every decision into `trace`.
+    pub fn process_traced(
+        &mut self,
+        hook: Hook,
+        packet: &mut [u8],
+        now: Instant,
+        trace: &mut impl Trace,
+    ) -> Verdict {
+        let verdict = self.hook(hook, packet, now, trace);
+        self.finish(verdict, trace)
+    }
+
+    /// Runs one packet through both hooks of `path` (DNAT on the way in, masquerade on the
+    /// way out) and reports the combined change. Counted once.
+    pub fn process_path(&mut self, path: Path, packet: &mut [u8], now: Instant) -> Verdict {
+        self.process_path_traced(path, packet, now, &mut NoTrace)
+    }
+
+    /// [`Engine::process_path`], recording every decision into `trace`.
+    pub fn process_path_traced(
+        &mut self,
+        path: Path,
+        packet: &mut [u8],
+        now: Instant,
+        trace: &mut impl Trace,
+    ) -> Verdict {
+        let first = match path {
+            Path::Forward => Hook::Prerouting,
+            Path::LocalOut => Hook::Output,
+        };
+        let verdict = match self.hook(first, packet, now, trace) {
+            Verdict::Accept => self.hook(Hook::Postrouting, packet, now, trace),
+            Verdict::Translated(t) => match self.hook(Hook::Postrouting, packet, now, trace) {
+                Verdict::Translated(second) => Verdict::Translated(Translation {
+                    before: t.before,
+                    after: second.after,
+                    icmp_error: t.icmp_error,
+                }),
+                _ => Verdict::Translated(t),
+            },
+            stop => stop,
+        };
+        self.finish(verdict, trace)
+    }
+
+    /// Runs a batch through one hook: `verdicts[i]` is the verdict of `packets[i]`.
+    pub fn process_batch(
+        &mut self,
+        hook: Hook,
+        packets: &mut [&mut [u8]],
+        now: Instant,
+        verdicts: &mut [Verdict],
+    ) {
+        for (packet, verdict) in packets.iter_mut().zip(verdicts.iter_mut()) {
+            *verdict = self.process(hook, packet, now);
+        }
+    }
+
+    fn finish(&mut self, verdict: Verdict, trace: &mut impl Trace) -> Verdict {
+        self.counters.record(&verdict);
+        if trace.enabled() {
+            trace.step(match verdict {
+                Verdict::Accept => TraceStep::Accepted,
+                Verdict::Translated(t) => TraceStep::Rewritten {
+                    before: t.before,
+                    after: t.after,
+                },
+                Verdict::Drop(reason) => TraceStep::Dropped(reason),
+                Verdict::Reject(reason) => TraceStep::Rejected(reason),
+            });
+        }
+        verdict
+    }
+
+    fn hook(
+        &mut self,
+        hook: Hook,
+        packet: &mut [u8],
+        now: Instant,
+        trace: &mut impl Trace,
+    ) -> Verdict {
+        self.core.now = self.core.now.max(now);
+        match packet.first().map(|b| b >> 4) {
+            Some(4) => self.core.hook(
+                Ipv4Addr::state(&mut self.v4, &mut self.v6),
+                hook,
+                packet,
+                trace,
+            ),
+            Some(6) => self.core.hook(
+                Ipv6Addr::state(&mut self.v4, &mut self.v6),
+                hook,
+                packet,
+                trace,
+            ),
+            _ => Verdict::Drop(DropReason::MalformedIpHeader),
+        }
+    }
+
+    /// Writes into `out` the ICMP port-unreachable reply to a packet this engine rejected
+    /// (call it before the buffer is reused). The reply comes from the rejected packet's
+    /// destination when that is a node address, else from the node's address of the family,
+    /// as Linux picks the source of an ICMP error. `out` needs
+    /// [`reject::MAX_REPLY_LEN`] bytes at most.
+    pub fn write_reject_reply(&self, rejected: &[u8], out: &mut [u8]) -> Result<usize, ReplyError> {
+        let destination = match rejected.first().map(|b| b >> 4) {
+            Some(4) if rejected.len() >= 20 => IpAddr::V4(Ipv4Addr::read(&rejected[16..])),
+            Some(6) if rejected.len() >= 40 => IpAddr::V6(Ipv6Addr::read(&rejected[24..])),
+            _ => return Err(ReplyError::NotIp),
+        };
+        let settings = self.tables().settings();
+        let source = if settings.is_local_ip(destination) {
+            destination
+        } else {
+            settings
+                .masquerade_address(destination.is_ipv6())
+                .unwrap_or(destination)
+        };
+        reject::write_port_unreachable(rejected, source, out)
+    }
+
+    /// The next time connections expire: call [`Engine::handle_timeout`] then.
+    pub fn poll_at(&self) -> Option<Instant> {
+        match (self.v4.conntrack.poll_at(), self.v6.conntrack.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Expires connections whose timers ran out by `now`; returns how many.
+    pub fn handle_timeout(&mut self, now: Instant) -> usize {
+        self.core.now = self.core.now.max(now);
+        self.v4.conntrack.expire(self.core.now) + self.v6.conntrack.expire(self.core.now)
+    }
+
+    /// Applies a change to the cluster state. Established connections survive; UDP
+    /// connections whose endpoint is no longer serving are flushed, as kube-proxy's
+    /// conntrack cleanup does (TCP and SCTP keep going to their endpoint until they close,
+    /// so terminating pods drain). Returns the number of connections flushed.
+    pub fn update(&mut self, update: Update) -> usize {
+        let changed = self.core.map.apply(update);
+        let tables = self.core.map.tables();
+        self.core.cursors.resize(tables.port_slots() * 2, 0);
+        match changed {
+            None => self.core.cursors.fill(0),
+            Some(name) => {
+                if let Some(ids) = tables.ports_of_service.get(&name) {
+                    for id in ids {
+                        self.core.cursors[id.0 as usize * 2] = 0;
+                        self.core.cursors[id.0 as usize * 2 + 1] = 0;
+                    }
+                }
+            }
+        }
+        flush_stale_udp(&mut self.v4.conntrack, tables)
+            + flush_stale_udp(&mut self.v6.conntrack, tables)
+    }
+}
+
+/// Removes UDP connections to a service whose endpoint is no longer serving, unless the
+/// service has no serving endpoint at all (kube-proxy's `CleanStaleEntries`).
+fn flush_stale_udp<A: Addr>(conntrack: &mut Conntrack<A>, tables: &Tables) -> usize {
+    let stale: Vec<u32> = conntrack
+        .indices()
+        .filter(|&i| {
+            let e = conntrack.entry(i);
+            if e.original.protocol != Protocol::Udp.ip_number() {
+                return false;
+            }
+            let Some((id, _)) =
+                tables.lookup(e.original.dst.into(), Protocol::Udp, e.original.dport)
+            else {
+                return false;
+            };
+            let port = tables.port(id);
+            let endpoint: IpAddr = e.reply.src.into();
+            port.has_endpoints()
+                && !port
+                    .endpoints
+                    .cluster
+                    .iter()
+                    .chain(&port.endpoints.local)
+                    .any(|ep| ep.ip() == endpoint)
+        })
+        .collect();
+    for &i in &stale {
+        conntrack.remove(i);
+    }
+    stale.len()
+}
+
+fn flow<A: Addr>(tuple: &Tuple<A>) -> Flow {
+    Flow {
+        protocol: tuple.protocol,
+        source: SocketAddr::new(tuple.src.into(), tuple.sport),
+        destination: SocketAddr::new(tuple.dst.into(), tuple.dport),
+    }
+}
+
+impl Core {
+    fn hook<A: Family>(
+        &mut self,
+        family: &mut FamilyState<A>,
+        hook: Hook,
+        packet: &mut [u8],
+        trace: &mut impl Trace,
+    ) -> Verdict {
+        let parsed = match packet::parse::<A>(packet) {
+            Ok(parsed) => parsed,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        if trace.enabled() {
+            trace.step(TraceStep::Received {
+                hook,
+                flow: flow(&parsed.tuple),
+            });
+        }
+        match (parsed.transport, hook) {
+            (Transport::Ports, _) if parsed.fragment != Fragment::Whole => {
+                Verdict::Drop(DropReason::Fragment)
+            }
+            (Transport::Ports, Hook::Postrouting) => masquerade(&family.conntrack, packet, &parsed),
+            (Transport::Ports, _) => self.ports(family, packet, &parsed, trace),
+            (Transport::IcmpError, Hook::Prerouting | Hook::Output) => {
+                match icmp::translate_error(&family.conntrack, packet, &parsed) {
+                    Ok(Some((direction, after))) => {
+                        if trace.enabled() {
+                            trace.step(TraceStep::IcmpErrorRelated { direction });
+                        }
+                        Verdict::Translated(Translation {
+                            before: flow(&parsed.tuple),
+                            after: flow(&after),
+                            icmp_error: true,
+                        })
+                    }
+                    Ok(None) => Verdict::Accept,
+                    Err(reason) => Verdict::Drop(reason),
+                }
+            }
+            // New packets without ports (echo requests, GRE, ESP...) still meet nftables
+            // mode's guards on the service ranges; other ICMP (echo replies, neighbour
+            // discovery) is never new.
+            (Transport::EchoRequest, Hook::Prerouting | Hook::Output) => {
+                self.portless(&parsed, trace)
+            }
+            (Transport::Other, Hook::Prerouting | Hook::Output)
+                if !matches!(parsed.tuple.protocol, packet::ICMPV4 | packet::ICMPV6) =>
+            {
+                self.portless(&parsed, trace)
+            }
+            _ => Verdict::Accept,
+        }
+    }
+
+    fn portless<A: Addr>(&self, parsed: &Parsed<A>, trace: &mut impl Trace) -> Verdict {
+        match policy::decide_portless(self.map.tables(), parsed.tuple.dst.into(), trace) {
+            Decision::Drop(reason) => Verdict::Drop(reason),
+            Decision::Reject(reason) => Verdict::Reject(reason),
+            Decision::Pass | Decision::Service(_) => Verdict::Accept,
+        }
+    }
+
+    /// TCP, UDP and SCTP arriving or sent locally: conntrack first, then the service rules.
+    fn ports<A: Family>(
+        &mut self,
+        family: &mut FamilyState<A>,
+        packet: &mut [u8],
+        parsed: &Parsed<A>,
+        trace: &mut impl Trace,
+    ) -> Verdict {
+        let tuple = parsed.tuple;
+        let conntrack = &mut family.conntrack;
+        if let Some((index, direction)) = conntrack.lookup(&tuple) {
+            let entry = *conntrack.entry(index);
+            let expired = entry.expires <= self.now;
+            let reopened = transitions::reopens(entry.state, direction, parsed.tcp_flags);
+            if !expired && !reopened {
+                if trace.enabled() {
+                    trace.step(TraceStep::ConntrackHit {
+                        direction,
+                        state: entry.state,
+                    });
+                }
+                let state =
+                    transitions::next(entry.state, direction, parsed.tcp_flags, parsed.sctp_chunk);
+                conntrack.touch(index, state, self.now);
+                let after = match direction {
+                    Direction::Original => Tuple {
+                        dst: entry.reply.src,
+                        dport: entry.reply.sport,
+                        ..tuple
+                    },
+                    Direction::Reply => entry.original.reversed(),
+                };
+                return apply(packet, parsed, &after);
+            }
+            if reopened && trace.enabled() {
+                trace.step(TraceStep::ConntrackReopened);
+            }
+            conntrack.remove(index);
+        }
+        if trace.enabled() {
+            trace.step(TraceStep::ConntrackMiss);
+        }
+        let Some(state) = transitions::initial(tuple.protocol, parsed.tcp_flags, parsed.sctp_chunk)
+        else {
+            // INVALID to netfilter: not tracked, not translated.
+            return Verdict::Accept;
+        };
+        let Some(protocol) = Protocol::from_ip_number(tuple.protocol) else {
+            return Verdict::Accept;
+        };
+        let decision = policy::decide(
+            self.map.tables(),
+            tuple.src.into(),
+            tuple.dst.into(),
+            protocol,
+            tuple.dport,
+            trace,
+        );
+        let plan = match decision {
+            Decision::Drop(reason) => return Verdict::Drop(reason),
+            Decision::Reject(reason) => return Verdict::Reject(reason),
+            Decision::Pass => None,
+            Decision::Service(plan) => Some(plan),
+        };
+        if conntrack.len() == conntrack.capacity() {
+            conntrack.expire(self.now);
+            if conntrack.len() == conntrack.capacity() {
+                return Verdict::Drop(DropReason::ConntrackFull);
+            }
+        }
+        let Some(plan) = plan else {
+            // Not a Service: tracked as the kernel would, so masquerade never reuses its tuple.
+            return match conntrack.insert(tuple, tuple.reversed(), false, state, self.now) {
+                Ok(_) => {
+                    if trace.enabled() {
+                        trace.step(TraceStep::ConntrackCreated { state });
+                    }
+                    Verdict::Accept
+                }
+                Err(InsertError::Full) => Verdict::Drop(DropReason::ConntrackFull),
+                Err(InsertError::Clash) => Verdict::Accept,
+            };
+        };
+        let (endpoint, selection, candidates) = self.select(family, &plan, &tuple);
+        let Some(endpoint_ip) = A::from_ip(endpoint.ip()) else {
+            return Verdict::Drop(DropReason::TupleClash);
+        };
+        if trace.enabled() {
+            trace.step(TraceStep::EndpointChosen {
+                endpoint,
+                class: plan.class,
+                selection,
+                candidates,
+            });
+        }
+        let masquerade = plan
+            .masquerade
+            .or_else(|| (endpoint.ip() == tuple.src.into()).then_some(MasqueradeReason::Hairpin));
+        let mut reply = Tuple {
+            src: endpoint_ip,
+            sport: endpoint.port(),
+            dst: tuple.src,
+            dport: tuple.sport,
+            protocol: tuple.protocol,
+        };
+        if let Some(reason) = masquerade {
+            if trace.enabled() {
+                trace.step(TraceStep::Masquerade { reason });
+            }
+            let tables = self.map.tables();
+            let Some(address) = tables
+                .settings()
+                .masquerade_address(A::LEN == 16)
+                .and_then(A::from_ip)
+            else {
+                return Verdict::Drop(DropReason::NoMasqueradeAddress);
+            };
+            reply.dst = address;
+            match self.free_port(&family.conntrack, reply) {
+                Some(port) => reply.dport = port,
+                None => return Verdict::Drop(DropReason::MasqueradePortsExhausted),
+            }
+        }
+        match family
+            .conntrack
+            .insert(tuple, reply, masquerade.is_some(), state, self.now)
+        {
+            Ok(_) => {}
+            Err(InsertError::Full) => return Verdict::Drop(DropReason::ConntrackFull),
+            Err(InsertError::Clash) => return Verdict::Drop(DropReason::TupleClash),
+        }
+        if trace.enabled() {
+            trace.step(TraceStep::ConntrackCreated { state });
+        }
+        if let Some(timeout) = self.map.tables().port(plan.port).affinity_timeout {
+            family
+                .affinity
+                .set(tuple.src, plan.port, endpoint, self.now + timeout, self.now);
+        }
+        let after = Tuple {
+            dst: endpoint_ip,
+            dport: endpoint.port(),
+            ..tuple
+        };
+        apply(packet, parsed, &after)
+    }
+
+    /// Picks the endpoint of a new connection: the client's remembered one under session
+    /// affinity, else round robin or Maglev.
+    fn select<A: Addr>(
+        &mut self,
+        family: &FamilyState<A>,
+        plan: &Plan,
+        tuple: &Tuple<A>,
+    ) -> (SocketAddr, Selection, usize) {
+        let port = self.map.tables().port(plan.port);
+        let endpoints = port.endpoints_of(plan.class);
+        if port.affinity_timeout.is_some()
+            && let Some(remembered) = family.affinity.get(tuple.src, plan.port, self.now)
+            && endpoints.contains(&remembered)
+        {
+            return (remembered, Selection::Affinity, endpoints.len());
+        }
+        let maglev = port.maglev_of(plan.class);
+        let (index, selection) = match self.map.proxy().selection {
+            EndpointSelection::Maglev { .. } if !maglev.is_empty() => {
+                let hash = crate::tables::fixed_state().hash_one(tuple);
+                let slot = (hash % maglev.len() as u64) as u32;
+                (
+                    maglev[slot as usize] as usize,
+                    Selection::Maglev {
+                        slot,
+                        of: maglev.len(),
+                    },
+                )
+            }
+            _ => {
+                let class = match plan.class {
+                    EndpointClass::Cluster => 0,
+                    EndpointClass::Local => 1,
+                };
+                let cursor = &mut self.cursors[plan.port.0 as usize * 2 + class];
+                let index = *cursor as usize % endpoints.len();
+                *cursor = cursor.wrapping_add(1);
+                (
+                    index,
+                    Selection::RoundRobin {
+                        index,
+                        of: endpoints.len(),
+                    },
+                )
+            }
+        };
+        (endpoints[index], selection, endpoints.len())
+    }
+
+    /// A masquerade source port that makes `reply` unique: a random start (Linux
+    /// `fully-random`), then the next ports, up to 128 tries as netfilter bounds it.
+    fn free_port<A: Addr>(&mut self, conntrack: &Conntrack<A>, mut reply: Tuple<A>) -> Option<u16> {
+        let range = self.map.proxy().masquerade_ports.clone();
+        let (low, high) = (*range.start(), *range.end());
+        if low > high {
+            return None;
+        }
+        let size = u32::from(high - low) + 1;
+        let start = (splitmix64(&mut self.rng) % u64::from(size)) as u32;
+        for attempt in 0..size.min(128) {
+            let port = low + ((start + attempt) % size) as u16;
+            reply.dport = port;
+            if !conntrack.contains(&reply) {
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
+/// POSTROUTING: masquerade connections marked for it.
+fn masquerade<A: Addr>(conntrack: &Conntrack<A>, packet: &mut [u8], parsed: &Parsed<A>) -> Verdict {
+    let Some(index) = conntrack.lookup_masqueraded(&parsed.tuple) else {
+        return Verdict::Accept;
+    };
+    let entry = conntrack.entry(index);
+    let after = Tuple {
+        src: entry.reply.dst,
+        sport: entry.reply.dport,
+        ..parsed.tuple
+    };
+    apply(packet, parsed, &after)
+}
+
+/// Rewrites the packet to `after` if that changes anything.
+fn apply<A: Addr>(packet: &mut [u8], parsed: &Parsed<A>, after: &Tuple<A>) -> Verdict {
+    if *after == parsed.tuple {
+        return Verdict::Accept;
+    }
+    packet::rewrite(
+        packet,
+        parsed.l4_offset,
+        parsed.l4_len,
+        &parsed.tuple,
+        after,
+        true,
+    );
+    Verdict::Translated(Translation {
+        before: flow(&parsed.tuple),
+        after: flow(after),
+        icmp_error: false,
+    })
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Rejected packets are answered; callers that only count can ignore this.
+impl From<RejectReason> for Verdict {
+    fn from(reason: RejectReason) -> Verdict {
+        Verdict::Reject(reason)
+    }
+}

@@ -1,0 +1,129 @@
+//! kube-proxy's rules for a new connection: which service port, which endpoint class,
+//! whether to masquerade, or why to drop or reject. Pure: reads the tables only.
+
+use std::net::IpAddr;
+
+use crate::model::{Protocol, ProxyMode};
+use crate::tables::{EndpointClass, Frontend, ServicePortId, Tables};
+use crate::trace::{MasqueradeReason, Trace, TraceStep};
+use crate::verdict::{DropReason, RejectReason};
+
+/// What a new connection to a service port should get, before an endpoint is picked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub port: ServicePortId,
+    pub class: EndpointClass,
+    pub masquerade: Option<MasqueradeReason>,
+}
+
+/// The outcome of the rules for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// No Service rule matches: the packet is not kube-proxy's business.
+    Pass,
+    Drop(DropReason),
+    Reject(RejectReason),
+    Service(Plan),
+}
+
+/// Applies the rules to a new connection from `src` to `dst:dport`.
+pub(crate) fn decide(
+    tables: &Tables,
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: Protocol,
+    dport: u16,
+    trace: &mut impl Trace,
+) -> Decision {
+    let settings = tables.settings();
+    let Some((id, frontend)) = tables.lookup(dst, protocol, dport) else {
+        return unmatched(tables, dst, trace);
+    };
+    let port = tables.port(id);
+    if trace.enabled() {
+        trace.step(TraceStep::ServiceMatched {
+            service: port.name.clone(),
+            frontend,
+        });
+    }
+    // Source ranges are checked before DNAT (nftables: filter-prerouting, whatever the
+    // endpoints); iptables only builds its firewall chain when endpoints exist.
+    let firewall_applies = frontend == Frontend::LoadBalancerIp
+        && !port.source_ranges.is_empty()
+        && (settings.mode == ProxyMode::Nftables || port.has_endpoints());
+    if firewall_applies {
+        if !port.source_ranges.iter().any(|r| r.contains(&src)) {
+            return Decision::Drop(DropReason::SourceRangeDenied);
+        }
+        if trace.enabled() {
+            trace.step(TraceStep::SourceRangeAllowed);
+        }
+    }
+    if !port.has_endpoints() {
+        return Decision::Reject(RejectReason::NoEndpoints);
+    }
+    let (class, masquerade, empty) = if frontend.is_external() {
+        if !port.external_policy_local {
+            (
+                EndpointClass::Cluster,
+                Some(MasqueradeReason::ExternalTrafficPolicyCluster),
+                DropReason::NoLocalEndpoints,
+            )
+        } else if settings.is_pod_ip(src) {
+            // Pod traffic short-circuits to every endpoint, source kept.
+            (EndpointClass::Cluster, None, DropReason::NoLocalEndpoints)
+        } else if settings.is_local_ip(src) {
+            (
+                EndpointClass::Cluster,
+                Some(MasqueradeReason::NodeLocalSource),
+                DropReason::NoLocalEndpoints,
+            )
+        } else {
+            (EndpointClass::Local, None, DropReason::NoLocalEndpoints)
+        }
+    } else {
+        let masquerade = if settings.masquerade_all {
+            Some(MasqueradeReason::MasqueradeAll)
+        } else if !settings.cluster_cidrs.is_empty() && !settings.is_pod_ip(src) {
+            Some(MasqueradeReason::OutsideClusterCidr)
+        } else {
+            None
+        };
+        let class = if port.internal_policy_local {
+            EndpointClass::Local
+        } else {
+            EndpointClass::Cluster
+        };
+        (class, masquerade, DropReason::NoLocalInternalEndpoints)
+    };
+    if port.endpoints_of(class).is_empty() {
+        return Decision::Drop(empty);
+    }
+    Decision::Service(Plan {
+        port: id,
+        class,
+        masquerade,
+    })
+}
+
+/// No Service port matches: nftables mode still guards the service ranges.
+fn unmatched(tables: &Tables, dst: IpAddr, trace: &mut impl Trace) -> Decision {
+    if trace.enabled() {
+        trace.step(TraceStep::NoServiceMatched);
+    }
+    if tables.settings().mode == ProxyMode::Nftables {
+        if tables.is_cluster_ip(dst) {
+            return Decision::Reject(RejectReason::PortNotServed);
+        }
+        if tables.in_service_cidrs(dst) {
+            return Decision::Drop(DropReason::UnallocatedServiceIp);
+        }
+    }
+    Decision::Pass
+}
+
+/// The rules for a new packet of a protocol without ports (ICMP echo, GRE, ...): only the
+/// nftables service-range guards apply.
+pub(crate) fn decide_portless(tables: &Tables, dst: IpAddr, trace: &mut impl Trace) -> Decision {
+    unmatched(tables, dst, trace)
+}

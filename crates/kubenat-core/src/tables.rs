@@ -1,0 +1,312 @@
+//! The compiled table set: one hash lookup answers each question the packet path asks.
+//!
+//! Built by [`crate::compile`]; read by the engine. Service ports get small integer ids
+//! that index a flat vector, so per-port state (round-robin cursors) is a plain array.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ahash::RandomState;
+use hashbrown::HashMap;
+
+use crate::categorize::CategorizedEndpoints;
+use crate::model::{IpNet, Protocol, ProxyMode, ServiceName};
+
+/// Fixed hasher seeds: the same state compiles to the same tables on every run.
+pub(crate) fn fixed_state() -> RandomState {
+    RandomState::with_seeds(
+        0x6b75_6265_6e61_7401,
+        0x6b75_6265_6e61_7402,
+        0x6b75_6265_6e61_7403,
+        0x6b75_6265_6e61_7404,
+    )
+}
+
+pub(crate) type FixedMap<K, V> = HashMap<K, V, RandomState>;
+
+/// Index of a compiled service port (one per Service port and address family).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServicePortId(pub u32);
+
+/// `namespace/name:port`, how kube-proxy names a service port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServicePortName {
+    pub service: ServiceName,
+    pub port: String,
+}
+
+impl fmt::Display for ServicePortName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // kube-proxy's ServicePortName: an unnamed port adds no suffix.
+        if self.port.is_empty() {
+            write!(f, "{}", self.service)
+        } else {
+            write!(f, "{}:{}", self.service, self.port)
+        }
+    }
+}
+
+/// How a packet addressed a service port. ClusterIP traffic follows the internal traffic
+/// policy; the others are external and follow the external one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Frontend {
+    ClusterIp,
+    ExternalIp,
+    LoadBalancerIp,
+    NodePort,
+}
+
+impl Frontend {
+    pub const fn is_external(self) -> bool {
+        !matches!(self, Frontend::ClusterIp)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Frontend::ClusterIp => "cluster IP",
+            Frontend::ExternalIp => "external IP",
+            Frontend::LoadBalancerIp => "load-balancer IP",
+            Frontend::NodePort => "node port",
+        }
+    }
+}
+
+/// Key of the destination table: (address, protocol, port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FrontendKey {
+    pub address: IpAddr,
+    pub protocol: Protocol,
+    pub port: u16,
+}
+
+/// Everything the packet path needs about one service port in one family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompiledServicePort {
+    pub name: ServicePortName,
+    pub protocol: Protocol,
+    pub ipv6: bool,
+    pub cluster_ip: IpAddr,
+    pub port: u16,
+    /// Every (address, protocol, port) that leads here: the cluster IP, external IPs and
+    /// load-balancer IPs of this family.
+    pub frontends: Vec<(FrontendKey, Frontend)>,
+    pub node_port: Option<u16>,
+    pub external_policy_local: bool,
+    pub internal_policy_local: bool,
+    /// `Some` for sessionAffinity ClientIP.
+    pub affinity_timeout: Option<Duration>,
+    /// loadBalancerSourceRanges; applies to load-balancer IP traffic only.
+    pub source_ranges: Vec<IpNet>,
+    pub endpoints: CategorizedEndpoints,
+    /// Maglev lookup tables over `endpoints.cluster` / `endpoints.local` (empty for
+    /// round robin).
+    pub maglev_cluster: Box<[u32]>,
+    pub maglev_local: Box<[u32]>,
+}
+
+/// The traffic class a new connection draws its endpoint from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EndpointClass {
+    Cluster,
+    Local,
+}
+
+impl CompiledServicePort {
+    pub fn endpoints_of(&self, class: EndpointClass) -> &[SocketAddr] {
+        match class {
+            EndpointClass::Cluster => &self.endpoints.cluster,
+            EndpointClass::Local => &self.endpoints.local,
+        }
+    }
+
+    pub(crate) fn maglev_of(&self, class: EndpointClass) -> &[u32] {
+        match class {
+            EndpointClass::Cluster => &self.maglev_cluster,
+            EndpointClass::Local => &self.maglev_local,
+        }
+    }
+
+    /// kube-proxy's `hasEndpoints`: some usable endpoint exists on some node.
+    pub fn has_endpoints(&self) -> bool {
+        !self.endpoints.cluster.is_empty() || !self.endpoints.local.is_empty()
+    }
+}
+
+/// The node-wide settings the packet path consults.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeSettings {
+    pub node_ips: Vec<IpAddr>,
+    pub cluster_cidrs: Vec<IpNet>,
+    pub service_cidrs: Vec<IpNet>,
+    pub node_port_addresses: Vec<IpNet>,
+    pub masquerade_all: bool,
+    pub mode: ProxyMode,
+    pub localhost_node_ports: bool,
+}
+
+impl NodeSettings {
+    /// Is `ip` a pod address (inside the cluster CIDRs)?
+    pub fn is_pod_ip(&self, ip: IpAddr) -> bool {
+        self.cluster_cidrs.iter().any(|c| c.contains(&ip))
+    }
+
+    /// Is `ip` one of this node's own addresses (`fib saddr type local`)?
+    pub fn is_local_ip(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() || self.node_ips.contains(&ip)
+    }
+
+    /// Does a NodePort answer on destination `ip`?
+    pub fn serves_node_ports_on(&self, ip: IpAddr) -> bool {
+        if ip.is_loopback() {
+            return self.mode == ProxyMode::Iptables && self.localhost_node_ports && ip.is_ipv4();
+        }
+        if !self.node_ips.contains(&ip) {
+            return false;
+        }
+        self.node_port_addresses.is_empty()
+            || self.node_port_addresses.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The address masquerade rewrites sources to: the node's first address of the family.
+    pub fn masquerade_address(&self, ipv6: bool) -> Option<IpAddr> {
+        self.node_ips
+            .iter()
+            .copied()
+            .find(|ip| ip.is_ipv6() == ipv6 && !ip.is_loopback())
+    }
+}
+
+/// The compiled tables of one node.
+#[derive(Clone, Debug)]
+pub struct Tables {
+    pub(crate) ports: Vec<Option<CompiledServicePort>>,
+    pub(crate) free_ports: Vec<u32>,
+    pub(crate) ports_of_service: FixedMap<ServiceName, Vec<ServicePortId>>,
+    pub(crate) frontends: FixedMap<FrontendKey, (ServicePortId, Frontend)>,
+    /// (protocol, node port, is IPv6) → service port.
+    pub(crate) node_ports: FixedMap<(Protocol, u16, bool), ServicePortId>,
+    /// Cluster IPs with how many service ports use them, for the wrong-port check.
+    pub(crate) cluster_ips: FixedMap<IpAddr, u32>,
+    pub(crate) settings: NodeSettings,
+}
+
+impl Tables {
+    pub(crate) fn empty(settings: NodeSettings) -> Tables {
+        Tables {
+            ports: Vec::new(),
+            free_ports: Vec::new(),
+            ports_of_service: FixedMap::with_hasher(fixed_state()),
+            frontends: FixedMap::with_hasher(fixed_state()),
+            node_ports: FixedMap::with_hasher(fixed_state()),
+            cluster_ips: FixedMap::with_hasher(fixed_state()),
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &NodeSettings {
+        &self.settings
+    }
+
+    /// The service port behind `address:port`, if a ClusterIP, external IP or
+    /// load-balancer IP serves it.
+    #[inline]
+    pub fn frontend(
+        &self,
+        address: IpAddr,
+        protocol: Protocol,
+        port: u16,
+    ) -> Option<(ServicePortId, Frontend)> {
+        self.frontends
+            .get(&FrontendKey {
+                address,
+                protocol,
+                port,
+            })
+            .copied()
+    }
+
+    /// The service port behind a NodePort on destination `address`.
+    #[inline]
+    pub fn node_port(
+        &self,
+        address: IpAddr,
+        protocol: Protocol,
+        port: u16,
+    ) -> Option<ServicePortId> {
+        if !self.settings.serves_node_ports_on(address) {
+            return None;
+        }
+        self.node_ports
+            .get(&(protocol, port, address.is_ipv6()))
+            .copied()
+    }
+
+    /// The service port a new connection to `address:port` is for, and how it got there.
+    #[inline]
+    pub fn lookup(
+        &self,
+        address: IpAddr,
+        protocol: Protocol,
+        port: u16,
+    ) -> Option<(ServicePortId, Frontend)> {
+        self.frontend(address, protocol, port).or_else(|| {
+            self.node_port(address, protocol, port)
+                .map(|id| (id, Frontend::NodePort))
+        })
+    }
+
+    pub fn is_cluster_ip(&self, address: IpAddr) -> bool {
+        self.cluster_ips.contains_key(&address)
+    }
+
+    pub fn in_service_cidrs(&self, address: IpAddr) -> bool {
+        self.settings
+            .service_cidrs
+            .iter()
+            .any(|c| c.contains(&address))
+    }
+
+    /// A compiled service port. Panics on an id not handed out by these tables.
+    #[inline]
+    pub fn port(&self, id: ServicePortId) -> &CompiledServicePort {
+        self.ports[id.0 as usize]
+            .as_ref()
+            .expect("service port id from these tables")
+    }
+
+    /// Upper bound of the ids handed out, for arrays indexed by [`ServicePortId`].
+    pub fn port_slots(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// Every compiled service port, in id order.
+    pub fn ports(&self) -> impl Iterator<Item = (ServicePortId, &CompiledServicePort)> {
+        self.ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (ServicePortId(i as u32), p)))
+    }
+
+    /// Every frontend, sorted, for printing.
+    pub fn sorted_frontends(&self) -> Vec<(FrontendKey, ServicePortId, Frontend)> {
+        let mut v: Vec<_> = self
+            .frontends
+            .iter()
+            .map(|(k, &(id, f))| (*k, id, f))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every NodePort as (protocol, port, is IPv6, service port), sorted, for printing.
+    pub fn sorted_node_ports(&self) -> Vec<(Protocol, u16, bool, ServicePortId)> {
+        let mut v: Vec<_> = self
+            .node_ports
+            .iter()
+            .map(|(&(proto, port, v6), &id)| (proto, port, v6, id))
+            .collect();
+        v.sort();
+        v
+    }
+}

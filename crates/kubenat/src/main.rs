@@ -1,0 +1,9 @@
+//! `kubenat`: kube-proxy's Service data plane in userspace. With no arguments it tells the
+//! story of the course notes' cluster, flow by flow.
+
+mod probe;
+mod story;
+
+fn main() {
+    print!("{}", story::render());
+}
