@@ -1,18 +1,19 @@
 //! The packet path: conntrack first, then the compiled service tables, then the rewrite.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use crate::addr::Addr;
-use crate::affinity::Affinity;
 use crate::compile::{ServiceMap, Update};
-use crate::conntrack::{Conntrack, Direction, InsertError, Tuple};
+use crate::conntrack::{Conntrack, Direction, Entry, InsertError, Tuple};
 use crate::counters::Counters;
+use crate::expiring::ExpiringMap;
 use crate::icmp;
 use crate::model::{ClusterState, EndpointSelection, Protocol};
 use crate::packet::{self, Fragment, Parsed, Transport};
 use crate::policy::{self, Decision, Plan};
 use crate::reject::{self, ReplyError};
-use crate::tables::{EndpointClass, Tables};
+use crate::tables::{EndpointClass, ServicePortId, Tables};
 use crate::time::Instant;
 use crate::trace::{MasqueradeReason, NoTrace, Selection, Trace, TraceStep};
 use crate::transitions;
@@ -27,17 +28,36 @@ pub enum Path {
     LocalOut,
 }
 
+/// How long the ports of a first fragment are remembered for the fragments after it
+/// (Linux `ipfrag_time`).
+const FRAGMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A datagram's fragments share these.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct FragmentKey<A> {
+    src: A,
+    dst: A,
+    protocol: u8,
+    id: u32,
+}
+
 /// Per-family connection state.
 struct FamilyState<A> {
     conntrack: Conntrack<A>,
-    affinity: Affinity<A>,
+    /// sessionAffinity ClientIP: (client, service port) -> endpoint.
+    affinity: ExpiringMap<(A, ServicePortId), SocketAddr>,
+    /// First fragments' ports, so later fragments follow their connection
+    /// (netfilter reassembles; a per-packet engine remembers, as Cilium does).
+    fragments: ExpiringMap<FragmentKey<A>, (u16, u16)>,
 }
 
 impl<A: Addr> FamilyState<A> {
     fn new(state: &ClusterState) -> Self {
+        let capacity = state.proxy.conntrack_capacity;
         FamilyState {
-            conntrack: Conntrack::new(state.proxy.conntrack_capacity, state.proxy.timeouts),
-            affinity: Affinity::new(state.proxy.conntrack_capacity),
+            conntrack: Conntrack::new(capacity, state.proxy.timeouts),
+            affinity: ExpiringMap::new(capacity),
+            fragments: ExpiringMap::new((capacity / 16).max(1024)),
         }
     }
 }
@@ -363,11 +383,31 @@ impl Core {
             });
         }
         match (parsed.transport, hook) {
-            (Transport::Ports, _) if parsed.fragment != Fragment::Whole => {
-                Verdict::Drop(DropReason::Fragment)
+            (Transport::Ports, _) if parsed.fragment == Fragment::Later => {
+                self.later_fragment(family, hook, packet, &parsed)
             }
-            (Transport::Ports, Hook::Postrouting) => masquerade(&family.conntrack, packet, &parsed),
-            (Transport::Ports, _) => self.ports(family, packet, &parsed, trace),
+            (Transport::Ports, _) => {
+                let verdict = match hook {
+                    Hook::Postrouting => masquerade(&family.conntrack, packet, &parsed),
+                    Hook::Prerouting | Hook::Output => self.ports(family, packet, &parsed, trace),
+                };
+                if parsed.fragment == Fragment::First
+                    && matches!(verdict, Verdict::Accept | Verdict::Translated(_))
+                {
+                    let t = parsed.tuple;
+                    let key = FragmentKey {
+                        src: t.src,
+                        dst: t.dst,
+                        protocol: t.protocol,
+                        id: parsed.fragment_id,
+                    };
+                    let expires = self.now + FRAGMENT_TIMEOUT;
+                    family
+                        .fragments
+                        .set(key, (t.sport, t.dport), expires, self.now);
+                }
+                verdict
+            }
             (Transport::IcmpError, Hook::Prerouting | Hook::Output) => {
                 match icmp::translate_error(&family.conntrack, packet, &parsed) {
                     Ok(Some((direction, after))) => {
@@ -394,6 +434,49 @@ impl Core {
                 if !matches!(parsed.tuple.protocol, packet::ICMPV4 | packet::ICMPV6) =>
             {
                 self.portless(&parsed, trace)
+            }
+            _ => Verdict::Accept,
+        }
+    }
+
+    /// A fragment after the first: it carries no ports, so it follows the connection its
+    /// first fragment belonged to, or is dropped when that was never seen.
+    fn later_fragment<A: Addr>(
+        &self,
+        family: &FamilyState<A>,
+        hook: Hook,
+        packet: &mut [u8],
+        parsed: &Parsed<A>,
+    ) -> Verdict {
+        let t = parsed.tuple;
+        let key = FragmentKey {
+            src: t.src,
+            dst: t.dst,
+            protocol: t.protocol,
+            id: parsed.fragment_id,
+        };
+        let Some((sport, dport)) = family.fragments.get(&key, self.now) else {
+            return Verdict::Drop(DropReason::Fragment);
+        };
+        let tuple = Tuple { sport, dport, ..t };
+        let conntrack = &family.conntrack;
+        let after = match hook {
+            Hook::Postrouting => conntrack
+                .lookup_masqueraded(&tuple)
+                .map(|i| masqueraded(conntrack.entry(i), &tuple)),
+            Hook::Prerouting | Hook::Output => conntrack
+                .lookup(&tuple)
+                .map(|(i, direction)| tracked(conntrack.entry(i), direction, &tuple)),
+        };
+        match after {
+            Some(after) if after != tuple => {
+                // Addresses only: the transport header (and its checksum) is in the first fragment.
+                packet::rewrite(packet, parsed.l4_offset, 0, &tuple, &after, false);
+                Verdict::Translated(Translation {
+                    before: flow(&tuple),
+                    after: flow(&after),
+                    icmp_error: false,
+                })
             }
             _ => Verdict::Accept,
         }
@@ -431,15 +514,7 @@ impl Core {
                 let state =
                     transitions::next(entry.state, direction, parsed.tcp_flags, parsed.sctp_chunk);
                 conntrack.touch(index, state, self.now);
-                let after = match direction {
-                    Direction::Original => Tuple {
-                        dst: entry.reply.src,
-                        dport: entry.reply.sport,
-                        ..tuple
-                    },
-                    Direction::Reply => entry.original.reversed(),
-                };
-                return apply(packet, parsed, &after);
+                return apply(packet, parsed, &tracked(&entry, direction, &tuple));
             }
             if reopened && trace.enabled() {
                 trace.step(TraceStep::ConntrackReopened);
@@ -542,9 +617,12 @@ impl Core {
             trace.step(TraceStep::ConntrackCreated { state });
         }
         if let Some(timeout) = self.map.tables().port(plan.port).affinity_timeout {
-            family
-                .affinity
-                .set(tuple.src, plan.port, endpoint, self.now + timeout, self.now);
+            family.affinity.set(
+                (tuple.src, plan.port),
+                endpoint,
+                self.now + timeout,
+                self.now,
+            );
         }
         let after = Tuple {
             dst: endpoint_ip,
@@ -565,7 +643,7 @@ impl Core {
         let port = self.map.tables().port(plan.port);
         let endpoints = port.endpoints_of(plan.class);
         if port.affinity_timeout.is_some()
-            && let Some(remembered) = family.affinity.get(tuple.src, plan.port, self.now)
+            && let Some(remembered) = family.affinity.get(&(tuple.src, plan.port), self.now)
             && endpoints.contains(&remembered)
         {
             return (remembered, Selection::Affinity, endpoints.len());
@@ -626,16 +704,36 @@ impl Core {
 
 /// POSTROUTING: masquerade connections marked for it.
 fn masquerade<A: Addr>(conntrack: &Conntrack<A>, packet: &mut [u8], parsed: &Parsed<A>) -> Verdict {
-    let Some(index) = conntrack.lookup_masqueraded(&parsed.tuple) else {
-        return Verdict::Accept;
-    };
-    let entry = conntrack.entry(index);
-    let after = Tuple {
+    match conntrack.lookup_masqueraded(&parsed.tuple) {
+        Some(index) => apply(
+            packet,
+            parsed,
+            &masqueraded(conntrack.entry(index), &parsed.tuple),
+        ),
+        None => Verdict::Accept,
+    }
+}
+
+/// A tracked packet's tuple after the arriving hook: DNAT for the original direction
+/// (masquerade waits for POSTROUTING), the whole reverse NAT for replies.
+fn tracked<A: Addr>(entry: &Entry<A>, direction: Direction, tuple: &Tuple<A>) -> Tuple<A> {
+    match direction {
+        Direction::Original => Tuple {
+            dst: entry.reply.src,
+            dport: entry.reply.sport,
+            ..*tuple
+        },
+        Direction::Reply => entry.original.reversed(),
+    }
+}
+
+/// An original-direction tuple after masquerade.
+fn masqueraded<A: Addr>(entry: &Entry<A>, tuple: &Tuple<A>) -> Tuple<A> {
+    Tuple {
         src: entry.reply.dst,
         sport: entry.reply.dport,
-        ..parsed.tuple
-    };
-    apply(packet, parsed, &after)
+        ..*tuple
+    }
 }
 
 /// Rewrites the packet to `after` if that changes anything.

@@ -12,13 +12,13 @@
 //! the pipeline and `examples/embed.rs` for a complete loop.
 
 mod addr;
-mod affinity;
 pub mod categorize;
 pub mod checksum;
 pub mod compile;
 pub mod conntrack;
 mod counters;
 mod engine;
+mod expiring;
 mod icmp;
 pub mod maglev;
 pub mod model;

@@ -55,6 +55,8 @@ pub(crate) struct Parsed<A> {
     pub l4_len: usize,
     pub transport: Transport,
     pub fragment: Fragment,
+    /// IPv4 identification or IPv6 fragment-header identification (fragments only).
+    pub fragment_id: u32,
     pub tcp_flags: u8,
     /// First SCTP chunk type (0 when absent).
     pub sctp_chunk: u8,
@@ -101,12 +103,10 @@ pub(crate) fn parse<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
     let protocol = payload.ip_number.0;
     let l4 = payload.payload;
     let l4_offset = offset_in(packet, l4);
-    let fragment = if !payload.fragmented {
-        Fragment::Whole
-    } else if is_first_fragment(&ip) {
-        Fragment::First
-    } else {
-        Fragment::Later
+    let (fragment, fragment_id) = match fragment_of(&ip) {
+        None => (Fragment::Whole, 0),
+        Some((0, id)) => (Fragment::First, id),
+        Some((_, id)) => (Fragment::Later, id),
     };
     let mut parsed = Parsed {
         tuple: Tuple {
@@ -120,10 +120,17 @@ pub(crate) fn parse<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
         l4_len: l4.len(),
         transport: Transport::Other,
         fragment,
+        fragment_id,
         tcp_flags: 0,
         sctp_chunk: 0,
     };
     if fragment == Fragment::Later {
+        // No transport header here: the ports come from the first fragment.
+        match protocol {
+            TCP | UDP => parsed.transport = Transport::Ports,
+            SCTP => return Err(DropReason::Fragment),
+            _ => {}
+        }
         return Ok(parsed);
     }
     let truncated_header = |fragment| match fragment {
@@ -181,20 +188,26 @@ pub(crate) fn parse<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
     Ok(parsed)
 }
 
-fn is_first_fragment(ip: &IpSlice<'_>) -> bool {
+/// (fragment offset, identification) when the packet is a fragment.
+fn fragment_of(ip: &IpSlice<'_>) -> Option<(u16, u32)> {
     match ip {
-        IpSlice::Ipv4(v4) => v4.header().fragments_offset().value() == 0,
+        IpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (h.more_fragments() || h.fragments_offset().value() != 0)
+                .then(|| (h.fragments_offset().value(), u32::from(h.identification())))
+        }
         IpSlice::Ipv6(v6) => v6
             .extensions()
             .clone()
             .into_iter()
             .find_map(|ext| match ext {
                 etherparse::Ipv6ExtensionSlice::Fragment(f) => {
-                    Some(f.fragment_offset().value() == 0)
+                    let h = f.to_header();
+                    h.is_fragmenting_payload()
+                        .then(|| (h.fragment_offset.value(), h.identification))
                 }
                 _ => None,
-            })
-            .unwrap_or(true),
+            }),
     }
 }
 
