@@ -1,0 +1,1 @@
+//! Kubernetes manifests into kubenat cluster state (being written).

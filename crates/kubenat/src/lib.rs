@@ -1,0 +1,6 @@
+//! The `kubenat` command's pieces, as a library so tests and other tools can reuse them.
+
+pub mod nft;
+pub mod probe;
+pub mod replay;
+pub mod story;

@@ -1,0 +1,1 @@
+//! kube-proxy nftables-mode ruleset export (being written).

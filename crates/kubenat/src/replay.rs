@@ -1,0 +1,1 @@
+//! pcap replay through a node's engine (being written).
