@@ -16,11 +16,15 @@ pub struct CategorizedEndpoints {
     pub cluster: Vec<SocketAddr>,
     /// For traffic policy Local: usable endpoints on this node.
     pub local: Vec<SocketAddr>,
+    /// Every serving endpoint's address, terminating or not: UDP connections to any other
+    /// address are stale (kube-proxy's conntrack cleanup).
+    pub serving: Vec<IpAddr>,
 }
 
 struct Candidate {
     address: SocketAddr,
     ready: bool,
+    serving: bool,
     serving_terminating: bool,
     local: bool,
 }
@@ -63,6 +67,7 @@ pub fn categorize(
             candidates.push(Candidate {
                 address,
                 ready: c.ready,
+                serving: c.serving || c.ready,
                 serving_terminating: c.serving && c.terminating,
                 local: endpoint.node_name.as_deref() == Some(node_name),
             });
@@ -89,9 +94,17 @@ pub fn categorize(
         chosen.sort_unstable();
         chosen
     };
+    let mut serving: Vec<IpAddr> = candidates
+        .iter()
+        .filter(|c| c.serving)
+        .map(|c| c.address.ip())
+        .collect();
+    serving.sort_unstable();
+    serving.dedup();
     CategorizedEndpoints {
         cluster: usable(false),
         local: usable(true),
+        serving,
     }
 }
 
@@ -174,6 +187,8 @@ mod tests {
             );
             assert_eq!(got.cluster, addrs(&cluster));
             assert_eq!(got.local, addrs(&local));
+            // Serving endpoints are a superset of the usable ones.
+            assert!(got.cluster.iter().all(|e| got.serving.contains(&e.ip())));
         }
     }
 

@@ -268,7 +268,8 @@ fn remove_service(tables: &mut Tables, name: &ServiceName) {
     let Some(ids) = tables.ports_of_service.remove(name) else {
         return;
     };
-    for id in ids {
+    // Freed in reverse so a recompile takes the same ids back in the same order.
+    for id in ids.into_iter().rev() {
         let Some(port) = tables.ports[id.0 as usize].take() else {
             continue;
         };

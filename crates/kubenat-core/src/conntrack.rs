@@ -325,6 +325,13 @@ impl<A: Addr> Conntrack<A> {
         Ok(index)
     }
 
+    /// Timeouts for connections touched from now on. A shorter timeout can leave a state's
+    /// list out of order until its older entries go: expiry may then come late, never
+    /// early, and lookups still honour each entry's own deadline.
+    pub fn set_timeouts(&mut self, timeouts: ConntrackTimeouts) {
+        self.timeouts = timeouts;
+    }
+
     /// Moves a connection to `state` and restarts its timer.
     pub fn touch(&mut self, index: u32, state: State, now: Instant) {
         self.unlink(index);

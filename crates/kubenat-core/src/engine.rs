@@ -300,12 +300,17 @@ impl Engine {
         self.v4.conntrack.expire(self.core.now) + self.v6.conntrack.expire(self.core.now)
     }
 
-    /// Applies a change to the cluster state. Established connections survive; UDP
+    /// Applies a change to the cluster state. Established connections survive (a new
+    /// state's conntrack timeouts apply from each connection's next packet; the table's
+    /// capacity and the seed stay those the engine was made with); UDP
     /// connections whose endpoint is no longer serving are flushed, as kube-proxy's
     /// conntrack cleanup does (TCP and SCTP keep going to their endpoint until they close,
     /// so terminating pods drain). Returns the number of connections flushed.
     pub fn update(&mut self, update: Update) -> usize {
         let changed = self.core.map.apply(update);
+        let timeouts = self.core.map.proxy().timeouts;
+        self.v4.conntrack.set_timeouts(timeouts);
+        self.v6.conntrack.set_timeouts(timeouts);
         let tables = self.core.map.tables();
         self.core.cursors.resize(tables.port_slots() * 2, 0);
         match changed {
@@ -324,8 +329,8 @@ impl Engine {
     }
 }
 
-/// Removes UDP connections to a service whose endpoint is no longer serving, unless the
-/// service has no serving endpoint at all (kube-proxy's `CleanStaleEntries`).
+/// Removes UDP connections to a service whose endpoint address is no longer serving,
+/// unless the service has no serving endpoint at all (kube-proxy's `CleanStaleEntries`).
 fn flush_stale_udp<A: Addr>(conntrack: &mut Conntrack<A>, tables: &Tables) -> usize {
     let stale: Vec<u32> = conntrack
         .indices()
@@ -339,15 +344,8 @@ fn flush_stale_udp<A: Addr>(conntrack: &mut Conntrack<A>, tables: &Tables) -> us
             else {
                 return false;
             };
-            let port = tables.port(id);
-            let endpoint: IpAddr = e.reply.src.into();
-            port.has_endpoints()
-                && !port
-                    .endpoints
-                    .cluster
-                    .iter()
-                    .chain(&port.endpoints.local)
-                    .any(|ep| ep.ip() == endpoint)
+            let serving = &tables.port(id).endpoints.serving;
+            !serving.is_empty() && !serving.contains(&e.reply.src.into())
         })
         .collect();
     for &i in &stale {
@@ -532,6 +530,13 @@ impl Core {
         let Some(protocol) = Protocol::from_ip_number(tuple.protocol) else {
             return Verdict::Accept;
         };
+        // Linux cannot allocate the connection before any rule runs: a full table drops.
+        if conntrack.len() == conntrack.capacity() {
+            conntrack.expire(self.now);
+            if conntrack.len() == conntrack.capacity() {
+                return Verdict::Drop(DropReason::ConntrackFull);
+            }
+        }
         let decision = policy::decide(
             self.map.tables(),
             tuple.src.into(),
@@ -546,12 +551,6 @@ impl Core {
             Decision::Pass => None,
             Decision::Service(plan) => Some(plan),
         };
-        if conntrack.len() == conntrack.capacity() {
-            conntrack.expire(self.now);
-            if conntrack.len() == conntrack.capacity() {
-                return Verdict::Drop(DropReason::ConntrackFull);
-            }
-        }
         let Some(plan) = plan else {
             // Not a Service: tracked as the kernel would, so masquerade never reuses its tuple.
             return match conntrack.insert(tuple, tuple.reversed(), false, state, self.now) {

@@ -8,12 +8,22 @@ use std::net::SocketAddr;
 
 use ahash::RandomState;
 
-/// Builds a Maglev table of `size` slots (a prime, so every skip is coprime with it) over
-/// `endpoints`; each slot holds an index into `endpoints`. Empty when there is no endpoint.
+/// The smallest prime at or above `n` (at least 2): Maglev's table size must be prime so
+/// every endpoint's skip is coprime with it and its permutation visits every slot.
+pub fn table_size(n: u32) -> u32 {
+    let is_prime = |k: u32| k >= 2 && (2..).take_while(|d| d * d <= k).all(|d| k % d != 0);
+    (n.max(2)..=u32::MAX)
+        .find(|&k| is_prime(k))
+        .unwrap_or(4_294_967_291)
+}
+
+/// Builds a Maglev table of [`table_size`]`(size)` slots over `endpoints`; each slot holds
+/// an index into `endpoints`. Empty when there is no endpoint.
 pub fn build_table(endpoints: &[SocketAddr], size: u32, seed: u64) -> Box<[u32]> {
-    if endpoints.is_empty() || size < 2 {
+    if endpoints.is_empty() {
         return Box::default();
     }
+    let size = table_size(size);
     let m = u64::from(size);
     let offset_hash = RandomState::with_seeds(seed, 0x6d61_676c, 0x6576_3031, 1);
     let skip_hash = RandomState::with_seeds(seed, 0x736b_6970, 0x6576_3032, 2);
@@ -83,6 +93,16 @@ mod tests {
             .count();
         // Maglev bounds disruption; a naive modulo hash would move ~90% of slots.
         assert!(moved_elsewhere < 65_537 / 10, "{moved_elsewhere}");
+    }
+
+    #[test]
+    fn sizes_are_rounded_up_to_a_prime() {
+        assert_eq!(table_size(0), 2);
+        assert_eq!(table_size(4), 5);
+        assert_eq!(table_size(65_536), 65_537);
+        assert_eq!(table_size(65_537), 65_537);
+        // A composite size would let a permutation cycle over full slots forever.
+        assert_eq!(build_table(&endpoints(3), 4, 1).len(), 5);
     }
 
     #[test]

@@ -96,8 +96,9 @@ reasons! {
         MalformedTransportHeader => "malformed-transport-header",
         /// An ICMP error whose quoted packet cannot be parsed.
         MalformedIcmpError => "malformed-icmp-error",
-        /// A non-first fragment, or a first fragment too short to carry its ports: netfilter
-        /// reassembles before NAT, a per-packet engine cannot, so it never guesses.
+        /// A fragment the engine cannot place: a later fragment whose first fragment was
+        /// never seen (or expired), a first fragment too short for its ports, or any SCTP or
+        /// ICMP-error fragment. netfilter reassembles; a per-packet engine never guesses.
         Fragment => "fragment",
         /// New flow while the conntrack table is full.
         ConntrackFull => "conntrack-full",
