@@ -51,9 +51,9 @@ pub enum State {
     TcpSynSent,
     TcpSynRecv,
     TcpEstablished,
-    /// The original side sent FIN first.
+    /// A FIN was seen.
     TcpFinWait,
-    /// The reply side sent FIN first.
+    /// The FIN was acknowledged: one side is half-closed.
     TcpCloseWait,
     TcpLastAck,
     TcpTimeWait,

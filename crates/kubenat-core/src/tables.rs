@@ -158,14 +158,15 @@ impl NodeSettings {
 
     /// Does a NodePort answer on destination `ip`?
     pub fn serves_node_ports_on(&self, ip: IpAddr) -> bool {
+        let listed = self.node_port_addresses.iter().any(|n| n.contains(&ip));
         if ip.is_loopback() {
-            return self.mode == ProxyMode::Iptables && self.localhost_node_ports && ip.is_ipv4();
+            // iptables mode only, IPv4 only; an explicit nodePortAddresses must list it.
+            return self.mode == ProxyMode::Iptables
+                && self.localhost_node_ports
+                && ip.is_ipv4()
+                && (self.node_port_addresses.is_empty() || listed);
         }
-        if !self.node_ips.contains(&ip) {
-            return false;
-        }
-        self.node_port_addresses.is_empty()
-            || self.node_port_addresses.iter().any(|n| n.contains(&ip))
+        self.node_ips.contains(&ip) && (self.node_port_addresses.is_empty() || listed)
     }
 
     /// The address masquerade rewrites sources to: the node's first address of the family.

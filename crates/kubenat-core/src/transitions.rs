@@ -62,22 +62,13 @@ pub(crate) fn next(state: State, direction: Direction, tcp_flags: u8, sctp_chunk
         }
         TcpSynSent if direction == Reply && has(SYN) && has(ACK) => TcpSynRecv,
         TcpSynSent if direction == Reply && has(ACK) => TcpEstablished,
-        TcpSynRecv if direction == Original && has(ACK) && !has(SYN) => {
-            if has(FIN) {
-                TcpFinWait
-            } else {
-                TcpEstablished
-            }
-        }
-        TcpEstablished if has(FIN) => {
-            if direction == Original {
-                TcpFinWait
-            } else {
-                TcpCloseWait
-            }
-        }
-        TcpFinWait if has(FIN) && direction == Reply => TcpLastAck,
-        TcpCloseWait if has(FIN) && direction == Original => TcpLastAck,
+        // Linux's tcp_conntracks[] is one state per connection: FIN takes it towards
+        // LAST_ACK whichever side sends it, and ACK answers the close (FIN beats ACK when a
+        // segment carries both).
+        TcpSynRecv | TcpEstablished if has(FIN) => TcpFinWait,
+        TcpSynRecv if direction == Original && has(ACK) && !has(SYN) => TcpEstablished,
+        TcpFinWait | TcpCloseWait if has(FIN) => TcpLastAck,
+        TcpFinWait if has(ACK) => TcpCloseWait,
         TcpLastAck if has(ACK) && !has(FIN) => TcpTimeWait,
         UdpUnreplied if direction == Reply => UdpReplied,
         SctpHandshake | SctpEstablished
@@ -110,12 +101,17 @@ mod tests {
         let steps = [
             (TcpSynSent, Reply, SYN | ACK, TcpSynRecv),
             (TcpSynRecv, Original, ACK, TcpEstablished),
+            (TcpSynRecv, Reply, ACK, TcpSynRecv),
             (TcpEstablished, Original, ACK, TcpEstablished),
             (TcpEstablished, Original, FIN | ACK, TcpFinWait),
-            (TcpEstablished, Reply, FIN | ACK, TcpCloseWait),
+            (TcpEstablished, Reply, FIN | ACK, TcpFinWait),
+            (TcpFinWait, Reply, ACK, TcpCloseWait),
+            (TcpFinWait, Original, ACK, TcpCloseWait),
             (TcpFinWait, Reply, FIN | ACK, TcpLastAck),
             (TcpCloseWait, Original, FIN | ACK, TcpLastAck),
+            (TcpCloseWait, Reply, ACK, TcpCloseWait),
             (TcpLastAck, Original, ACK, TcpTimeWait),
+            (TcpLastAck, Reply, FIN | ACK, TcpLastAck),
             (TcpEstablished, Reply, RST, TcpClose),
             (TcpSynSent, Original, SYN, TcpSynSent),
         ];

@@ -34,12 +34,11 @@ pub fn udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
 
 fn ip_builder(src: IpAddr, dst: IpAddr) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
     match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            PacketBuilder::ip(etherparse::IpHeaders::Ipv4(
-                etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, s.octets(), d.octets()).unwrap(),
-                Default::default(),
-            ))
-        }
+        (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ip(etherparse::IpHeaders::Ipv4(
+            etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, s.octets(), d.octets())
+                .unwrap(),
+            Default::default(),
+        )),
         (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ip(etherparse::IpHeaders::Ipv6(
             etherparse::Ipv6Header {
                 traffic_class: 0,
@@ -85,29 +84,45 @@ pub fn assert_checksums(packet: &[u8]) {
     let net = sliced.net.clone().expect("ip layer");
     if let etherparse::NetSlice::Ipv4(v4) = &net {
         let header = v4.header().to_header();
-        assert_eq!(header.header_checksum, header.calc_header_checksum(), "IPv4 header checksum");
+        assert_eq!(
+            header.header_checksum,
+            header.calc_header_checksum(),
+            "IPv4 header checksum"
+        );
     }
     match (&net, sliced.transport.expect("transport")) {
         (etherparse::NetSlice::Ipv4(v4), TransportSlice::Tcp(t)) => {
             let h = v4.header();
-            let expected = t.to_header().calc_checksum_ipv4_raw(h.source(), h.destination(), t.payload()).unwrap();
+            let expected = t
+                .to_header()
+                .calc_checksum_ipv4_raw(h.source(), h.destination(), t.payload())
+                .unwrap();
             assert_eq!(t.checksum(), expected, "TCP checksum");
         }
         (etherparse::NetSlice::Ipv6(v6), TransportSlice::Tcp(t)) => {
             let h = v6.header();
-            let expected = t.to_header().calc_checksum_ipv6_raw(h.source(), h.destination(), t.payload()).unwrap();
+            let expected = t
+                .to_header()
+                .calc_checksum_ipv6_raw(h.source(), h.destination(), t.payload())
+                .unwrap();
             assert_eq!(t.checksum(), expected, "TCP checksum");
         }
         (etherparse::NetSlice::Ipv4(v4), TransportSlice::Udp(u)) => {
             let h = v4.header();
             if u.checksum() != 0 {
-                let expected = u.to_header().calc_checksum_ipv4_raw(h.source(), h.destination(), u.payload()).unwrap();
+                let expected = u
+                    .to_header()
+                    .calc_checksum_ipv4_raw(h.source(), h.destination(), u.payload())
+                    .unwrap();
                 assert_eq!(u.checksum(), expected, "UDP checksum");
             }
         }
         (etherparse::NetSlice::Ipv6(v6), TransportSlice::Udp(u)) => {
             let h = v6.header();
-            let expected = u.to_header().calc_checksum_ipv6_raw(h.source(), h.destination(), u.payload()).unwrap();
+            let expected = u
+                .to_header()
+                .calc_checksum_ipv6_raw(h.source(), h.destination(), u.payload())
+                .unwrap();
             assert_eq!(u.checksum(), expected, "UDP checksum");
         }
         (_, other) => panic!("unexpected transport {other:?}"),
