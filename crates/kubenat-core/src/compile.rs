@@ -1,7 +1,9 @@
 //! From cluster state to tables: pure functions, run when the state changes, never per packet.
 //!
-//! [`ServiceMap`] keeps the state indexed by Service so a delta (one Service or one
-//! EndpointSlice changed) recompiles only that Service's ports.
+//! [`compile()`] turns a whole [`ClusterState`] into [`Tables`]. [`ServiceMap`] keeps the
+//! state indexed by Service so a delta ([`Update`]: one Service or one EndpointSlice
+//! changed) recompiles only that Service's ports; [`Engine::update`](crate::Engine::update)
+//! uses it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -22,18 +24,36 @@ use crate::tables::{
 pub enum Update {
     /// Replace everything (a resync).
     Replace(Box<ClusterState>),
-    /// A Service was added or changed.
+    /// A Service was added or changed (matched by [`Service::name`]); it replaces the
+    /// previous definition whole.
     UpsertService(Box<Service>),
+    /// A Service was deleted. Its EndpointSlices are kept until they are removed too.
     RemoveService(ServiceName),
-    /// An EndpointSlice was added or changed.
+    /// An EndpointSlice was added or changed (matched by its Service and name).
     UpsertEndpointSlice(Box<EndpointSlice>),
+    /// An EndpointSlice was deleted.
     RemoveEndpointSlice {
+        /// The Service the slice belonged to ([`EndpointSlice::service`]).
         service: ServiceName,
+        /// The slice's [`EndpointSlice::name`].
         name: String,
     },
 }
 
 /// The cluster state indexed by Service, with the tables compiled from it.
+///
+/// Most embedders use it through [`Engine`](crate::Engine); use it directly to inspect what
+/// a sequence of updates compiles to without running packets.
+///
+/// ```
+/// use kubenat_core::{ServiceMap, ServiceName, Update, reference};
+///
+/// let mut map = ServiceMap::new(&reference::cluster("nodo1"));
+/// let dns = ServiceName::new("kube-system", "kube-dns");
+/// assert_eq!(map.apply(Update::RemoveService(dns.clone())), Some(dns));
+/// // kube-dns had two ports (UDP and TCP 53); three single-port Services remain.
+/// assert_eq!(map.tables().ports().count(), 3);
+/// ```
 #[derive(Clone, Debug)]
 pub struct ServiceMap {
     proxy: ProxyConfig,
@@ -67,10 +87,12 @@ impl ServiceMap {
         map
     }
 
+    /// The tables compiled from the current state.
     pub fn tables(&self) -> &Tables {
         &self.tables
     }
 
+    /// The proxy settings of the current state (those of the last [`Update::Replace`]).
     pub fn proxy(&self) -> &ProxyConfig {
         &self.proxy
     }
@@ -130,6 +152,29 @@ impl ServiceMap {
 }
 
 /// Compiles a whole state into tables.
+///
+/// Each Service gets one [`CompiledServicePort`] per
+/// cluster IP and port, reachable through [`Tables::lookup`]. Headless Services (no cluster
+/// IP) compile to nothing. Where two Services claim the same address, protocol and port,
+/// or the same NodePort, the one compiled first keeps it (Services compile in
+/// namespace/name order; after an [`Update`], the Service already holding it).
+///
+/// ```
+/// use kubenat_core::tables::Frontend;
+/// use kubenat_core::{Protocol, compile, reference};
+///
+/// let tables = compile(&reference::cluster("nodob"));
+/// let (id, frontend) = tables
+///     .lookup("10.10.1.102".parse().unwrap(), Protocol::Tcp, 8080)
+///     .expect("wp-service's cluster IP");
+/// assert_eq!(frontend, Frontend::ClusterIp);
+/// assert_eq!(tables.port(id).name.to_string(), "default/wp-service:http");
+/// assert_eq!(tables.port(id).endpoints.cluster.len(), 2);
+/// // nodob runs one of wp-service's two pods.
+/// assert_eq!(tables.port(id).endpoints.local, ["10.10.0.112:80".parse().unwrap()]);
+/// // nginx's NodePort answers on the node's own address.
+/// assert!(tables.lookup("192.168.0.102".parse().unwrap(), Protocol::Tcp, 30880).is_some());
+/// ```
 pub fn compile(state: &ClusterState) -> Tables {
     ServiceMap::new(state).tables
 }
@@ -158,9 +203,8 @@ fn compile_service(
     proxy: &ProxyConfig,
 ) -> Vec<CompiledServicePort> {
     let mut out = Vec::new();
-    let externally_accessible = service.service_type != ServiceType::ClusterIp
-        || !service.external_ips.is_empty()
-        || !service.load_balancer_ips.is_empty();
+    let externally_accessible =
+        service.service_type != ServiceType::ClusterIp || !service.external_ips.is_empty();
     for &cluster_ip in &service.cluster_ips {
         let ipv6 = cluster_ip.is_ipv6();
         let source_ranges = source_ranges(service, cluster_ip, proxy);

@@ -6,6 +6,9 @@
 //! timeout, so entries of one state expire in the order they were last touched: one
 //! intrusive list per state keeps them sorted, expiry pops list heads, and `poll_at` is the
 //! earliest head. Nothing allocates after construction.
+//!
+//! The engine keeps one [`Conntrack`] per address family; this module is public for tools
+//! and tests that want to drive a table directly.
 
 use ahash::RandomState;
 use hashbrown::HashTable;
@@ -14,13 +17,19 @@ use crate::addr::Addr;
 use crate::model::ConntrackTimeouts;
 use crate::time::Instant;
 
-/// A connection's address and ports in one direction.
+/// A connection's address and ports in one direction. `A` is
+/// [`Ipv4Addr`](std::net::Ipv4Addr) or [`Ipv6Addr`](std::net::Ipv6Addr).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tuple<A> {
+    /// Source address.
     pub src: A,
+    /// Destination address.
     pub dst: A,
+    /// Source port (ICMP echo identifier for echo requests, 0 without ports).
     pub sport: u16,
+    /// Destination port (0 without ports).
     pub dport: u16,
+    /// IP protocol number (6 TCP, 17 UDP, 132 SCTP).
     pub protocol: u8,
 }
 
@@ -41,33 +50,48 @@ impl<A: Addr> Tuple<A> {
 /// Which way a packet travels relative to the connection's first packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// The same way as the first packet (client to service).
     Original = 0,
+    /// The other way (endpoint back to client).
     Reply = 1,
 }
 
-/// Connection state, just deep enough to pick netfilter's timeouts.
+/// Connection state, just deep enough to pick netfilter's timeouts. Each state's timeout is
+/// the matching [`ConntrackTimeouts`] field (`TcpSynSent` uses `tcp_syn_sent`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// TCP: the client's SYN was seen.
     TcpSynSent,
+    /// TCP: the SYN-ACK was seen.
     TcpSynRecv,
+    /// TCP: the handshake completed (or the connection was picked up mid-stream by an ACK).
     TcpEstablished,
     /// A FIN was seen.
     TcpFinWait,
     /// The FIN was acknowledged: one side is half-closed.
     TcpCloseWait,
+    /// TCP: both sides sent a FIN; waiting for the last ACK.
     TcpLastAck,
+    /// TCP: closed cleanly; a new SYN on the tuple starts a new connection.
     TcpTimeWait,
+    /// TCP: reset; a new SYN on the tuple starts a new connection.
     TcpClose,
+    /// UDP: packets seen in the original direction only (timeout `udp`).
     UdpUnreplied,
+    /// UDP: a reply was seen (timeout `udp_stream`).
     UdpReplied,
+    /// SCTP: INIT seen, association not up yet.
     SctpHandshake,
+    /// SCTP: association up.
     SctpEstablished,
+    /// SCTP: ABORT or SHUTDOWN seen.
     SctpClosing,
 }
 
 const STATES: usize = 13;
 
 impl State {
+    /// The name `conntrack -L` shows for the state (`"SYN_SENT"`, `"UNREPLIED"`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {
             State::TcpSynSent => "SYN_SENT",
@@ -79,7 +103,7 @@ impl State {
             State::TcpTimeWait => "TIME_WAIT",
             State::TcpClose => "CLOSE",
             State::UdpUnreplied => "UNREPLIED",
-            State::UdpReplied => "ASSURED",
+            State::UdpReplied => "REPLIED",
             State::SctpHandshake => "COOKIE_WAIT",
             State::SctpEstablished => "ESTABLISHED",
             State::SctpClosing => "SHUTDOWN",
@@ -112,7 +136,9 @@ pub struct Entry<A> {
     pub original: Tuple<A>,
     /// The tuple replies arrive with (after DNAT and masquerade of the original).
     pub reply: Tuple<A>,
+    /// When the connection is forgotten unless another packet comes.
     pub expires: Instant,
+    /// Current state, which picked `expires`.
     pub state: State,
     /// Source NAT (masquerade) applies when the original direction leaves the node.
     pub masquerade: bool,
@@ -150,6 +176,7 @@ struct List {
 /// Why a connection could not be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InsertError {
+    /// The table holds its capacity of connections.
     Full,
     /// The reply tuple is already a key of a live connection, or another masqueraded
     /// connection leaves the node with the same tuple before masquerade.
@@ -157,6 +184,32 @@ pub enum InsertError {
 }
 
 /// The conntrack table of one address family.
+///
+/// Connections are addressed by a `u32` index, valid until the connection is removed or
+/// expires (the slot is then reused).
+///
+/// ```
+/// use std::net::Ipv4Addr;
+/// use kubenat_core::conntrack::{Conntrack, Direction, State, Tuple};
+/// use kubenat_core::{ConntrackTimeouts, Instant};
+///
+/// let mut ct = Conntrack::new(1024, ConntrackTimeouts::default());
+/// let original = Tuple {
+///     src: Ipv4Addr::new(10, 0, 0, 5),
+///     dst: Ipv4Addr::new(10, 96, 0, 10),
+///     sport: 40000,
+///     dport: 80,
+///     protocol: 6,
+/// };
+/// // DNAT to 10.244.1.5:8080: the endpoint answers the client directly.
+/// let reply = Tuple { src: Ipv4Addr::new(10, 244, 1, 5), sport: 8080, ..original.reversed() };
+/// let i = ct.insert(original, reply, false, State::TcpSynSent, Instant::ZERO).unwrap();
+/// assert_eq!(ct.lookup(&reply), Some((i, Direction::Reply)));
+/// assert!(ct.entry(i).dnat());
+/// assert_eq!(ct.poll_at(), Some(Instant::from_secs(120)));
+/// assert_eq!(ct.expire(Instant::from_secs(120)), 1);
+/// assert!(ct.is_empty());
+/// ```
 pub struct Conntrack<A> {
     entries: Vec<Entry<A>>,
     /// Head of the free-slot chain (through `next`).
@@ -172,6 +225,8 @@ pub struct Conntrack<A> {
 }
 
 impl<A: Addr> Conntrack<A> {
+    /// An empty table for at most `capacity` connections (allocated now, never again),
+    /// with `timeouts` per state.
     pub fn new(capacity: usize, timeouts: ConntrackTimeouts) -> Conntrack<A> {
         let capacity = capacity.min(NIL as usize / 2 - 1);
         Conntrack {
@@ -190,14 +245,17 @@ impl<A: Addr> Conntrack<A> {
         }
     }
 
+    /// Connections tracked, expired ones not yet removed included.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether no connection is tracked.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The most connections the table holds.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -217,7 +275,8 @@ impl<A: Addr> Conntrack<A> {
         }
     }
 
-    /// The connection `tuple` belongs to, and the packet's direction in it.
+    /// The connection `tuple` belongs to (as its original or its reply tuple), and the
+    /// packet's direction in it. Does not check expiry: compare [`Entry::expires`].
     #[inline]
     pub fn lookup(&self, tuple: &Tuple<A>) -> Option<(u32, Direction)> {
         let hash = self.hash(tuple);
@@ -233,6 +292,14 @@ impl<A: Addr> Conntrack<A> {
             })
     }
 
+    /// [`Conntrack::lookup`], hiding a connection whose timer ran out by `now` (it is only
+    /// removed by [`Conntrack::expire`] or by a new connection taking its place).
+    #[inline]
+    pub fn lookup_live(&self, tuple: &Tuple<A>, now: Instant) -> Option<(u32, Direction)> {
+        self.lookup(tuple)
+            .filter(|&(index, _)| self.entries[index as usize].expires > now)
+    }
+
     /// The masqueraded connection whose original-direction packets, after DNAT, have `tuple`.
     #[inline]
     pub fn lookup_masqueraded(&self, tuple: &Tuple<A>) -> Option<u32> {
@@ -244,10 +311,13 @@ impl<A: Addr> Conntrack<A> {
             .copied()
     }
 
+    /// Whether `tuple` is the original or reply tuple of a tracked connection.
     pub fn contains(&self, tuple: &Tuple<A>) -> bool {
         self.lookup(tuple).is_some()
     }
 
+    /// The connection at `index`. Panics on an index never handed out; a removed
+    /// connection's index reads stale or reused data.
     pub fn entry(&self, index: u32) -> &Entry<A> {
         &self.entries[index as usize]
     }
@@ -262,7 +332,9 @@ impl<A: Addr> Conntrack<A> {
         })
     }
 
-    /// Tracks a new connection. `masquerade` marks it for source NAT on the way out.
+    /// Tracks a new connection in `state`, its timer starting at `now`, and returns its
+    /// index. `reply` is the tuple replies will carry (the reverse of `original` after
+    /// DNAT and source NAT); `masquerade` marks it for source NAT on the way out.
     pub fn insert(
         &mut self,
         original: Tuple<A>,
@@ -341,6 +413,7 @@ impl<A: Addr> Conntrack<A> {
         self.link(index);
     }
 
+    /// Forgets the connection at `index`, which must be live.
     pub fn remove(&mut self, index: u32) {
         self.unlink(index);
         let entry = self.entries[index as usize];

@@ -3,11 +3,18 @@
 use crate::verdict::{DropReason, RejectReason, Verdict};
 
 /// How many packets got each verdict, and each drop and reject reason.
+///
+/// Every call of [`Engine::process`](crate::Engine::process) and its variants counts once
+/// (a [`process_path`](crate::Engine::process_path) call once for both hooks).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Packets passed untouched ([`Verdict::Accept`]).
     pub accepted: u64,
+    /// Packets rewritten ([`Verdict::Translated`]).
     pub translated: u64,
+    /// Packets dropped, all reasons ([`Verdict::Drop`]).
     pub dropped: u64,
+    /// Packets rejected, all reasons ([`Verdict::Reject`]).
     pub rejected: u64,
     drops: [u64; DropReason::ALL.len()],
     rejects: [u64; RejectReason::ALL.len()],
@@ -35,10 +42,12 @@ impl Counters {
         self.accepted + self.translated + self.dropped + self.rejected
     }
 
+    /// Packets dropped for `reason`.
     pub fn drops(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize]
     }
 
+    /// Packets rejected for `reason`.
     pub fn rejects(&self, reason: RejectReason) -> u64 {
         self.rejects[reason as usize]
     }

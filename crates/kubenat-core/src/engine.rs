@@ -19,7 +19,8 @@ use crate::trace::{MasqueradeReason, NoTrace, Selection, Trace, TraceStep};
 use crate::transitions;
 use crate::verdict::{DropReason, Flow, Hook, RejectReason, Translation, Verdict};
 
-/// The way a packet crosses the node, for callers that run both hooks in one call.
+/// The way a packet crosses the node, for callers that run both hooks in one call
+/// ([`Engine::process_path`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {
     /// Arriving and leaving again: PREROUTING, then POSTROUTING.
@@ -102,22 +103,36 @@ struct Core {
 /// One node's kube-proxy data plane: compiled tables plus connection tracking.
 ///
 /// Sans-IO: packets and time come in as arguments; nothing here reads a clock, opens a
-/// socket or allocates per packet.
+/// socket or allocates per packet. IPv4 and IPv6 are both handled, each with its own
+/// conntrack table of [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity)
+/// connections.
+///
+/// An embedding loop:
+///
+/// 1. [`Engine::new`] with the node's [`ClusterState`];
+/// 2. every packet through [`Engine::process`] at the hook where it is (or
+///    [`Engine::process_path`] for both hooks at once); forward it on
+///    [`Verdict::Accept`] and [`Verdict::Translated`] (rewritten in place), discard it on
+///    [`Verdict::Drop`], and on [`Verdict::Reject`] send [`Engine::write_reject_reply`]'s
+///    reply instead;
+/// 3. API-server changes through [`Engine::update`];
+/// 4. [`Engine::handle_timeout`] when [`Engine::poll_at`] says, to expire connections.
+///
+/// `now` must come from one monotonic clock (see [`Instant`]); an earlier time than one
+/// already seen is taken as the latest seen.
 ///
 /// ```
 /// use kubenat_core::{ClusterState, Engine, Hook, Instant, Verdict};
 ///
 /// let mut engine = Engine::new(&ClusterState::default());
 /// // A UDP packet nobody's rules care about passes untouched.
-/// let mut packet = etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+/// let mut packet = Vec::new();
+/// etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
 ///     .udp(5000, 53)
-///     .write_to_vec_helper();
-/// # fn _unused() {}
-/// # trait Helper { fn write_to_vec_helper(self) -> Vec<u8>; }
-/// # impl Helper for etherparse::PacketBuilderStep<etherparse::UdpHeader> {
-/// #     fn write_to_vec_helper(self) -> Vec<u8> { let mut v = Vec::new(); self.write(&mut v, b"hi").unwrap(); v }
-/// # }
+///     .write(&mut packet, b"hi")
+///     .unwrap();
 /// assert_eq!(engine.process(Hook::Prerouting, &mut packet, Instant::ZERO), Verdict::Accept);
+/// assert_eq!(engine.counters().accepted, 1);
 /// ```
 pub struct Engine {
     core: Core,
@@ -127,7 +142,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Compiles `state` and starts with empty connection tracking.
+    /// Compiles `state` and starts with empty connection tracking at [`Instant::ZERO`].
+    /// Allocates the conntrack and session-affinity tables for
+    /// [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity)
+    /// connections per family up front.
     pub fn new(state: &ClusterState) -> Engine {
         let map = ServiceMap::new(state);
         let cursors = vec![0; map.tables().port_slots() * 2];
@@ -154,13 +172,55 @@ impl Engine {
         &self.counters
     }
 
-    /// Tracked connections (both families).
+    /// Tracked connections (both families), including expired ones not yet removed by
+    /// [`Engine::handle_timeout`].
     pub fn connections(&self) -> usize {
         self.v4.conntrack.len() + self.v6.conntrack.len()
     }
 
     /// Runs one packet through one hook. `packet` is raw IP (for a frame, pass the slice
-    /// after the link header); it is rewritten in place when translated.
+    /// after the link header); it is rewritten in place when translated, checksums
+    /// included, and never changes length. A packet that is neither IPv4 nor IPv6 is
+    /// dropped ([`DropReason::MalformedIpHeader`]).
+    ///
+    /// A forwarded packet goes through [`Hook::Prerouting`] then [`Hook::Postrouting`];
+    /// one the node sends through [`Hook::Output`] then [`Hook::Postrouting`]. DNAT and
+    /// reverse NAT happen in the first hook, masquerade in the second.
+    ///
+    /// ```
+    /// use kubenat_core::{Engine, Hook, Instant, Verdict, reference};
+    ///
+    /// fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, syn_ack: bool) -> Vec<u8> {
+    ///     let mut builder =
+    ///         etherparse::PacketBuilder::ipv4(src, dst, 64).tcp(sport, dport, 1, 64240);
+    ///     builder = if syn_ack { builder.syn().ack(2) } else { builder.syn() };
+    ///     let mut packet = Vec::new();
+    ///     builder.write(&mut packet, &[]).unwrap();
+    ///     packet
+    /// }
+    ///
+    /// // nodoa's kube-proxy. A pod on it connects to mariadb-service (10.10.1.101:3307),
+    /// // whose only endpoint is 10.10.0.103:3306.
+    /// let mut engine = Engine::new(&reference::cluster("nodoa"));
+    /// let mut syn = tcp([10, 10, 0, 50], 40000, [10, 10, 1, 101], 3307, false);
+    /// let verdict = engine.process(Hook::Prerouting, &mut syn, Instant::ZERO);
+    /// let Verdict::Translated(t) = verdict else { panic!("DNAT expected") };
+    /// assert_eq!(t.after.destination, "10.10.0.103:3306".parse().unwrap());
+    /// // The packet itself was rewritten.
+    /// let ip = etherparse::Ipv4HeaderSlice::from_slice(&syn).unwrap();
+    /// assert_eq!(ip.destination(), [10, 10, 0, 103]);
+    /// // A pod source is not masqueraded: POSTROUTING leaves it alone.
+    /// assert_eq!(engine.process(Hook::Postrouting, &mut syn, Instant::ZERO), Verdict::Accept);
+    ///
+    /// // The endpoint's SYN-ACK comes back from the service address.
+    /// let mut syn_ack = tcp([10, 10, 0, 103], 3306, [10, 10, 0, 50], 40000, true);
+    /// let now = Instant::from_millis(1);
+    /// let Verdict::Translated(t) = engine.process(Hook::Prerouting, &mut syn_ack, now) else {
+    ///     panic!("reverse NAT expected");
+    /// };
+    /// assert_eq!(t.after.source, "10.10.1.101:3307".parse().unwrap());
+    /// assert_eq!(engine.connections(), 1);
+    /// ```
     pub fn process(&mut self, hook: Hook, packet: &mut [u8], now: Instant) -> Verdict {
         self.process_traced(hook, packet, now, &mut NoTrace)
     }
@@ -178,7 +238,9 @@ impl Engine {
     }
 
     /// Runs one packet through both hooks of `path` (DNAT on the way in, masquerade on the
-    /// way out) and reports the combined change. Counted once.
+    /// way out) and reports the combined change: [`Translation::before`] from the first
+    /// hook, [`Translation::after`] from the second. Counted once. A drop or reject in the
+    /// first hook skips the second.
     pub fn process_path(&mut self, path: Path, packet: &mut [u8], now: Instant) -> Verdict {
         self.process_path_traced(path, packet, now, &mut NoTrace)
     }
@@ -210,7 +272,9 @@ impl Engine {
         self.finish(verdict, trace)
     }
 
-    /// Runs a batch through one hook: `verdicts[i]` is the verdict of `packets[i]`.
+    /// Runs a batch through one hook at one time: `verdicts[i]` is the verdict of
+    /// `packets[i]`, as [`Engine::process`] gives it. Stops at the shorter of the two
+    /// slices.
     pub fn process_batch(
         &mut self,
         hook: Hook,
@@ -265,10 +329,42 @@ impl Engine {
     }
 
     /// Writes into `out` the ICMP port-unreachable reply to a packet this engine rejected
-    /// (call it before the buffer is reused). The reply comes from the rejected packet's
-    /// destination when that is a node address, else from the node's address of the family,
-    /// as Linux picks the source of an ICMP error. `out` needs
-    /// [`reject::MAX_REPLY_LEN`] bytes at most.
+    /// (call it before the buffer is reused) and returns the reply's length. The reply
+    /// comes from the rejected packet's destination when that is a node address, else from
+    /// the node's address of the family, as Linux picks the source of an ICMP error. `out`
+    /// needs [`reject::MAX_REPLY_LEN`] bytes at most. The reply is a raw IP packet to send
+    /// back towards the rejected packet's source; it does not go through the engine.
+    ///
+    /// ```
+    /// use kubenat_core::reject::MAX_REPLY_LEN;
+    /// use kubenat_core::{Engine, Hook, Instant, RejectReason, Verdict, reference};
+    ///
+    /// let mut engine = Engine::new(&reference::cluster("nodoa"));
+    /// // mariadb-service's cluster IP has port 3307 only: nftables mode rejects port 80.
+    /// let mut syn = Vec::new();
+    /// etherparse::PacketBuilder::ipv4([10, 10, 0, 50], [10, 10, 1, 101], 64)
+    ///     .tcp(40000, 80, 1, 64240)
+    ///     .syn()
+    ///     .write(&mut syn, &[])
+    ///     .unwrap();
+    /// let verdict = engine.process(Hook::Prerouting, &mut syn, Instant::ZERO);
+    /// assert_eq!(verdict, Verdict::Reject(RejectReason::PortNotServed));
+    ///
+    /// let mut out = [0u8; MAX_REPLY_LEN];
+    /// let len = engine.write_reject_reply(&syn, &mut out).unwrap();
+    /// let reply = etherparse::SlicedPacket::from_ip(&out[..len]).unwrap();
+    /// let Some(etherparse::NetSlice::Ipv4(ip)) = &reply.net else { panic!() };
+    /// // From nodoa's address (the cluster IP is not a node address) back to the pod.
+    /// assert_eq!(ip.header().source(), [192, 168, 0, 101]);
+    /// assert_eq!(ip.header().destination(), [10, 10, 0, 50]);
+    /// let Some(etherparse::TransportSlice::Icmpv4(icmp)) = &reply.transport else { panic!() };
+    /// assert_eq!(
+    ///     icmp.icmp_type(),
+    ///     etherparse::Icmpv4Type::DestinationUnreachable(
+    ///         etherparse::icmpv4::DestUnreachableHeader::Port
+    ///     )
+    /// );
+    /// ```
     pub fn write_reject_reply(&self, rejected: &[u8], out: &mut [u8]) -> Result<usize, ReplyError> {
         let destination = match rejected.first().map(|b| b >> 4) {
             Some(4) if rejected.len() >= 20 => IpAddr::V4(Ipv4Addr::read(&rejected[16..])),
@@ -286,7 +382,9 @@ impl Engine {
         reject::write_port_unreachable(rejected, source, out)
     }
 
-    /// The next time connections expire: call [`Engine::handle_timeout`] then.
+    /// The next time a connection expires: call [`Engine::handle_timeout`] then. `None`
+    /// while no connection is tracked. Changes after every packet and update, so re-arm
+    /// the timer after each call that may create or touch a connection.
     pub fn poll_at(&self) -> Option<Instant> {
         match (self.v4.conntrack.poll_at(), self.v6.conntrack.poll_at()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -294,7 +392,10 @@ impl Engine {
         }
     }
 
-    /// Expires connections whose timers ran out by `now`; returns how many.
+    /// Expires connections whose timers ran out by `now`; returns how many. The packet
+    /// path also ignores expired connections (their next packet starts a new one) and a
+    /// full table expires before refusing a new flow, but only this keeps
+    /// [`Engine::connections`] current and frees session state promptly.
     pub fn handle_timeout(&mut self, now: Instant) -> usize {
         self.core.now = self.core.now.max(now);
         self.v4.conntrack.expire(self.core.now) + self.v6.conntrack.expire(self.core.now)
@@ -302,10 +403,39 @@ impl Engine {
 
     /// Applies a change to the cluster state. Established connections survive (a new
     /// state's conntrack timeouts apply from each connection's next packet; the table's
-    /// capacity and the seed stay those the engine was made with); UDP
-    /// connections whose endpoint is no longer serving are flushed, as kube-proxy's
+    /// capacity and the seed of masquerade port choice stay those the engine was made
+    /// with, while an [`Update::Replace`] does rebuild Maglev tables with its own seed);
+    /// UDP connections whose endpoint is no longer serving are flushed, as kube-proxy's
     /// conntrack cleanup does (TCP and SCTP keep going to their endpoint until they close,
-    /// so terminating pods drain). Returns the number of connections flushed.
+    /// so terminating pods drain). Round-robin turns restart for the changed Service (for
+    /// every Service on `Replace`). Returns the number of connections flushed.
+    ///
+    /// ```
+    /// use kubenat_core::{Engine, Hook, Instant, ServiceName, Update, Verdict, reference};
+    ///
+    /// let mut engine = Engine::new(&reference::cluster("nodoa"));
+    /// // A pod asks kube-dns (10.10.1.10:53 over UDP) and is DNATed to 10.10.0.10:53.
+    /// let mut query = Vec::new();
+    /// etherparse::PacketBuilder::ipv4([10, 10, 0, 50], [10, 10, 1, 10], 64)
+    ///     .udp(33000, 53)
+    ///     .write(&mut query, b"query")
+    ///     .unwrap();
+    /// assert!(matches!(
+    ///     engine.process(Hook::Prerouting, &mut query, Instant::ZERO),
+    ///     Verdict::Translated(_)
+    /// ));
+    ///
+    /// // The DNS pod is replaced: the EndpointSlice now lists 10.10.0.11.
+    /// let mut slice = reference::cluster("nodoa")
+    ///     .endpoint_slices
+    ///     .into_iter()
+    ///     .find(|s| s.service == ServiceName::new("kube-system", "kube-dns"))
+    ///     .unwrap();
+    /// slice.endpoints[0].addresses = vec!["10.10.0.11".parse().unwrap()];
+    /// // The UDP flow to the old pod is flushed, so the next query reaches the new one.
+    /// assert_eq!(engine.update(Update::UpsertEndpointSlice(Box::new(slice))), 1);
+    /// assert_eq!(engine.connections(), 0);
+    /// ```
     pub fn update(&mut self, update: Update) -> usize {
         let changed = self.core.map.apply(update);
         let timeouts = self.core.map.proxy().timeouts;
@@ -407,7 +537,7 @@ impl Core {
                 verdict
             }
             (Transport::IcmpError, Hook::Prerouting | Hook::Output) => {
-                match icmp::translate_error(&family.conntrack, packet, &parsed) {
+                match icmp::translate_error(&family.conntrack, packet, &parsed, self.now) {
                     Ok(Some((direction, after))) => {
                         if trace.enabled() {
                             trace.step(TraceStep::IcmpErrorRelated { direction });
@@ -463,7 +593,7 @@ impl Core {
                 .lookup_masqueraded(&tuple)
                 .map(|i| masqueraded(conntrack.entry(i), &tuple)),
             Hook::Prerouting | Hook::Output => conntrack
-                .lookup(&tuple)
+                .lookup_live(&tuple, self.now)
                 .map(|(i, direction)| tracked(conntrack.entry(i), direction, &tuple)),
         };
         match after {

@@ -8,6 +8,7 @@ use crate::addr::Addr;
 use crate::checksum;
 use crate::conntrack::{Conntrack, Direction, Entry, Tuple};
 use crate::packet::{self, ICMPV4, ICMPV6, Parsed, SCTP, TCP, UDP};
+use crate::time::Instant;
 use crate::verdict::DropReason;
 
 /// The quoted packet inside an ICMP error.
@@ -80,6 +81,7 @@ pub(crate) fn translate_error<A: Addr>(
     conntrack: &Conntrack<A>,
     packet: &mut [u8],
     outer: &Parsed<A>,
+    now: Instant,
 ) -> Result<Option<(Direction, Tuple<A>)>, DropReason> {
     let icmp_at = outer.l4_offset;
     let icmp_end = icmp_at + outer.l4_len;
@@ -87,7 +89,7 @@ pub(crate) fn translate_error<A: Addr>(
     let Some(quoted) = parse_quoted::<A>(&packet[quoted_at..icmp_end])? else {
         return Ok(None);
     };
-    let Some((index, direction)) = conntrack.lookup(&quoted.tuple.reversed()) else {
+    let Some((index, direction)) = conntrack.lookup_live(&quoted.tuple.reversed(), now) else {
         return Ok(None);
     };
     let entry = conntrack.entry(index);

@@ -1,7 +1,7 @@
 //! # kubenat-core
 //!
 //! One node's Kubernetes service data plane, as kube-proxy programs it into netfilter, in
-//! userspace and without I/O: [`compile`] turns Services, EndpointSlices, Nodes and the
+//! userspace and without I/O: [`compile()`] turns Services, EndpointSlices, Nodes and the
 //! proxy settings ([`ClusterState`]) into hash tables; an [`Engine`] then rewrites raw IP
 //! packets in place (DNAT to an endpoint, conntrack with reverse NAT, masquerade,
 //! REJECT/DROP with a reason) and returns a [`Verdict`].
@@ -10,6 +10,40 @@
 //! or allocates per packet, so the same engine runs under a pcap replay, a simulator, a
 //! benchmark or someone else's event loop. See `docs/architecture.md` in the repository for
 //! the pipeline and `examples/embed.rs` for a complete loop.
+//!
+//! Where to start:
+//!
+//! - [`model`]: the input, [`ClusterState`] (Kubernetes objects and kube-proxy settings);
+//!   [`reference::cluster`] builds a small complete one.
+//! - [`Engine`]: the packet path; its documentation shows the embedding loop.
+//! - [`Update`]: incremental changes, applied with [`Engine::update`].
+//! - [`Verdict`], [`DropReason`], [`RejectReason`], [`Counters`]: what happened and why;
+//!   [`trace`] records every decision for one packet.
+//! - [`tables`], [`conntrack`], [`maglev`], [`categorize`], [`checksum`], [`reject`]: the
+//!   building blocks, public for tools and tests.
+//!
+//! ```
+//! use kubenat_core::{Engine, Path, Instant, Verdict, reference};
+//!
+//! // The kube-proxy of node "nodob" in the reference cluster.
+//! let mut engine = Engine::new(&reference::cluster("nodob"));
+//! // An outside PC (192.168.0.200) opens a TCP connection to nginx's NodePort on nodob.
+//! let mut syn = Vec::new();
+//! etherparse::PacketBuilder::ipv4([192, 168, 0, 200], [192, 168, 0, 102], 64)
+//!     .tcp(50000, 30880, 1, 64240)
+//!     .syn()
+//!     .write(&mut syn, &[])
+//!     .unwrap();
+//! // PREROUTING DNATs it to the nginx pod, POSTROUTING masquerades it to nodob's address
+//! // (externalTrafficPolicy Cluster), all rewritten in place.
+//! let Verdict::Translated(t) = engine.process_path(Path::Forward, &mut syn, Instant::ZERO) else {
+//!     panic!("expected a translation");
+//! };
+//! assert_eq!(t.after.destination, "10.10.0.105:80".parse().unwrap());
+//! assert_eq!(t.after.source.ip(), "192.168.0.102".parse::<std::net::IpAddr>().unwrap());
+//! ```
+
+#![warn(missing_docs)]
 
 mod addr;
 pub mod categorize;

@@ -84,7 +84,7 @@ pub(crate) fn decide(
     } else {
         let masquerade = if settings.masquerade_all {
             Some(MasqueradeReason::MasqueradeAll)
-        } else if !settings.cluster_cidrs.is_empty() && !settings.is_pod_ip(src) {
+        } else if settings.detects_pods(src) && !settings.is_pod_ip(src) {
             Some(MasqueradeReason::OutsideClusterCidr)
         } else {
             None

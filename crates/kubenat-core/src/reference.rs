@@ -26,8 +26,10 @@ pub const NODES: [(&str, &str); 4] = [
     ("nodoc", "192.168.0.103"),
 ];
 
-/// The external load balancer in front of the NodePorts, and the PC of the notes.
+/// The external load balancer in front of the NodePorts (not a node: traffic from it is
+/// external).
 pub const LOAD_BALANCER: &str = "192.168.0.10";
+/// The PC of the notes: an outside client on the LAN.
 pub const PC: &str = "192.168.0.200";
 
 fn ip(s: &str) -> IpAddr {
@@ -88,6 +90,30 @@ const SERVICES: &[Spec] = &[
 ];
 
 /// The notes' cluster as seen by the kube-proxy of `node` (one of [`NODES`]).
+///
+/// nftables mode, cluster CIDR 10.10.0.0/16, service CIDR 10.10.1.0/24, every endpoint ready,
+/// and `node`'s address as its only node IP (an unknown name gives a node without
+/// addresses, so nothing is masqueradable). Everything else is [`ProxyConfig::default`].
+///
+/// ```
+/// use kubenat_core::{Engine, Hook, Instant, Verdict, reference};
+///
+/// // On nodob, the PC opens a TCP connection to nginx's NodePort.
+/// let mut engine = Engine::new(&reference::cluster("nodob"));
+/// let mut syn = Vec::new();
+/// etherparse::PacketBuilder::ipv4([192, 168, 0, 200], [192, 168, 0, 102], 64)
+///     .tcp(50000, 30880, 1, 64240)
+///     .syn()
+///     .write(&mut syn, &[])
+///     .unwrap();
+/// match engine.process(Hook::Prerouting, &mut syn, Instant::ZERO) {
+///     // DNAT to nginx's only pod; masquerade follows in POSTROUTING.
+///     Verdict::Translated(t) => {
+///         assert_eq!(t.after.destination, "10.10.0.105:80".parse().unwrap())
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 pub fn cluster(node: &str) -> ClusterState {
     let node_ip = NODES
         .iter()

@@ -1,7 +1,8 @@
 //! The compiled table set: one hash lookup answers each question the packet path asks.
 //!
-//! Built by [`crate::compile`]; read by the engine. Service ports get small integer ids
-//! that index a flat vector, so per-port state (round-robin cursors) is a plain array.
+//! Built by [`compile()`](crate::compile()); read by the engine. Service ports get small
+//! integer ids that index a flat vector, so per-port state (round-robin cursors) is a plain
+//! array.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -26,13 +27,18 @@ pub(crate) fn fixed_state() -> RandomState {
 pub(crate) type FixedMap<K, V> = HashMap<K, V, RandomState>;
 
 /// Index of a compiled service port (one per Service port and address family).
+///
+/// Valid for the [`Tables`] that handed it out; an update may free it and give it to
+/// another port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServicePortId(pub u32);
 
 /// `namespace/name:port`, how kube-proxy names a service port.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServicePortName {
+    /// The Service.
     pub service: ServiceName,
+    /// [`ServicePort::name`](crate::ServicePort::name); empty for an unnamed port.
     pub port: String,
 }
 
@@ -51,17 +57,23 @@ impl fmt::Display for ServicePortName {
 /// policy; the others are external and follow the external one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Frontend {
+    /// One of `spec.clusterIPs`, on `port`.
     ClusterIp,
+    /// One of `spec.externalIPs`, on `port`.
     ExternalIp,
+    /// A load-balancer ingress IP, on `port` (subject to loadBalancerSourceRanges).
     LoadBalancerIp,
+    /// A node address, on `nodePort`.
     NodePort,
 }
 
 impl Frontend {
+    /// Whether the external traffic policy applies (everything but [`Frontend::ClusterIp`]).
     pub const fn is_external(self) -> bool {
         !matches!(self, Frontend::ClusterIp)
     }
 
+    /// Human-readable name, as traces print it (`"cluster IP"`, `"node port"`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {
             Frontend::ClusterIp => "cluster IP",
@@ -75,44 +87,63 @@ impl Frontend {
 /// Key of the destination table: (address, protocol, port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FrontendKey {
+    /// Destination address.
     pub address: IpAddr,
+    /// Transport protocol.
     pub protocol: Protocol,
+    /// Destination port.
     pub port: u16,
 }
 
 /// Everything the packet path needs about one service port in one family.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompiledServicePort {
+    /// `namespace/name:port` of the Service port.
     pub name: ServicePortName,
+    /// Transport protocol.
     pub protocol: Protocol,
+    /// Address family: true for the IPv6 cluster IP of a dual-stack Service.
     pub ipv6: bool,
+    /// The cluster IP of this family.
     pub cluster_ip: IpAddr,
+    /// [`ServicePort::port`](crate::ServicePort::port).
     pub port: u16,
     /// Every (address, protocol, port) that leads here: the cluster IP, external IPs and
     /// load-balancer IPs of this family.
     pub frontends: Vec<(FrontendKey, Frontend)>,
+    /// The NodePort, for NodePort and LoadBalancer Services that have one.
     pub node_port: Option<u16>,
+    /// externalTrafficPolicy Local on an externally reachable Service: external traffic
+    /// from outside the node goes to node-local endpoints only, source kept.
     pub external_policy_local: bool,
+    /// internalTrafficPolicy Local: cluster IP traffic goes to node-local endpoints only.
     pub internal_policy_local: bool,
-    /// `Some` for sessionAffinity ClientIP.
+    /// `Some` for sessionAffinity ClientIP: how long a client keeps its endpoint.
     pub affinity_timeout: Option<Duration>,
-    /// loadBalancerSourceRanges; applies to load-balancer IP traffic only.
+    /// loadBalancerSourceRanges of this family; applies to load-balancer IP traffic only.
+    /// Empty means everyone is allowed (a `/0` range compiles to empty too). When a range
+    /// holds a node address, the load-balancer IPs are added, as kube-proxy does.
     pub source_ranges: Vec<IpNet>,
+    /// The usable endpoints, split by traffic policy class.
     pub endpoints: CategorizedEndpoints,
-    /// Maglev lookup tables over `endpoints.cluster` / `endpoints.local` (empty for
-    /// round robin).
+    /// Maglev lookup table over `endpoints.cluster`: each slot is an index into it
+    /// (empty for round robin or without endpoints).
     pub maglev_cluster: Box<[u32]>,
+    /// Maglev lookup table over `endpoints.local`, like `maglev_cluster`.
     pub maglev_local: Box<[u32]>,
 }
 
 /// The traffic class a new connection draws its endpoint from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EndpointClass {
+    /// Every usable endpoint ([`CategorizedEndpoints::cluster`]).
     Cluster,
+    /// Usable endpoints on this node only ([`CategorizedEndpoints::local`]).
     Local,
 }
 
 impl CompiledServicePort {
+    /// The endpoints (address and target port) a new connection of `class` picks from.
     pub fn endpoints_of(&self, class: EndpointClass) -> &[SocketAddr] {
         match class {
             EndpointClass::Cluster => &self.endpoints.cluster,
@@ -133,15 +164,23 @@ impl CompiledServicePort {
     }
 }
 
-/// The node-wide settings the packet path consults.
+/// The node-wide settings the packet path consults: a copy of the corresponding
+/// [`ProxyConfig`](crate::ProxyConfig) fields, which document them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeSettings {
+    /// [`ProxyConfig::node_ips`](crate::ProxyConfig::node_ips).
     pub node_ips: Vec<IpAddr>,
+    /// [`ProxyConfig::cluster_cidrs`](crate::ProxyConfig::cluster_cidrs).
     pub cluster_cidrs: Vec<IpNet>,
+    /// [`ProxyConfig::service_cidrs`](crate::ProxyConfig::service_cidrs).
     pub service_cidrs: Vec<IpNet>,
+    /// [`ProxyConfig::node_port_addresses`](crate::ProxyConfig::node_port_addresses).
     pub node_port_addresses: Vec<IpNet>,
+    /// [`ProxyConfig::masquerade_all`](crate::ProxyConfig::masquerade_all).
     pub masquerade_all: bool,
+    /// [`ProxyConfig::mode`](crate::ProxyConfig::mode).
     pub mode: ProxyMode,
+    /// [`ProxyConfig::localhost_node_ports`](crate::ProxyConfig::localhost_node_ports).
     pub localhost_node_ports: bool,
 }
 
@@ -151,7 +190,15 @@ impl NodeSettings {
         self.cluster_cidrs.iter().any(|c| c.contains(&ip))
     }
 
-    /// Is `ip` one of this node's own addresses (`fib saddr type local`)?
+    /// Can pod traffic be told apart for `ip`'s family (a cluster CIDR of that family is
+    /// known)? kube-proxy runs one proxier per family, each with its own detector.
+    pub fn detects_pods(&self, ip: IpAddr) -> bool {
+        self.cluster_cidrs
+            .iter()
+            .any(|c| c.addr().is_ipv4() == ip.is_ipv4())
+    }
+
+    /// Is `ip` one of this node's own addresses or a loopback address (`fib saddr type local`)?
     pub fn is_local_ip(&self, ip: IpAddr) -> bool {
         ip.is_loopback() || self.node_ips.contains(&ip)
     }
@@ -169,7 +216,8 @@ impl NodeSettings {
         self.node_ips.contains(&ip) && (self.node_port_addresses.is_empty() || listed)
     }
 
-    /// The address masquerade rewrites sources to: the node's first address of the family.
+    /// The address masquerade rewrites sources to: the node's first non-loopback address
+    /// of the family (`ipv6` true for IPv6), if it has one.
     pub fn masquerade_address(&self, ipv6: bool) -> Option<IpAddr> {
         self.node_ips
             .iter()
@@ -178,7 +226,11 @@ impl NodeSettings {
     }
 }
 
-/// The compiled tables of one node.
+/// The compiled tables of one node: made by [`compile()`](crate::compile()), read through
+/// [`Engine::tables`](crate::Engine::tables) or [`ServiceMap::tables`](crate::ServiceMap::tables).
+///
+/// Answers, with one hash lookup each, which service port a destination belongs to
+/// ([`Tables::lookup`]) and everything about that port ([`Tables::port`]).
 #[derive(Clone, Debug)]
 pub struct Tables {
     pub(crate) ports: Vec<Option<CompiledServicePort>>,
@@ -205,6 +257,7 @@ impl Tables {
         }
     }
 
+    /// The node-wide settings the tables were compiled with.
     pub fn settings(&self) -> &NodeSettings {
         &self.settings
     }
@@ -227,7 +280,8 @@ impl Tables {
             .copied()
     }
 
-    /// The service port behind a NodePort on destination `address`.
+    /// The service port behind a NodePort on destination `address`, if NodePorts answer
+    /// on that address ([`NodeSettings::serves_node_ports_on`]).
     #[inline]
     pub fn node_port(
         &self,
@@ -243,7 +297,8 @@ impl Tables {
             .copied()
     }
 
-    /// The service port a new connection to `address:port` is for, and how it got there.
+    /// The service port a new connection to `address:port` is for, and how it got there:
+    /// [`Tables::frontend`] first, then [`Tables::node_port`].
     #[inline]
     pub fn lookup(
         &self,
@@ -257,10 +312,12 @@ impl Tables {
         })
     }
 
+    /// Whether `address` is the cluster IP of some compiled service port (on any port).
     pub fn is_cluster_ip(&self, address: IpAddr) -> bool {
         self.cluster_ips.contains_key(&address)
     }
 
+    /// Whether `address` is inside [`NodeSettings::service_cidrs`].
     pub fn in_service_cidrs(&self, address: IpAddr) -> bool {
         self.settings
             .service_cidrs

@@ -3,6 +3,26 @@
 //! [`Engine::process`](crate::Engine::process) records into [`NoTrace`], which the compiler
 //! removes; [`Engine::process_traced`](crate::Engine::process_traced) takes any [`Trace`],
 //! such as a `Vec<TraceStep>`, for the CLI to print.
+//!
+//! ```
+//! use kubenat_core::{Engine, Hook, Instant, TraceStep, reference};
+//!
+//! // nodoa's kube-proxy; a pod on it opens a TCP connection to wp-service's cluster IP.
+//! let mut engine = Engine::new(&reference::cluster("nodoa"));
+//! let mut packet = Vec::new();
+//! etherparse::PacketBuilder::ipv4([10, 10, 0, 50], [10, 10, 1, 102], 64)
+//!     .tcp(40000, 8080, 1, 64240)
+//!     .syn()
+//!     .write(&mut packet, &[])
+//!     .unwrap();
+//! let mut steps: Vec<TraceStep> = Vec::new();
+//! engine.process_traced(Hook::Prerouting, &mut packet, Instant::ZERO, &mut steps);
+//! for step in &steps {
+//!     println!("{step}"); // e.g. "service default/wp-service:http matched by its cluster IP"
+//! }
+//! assert!(matches!(steps[0], TraceStep::Received { .. }));
+//! assert!(matches!(steps.last(), Some(TraceStep::Rewritten { .. })));
+//! ```
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -46,54 +66,99 @@ impl fmt::Display for MasqueradeReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Selection {
     /// Round robin: this was candidate `index` of `of`.
-    RoundRobin { index: usize, of: usize },
+    RoundRobin {
+        /// Position of the endpoint in the sorted candidates (0-based).
+        index: usize,
+        /// Number of candidates.
+        of: usize,
+    },
     /// Maglev: the flow hashed to `slot`.
-    Maglev { slot: u32, of: usize },
+    Maglev {
+        /// The lookup-table slot the flow's hash landed in.
+        slot: u32,
+        /// The table's size in slots.
+        of: usize,
+    },
     /// sessionAffinity ClientIP: the client's remembered endpoint.
     Affinity,
 }
 
-/// One recorded decision.
+/// One recorded decision. `Display` prints it as one line of prose.
+///
+/// A packet's steps start with [`TraceStep::Received`] (unless it is too malformed to
+/// parse) and end with exactly one of [`TraceStep::Accepted`], [`TraceStep::Rewritten`],
+/// [`TraceStep::Dropped`] or [`TraceStep::Rejected`], the verdict. With
+/// [`Engine::process_path_traced`](crate::Engine::process_path_traced) each hook adds its
+/// own `Received`, and one verdict closes both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceStep {
+    /// The packet entered a hook.
     Received {
+        /// The hook.
         hook: Hook,
+        /// The packet's 5-tuple as it arrived.
         flow: Flow,
     },
+    /// The packet belongs to a tracked connection: it follows the connection's NAT.
     ConntrackHit {
+        /// The packet's direction in the connection.
         direction: Direction,
+        /// The connection's state before this packet.
         state: State,
     },
+    /// No live connection: the packet is new and the service rules decide.
     ConntrackMiss,
     /// A TCP SYN reopened a connection in TIME_WAIT or CLOSE.
     ConntrackReopened,
+    /// The destination is a service port.
     ServiceMatched {
+        /// The service port.
         service: ServicePortName,
+        /// Which of its addresses the packet was sent to.
         frontend: Frontend,
     },
+    /// The destination is no service port.
     NoServiceMatched,
+    /// The source passed the Service's loadBalancerSourceRanges.
     SourceRangeAllowed,
+    /// An endpoint was picked for a new connection.
     EndpointChosen {
+        /// The endpoint's address and target port.
         endpoint: SocketAddr,
+        /// The class it was drawn from (per the traffic policy).
         class: EndpointClass,
+        /// How it was picked.
         selection: Selection,
+        /// How many endpoints the class had.
         candidates: usize,
     },
+    /// The new connection will be masqueraded when it leaves the node.
     Masquerade {
+        /// Why.
         reason: MasqueradeReason,
     },
+    /// A new connection is tracked.
     ConntrackCreated {
+        /// Its first state.
         state: State,
     },
+    /// Verdict: rewritten ([`Verdict::Translated`](crate::Verdict::Translated)).
     Rewritten {
+        /// The 5-tuple before.
         before: Flow,
+        /// The 5-tuple after.
         after: Flow,
     },
+    /// The packet is an ICMP error about a tracked connection; it is translated with it.
     IcmpErrorRelated {
+        /// The direction the error travels in the connection.
         direction: Direction,
     },
+    /// Verdict: dropped.
     Dropped(DropReason),
+    /// Verdict: rejected.
     Rejected(RejectReason),
+    /// Verdict: passed untouched.
     Accepted,
 }
 
@@ -163,10 +228,12 @@ impl fmt::Display for TraceStep {
     }
 }
 
-/// Receives the engine's decisions.
+/// Receives the engine's decisions. Implemented by [`NoTrace`] (records nothing) and by
+/// `Vec<TraceStep>` (records everything); implement it to filter or stream steps.
 pub trait Trace {
     /// Whether steps are wanted at all; building a step may allocate, so the engine asks.
     fn enabled(&self) -> bool;
+    /// Records one decision. Called only while [`Trace::enabled`] is true.
     fn step(&mut self, step: TraceStep);
 }
 

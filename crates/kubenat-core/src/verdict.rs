@@ -19,8 +19,11 @@ pub enum Hook {
 /// for ICMP, zero for protocols without ports).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Flow {
+    /// IP protocol number (6 TCP, 17 UDP, 132 SCTP, 1 ICMP, 58 ICMPv6, ...).
     pub protocol: u8,
+    /// Source address and port.
     pub source: SocketAddr,
+    /// Destination address and port.
     pub destination: SocketAddr,
 }
 
@@ -36,7 +39,9 @@ impl fmt::Display for Flow {
 /// What a translated packet looked like before and after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
+    /// The packet's 5-tuple as it arrived.
     pub before: Flow,
+    /// The packet's 5-tuple as it leaves (for an ICMP error, its outer header).
     pub after: Flow,
     /// The packet was an ICMP error about a tracked connection; its quoted header was
     /// translated too.
@@ -52,8 +57,9 @@ pub enum Verdict {
     Translated(Translation),
     /// Discard it silently.
     Drop(DropReason),
-    /// Discard it and send the sender the reply [`crate::reject::write_reply`] builds
-    /// (ICMP port unreachable, as kube-proxy's `reject` does).
+    /// Discard it and send the sender the reply
+    /// [`Engine::write_reject_reply`](crate::Engine::write_reject_reply) builds (ICMP port
+    /// unreachable, as kube-proxy's `reject` does).
     Reject(RejectReason),
 }
 
