@@ -1,1 +1,379 @@
-//! Kubernetes manifests into kubenat cluster state (being written).
+//! # kubenat-k8s
+//!
+//! What `kubectl get services,endpointslices,endpoints,nodes,ingresses,servicecidrs -A -o yaml`
+//! prints (YAML, multi-document or `kind: List`, or JSON), plus kube-proxy's
+//! `KubeProxyConfiguration`, into [`kubenat_core`]'s [`ClusterState`] for one node.
+//!
+//! Every field kubenat uses is validated the way the API server judges it, and every problem
+//! is reported with its file, line, object and field path:
+//!
+//! ```text
+//! cluster.yaml:42: Service default/wp-service: spec.ports[0].port: 70000 is not a valid port (1-65535)
+//! ```
+//!
+//! What kube-proxy would ignore is ignored: headless and ExternalName Services, FQDN
+//! EndpointSlices, slices without the `kubernetes.io/service-name` label, load-balancer
+//! ingress with `ipMode: Proxy` or only a hostname. Legacy v1 Endpoints are converted as
+//! the EndpointSlice mirroring controller would, for Services that have no EndpointSlice.
+//! Addresses with leading zeros are read as kube-proxy's `ParseIPSloppy` reads them.
+//!
+//! YAML goes through serde-saphyr (maintained, pure Rust, with source locations on every
+//! node through `Spanned`, and budgets against alias bombs); the typed objects are
+//! k8s-openapi's (Kubernetes 1.34).
+
+mod convert;
+mod proxy;
+mod validate;
+mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+pub use ipnet::IpNet;
+use kubenat_core::{ClusterState, EndpointSlice, Node, ProxyConfig, Service, TargetPort};
+pub use proxy::{
+    ASSUMED_CPUS, ConntrackConfiguration, IptablesConfiguration, KubeProxyConfiguration,
+    NftablesConfiguration,
+};
+
+use crate::proxy::{DetectLocal, NodePortAddresses, primary_ips};
+
+/// A problem found in the input: where it is and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: Option<usize>,
+    /// `Kind namespace/name` (or `Kind name` for cluster-scoped objects).
+    pub object: Option<String>,
+    /// The field path, as the API server writes it: `spec.ports[0].port`.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    /// `cluster.yaml:42: Service default/wp-service: spec.ports[0].port: 70000 is not a valid port (1-65535)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.file.is_empty() {
+            f.write_str(&self.file)?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            f.write_str(": ")?;
+        }
+        if let Some(object) = &self.object {
+            write!(f, "{object}: ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// An Ingress, kept for the simulator (kube-proxy does not read Ingresses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ingress {
+    pub namespace: String,
+    pub name: String,
+    /// `spec.ingressClassName`.
+    pub class: Option<String>,
+    pub rules: Vec<IngressRule>,
+    pub default_backend: Option<IngressBackend>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngressRule {
+    /// `None` matches every host.
+    pub host: Option<String>,
+    pub paths: Vec<IngressPath>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngressPath {
+    /// As written (empty when absent, which only `ImplementationSpecific` allows).
+    pub path: String,
+    /// `Exact`, `Prefix` or `ImplementationSpecific`.
+    pub path_type: String,
+    pub backend: IngressBackend,
+}
+
+/// A Service backend: the Service (in the Ingress's namespace) and its port, by number or name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngressBackend {
+    pub service: String,
+    pub port: TargetPort,
+}
+
+/// Everything read from one or more files.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Manifests {
+    /// Services kube-proxy programs (not headless, not ExternalName, with a cluster IP).
+    pub services: Vec<Service>,
+    /// discovery.k8s.io/v1 EndpointSlices of address type IPv4 or IPv6.
+    pub endpoint_slices: Vec<EndpointSlice>,
+    /// v1 Endpoints converted into slices as the mirroring controller would; used only
+    /// for Services without any EndpointSlice (see [`Manifests::cluster_state`]).
+    pub legacy_endpoints: Vec<EndpointSlice>,
+    /// Nodes with their InternalIP then ExternalIP addresses.
+    pub nodes: Vec<Node>,
+    /// `spec.podCIDRs` of each Node (for `detectLocalMode: NodeCIDR`).
+    pub pod_cidrs: BTreeMap<String, Vec<IpNet>>,
+    pub ingresses: Vec<Ingress>,
+    /// `spec.cidrs` of every networking.k8s.io/v1 ServiceCIDR.
+    pub service_cidrs: Vec<IpNet>,
+    pub proxy: Option<KubeProxyConfiguration>,
+    /// Things skipped or approximated; the input is still usable.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parses one file's text (`file` names it in diagnostics). On error, every error found in
+/// the file comes back together.
+pub fn parse_str(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>> {
+    convert::parse(file, text)
+}
+
+/// Reads and parses every file, then merges them in order. On error, the errors of all files
+/// come back together.
+pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Manifests, Vec<Diagnostic>> {
+    let mut merged = Manifests::default();
+    let mut errors = Vec::new();
+    for path in paths {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let text = match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(e) => {
+                    errors.push(file_error(
+                        &file,
+                        format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+                    ));
+                    continue;
+                }
+            },
+            Err(e) => {
+                errors.push(file_error(&file, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        match parse_str(&file, &text) {
+            Ok(manifests) => merged.merge(manifests),
+            Err(mut file_errors) => errors.append(&mut file_errors),
+        }
+    }
+    if errors.is_empty() {
+        Ok(merged)
+    } else {
+        Err(errors)
+    }
+}
+
+fn file_error(file: &str, message: String) -> Diagnostic {
+    Diagnostic {
+        file: file.to_string(),
+        line: None,
+        object: None,
+        field: None,
+        message,
+    }
+}
+
+impl Manifests {
+    /// Adds `other`'s objects. An object defined again (same kind, namespace and name)
+    /// replaces the earlier one, with a warning; so does a second KubeProxyConfiguration.
+    pub fn merge(&mut self, other: Manifests) {
+        fn upsert<T>(
+            list: &mut Vec<T>,
+            item: T,
+            same: impl Fn(&T, &T) -> bool,
+            describe: impl Fn(&T) -> String,
+            warnings: &mut Vec<Diagnostic>,
+        ) {
+            if let Some(existing) = list.iter_mut().find(|e| same(e, &item)) {
+                warnings.push(Diagnostic {
+                    file: String::new(),
+                    line: None,
+                    object: Some(describe(&item)),
+                    field: None,
+                    message: "defined more than once; the later definition wins".into(),
+                });
+                *existing = item;
+            } else {
+                list.push(item);
+            }
+        }
+        let warnings = &mut self.warnings;
+        for s in other.services {
+            upsert(
+                &mut self.services,
+                s,
+                |a, b| a.name == b.name,
+                |s| format!("Service {}", s.name),
+                warnings,
+            );
+        }
+        for s in other.endpoint_slices {
+            upsert(
+                &mut self.endpoint_slices,
+                s,
+                |a, b| a.name == b.name && a.service.namespace == b.service.namespace,
+                |s| format!("EndpointSlice {}/{}", s.service.namespace, s.name),
+                warnings,
+            );
+        }
+        for s in other.legacy_endpoints {
+            upsert(
+                &mut self.legacy_endpoints,
+                s,
+                |a, b| a.name == b.name && a.service == b.service,
+                |s| format!("Endpoints {}", s.service),
+                warnings,
+            );
+        }
+        for n in other.nodes {
+            upsert(
+                &mut self.nodes,
+                n,
+                |a, b| a.name == b.name,
+                |n| format!("Node {}", n.name),
+                warnings,
+            );
+        }
+        self.pod_cidrs.extend(other.pod_cidrs);
+        for i in other.ingresses {
+            upsert(
+                &mut self.ingresses,
+                i,
+                |a, b| a.name == b.name && a.namespace == b.namespace,
+                |i| format!("Ingress {}/{}", i.namespace, i.name),
+                warnings,
+            );
+        }
+        for cidr in other.service_cidrs {
+            if !self.service_cidrs.contains(&cidr) {
+                self.service_cidrs.push(cidr);
+            }
+        }
+        if let Some(proxy) = other.proxy {
+            if self.proxy.is_some() {
+                warnings.push(Diagnostic {
+                    file: String::new(),
+                    line: None,
+                    object: Some("KubeProxyConfiguration".into()),
+                    field: None,
+                    message: "given more than once; the later one wins".into(),
+                });
+            }
+            self.proxy = Some(proxy);
+        }
+        self.warnings.extend(other.warnings);
+    }
+
+    /// The names of the Nodes read, sorted.
+    pub fn node_names(&self) -> Vec<String> {
+        let names: BTreeSet<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        names.into_iter().map(str::to_string).collect()
+    }
+
+    /// The cluster as the kube-proxy of `node` sees it.
+    ///
+    /// - node addresses: the Node's InternalIP then ExternalIP addresses;
+    /// - proxy settings from the KubeProxyConfiguration, or kube-proxy's defaults without one
+    ///   (mode nftables; `nodePortAddresses` `primary` in nftables mode, every node address
+    ///   in iptables mode; localhost NodePorts on; kube-proxy's conntrack timeouts);
+    /// - conntrack capacity `max(maxPerCore × ASSUMED_CPUS, min)` (kube-proxy's formula,
+    ///   with 8 CPUs assumed, since the manifests do not say);
+    /// - pod network from `clusterCIDR` (`detectLocalMode: ClusterCIDR`) or the Node's
+    ///   `spec.podCIDRs` (`NodeCIDR`); none for interface-based modes;
+    /// - service ranges from the ServiceCIDR objects;
+    /// - Services and EndpointSlices, plus converted v1 Endpoints for the Services that
+    ///   have no EndpointSlice at all.
+    ///
+    /// `node` names the node; an empty `node` means the configuration's `hostnameOverride`.
+    pub fn cluster_state(&self, node: &str) -> Result<ClusterState, Diagnostic> {
+        let (settings, problems) = self.proxy.clone().unwrap_or_default().settings();
+        if let Some((field, message, _)) = problems.into_iter().find(|p| !p.2) {
+            return Err(Diagnostic {
+                file: String::new(),
+                line: None,
+                object: Some("KubeProxyConfiguration".into()),
+                field: Some(field),
+                message,
+            });
+        }
+        let node_name = if node.is_empty() {
+            settings.hostname_override.clone().unwrap_or_default()
+        } else {
+            node.to_string()
+        };
+        let Some(this) = self.nodes.iter().find(|n| n.name == node_name) else {
+            let known = self.node_names();
+            return Err(Diagnostic {
+                file: String::new(),
+                line: None,
+                object: None,
+                field: None,
+                message: if known.is_empty() {
+                    format!("node {node_name:?} not found: the manifests contain no Node")
+                } else {
+                    format!(
+                        "node {node_name:?} not found; known nodes: {}",
+                        known.join(", ")
+                    )
+                },
+            });
+        };
+        let node_ips = this.addresses.clone();
+        let cluster_cidrs = match &settings.detect_local {
+            DetectLocal::ClusterCidr(cidrs) => cidrs.clone(),
+            DetectLocal::NodeCidr => self.pod_cidrs.get(&node_name).cloned().unwrap_or_default(),
+            DetectLocal::Unsupported => Vec::new(),
+        };
+        let node_port_addresses = match &settings.node_port_addresses {
+            NodePortAddresses::All => Vec::new(),
+            NodePortAddresses::Primary => {
+                let primary = primary_ips(&node_ips);
+                if primary.len() == node_ips.len() {
+                    // Every node address is a primary one: the same as "all".
+                    Vec::new()
+                } else {
+                    primary.into_iter().map(IpNet::from).collect()
+                }
+            }
+            NodePortAddresses::Cidrs(nets) => nets.clone(),
+        };
+        let defaults = ProxyConfig::default();
+        let proxy = ProxyConfig {
+            node_name: node_name.clone(),
+            node_ips,
+            cluster_cidrs,
+            service_cidrs: self.service_cidrs.clone(),
+            masquerade_all: settings.masquerade_all,
+            node_port_addresses,
+            localhost_node_ports: settings.localhost_node_ports,
+            mode: settings.mode,
+            timeouts: settings.timeouts,
+            conntrack_capacity: settings
+                .conntrack_capacity
+                .unwrap_or(defaults.conntrack_capacity),
+            ..defaults
+        };
+        let with_slices: BTreeSet<_> = self.endpoint_slices.iter().map(|s| &s.service).collect();
+        let mut endpoint_slices = self.endpoint_slices.clone();
+        endpoint_slices.extend(
+            self.legacy_endpoints
+                .iter()
+                .filter(|s| !with_slices.contains(&s.service))
+                .cloned(),
+        );
+        Ok(ClusterState {
+            services: self.services.clone(),
+            endpoint_slices,
+            nodes: self.nodes.clone(),
+            proxy,
+        })
+    }
+}

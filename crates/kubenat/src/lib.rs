@@ -3,4 +3,6 @@
 pub mod nft;
 pub mod probe;
 pub mod replay;
+pub mod report;
+pub mod rules;
 pub mod story;

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::PacketBuilder;
+use etherparse::{IpNumber, PacketBuilder};
 use kubenat_core::trace::TraceStep;
 use kubenat_core::{ClusterState, Engine, Instant, Path, Protocol, Verdict};
 
@@ -19,7 +19,21 @@ pub struct Report {
     pub steps: Vec<TraceStep>,
 }
 
-/// The first packet of a connection (TCP SYN, UDP datagram) from `src` to `dst`.
+impl Report {
+    /// The probe packet as it arrived.
+    pub fn first_flow(&self) -> String {
+        self.steps
+            .iter()
+            .find_map(|s| match s {
+                TraceStep::Received { flow, .. } => Some(flow.to_string()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The first packet of a connection (TCP SYN, UDP datagram, SCTP INIT) from `src` to `dst`.
+/// Both addresses must be of one family.
 pub fn first_packet(protocol: Protocol, src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
     let builder = match (src.ip(), dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 64),
@@ -32,12 +46,33 @@ pub fn first_packet(protocol: Protocol, src: SocketAddr, dst: SocketAddr) -> Vec
             .tcp(src.port(), dst.port(), 1, 64_240)
             .syn()
             .write(&mut packet, &[]),
-        Protocol::Udp | Protocol::Sctp => {
-            builder.udp(src.port(), dst.port()).write(&mut packet, &[])
-        }
+        Protocol::Udp => builder.udp(src.port(), dst.port()).write(&mut packet, &[]),
+        Protocol::Sctp => builder.write(
+            &mut packet,
+            IpNumber::SCTP,
+            &sctp_init(src.port(), dst.port()),
+        ),
     };
     written.expect("writing to a Vec cannot fail");
     packet
+}
+
+/// An SCTP packet holding one INIT chunk (RFC 9260 §3.3.2), checksummed.
+fn sctp_init(sport: u16, dport: u16) -> [u8; 32] {
+    let mut sctp = [0u8; 32];
+    sctp[0..2].copy_from_slice(&sport.to_be_bytes());
+    sctp[2..4].copy_from_slice(&dport.to_be_bytes());
+    // Verification tag 0 (INIT), checksum later; chunk: type 1, flags 0, length 20.
+    sctp[12] = 1;
+    sctp[14..16].copy_from_slice(&20u16.to_be_bytes());
+    sctp[16..20].copy_from_slice(&0x6b75_6265u32.to_be_bytes()); // initiate tag
+    sctp[20..24].copy_from_slice(&65_535u32.to_be_bytes()); // a_rwnd
+    sctp[24..26].copy_from_slice(&1u16.to_be_bytes()); // outbound streams
+    sctp[26..28].copy_from_slice(&1u16.to_be_bytes()); // inbound streams
+    sctp[28..32].copy_from_slice(&1u32.to_be_bytes()); // initial TSN
+    let crc = crc32c::crc32c(&sctp);
+    sctp[8..12].copy_from_slice(&crc.to_le_bytes());
+    sctp
 }
 
 /// Traces one connection's first packet through the engine of `state`'s node: traffic the

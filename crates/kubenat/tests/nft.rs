@@ -2,9 +2,10 @@
 //! for the features the reference lacks, and `nft -c` (the kernel's own parser and
 //! validator) on everything we render.
 
+mod common;
+
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -27,43 +28,9 @@ fn net(s: &str) -> IpNet {
 // ---------------------------------------------------------------------------------------
 // (a) Golden file for the reference cluster.
 
-fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name)
-}
-
 #[test]
 fn reference_cluster_matches_golden_file() {
-    let rendered = render(&compile(&reference::cluster("nodoa")));
-    let path = golden_path("nodoa.nft");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &rendered).unwrap();
-        eprintln!("rewrote {}", path.display());
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    if rendered != expected {
-        let first = rendered
-            .lines()
-            .zip(expected.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| rendered.lines().count().min(expected.lines().count()));
-        panic!(
-            "rendered ruleset differs from {} at line {}:\n  got:      {:?}\n  expected: {:?}\n\
-             (review, then UPDATE_GOLDEN=1 cargo test -p kubenat --test nft)",
-            path.display(),
-            first + 1,
-            rendered.lines().nth(first),
-            expected.lines().nth(first),
-        );
-    }
+    common::assert_golden("nodoa.nft", &render(&compile(&reference::cluster("nodoa"))));
 }
 
 #[test]

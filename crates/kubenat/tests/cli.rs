@@ -1,0 +1,210 @@
+//! The `kubenat` command as users run it: exit codes, the trace JSON contract, rules
+//! goldens, errors that name the place.
+
+mod common;
+
+use common::{EXAMPLE, assert_golden, kubenat};
+use serde_json::Value;
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn no_arguments_tells_the_notes_story() {
+    let out = kubenat(&[]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for expected in [
+        "default/nginx:http -> endpoint 10.10.0.105:80, source masqueraded to the node",
+        "default/wp-service:http -> endpoint 10.10.0.102:80, source kept",
+        "default/mariadb-service:mysql -> endpoint 10.10.0.103:3306, source kept",
+        "request 2 -> 10.10.0.112:80",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn help_shows_examples_and_usage_errors_exit_2() {
+    let help = kubenat(&["--help"]);
+    assert!(help.status.success());
+    assert!(stdout(&help).contains("Examples:"));
+    let trace_help = kubenat(&["trace", "--help"]);
+    assert!(stdout(&trace_help).contains("Examples:"));
+    assert_eq!(
+        kubenat(&["trace", "--node", "nodoa"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(kubenat(&["no-such-command"]).status.code(), Some(2));
+}
+
+/// (node, proto, src, dst, dport) -> verdict, endpoints it may pick, masquerade, reason,
+/// service.
+type TraceRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    bool,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+#[rustfmt::skip]
+const TRACE_ROWS: &[TraceRow] = &[
+    ("nodoa", "tcp", "192.168.0.10", "192.168.0.101", "30880", "translated", &["10.10.0.105:80"], true, None, Some("default/nginx:http")),
+    ("nodoc", "tcp", "192.168.0.10:40000", "192.168.0.103", "30880", "translated", &["10.10.0.105:80"], true, None, Some("default/nginx:http")),
+    ("nodoa", "tcp", "192.168.0.10", "192.168.0.102", "30880", "accept", &[], false, None, None),
+    ("nodob", "tcp", "10.10.0.105:41000", "10.10.1.102", "8080", "translated", &["10.10.0.102:80", "10.10.0.112:80"], false, None, Some("default/wp-service:http")),
+    ("nodoa", "tcp", "10.10.0.102", "10.10.1.101", "3307", "translated", &["10.10.0.103:3306"], false, None, Some("default/mariadb-service:mysql")),
+    ("nodoa", "tcp", "192.168.0.200", "10.10.1.101", "3307", "translated", &["10.10.0.103:3306"], true, None, Some("default/mariadb-service:mysql")),
+    ("nodoa", "tcp", "192.168.0.101", "10.10.1.101", "3307", "translated", &["10.10.0.103:3306"], true, None, Some("default/mariadb-service:mysql")),
+    ("nodoa", "udp", "10.10.0.102", "10.10.1.10", "53", "translated", &["10.10.0.10:53"], false, None, Some("kube-system/kube-dns:dns")),
+    ("nodoa", "tcp", "10.10.0.102", "10.10.1.101", "3306", "reject", &[], false, Some("port-not-served"), None),
+    ("nodoa", "udp", "10.10.0.102", "10.10.1.101", "3307", "reject", &[], false, Some("port-not-served"), None),
+    ("nodoa", "tcp", "10.10.0.102", "10.10.1.200", "80", "drop", &[], false, Some("unallocated-service-ip"), None),
+    ("nodoa", "tcp", "10.10.0.102", "10.10.0.101", "3306", "accept", &[], false, None, None),
+    ("nodoa", "sctp", "10.10.0.102", "10.10.1.101", "3307", "reject", &[], false, Some("port-not-served"), None),
+];
+
+#[test]
+fn trace_json_contract_on_the_example() {
+    for &(node, proto, src, dst, dport, verdict, endpoints, masquerade, reason, service) in
+        TRACE_ROWS
+    {
+        let mut args = vec!["trace"];
+        args.extend(EXAMPLE);
+        args.extend([
+            "--node", node, "--proto", proto, "--src", src, "--dst", dst, "--dport", dport,
+            "--output", "json",
+        ]);
+        let out = kubenat(&args);
+        let row = format!("{node} {proto} {src} -> {dst}:{dport}");
+        assert!(out.status.success(), "{row}: {}", stderr(&out));
+        let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(json["verdict"], verdict, "{row}");
+        match json["endpoint"].as_str() {
+            Some(endpoint) => assert!(endpoints.contains(&endpoint), "{row}: endpoint {endpoint}"),
+            None => assert!(endpoints.is_empty(), "{row}: no endpoint"),
+        }
+        assert_eq!(json["masquerade"], masquerade, "{row}");
+        assert_eq!(json["reason"].as_str(), reason, "{row}");
+        assert_eq!(json["service"].as_str(), service, "{row}");
+        let steps = json["steps"].as_array().unwrap();
+        assert!(
+            !steps.is_empty() && steps.iter().all(Value::is_string),
+            "{row}"
+        );
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "endpoint",
+                "masquerade",
+                "reason",
+                "service",
+                "steps",
+                "verdict"
+            ]
+        );
+    }
+}
+
+#[test]
+fn trace_text_explains_each_hop() {
+    let mut args = vec!["trace"];
+    args.extend(EXAMPLE);
+    args.extend([
+        "--node",
+        "nodoa",
+        "--src",
+        "192.168.0.10",
+        "--dst",
+        "192.168.0.101",
+        "--dport",
+        "30880",
+    ]);
+    let text = stdout(&kubenat(&args));
+    assert!(
+        text.contains("service default/nginx:http matched by its node port"),
+        "{text}"
+    );
+    assert!(
+        text.contains("masquerade: external traffic with externalTrafficPolicy Cluster"),
+        "{text}"
+    );
+    assert!(
+        text.contains("=> default/nginx:http: sent to endpoint 10.10.0.105:80, source masqueraded"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rules_text_and_json_match_goldens() {
+    for (format, golden) in [("text", "nodoa.rules.txt"), ("json", "nodoa.rules.json")] {
+        let mut args = vec!["rules"];
+        args.extend(EXAMPLE);
+        args.extend(["--node", "nodoa", "--format", format]);
+        let out = kubenat(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_golden(golden, &stdout(&out));
+    }
+}
+
+#[test]
+fn bad_input_exits_1_naming_the_place() {
+    let dir = std::env::temp_dir().join(format!("kubenat-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: wp-service\n  namespace: default\nspec:\n  clusterIP: 10.10.1.102\n  ports:\n  - name: http\n    port: 70000\n    targetPort: 80\n",
+    )
+    .unwrap();
+    let out = kubenat(&[
+        "trace",
+        "--cluster",
+        bad.to_str().unwrap(),
+        "--node",
+        "nodoa",
+        "--src",
+        "10.10.0.1",
+        "--dst",
+        "10.10.1.102",
+        "--dport",
+        "8080",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let message = stderr(&out);
+    assert!(
+        message.contains("bad.yaml:10: Service default/wp-service: spec.ports[0].port: 70000"),
+        "{message}"
+    );
+    let missing = kubenat(&["rules", "--cluster", "no/such/file.yaml", "--node", "nodoa"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("no/such/file.yaml"));
+    let mut args = vec!["trace"];
+    args.extend(EXAMPLE);
+    args.extend([
+        "--node",
+        "nodoz",
+        "--src",
+        "10.10.0.1",
+        "--dst",
+        "10.10.1.102",
+        "--dport",
+        "8080",
+    ]);
+    let unknown = kubenat(&args);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("nodoz"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

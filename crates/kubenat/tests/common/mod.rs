@@ -1,0 +1,61 @@
+//! Shared by the CLI's integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Compares `rendered` with `tests/golden/<name>`; `UPDATE_GOLDEN=1` rewrites the file.
+pub fn assert_golden(name: &str, rendered: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, rendered).unwrap();
+        eprintln!("rewrote {}", path.display());
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    if rendered != expected {
+        let first = rendered
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| rendered.lines().count().min(expected.lines().count()));
+        panic!(
+            "output differs from {} at line {}:\n  got:      {:?}\n  expected: {:?}\n\
+             (review, then rerun with UPDATE_GOLDEN=1)",
+            path.display(),
+            first + 1,
+            rendered.lines().nth(first),
+            expected.lines().nth(first),
+        );
+    }
+}
+
+/// The repository root, where `examples/` lives.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the `kubenat` binary from the repository root.
+pub fn kubenat(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubenat"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("kubenat runs")
+}
+
+/// The example cluster's manifests, as `--cluster` arguments.
+pub const EXAMPLE: [&str; 4] = [
+    "--cluster",
+    "examples/miempresa/cluster.yaml",
+    "--cluster",
+    "examples/miempresa/kube-proxy.yaml",
+];
