@@ -1,0 +1,203 @@
+//! Documents into objects: dispatch on apiVersion/kind, typed decoding with k8s-openapi,
+//! API-server validation with lines, and conversion into kubenat's model.
+
+mod endpoint_slice;
+mod fields;
+mod ingress;
+mod node;
+mod proxy_config;
+mod service;
+mod service_cidr;
+
+use crate::proxy;
+use crate::yaml::{self, Value};
+use crate::{Diagnostic, Manifests};
+
+use endpoint_slice::{endpoint_slice, endpoints};
+use ingress::ingress;
+use node::node;
+use proxy_config::proxy_config;
+use service::service;
+use service_cidr::service_cidr;
+
+pub(crate) fn parse(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>> {
+    let docs = match yaml::parse_documents(text) {
+        Ok(docs) => docs,
+        Err(e) => {
+            return Err(vec![Diagnostic {
+                file: file.into(),
+                line: e.line,
+                object: None,
+                field: None,
+                message: format!("not valid YAML or JSON: {}", e.message),
+            }]);
+        }
+    };
+    let mut out = Manifests::default();
+    let mut errors = Vec::new();
+    for doc in &docs {
+        object(file, doc, &mut out, &mut errors, 0);
+    }
+    if errors.is_empty() {
+        // Merging into an empty set replaces an object defined twice, with a warning.
+        let mut deduplicated = Manifests::default();
+        deduplicated.merge(out);
+        Ok(deduplicated)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Where diagnostics for one object go.
+struct Ctx<'a> {
+    file: &'a str,
+    root: &'a yaml::Node,
+    object: Option<String>,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    failed: bool,
+}
+
+impl Ctx<'_> {
+    fn diagnostic(&self, field: &str, message: String) -> Diagnostic {
+        self.diagnostic_at(self.root.line_of(field), field, message)
+    }
+
+    fn diagnostic_at(&self, line: usize, field: &str, message: String) -> Diagnostic {
+        Diagnostic {
+            file: self.file.to_string(),
+            line: Some(line),
+            object: self.object.clone(),
+            field: (!field.is_empty()).then(|| field.to_string()),
+            message,
+        }
+    }
+
+    fn error(&mut self, field: &str, message: impl Into<String>) {
+        let d = self.diagnostic(field, message.into());
+        self.errors.push(d);
+        self.failed = true;
+    }
+
+    fn warn(&mut self, field: &str, message: impl Into<String>) {
+        let d = self.diagnostic(field, message.into());
+        self.warnings.push(d);
+    }
+
+    /// Typed decoding; a type error becomes a diagnostic at the failing field.
+    fn decode<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
+        match yaml::from_node::<T>(self.root) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                let (field, line) = e.located.unwrap_or_default();
+                let line = if line == 0 { self.root.line } else { line };
+                let d = self.diagnostic_at(line, &field, e.message);
+                self.errors.push(d);
+                self.failed = true;
+                None
+            }
+        }
+    }
+}
+
+fn object(
+    file: &str,
+    root: &yaml::Node,
+    out: &mut Manifests,
+    errors: &mut Vec<Diagnostic>,
+    depth: usize,
+) {
+    let mut ctx = Ctx {
+        file,
+        root,
+        object: None,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        failed: false,
+    };
+    dispatch(&mut ctx, out, errors, depth);
+    errors.append(&mut ctx.errors);
+    out.warnings.append(&mut ctx.warnings);
+}
+
+fn dispatch(ctx: &mut Ctx<'_>, out: &mut Manifests, errors: &mut Vec<Diagnostic>, depth: usize) {
+    let (file, root) = (ctx.file, ctx.root);
+    if !matches!(root.value, Value::Map(_)) {
+        ctx.error(
+            "",
+            format!(
+                "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
+                root.describe()
+            ),
+        );
+        return;
+    }
+    let api_version = root.str_at(&["apiVersion"]).unwrap_or("").to_string();
+    let kind = root.str_at(&["kind"]).unwrap_or("").to_string();
+    let name = root.str_at(&["metadata", "name"]).unwrap_or("");
+    let namespace = root.str_at(&["metadata", "namespace"]).unwrap_or("default");
+    let namespaced = matches!(
+        kind.as_str(),
+        "Service" | "EndpointSlice" | "Endpoints" | "Ingress"
+    );
+    if !kind.is_empty() && !kind.ends_with("List") {
+        ctx.object = Some(match (namespaced, name.is_empty()) {
+            (_, true) => kind.clone(),
+            (true, false) => format!("{kind} {namespace}/{name}"),
+            (false, false) => format!("{kind} {name}"),
+        });
+    }
+    if api_version.is_empty() {
+        ctx.error("apiVersion", "required (e.g. v1)");
+    }
+    if kind.is_empty() {
+        ctx.error("kind", "required (e.g. Service)");
+    }
+    if ctx.failed {
+        return;
+    }
+    if kind.ends_with("List") && root.get("items").is_some() {
+        let Some(Value::Seq(items)) = root.get("items").map(|n| &n.value) else {
+            if root.get("items").map(|n| &n.value) != Some(&Value::Null) {
+                ctx.error("items", "expected a list of objects");
+            }
+            return;
+        };
+        if depth > 8 {
+            ctx.error("items", "Lists nested too deeply");
+            return;
+        }
+        for item in items {
+            object(file, item, out, errors, depth + 1);
+        }
+        return;
+    }
+    match (api_version.as_str(), kind.as_str()) {
+        ("v1", "Service") => service(ctx, out),
+        ("v1", "Endpoints") => endpoints(ctx, out),
+        ("v1", "Node") => node(ctx, out),
+        ("discovery.k8s.io/v1", "EndpointSlice") => endpoint_slice(ctx, out),
+        ("networking.k8s.io/v1", "Ingress") => ingress(ctx, out),
+        ("networking.k8s.io/v1" | "networking.k8s.io/v1beta1", "ServiceCIDR") => {
+            service_cidr(ctx, out)
+        }
+        (proxy::API_VERSION, "KubeProxyConfiguration") => proxy_config(ctx, out),
+        (_, "Service" | "Endpoints" | "Node" | "EndpointSlice" | "Ingress" | "ServiceCIDR")
+        | (_, "KubeProxyConfiguration") => {
+            let expected = match kind.as_str() {
+                "EndpointSlice" => "discovery.k8s.io/v1",
+                "Ingress" | "ServiceCIDR" => "networking.k8s.io/v1",
+                "KubeProxyConfiguration" => proxy::API_VERSION,
+                _ => "v1",
+            };
+            ctx.error(
+                "apiVersion",
+                format!("{api_version:?} is not supported for {kind} (expected {expected})"),
+            );
+        }
+        _ => ctx.warn(
+            "kind",
+            format!("{kind} ({api_version}) is not used by kube-proxy; skipped"),
+        ),
+    }
+}
