@@ -14,6 +14,8 @@ pub trait Addr: Copy + Eq + Hash + Debug + Into<IpAddr> + 'static {
     fn read(bytes: &[u8]) -> Self;
     /// Writes the address to the start of `bytes`.
     fn write(self, bytes: &mut [u8]);
+    /// The address folded into 64 bits, for hashing.
+    fn fold(self) -> u64;
 }
 
 impl Addr for Ipv4Addr {
@@ -34,6 +36,11 @@ impl Addr for Ipv4Addr {
     #[inline]
     fn write(self, bytes: &mut [u8]) {
         bytes[..4].copy_from_slice(&self.octets());
+    }
+
+    #[inline]
+    fn fold(self) -> u64 {
+        u64::from(self.to_bits())
     }
 }
 
@@ -57,5 +64,11 @@ impl Addr for Ipv6Addr {
     #[inline]
     fn write(self, bytes: &mut [u8]) {
         bytes[..16].copy_from_slice(&self.octets());
+    }
+
+    #[inline]
+    fn fold(self) -> u64 {
+        let bits = self.to_bits();
+        (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29)
     }
 }

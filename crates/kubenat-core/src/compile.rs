@@ -339,6 +339,7 @@ fn remove_service(tables: &mut Tables, name: &ServiceName) {
                 tables.cluster_ips.remove(&port.cluster_ip);
             }
         }
+        tables.ports_per_family[usize::from(port.ipv6)] -= 1;
         tables.free_ports.push(id.0);
     }
 }
@@ -365,6 +366,7 @@ fn insert_service(tables: &mut Tables, name: &ServiceName, ports: Vec<CompiledSe
                 .or_insert(id);
         }
         *tables.cluster_ips.entry(port.cluster_ip).or_insert(0) += 1;
+        tables.ports_per_family[usize::from(port.ipv6)] += 1;
         tables.ports[slot as usize] = Some(port);
         ids.push(id);
     }

@@ -10,10 +10,8 @@
 //! The engine keeps one [`Conntrack`] per address family; this module is public for tools
 //! and tests that want to drive a table directly.
 
-use ahash::RandomState;
-use hashbrown::HashTable;
-
 use crate::addr::Addr;
+use crate::flow_index::FlowIndex;
 use crate::model::ConntrackTimeouts;
 use crate::time::Instant;
 
@@ -167,6 +165,26 @@ impl<A: Addr> Entry<A> {
 
 const NIL: u32 = u32::MAX;
 
+/// Folded 64x64->128 multiply: a fast mixer with good spread for hash-table indexing.
+#[inline(always)]
+fn mix(a: u64, b: u64) -> u64 {
+    let m = u128::from(a) * u128::from(b);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// The hash of a tuple: addresses folded to 64 bits, mixed with ports and protocol under
+/// fixed keys, so runs are reproducible. Equal tuples hash equal; the index confirms keys
+/// against the full tuple.
+#[inline]
+fn tuple_hash<A: Addr>(t: &Tuple<A>) -> u64 {
+    const K0: u64 = 0x243f_6a88_85a3_08d3;
+    const K1: u64 = 0x1319_8a2e_0370_7344;
+    const K2: u64 = 0xa409_3822_299f_31d0;
+    let ports = (u64::from(t.sport) << 24) | (u64::from(t.dport) << 8) | u64::from(t.protocol);
+    let h = mix(t.src.fold() ^ K0, t.dst.fold() ^ K1);
+    mix(h ^ ports, K2)
+}
+
 #[derive(Clone, Copy)]
 struct List {
     head: u32,
@@ -214,11 +232,10 @@ pub struct Conntrack<A> {
     entries: Vec<Entry<A>>,
     /// Head of the free-slot chain (through `next`).
     free: u32,
-    keys: HashTable<u32>,
+    keys: FlowIndex,
     /// Masqueraded connections by their post-DNAT tuple, for the leaving hook.
-    snat_keys: HashTable<u32>,
+    snat_keys: FlowIndex,
     lists: [List; STATES],
-    hasher: RandomState,
     capacity: usize,
     len: usize,
     timeouts: ConntrackTimeouts,
@@ -232,13 +249,12 @@ impl<A: Addr> Conntrack<A> {
         Conntrack {
             entries: Vec::with_capacity(capacity),
             free: NIL,
-            keys: HashTable::with_capacity(capacity * 2),
-            snat_keys: HashTable::with_capacity(capacity),
+            keys: FlowIndex::new(capacity * 2),
+            snat_keys: FlowIndex::new(capacity),
             lists: [List {
                 head: NIL,
                 tail: NIL,
             }; STATES],
-            hasher: crate::tables::fixed_state(),
             capacity,
             len: 0,
             timeouts,
@@ -260,9 +276,26 @@ impl<A: Addr> Conntrack<A> {
         self.capacity
     }
 
+    /// The hash a tuple is indexed under.
     #[inline]
-    fn hash(&self, tuple: &Tuple<A>) -> u64 {
-        self.hasher.hash_one(tuple)
+    pub fn hash(tuple: &Tuple<A>) -> u64 {
+        tuple_hash(tuple)
+    }
+
+    /// Starts loading the index bucket of a tuple hashed by [`Conntrack::hash`], so a
+    /// lookup a few packets later finds it in cache.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.keys.prefetch(hash);
+    }
+
+    /// Starts loading the entry a tuple would match, when its index bucket (prefetched
+    /// earlier) names one.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(slot) = self.keys.find(hash, |_| true) {
+            crate::flow_index::prefetch(&self.entries[(slot >> 1) as usize]);
+        }
     }
 
     #[inline]
@@ -279,10 +312,9 @@ impl<A: Addr> Conntrack<A> {
     /// packet's direction in it. Does not check expiry: compare [`Entry::expires`].
     #[inline]
     pub fn lookup(&self, tuple: &Tuple<A>) -> Option<(u32, Direction)> {
-        let hash = self.hash(tuple);
         self.keys
-            .find(hash, |&slot| self.key_tuple(slot) == tuple)
-            .map(|&slot| {
+            .find(tuple_hash(tuple), |slot| self.key_tuple(slot) == tuple)
+            .map(|slot| {
                 let direction = if slot & 1 == 0 {
                     Direction::Original
                 } else {
@@ -303,12 +335,9 @@ impl<A: Addr> Conntrack<A> {
     /// The masqueraded connection whose original-direction packets, after DNAT, have `tuple`.
     #[inline]
     pub fn lookup_masqueraded(&self, tuple: &Tuple<A>) -> Option<u32> {
-        let hash = self.hash(tuple);
-        self.snat_keys
-            .find(hash, |&index| {
-                self.entries[index as usize].post_dnat() == *tuple
-            })
-            .copied()
+        self.snat_keys.find(tuple_hash(tuple), |index| {
+            self.entries[index as usize].post_dnat() == *tuple
+        })
     }
 
     /// Whether `tuple` is the original or reply tuple of a tracked connection.
@@ -377,22 +406,25 @@ impl<A: Addr> Conntrack<A> {
         };
         self.len += 1;
         self.link(index);
-        let hasher = &self.hasher;
-        let entries = &self.entries;
-        let rehash = |&slot: &u32| {
-            let e = &entries[(slot >> 1) as usize];
-            hasher.hash_one(if slot & 1 == 0 { &e.original } else { &e.reply })
-        };
-        self.keys
-            .insert_unique(hasher.hash_one(original), index << 1, rehash);
-        self.keys
-            .insert_unique(hasher.hash_one(reply), (index << 1) | 1, rehash);
-        if masquerade {
-            let post_dnat = entries[index as usize].post_dnat();
-            self.snat_keys
-                .insert_unique(hasher.hash_one(post_dnat), index, |&i| {
-                    hasher.hash_one(entries[i as usize].post_dnat())
-                });
+        // Sized at half load for `capacity` connections, the index practically always has
+        // room; if a neighbourhood ever fills up, the connection is refused whole.
+        let (original_hash, reply_hash) = (tuple_hash(&original), tuple_hash(&reply));
+        let original_stored = self.keys.insert(original_hash, index << 1);
+        let reply_stored = original_stored && self.keys.insert(reply_hash, (index << 1) | 1);
+        let snat_stored =
+            reply_stored && (!masquerade || self.snat_keys.insert(tuple_hash(&post_dnat), index));
+        if !snat_stored {
+            if reply_stored {
+                self.keys.remove(reply_hash, (index << 1) | 1);
+            }
+            if original_stored {
+                self.keys.remove(original_hash, index << 1);
+            }
+            self.unlink(index);
+            self.entries[index as usize].next = self.free;
+            self.free = index;
+            self.len -= 1;
+            return Err(InsertError::Full);
         }
         Ok(index)
     }
@@ -418,20 +450,10 @@ impl<A: Addr> Conntrack<A> {
         self.unlink(index);
         let entry = self.entries[index as usize];
         let slot = index << 1;
-        for (tuple, key) in [(entry.original, slot), (entry.reply, slot | 1)] {
-            if let Ok(found) = self
-                .keys
-                .find_entry(self.hasher.hash_one(tuple), |&s| s == key)
-            {
-                found.remove();
-            }
-        }
-        if entry.masquerade
-            && let Ok(found) = self
-                .snat_keys
-                .find_entry(self.hasher.hash_one(entry.post_dnat()), |&i| i == index)
-        {
-            found.remove();
+        self.keys.remove(tuple_hash(&entry.original), slot);
+        self.keys.remove(tuple_hash(&entry.reply), slot | 1);
+        if entry.masquerade {
+            self.snat_keys.remove(tuple_hash(&entry.post_dnat()), index);
         }
         self.entries[index as usize].next = self.free;
         self.free = index;

@@ -9,7 +9,7 @@ use crate::conntrack::{Conntrack, Direction, Entry, InsertError, Tuple};
 use crate::counters::Counters;
 use crate::expiring::ExpiringMap;
 use crate::icmp;
-use crate::model::{ClusterState, EndpointSelection, Protocol};
+use crate::model::{ClusterState, EndpointSelection, Protocol, ProxyConfig};
 use crate::packet::{self, Fragment, Parsed, Transport};
 use crate::policy::{self, Decision, Plan};
 use crate::reject::{self, ReplyError};
@@ -53,12 +53,22 @@ struct FamilyState<A> {
 }
 
 impl<A: Addr> FamilyState<A> {
-    fn new(state: &ClusterState) -> Self {
-        let capacity = state.proxy.conntrack_capacity;
+    /// Sized for `capacity` connections; a family no Service and no node address uses gets
+    /// no table at all (its packets can meet no NAT rule, so they pass untracked).
+    fn new(proxy: &ProxyConfig, in_use: bool) -> Self {
+        let capacity = if in_use { proxy.conntrack_capacity } else { 0 };
         FamilyState {
-            conntrack: Conntrack::new(capacity, state.proxy.timeouts),
-            affinity: ExpiringMap::new(capacity),
+            conntrack: Conntrack::new(capacity, proxy.timeouts),
+            // Clients with live affinity are far fewer than connections.
+            affinity: ExpiringMap::new((capacity / 8).max(1024)),
             fragments: ExpiringMap::new((capacity / 16).max(1024)),
+        }
+    }
+
+    /// Gives a family that came into use its tables (an update, never a packet, does this).
+    fn ensure_in_use(&mut self, proxy: &ProxyConfig, in_use: bool) {
+        if in_use && self.conntrack.capacity() == 0 {
+            *self = FamilyState::new(proxy, true);
         }
     }
 }
@@ -145,7 +155,7 @@ impl Engine {
     /// Compiles `state` and starts with empty connection tracking at [`Instant::ZERO`].
     /// Allocates the conntrack and session-affinity tables for
     /// [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity)
-    /// connections per family up front.
+    /// connections up front, for each address family the state uses.
     pub fn new(state: &ClusterState) -> Engine {
         let map = ServiceMap::new(state);
         let cursors = vec![0; map.tables().port_slots() * 2];
@@ -156,8 +166,8 @@ impl Engine {
                 now: Instant::ZERO,
                 rng: state.proxy.seed,
             },
-            v4: FamilyState::new(state),
-            v6: FamilyState::new(state),
+            v4: FamilyState::new(&state.proxy, uses_family(state, false)),
+            v6: FamilyState::new(&state.proxy, uses_family(state, true)),
             counters: Counters::default(),
         }
     }
@@ -275,6 +285,11 @@ impl Engine {
     /// Runs a batch through one hook at one time: `verdicts[i]` is the verdict of
     /// `packets[i]`, as [`Engine::process`] gives it. Stops at the shorter of the two
     /// slices.
+    ///
+    /// Faster than one call per packet: like DPDK's bulk hash lookup, it first hashes every
+    /// packet's tuple and prefetches the conntrack index buckets, then prefetches the
+    /// entries those buckets name, and only then processes the packets, so the memory
+    /// latency of one lookup overlaps the others'.
     pub fn process_batch(
         &mut self,
         hook: Hook,
@@ -282,8 +297,45 @@ impl Engine {
         now: Instant,
         verdicts: &mut [Verdict],
     ) {
-        for (packet, verdict) in packets.iter_mut().zip(verdicts.iter_mut()) {
-            *verdict = self.process(hook, packet, now);
+        const STRIDE: usize = 32;
+        let n = packets.len().min(verdicts.len());
+        for start in (0..n).step_by(STRIDE) {
+            let end = (start + STRIDE).min(n);
+            if hook != Hook::Postrouting {
+                let mut hashes = [None; STRIDE];
+                for (hash, packet) in hashes.iter_mut().zip(&packets[start..end]) {
+                    *hash = self.prefetch_index(packet);
+                }
+                for hash in hashes.iter().take(end - start).flatten() {
+                    match hash {
+                        (false, h) => self.v4.conntrack.prefetch_entry(*h),
+                        (true, h) => self.v6.conntrack.prefetch_entry(*h),
+                    }
+                }
+            }
+            for i in start..end {
+                verdicts[i] = self.process(hook, packets[i], now);
+            }
+        }
+    }
+
+    /// Hashes a packet's tuple from a quick look at its headers and prefetches its
+    /// conntrack index bucket; returns (is IPv6, hash). Only a hint: processing parses the
+    /// packet properly.
+    #[inline]
+    fn prefetch_index(&self, packet: &[u8]) -> Option<(bool, u64)> {
+        match packet.first()? >> 4 {
+            4 => {
+                let hash = Conntrack::hash(&packet::peek_tuple::<Ipv4Addr>(packet)?);
+                self.v4.conntrack.prefetch_index(hash);
+                Some((false, hash))
+            }
+            6 => {
+                let hash = Conntrack::hash(&packet::peek_tuple::<Ipv6Addr>(packet)?);
+                self.v6.conntrack.prefetch_index(hash);
+                Some((true, hash))
+            }
+            _ => None,
         }
     }
 
@@ -438,25 +490,49 @@ impl Engine {
     /// ```
     pub fn update(&mut self, update: Update) -> usize {
         let changed = self.core.map.apply(update);
-        let timeouts = self.core.map.proxy().timeouts;
-        self.v4.conntrack.set_timeouts(timeouts);
-        self.v6.conntrack.set_timeouts(timeouts);
+        let proxy = self.core.map.proxy();
+        self.v4.conntrack.set_timeouts(proxy.timeouts);
+        self.v6.conntrack.set_timeouts(proxy.timeouts);
         let tables = self.core.map.tables();
+        self.v4.ensure_in_use(proxy, tables.uses_family(false));
+        self.v6.ensure_in_use(proxy, tables.uses_family(true));
         self.core.cursors.resize(tables.port_slots() * 2, 0);
-        match changed {
-            None => self.core.cursors.fill(0),
-            Some(name) => {
-                if let Some(ids) = tables.ports_of_service.get(&name) {
-                    for id in ids {
-                        self.core.cursors[id.0 as usize * 2] = 0;
-                        self.core.cursors[id.0 as usize * 2 + 1] = 0;
-                    }
-                }
+        let ids = changed
+            .as_ref()
+            .and_then(|name| tables.ports_of_service.get(name));
+        let touches_udp = match (&changed, ids) {
+            (None, _) => {
+                self.core.cursors.fill(0);
+                true
             }
+            (Some(_), None) => false,
+            (Some(_), Some(ids)) => {
+                for id in ids {
+                    self.core.cursors[id.0 as usize * 2] = 0;
+                    self.core.cursors[id.0 as usize * 2 + 1] = 0;
+                }
+                ids.iter()
+                    .any(|&id| tables.port(id).protocol == Protocol::Udp)
+            }
+        };
+        // Only UDP connections are flushed: a change to a TCP/SCTP-only Service costs no
+        // walk over the conntrack table.
+        if !touches_udp {
+            return 0;
         }
         flush_stale_udp(&mut self.v4.conntrack, tables)
             + flush_stale_udp(&mut self.v6.conntrack, tables)
     }
+}
+
+/// Whether the family (IPv6 or IPv4) appears in the state: a node address or a Service.
+fn uses_family(state: &ClusterState, ipv6: bool) -> bool {
+    state.proxy.node_ips.iter().any(|ip| ip.is_ipv6() == ipv6)
+        || state
+            .services
+            .iter()
+            .flat_map(|s| &s.cluster_ips)
+            .any(|ip| ip.is_ipv6() == ipv6)
 }
 
 /// Removes UDP connections to a service whose endpoint address is no longer serving,
@@ -660,8 +736,9 @@ impl Core {
         let Some(protocol) = Protocol::from_ip_number(tuple.protocol) else {
             return Verdict::Accept;
         };
+        let tracked = conntrack.capacity() > 0;
         // Linux cannot allocate the connection before any rule runs: a full table drops.
-        if conntrack.len() == conntrack.capacity() {
+        if tracked && conntrack.len() == conntrack.capacity() {
             conntrack.expire(self.now);
             if conntrack.len() == conntrack.capacity() {
                 return Verdict::Drop(DropReason::ConntrackFull);
@@ -682,6 +759,9 @@ impl Core {
             Decision::Service(plan) => Some(plan),
         };
         let Some(plan) = plan else {
+            if !tracked {
+                return Verdict::Accept;
+            }
             // Not a Service: tracked as the kernel would, so masquerade never reuses its tuple.
             return match conntrack.insert(tuple, tuple.reversed(), false, state, self.now) {
                 Ok(_) => {

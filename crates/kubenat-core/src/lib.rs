@@ -53,6 +53,7 @@ pub mod conntrack;
 mod counters;
 mod engine;
 mod expiring;
+mod flow_index;
 mod icmp;
 pub mod maglev;
 pub mod model;

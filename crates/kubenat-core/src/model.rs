@@ -410,9 +410,11 @@ pub struct ProxyConfig {
     pub selection: EndpointSelection,
     /// Conntrack timeouts per state.
     pub timeouts: ConntrackTimeouts,
-    /// Connections tracked per address family (default 262144); new flows beyond it are
-    /// dropped ([`DropReason::ConntrackFull`](crate::DropReason::ConntrackFull)). Also
-    /// bounds the session-affinity table. Fixed when the [`Engine`](crate::Engine) is made.
+    /// Connections tracked per address family in use (default 262144); new flows beyond it
+    /// are dropped ([`DropReason::ConntrackFull`](crate::DropReason::ConntrackFull)). A family
+    /// with no node address and no Service gets no table: its packets meet no NAT rule and
+    /// pass untracked. The session-affinity table holds an eighth as many clients (at least
+    /// 1024). Fixed when the [`Engine`](crate::Engine) is made.
     pub conntrack_capacity: usize,
     /// Source ports masquerade may choose (Linux `fully-random` uses 1024-65535).
     pub masquerade_ports: std::ops::RangeInclusive<u16>,

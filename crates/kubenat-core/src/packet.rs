@@ -188,6 +188,29 @@ pub(crate) fn parse<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
     Ok(parsed)
 }
 
+/// The tuple of a TCP/UDP/SCTP packet from a quick look at fixed offsets (IPv4 with any
+/// IHL, IPv6 without extension headers), without validation: for prefetching only.
+#[inline]
+pub(crate) fn peek_tuple<A: Addr>(packet: &[u8]) -> Option<Tuple<A>> {
+    let (protocol, l4, src, dst) = if A::LEN == 4 {
+        let ihl = usize::from(packet.first()? & 0x0f) * 4;
+        (*packet.get(9)?, ihl, 12, 16)
+    } else {
+        (*packet.get(6)?, 40, 8, 24)
+    };
+    if !matches!(protocol, TCP | UDP | SCTP) || packet.len() < l4 + 4 || packet.len() < dst + A::LEN
+    {
+        return None;
+    }
+    Some(Tuple {
+        src: A::read(&packet[src..]),
+        dst: A::read(&packet[dst..]),
+        sport: read_u16(packet, l4),
+        dport: read_u16(packet, l4 + 2),
+        protocol,
+    })
+}
+
 /// (fragment offset, identification) when the packet is a fragment.
 fn fragment_of(ip: &IpSlice<'_>) -> Option<(u16, u32)> {
     match ip {

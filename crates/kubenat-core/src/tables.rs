@@ -241,6 +241,8 @@ pub struct Tables {
     pub(crate) node_ports: FixedMap<(Protocol, u16, bool), ServicePortId>,
     /// Cluster IPs with how many service ports use them, for the wrong-port check.
     pub(crate) cluster_ips: FixedMap<IpAddr, u32>,
+    /// Compiled service ports per family: [IPv4, IPv6].
+    pub(crate) ports_per_family: [usize; 2],
     pub(crate) settings: NodeSettings,
 }
 
@@ -253,6 +255,7 @@ impl Tables {
             frontends: FixedMap::with_hasher(fixed_state()),
             node_ports: FixedMap::with_hasher(fixed_state()),
             cluster_ips: FixedMap::with_hasher(fixed_state()),
+            ports_per_family: [0; 2],
             settings,
         }
     }
@@ -344,6 +347,12 @@ impl Tables {
             .iter()
             .enumerate()
             .filter_map(|(i, p)| p.as_ref().map(|p| (ServicePortId(i as u32), p)))
+    }
+
+    /// Whether the family (IPv6 or IPv4) has a node address or a service port here.
+    pub fn uses_family(&self, ipv6: bool) -> bool {
+        self.settings.node_ips.iter().any(|ip| ip.is_ipv6() == ipv6)
+            || self.ports_per_family[usize::from(ipv6)] > 0
     }
 
     /// Every frontend, sorted, for printing.

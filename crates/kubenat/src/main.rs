@@ -18,7 +18,8 @@ Examples:
   kubenat trace --cluster dump.yaml --node worker-1 --proto udp --src 10.244.1.5:5353 \\
       --dst 10.96.0.10 --dport 53 --output json
   kubenat rules --cluster dump.yaml --node worker-1 --format nft > rules.nft && nft -c -f rules.nft
-  kubenat replay --cluster dump.yaml --node worker-1 --in capture.pcap --out after.pcap";
+  kubenat replay --cluster dump.yaml --node worker-1 --in capture.pcap --out after.pcap
+  kubenat bench --services 1000000 --endpoints 4 --flows 1000000 --threads 2 --output json";
 
 #[derive(Parser)]
 #[command(name = "kubenat", version, about = "kube-proxy's Service NAT in userspace: trace, inspect and replay traffic through a node's rules", after_help = EXAMPLES)]
@@ -94,6 +95,32 @@ enum Command {
         node: Node,
         #[arg(long, value_enum, default_value = "text")]
         format: RulesFormat,
+    },
+    /// Rule lookup and rewrite at scale: a synthetic cluster and traffic, measured.
+    #[command(after_help = EXAMPLES)]
+    Bench {
+        #[arg(long, default_value_t = 10_000)]
+        services: usize,
+        #[arg(long, default_value_t = 4)]
+        endpoints: usize,
+        /// Distinct connections (the conntrack table holds them all).
+        #[arg(long, default_value_t = 100_000)]
+        flows: usize,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Share of packets that open a new connection in the mixed phase.
+        #[arg(long, default_value_t = 0.0)]
+        new_flow_ratio: f64,
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
+        batch: u16,
+        /// Packets per timed phase (at least one per flow).
+        #[arg(long, default_value_t = 2_000_000)]
+        packets: usize,
+        /// One-Service updates to time.
+        #[arg(long, default_value_t = 1_000)]
+        updates: usize,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
     /// Every packet of a capture through the node's rules, written out as it leaves.
     #[command(after_help = EXAMPLES)]
@@ -239,6 +266,103 @@ fn replay_command(
     Ok(())
 }
 
+/// Counts the bytes the process holds, so `kubenat bench` can report memory. The packet
+/// path never allocates, so the count costs nothing there.
+struct CountingAllocator;
+
+static HELD_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        HELD_BYTES.fetch_add(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        HELD_BYTES.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        HELD_BYTES.fetch_add(new_size as u64, std::sync::atomic::Ordering::Relaxed);
+        HELD_BYTES.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn bench_command(config: kubenat_bench::run::Config, output: Output) {
+    let held = || Some(HELD_BYTES.load(std::sync::atomic::Ordering::Relaxed));
+    let report = kubenat_bench::run::run(&config, &held);
+    match output {
+        Output::Json => println!("{}", to_json(&report)),
+        Output::Text => print!("{}", bench_text(&report)),
+    }
+}
+
+fn bench_text(r: &kubenat_bench::run::Report) -> String {
+    use std::fmt::Write as _;
+    let c = &r.config;
+    let mut out = String::new();
+    let phase = |out: &mut String, name: &str, t: &kubenat_bench::run::Throughput| {
+        let _ = writeln!(
+            out,
+            "{name:<16} {:>7.2} Mpps  {:>7.1} ns/packet  batch p50 {} ns, p99 {} ns",
+            t.mpps, t.ns_per_packet, t.batch_p50_ns, t.batch_p99_ns
+        );
+    };
+    let _ = writeln!(
+        out,
+        "kubenat bench: {} services x {} endpoints, {} flows, {} thread(s), batch {}",
+        c.services, c.endpoints, c.flows, c.threads, c.batch
+    );
+    let _ = writeln!(out, "{:<16} {:>7.3} s", "compile", r.compile_seconds);
+    let _ = writeln!(out, "{:<16} hit {:.1} ns, miss {:.1} ns", "service lookup", r.lookup_hit_ns, r.lookup_miss_ns);
+    let _ = writeln!(
+        out,
+        "{:<16} {:>7.2} M random lookups/s into a 1M-key table (the memory ceiling)",
+        "ceiling", r.ceiling_mlookups_per_second
+    );
+    phase(&mut out, "new flows", &r.new_flows);
+    phase(&mut out, "established", &r.established);
+    let _ = writeln!(
+        out,
+        "{:<16} {:>7.0} %",
+        "  of ceiling",
+        100.0 * r.established.mpps / r.ceiling_mlookups_per_second.max(1e-9)
+    );
+    if let Some(m) = &r.mixed {
+        phase(&mut out, "mixed", m);
+    }
+    if let Some(t) = &r.threaded {
+        phase(&mut out, &format!("{} threads", c.threads), t);
+    }
+    let _ = writeln!(
+        out,
+        "{:<16} p50 {:.1} us, p99 {:.1} us, max {:.1} us ({} one-Service updates)",
+        "update",
+        r.update.p50_ns as f64 / 1e3,
+        r.update.p99_ns as f64 / 1e3,
+        r.update.max_ns as f64 / 1e3,
+        r.update.count
+    );
+    if let Some(m) = &r.memory {
+        let _ = writeln!(
+            out,
+            "{:<16} tables {:.1} MB ({:.0} B per service port), conntrack {:.1} MB ({:.0} B per connection), {:.0} B per update",
+            "memory",
+            m.tables_bytes as f64 / 1e6,
+            m.bytes_per_service_port,
+            m.conntrack_bytes as f64 / 1e6,
+            m.bytes_per_connection,
+            m.bytes_per_update
+        );
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -255,6 +379,31 @@ fn main() -> ExitCode {
             output,
         }) => trace(node, *proto, src, *dst, *dport, *output),
         Some(Command::Rules { node, format }) => rules_command(node, *format),
+        Some(Command::Bench {
+            services,
+            endpoints,
+            flows,
+            threads,
+            new_flow_ratio,
+            batch,
+            packets,
+            updates,
+            output,
+        }) => {
+            let config = kubenat_bench::run::Config {
+                services: *services,
+                endpoints: *endpoints,
+                flows: *flows,
+                threads: (*threads).max(1),
+                new_flow_ratio: *new_flow_ratio,
+                batch: usize::from(*batch),
+                packets: *packets,
+                updates: *updates,
+                seed: 42,
+            };
+            bench_command(config, *output);
+            Ok(())
+        }
         Some(Command::Replay {
             node,
             input,

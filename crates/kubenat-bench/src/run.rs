@@ -1,0 +1,414 @@
+//! The measurements behind `kubenat bench`: compile, lookup, new flows, established flows,
+//! one-Service updates, memory, and the same traffic over several worker threads.
+//!
+//! Wall-clock time is read here, in the harness, never in the engine.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant as WallClock};
+
+use kubenat_core::{Engine, Hook, Instant, Protocol, ServiceName, Update, Verdict};
+use crossbeam_channel::Receiver;
+use serde::Serialize;
+
+use crate::synthetic::{self, FlowSpec, Rng};
+
+/// What to measure.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    pub services: usize,
+    pub endpoints: usize,
+    /// Distinct connections: the conntrack table holds this many.
+    pub flows: usize,
+    pub threads: usize,
+    /// Share of new connections in the mixed phase (0 to 1).
+    pub new_flow_ratio: f64,
+    /// Packets handed to the engine at once.
+    pub batch: usize,
+    /// Packets in each timed phase (at least one pass over the flows).
+    pub packets: usize,
+    /// One-Service updates to time.
+    pub updates: usize,
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            services: 10_000,
+            endpoints: 4,
+            flows: 100_000,
+            threads: 1,
+            new_flow_ratio: 0.0,
+            batch: 64,
+            packets: 2_000_000,
+            updates: 1_000,
+            seed: 42,
+        }
+    }
+}
+
+/// Packet throughput of one phase.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Throughput {
+    pub packets: u64,
+    pub mpps: f64,
+    pub ns_per_packet: f64,
+    pub batch_p50_ns: u64,
+    pub batch_p99_ns: u64,
+}
+
+/// Latency distribution of repeated operations.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    pub count: usize,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+/// Bytes the engine holds, measured by the caller's allocator.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Memory {
+    /// Compiled tables and the state they are compiled from.
+    pub tables_bytes: u64,
+    pub bytes_per_service_port: f64,
+    /// The conntrack table (preallocated for `flows` connections) and its companions.
+    pub conntrack_bytes: u64,
+    pub bytes_per_connection: f64,
+    /// Extra bytes held after one-Service updates, per update (0 when reused).
+    pub bytes_per_update: f64,
+}
+
+/// Everything `kubenat bench` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub config: Config,
+    pub compile_seconds: f64,
+    pub lookup_hit_ns: f64,
+    pub lookup_miss_ns: f64,
+    /// Random lookups per second into a plain 1M-key hash table: the memory system's
+    /// ceiling on this machine, measured in the same run.
+    pub ceiling_mlookups_per_second: f64,
+    pub new_flows: Throughput,
+    pub established: Throughput,
+    pub mixed: Option<Throughput>,
+    /// The established (or mixed) traffic spread over `threads` workers.
+    pub threaded: Option<Throughput>,
+    pub update: Latency,
+    pub memory: Option<Memory>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn latency(mut samples: Vec<u64>) -> Latency {
+    samples.sort_unstable();
+    Latency {
+        count: samples.len(),
+        p50_ns: percentile(&samples, 0.50),
+        p99_ns: percentile(&samples, 0.99),
+        max_ns: samples.last().copied().unwrap_or(0),
+    }
+}
+
+fn throughput(packets: u64, elapsed: Duration, mut batches: Vec<u64>) -> Throughput {
+    batches.sort_unstable();
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    Throughput {
+        packets,
+        mpps: packets as f64 / seconds / 1e6,
+        ns_per_packet: seconds * 1e9 / packets.max(1) as f64,
+        batch_p50_ns: percentile(&batches, 0.50),
+        batch_p99_ns: percentile(&batches, 0.99),
+    }
+}
+
+/// Runs `packets` from `templates` (picked by `order`) through `engine` in batches, copying
+/// each template into a work buffer first as a NIC would deliver a fresh packet.
+fn pump(
+    engine: &mut Engine,
+    templates: &[Vec<u8>],
+    order: &[u32],
+    batch: usize,
+    clock: &mut Instant,
+) -> Throughput {
+    pump_with_updates(engine, templates, order, batch, clock, None)
+}
+
+/// [`pump`], applying the updates waiting on `updates` between batches: a worker's packets
+/// see the old or the new state of a Service, never a mix, and never wait on a lock.
+fn pump_with_updates(
+    engine: &mut Engine,
+    templates: &[Vec<u8>],
+    order: &[u32],
+    batch: usize,
+    clock: &mut Instant,
+    updates: Option<&Receiver<Update>>,
+) -> Throughput {
+    let batch = batch.max(1);
+    let mut buffers: Vec<[u8; 128]> = vec![[0u8; 128]; batch];
+    let mut lengths = vec![0usize; batch];
+    let mut verdicts = vec![Verdict::Accept; batch];
+    let mut batch_times = Vec::with_capacity(order.len() / batch + 1);
+    let start = WallClock::now();
+    for chunk in order.chunks(batch) {
+        let t0 = WallClock::now();
+        for (k, &index) in chunk.iter().enumerate() {
+            let template = &templates[index as usize];
+            buffers[k][..template.len()].copy_from_slice(template);
+            lengths[k] = template.len();
+        }
+        let mut packets: [&mut [u8]; 256] = std::array::from_fn(|_| &mut [][..]);
+        let n = chunk.len().min(256);
+        for (slot, (buffer, &len)) in packets.iter_mut().zip(buffers.iter_mut().zip(&lengths)).take(n) {
+            *slot = &mut buffer[..len];
+        }
+        engine.process_batch(Hook::Prerouting, &mut packets[..n], *clock, &mut verdicts[..n]);
+        if let Some(updates) = updates {
+            while let Ok(update) = updates.try_recv() {
+                engine.update(update);
+            }
+        }
+        *clock = *clock + Duration::from_micros(1);
+        batch_times.push(t0.elapsed().as_nanos() as u64);
+    }
+    throughput(order.len() as u64, start.elapsed(), batch_times)
+}
+
+/// Indices `0..n` repeated to `total`, shuffled: every flow is hit, in random order.
+fn shuffled(n: usize, total: usize, rng: &mut Rng) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..total).map(|k| (k % n.max(1)) as u32).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    order
+}
+
+/// A direction-independent hash of a flow, as RSS with a symmetric key computes it: both
+/// directions of a connection land on the same worker.
+pub fn symmetric_hash(a: std::net::SocketAddr, b: std::net::SocketAddr) -> u64 {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let mut hasher = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+    low.hash(&mut hasher);
+    high.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Random lookups into a plain hash table of `keys` u64 keys: what the memory system allows.
+fn ceiling(keys: usize, lookups: usize, seed: u64) -> f64 {
+    let state = ahash::RandomState::with_seeds(5, 6, 7, 8);
+    let mut table: hashbrown::HashMap<u64, u64, _> = hashbrown::HashMap::with_capacity_and_hasher(keys, state);
+    let mut rng = Rng::new(seed);
+    let key_list: Vec<u64> = (0..keys).map(|_| rng.next_u64()).collect();
+    for (i, &k) in key_list.iter().enumerate() {
+        table.insert(k, i as u64);
+    }
+    let probes: Vec<u64> = (0..lookups).map(|_| key_list[rng.below(keys)]).collect();
+    let start = WallClock::now();
+    let mut sum = 0u64;
+    for k in &probes {
+        sum = sum.wrapping_add(*table.get(k).unwrap_or(&0));
+    }
+    let elapsed = start.elapsed();
+    std::hint::black_box(sum);
+    lookups as f64 / elapsed.as_secs_f64() / 1e6
+}
+
+fn lookup_ns(engine: &Engine, addresses: &[Ipv4Addr]) -> f64 {
+    let tables = engine.tables();
+    let start = WallClock::now();
+    let mut found = 0usize;
+    for &a in addresses {
+        found += usize::from(tables.lookup(IpAddr::V4(a), Protocol::Tcp, 80).is_some());
+    }
+    std::hint::black_box(found);
+    start.elapsed().as_nanos() as f64 / addresses.len().max(1) as f64
+}
+
+/// Times `config.updates` one-Service updates (a Service's pods all replaced).
+fn time_updates(engine: &mut Engine, config: &Config, rng: &mut Rng) -> Latency {
+    let mut samples = Vec::with_capacity(config.updates);
+    for generation in 1..=config.updates {
+        let i = rng.below(config.services);
+        let name = ServiceName::new("bench", format!("svc-{i}"));
+        let slice = synthetic::slice(&name, i, config.endpoints, generation);
+        let update = Update::UpsertEndpointSlice(Box::new(slice));
+        let start = WallClock::now();
+        engine.update(update);
+        samples.push(start.elapsed().as_nanos() as u64);
+    }
+    latency(samples)
+}
+
+/// Runs every measurement. `allocated` reports the bytes the process holds (a counting
+/// allocator in the caller), or `None` when not measured.
+pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
+    let mut rng = Rng::new(config.seed);
+    let services = config.services.max(1);
+    let flows = config.flows.max(1);
+    let state = synthetic::cluster(services, config.endpoints, flows);
+    let specs: Vec<FlowSpec> = synthetic::flows(services, flows, config.seed);
+    let syns: Vec<Vec<u8>> = specs.iter().map(|f| synthetic::packet(f, true)).collect();
+    let acks: Vec<Vec<u8>> = specs.iter().map(|f| synthetic::packet(f, false)).collect();
+
+    let before_compile = allocated();
+    let start = WallClock::now();
+    let mut engine = Engine::new(&state);
+    let compile_seconds = start.elapsed().as_secs_f64();
+    let after_compile = allocated();
+
+    let hits: Vec<Ipv4Addr> = (0..1_000_000).map(|_| synthetic::service_ip(rng.below(services))).collect();
+    let misses: Vec<Ipv4Addr> = (0..1_000_000)
+        .map(|_| Ipv4Addr::from(u32::from_be_bytes([192, 0, 2, 0]) + rng.below(1 << 8) as u32))
+        .collect();
+    let lookup_hit_ns = lookup_ns(&engine, &hits);
+    let lookup_miss_ns = lookup_ns(&engine, &misses);
+
+    let mut clock = Instant::ZERO;
+    let new_order: Vec<u32> = (0..flows as u32).collect();
+    let new_flows = pump(&mut engine, &syns, &new_order, config.batch, &mut clock);
+    let established_order = shuffled(flows, config.packets.max(flows), &mut rng);
+    let established = pump(&mut engine, &acks, &established_order, config.batch, &mut clock);
+
+    let mixed = (config.new_flow_ratio > 0.0).then(|| mixed(config, &state, &specs, &acks, &mut rng));
+    let threaded = (config.threads > 1).then(|| threaded(config, &state, &syns, &acks, &mut rng));
+
+    let before_updates = allocated();
+    let update = time_updates(&mut engine, config, &mut rng);
+    let after_updates = allocated();
+
+    let memory = match (before_compile, after_compile, before_updates, after_updates) {
+        (Some(a), Some(b), Some(c), Some(d)) => {
+            // The conntrack part is what an engine with no Services holds for `flows`.
+            let empty = synthetic::cluster(0, 0, flows);
+            let before_empty = allocated().unwrap_or(0);
+            let empty_engine = Engine::new(&empty);
+            let conntrack_bytes = allocated().unwrap_or(0).saturating_sub(before_empty);
+            drop(empty_engine);
+            let tables_bytes = b.saturating_sub(a).saturating_sub(conntrack_bytes);
+            Some(Memory {
+                tables_bytes,
+                bytes_per_service_port: tables_bytes as f64 / services as f64,
+                conntrack_bytes,
+                bytes_per_connection: conntrack_bytes as f64 / flows as f64,
+                bytes_per_update: d.saturating_sub(c) as f64 / config.updates.max(1) as f64,
+            })
+        }
+        _ => None,
+    };
+    Report {
+        config: config.clone(),
+        compile_seconds,
+        lookup_hit_ns,
+        lookup_miss_ns,
+        ceiling_mlookups_per_second: ceiling(1_000_000, 4_000_000, config.seed),
+        new_flows,
+        established,
+        mixed,
+        threaded,
+        update,
+        memory,
+    }
+}
+
+/// Established traffic with a share of new connections (fresh source ports each time).
+fn mixed(config: &Config, state: &kubenat_core::ClusterState, specs: &[FlowSpec], acks: &[Vec<u8>], rng: &mut Rng) -> Throughput {
+    let total = config.packets.max(specs.len());
+    let new_count = ((total as f64) * config.new_flow_ratio.clamp(0.0, 1.0)) as usize;
+    let mut state = state.clone();
+    state.proxy.conntrack_capacity = specs.len() + new_count;
+    let mut engine = Engine::new(&state);
+    let mut clock = Instant::ZERO;
+    let syns: Vec<Vec<u8>> = specs.iter().map(|f| synthetic::packet(f, true)).collect();
+    let order: Vec<u32> = (0..specs.len() as u32).collect();
+    pump(&mut engine, &syns, &order, config.batch, &mut clock);
+    let mut templates = acks.to_vec();
+    let fresh = synthetic::flows(config.services.max(1), new_count, config.seed ^ 0x5eed);
+    templates.extend(fresh.iter().enumerate().map(|(k, f)| {
+        let mut f = *f;
+        f.client.set_ip(IpAddr::V4(Ipv4Addr::from(u32::from_be_bytes([10, 200, 0, 0]) + (k / 50_000) as u32)));
+        synthetic::packet(&f, true)
+    }));
+    let mut order = shuffled(specs.len(), total - new_count, rng);
+    order.extend((0..new_count as u32).map(|k| specs.len() as u32 + k));
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    pump(&mut engine, &templates, &order, config.batch, &mut clock)
+}
+
+/// The established traffic over `config.threads` workers, shared nothing: each worker has
+/// its own engine (tables replica and conntrack shard) and the connections a symmetric
+/// 5-tuple hash gives it, as RSS would spread them over per-core rings.
+fn threaded(config: &Config, state: &kubenat_core::ClusterState, syns: &[Vec<u8>], acks: &[Vec<u8>], rng: &mut Rng) -> Throughput {
+    let threads = config.threads;
+    let specs = synthetic::flows(config.services.max(1), syns.len(), config.seed);
+    let mut shards: Vec<Vec<u32>> = vec![Vec::new(); threads];
+    for (k, f) in specs.iter().enumerate() {
+        shards[(symmetric_hash(f.client, f.service) % threads as u64) as usize].push(k as u32);
+    }
+    let per_worker = config.packets.max(syns.len()) / threads;
+    let orders: Vec<(Vec<u32>, Vec<u32>)> = shards
+        .iter()
+        .map(|flows| {
+            let mut order: Vec<u32> = (0..per_worker).map(|k| flows[k % flows.len().max(1)]).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            (flows.clone(), order)
+        })
+        .collect();
+    let mut state = state.clone();
+    state.proxy.conntrack_capacity = syns.len() / threads + syns.len() / 8 + 1;
+    let start_barrier = std::sync::Barrier::new(threads + 1);
+    // One-Service updates stream to every worker while the traffic runs.
+    let channels: Vec<_> = (0..threads).map(|_| crossbeam_channel::unbounded::<Update>()).collect();
+    let updates: Vec<Update> = (1..=config.updates)
+        .map(|generation| {
+            let i = rng.below(config.services.max(1));
+            let name = ServiceName::new("bench", format!("svc-{i}"));
+            Update::UpsertEndpointSlice(Box::new(synthetic::slice(&name, i, config.endpoints, generation)))
+        })
+        .collect();
+    let results: Vec<Throughput> = std::thread::scope(|scope| {
+        let workers: Vec<_> = orders
+            .iter()
+            .zip(&channels)
+            .map(|((flows, order), (_, receiver))| {
+                let state = &state;
+                let barrier = &start_barrier;
+                scope.spawn(move || {
+                    let mut engine = Engine::new(state);
+                    let mut clock = Instant::ZERO;
+                    pump(&mut engine, syns, flows, config.batch, &mut clock);
+                    barrier.wait();
+                    pump_with_updates(&mut engine, acks, order, config.batch, &mut clock, Some(receiver))
+                })
+            })
+            .collect();
+        start_barrier.wait();
+        for update in &updates {
+            for (sender, _) in &channels {
+                // A worker that already finished has dropped nothing: sends never fail.
+                let _ = sender.send(update.clone());
+            }
+        }
+        workers.into_iter().map(|w| w.join().expect("worker")).collect()
+    });
+    let packets: u64 = results.iter().map(|r| r.packets).sum();
+    let slowest = results.iter().map(|r| r.ns_per_packet * r.packets as f64).fold(0.0, f64::max);
+    let mut batch = results.iter().map(|r| r.batch_p50_ns).collect::<Vec<_>>();
+    batch.sort_unstable();
+    Throughput {
+        packets,
+        mpps: packets as f64 / (slowest / 1e9).max(1e-9) / 1e6,
+        ns_per_packet: slowest / packets.max(1) as f64,
+        batch_p50_ns: percentile(&batch, 0.5),
+        batch_p99_ns: results.iter().map(|r| r.batch_p99_ns).max().unwrap_or(0),
+    }
+}
