@@ -7,8 +7,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant as WallClock};
 
-use kubenat_core::{Engine, Hook, Instant, Protocol, ServiceName, Update, Verdict};
 use crossbeam_channel::Receiver;
+use kubenat_core::{Engine, Hook, Instant, Protocol, ServiceName, Update, Verdict};
 use serde::Serialize;
 
 use crate::synthetic::{self, FlowSpec, Rng};
@@ -165,10 +165,19 @@ fn pump_with_updates(
         }
         let mut packets: [&mut [u8]; 256] = std::array::from_fn(|_| &mut [][..]);
         let n = chunk.len().min(256);
-        for (slot, (buffer, &len)) in packets.iter_mut().zip(buffers.iter_mut().zip(&lengths)).take(n) {
+        for (slot, (buffer, &len)) in packets
+            .iter_mut()
+            .zip(buffers.iter_mut().zip(&lengths))
+            .take(n)
+        {
             *slot = &mut buffer[..len];
         }
-        engine.process_batch(Hook::Prerouting, &mut packets[..n], *clock, &mut verdicts[..n]);
+        engine.process_batch(
+            Hook::Prerouting,
+            &mut packets[..n],
+            *clock,
+            &mut verdicts[..n],
+        );
         if let Some(updates) = updates {
             while let Ok(update) = updates.try_recv() {
                 engine.update(update);
@@ -202,7 +211,8 @@ pub fn symmetric_hash(a: std::net::SocketAddr, b: std::net::SocketAddr) -> u64 {
 /// Random lookups into a plain hash table of `keys` u64 keys: what the memory system allows.
 fn ceiling(keys: usize, lookups: usize, seed: u64) -> f64 {
     let state = ahash::RandomState::with_seeds(5, 6, 7, 8);
-    let mut table: hashbrown::HashMap<u64, u64, _> = hashbrown::HashMap::with_capacity_and_hasher(keys, state);
+    let mut table: hashbrown::HashMap<u64, u64, _> =
+        hashbrown::HashMap::with_capacity_and_hasher(keys, state);
     let mut rng = Rng::new(seed);
     let key_list: Vec<u64> = (0..keys).map(|_| rng.next_u64()).collect();
     for (i, &k) in key_list.iter().enumerate() {
@@ -262,7 +272,9 @@ pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
     let compile_seconds = start.elapsed().as_secs_f64();
     let after_compile = allocated();
 
-    let hits: Vec<Ipv4Addr> = (0..1_000_000).map(|_| synthetic::service_ip(rng.below(services))).collect();
+    let hits: Vec<Ipv4Addr> = (0..1_000_000)
+        .map(|_| synthetic::service_ip(rng.below(services)))
+        .collect();
     let misses: Vec<Ipv4Addr> = (0..1_000_000)
         .map(|_| Ipv4Addr::from(u32::from_be_bytes([192, 0, 2, 0]) + rng.below(1 << 8) as u32))
         .collect();
@@ -273,9 +285,16 @@ pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
     let new_order: Vec<u32> = (0..flows as u32).collect();
     let new_flows = pump(&mut engine, &syns, &new_order, config.batch, &mut clock);
     let established_order = shuffled(flows, config.packets.max(flows), &mut rng);
-    let established = pump(&mut engine, &acks, &established_order, config.batch, &mut clock);
+    let established = pump(
+        &mut engine,
+        &acks,
+        &established_order,
+        config.batch,
+        &mut clock,
+    );
 
-    let mixed = (config.new_flow_ratio > 0.0).then(|| mixed(config, &state, &specs, &acks, &mut rng));
+    let mixed =
+        (config.new_flow_ratio > 0.0).then(|| mixed(config, &state, &specs, &acks, &mut rng));
     let threaded = (config.threads > 1).then(|| threaded(config, &state, &syns, &acks, &mut rng));
 
     let before_updates = allocated();
@@ -317,7 +336,13 @@ pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
 }
 
 /// Established traffic with a share of new connections (fresh source ports each time).
-fn mixed(config: &Config, state: &kubenat_core::ClusterState, specs: &[FlowSpec], acks: &[Vec<u8>], rng: &mut Rng) -> Throughput {
+fn mixed(
+    config: &Config,
+    state: &kubenat_core::ClusterState,
+    specs: &[FlowSpec],
+    acks: &[Vec<u8>],
+    rng: &mut Rng,
+) -> Throughput {
     let total = config.packets.max(specs.len());
     let new_count = ((total as f64) * config.new_flow_ratio.clamp(0.0, 1.0)) as usize;
     let mut state = state.clone();
@@ -331,7 +356,9 @@ fn mixed(config: &Config, state: &kubenat_core::ClusterState, specs: &[FlowSpec]
     let fresh = synthetic::flows(config.services.max(1), new_count, config.seed ^ 0x5eed);
     templates.extend(fresh.iter().enumerate().map(|(k, f)| {
         let mut f = *f;
-        f.client.set_ip(IpAddr::V4(Ipv4Addr::from(u32::from_be_bytes([10, 200, 0, 0]) + (k / 50_000) as u32)));
+        f.client.set_ip(IpAddr::V4(Ipv4Addr::from(
+            u32::from_be_bytes([10, 200, 0, 0]) + (k / 50_000) as u32,
+        )));
         synthetic::packet(&f, true)
     }));
     let mut order = shuffled(specs.len(), total - new_count, rng);
@@ -345,7 +372,13 @@ fn mixed(config: &Config, state: &kubenat_core::ClusterState, specs: &[FlowSpec]
 /// The established traffic over `config.threads` workers, shared nothing: each worker has
 /// its own engine (tables replica and conntrack shard) and the connections a symmetric
 /// 5-tuple hash gives it, as RSS would spread them over per-core rings.
-fn threaded(config: &Config, state: &kubenat_core::ClusterState, syns: &[Vec<u8>], acks: &[Vec<u8>], rng: &mut Rng) -> Throughput {
+fn threaded(
+    config: &Config,
+    state: &kubenat_core::ClusterState,
+    syns: &[Vec<u8>],
+    acks: &[Vec<u8>],
+    rng: &mut Rng,
+) -> Throughput {
     let threads = config.threads;
     let specs = synthetic::flows(config.services.max(1), syns.len(), config.seed);
     let mut shards: Vec<Vec<u32>> = vec![Vec::new(); threads];
@@ -356,7 +389,9 @@ fn threaded(config: &Config, state: &kubenat_core::ClusterState, syns: &[Vec<u8>
     let orders: Vec<(Vec<u32>, Vec<u32>)> = shards
         .iter()
         .map(|flows| {
-            let mut order: Vec<u32> = (0..per_worker).map(|k| flows[k % flows.len().max(1)]).collect();
+            let mut order: Vec<u32> = (0..per_worker)
+                .map(|k| flows[k % flows.len().max(1)])
+                .collect();
             for i in (1..order.len()).rev() {
                 order.swap(i, rng.below(i + 1));
             }
@@ -367,12 +402,19 @@ fn threaded(config: &Config, state: &kubenat_core::ClusterState, syns: &[Vec<u8>
     state.proxy.conntrack_capacity = syns.len() / threads + syns.len() / 8 + 1;
     let start_barrier = std::sync::Barrier::new(threads + 1);
     // One-Service updates stream to every worker while the traffic runs.
-    let channels: Vec<_> = (0..threads).map(|_| crossbeam_channel::unbounded::<Update>()).collect();
+    let channels: Vec<_> = (0..threads)
+        .map(|_| crossbeam_channel::unbounded::<Update>())
+        .collect();
     let updates: Vec<Update> = (1..=config.updates)
         .map(|generation| {
             let i = rng.below(config.services.max(1));
             let name = ServiceName::new("bench", format!("svc-{i}"));
-            Update::UpsertEndpointSlice(Box::new(synthetic::slice(&name, i, config.endpoints, generation)))
+            Update::UpsertEndpointSlice(Box::new(synthetic::slice(
+                &name,
+                i,
+                config.endpoints,
+                generation,
+            )))
         })
         .collect();
     let results: Vec<Throughput> = std::thread::scope(|scope| {
@@ -387,7 +429,14 @@ fn threaded(config: &Config, state: &kubenat_core::ClusterState, syns: &[Vec<u8>
                     let mut clock = Instant::ZERO;
                     pump(&mut engine, syns, flows, config.batch, &mut clock);
                     barrier.wait();
-                    pump_with_updates(&mut engine, acks, order, config.batch, &mut clock, Some(receiver))
+                    pump_with_updates(
+                        &mut engine,
+                        acks,
+                        order,
+                        config.batch,
+                        &mut clock,
+                        Some(receiver),
+                    )
                 })
             })
             .collect();
@@ -398,10 +447,16 @@ fn threaded(config: &Config, state: &kubenat_core::ClusterState, syns: &[Vec<u8>
                 let _ = sender.send(update.clone());
             }
         }
-        workers.into_iter().map(|w| w.join().expect("worker")).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
     });
     let packets: u64 = results.iter().map(|r| r.packets).sum();
-    let slowest = results.iter().map(|r| r.ns_per_packet * r.packets as f64).fold(0.0, f64::max);
+    let slowest = results
+        .iter()
+        .map(|r| r.ns_per_packet * r.packets as f64)
+        .fold(0.0, f64::max);
     let mut batch = results.iter().map(|r| r.batch_p50_ns).collect::<Vec<_>>();
     batch.sort_unstable();
     Throughput {

@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use etherparse::PacketBuilder;
 use kubenat_core::{
-    ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IpNet, ProxyConfig,
-    Protocol, Service, ServiceName, ServicePort, TargetPort,
+    ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IpNet, Protocol,
+    ProxyConfig, Service, ServiceName, ServicePort, TargetPort,
 };
 
 /// The node every synthetic engine runs on.

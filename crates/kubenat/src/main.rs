@@ -319,7 +319,11 @@ fn bench_text(r: &kubenat_bench::run::Report) -> String {
         c.services, c.endpoints, c.flows, c.threads, c.batch
     );
     let _ = writeln!(out, "{:<16} {:>7.3} s", "compile", r.compile_seconds);
-    let _ = writeln!(out, "{:<16} hit {:.1} ns, miss {:.1} ns", "service lookup", r.lookup_hit_ns, r.lookup_miss_ns);
+    let _ = writeln!(
+        out,
+        "{:<16} hit {:.1} ns, miss {:.1} ns",
+        "service lookup", r.lookup_hit_ns, r.lookup_miss_ns
+    );
     let _ = writeln!(
         out,
         "{:<16} {:>7.2} M random lookups/s into a 1M-key table (the memory ceiling)",
