@@ -19,6 +19,7 @@ Examples:
       --dst 10.96.0.10 --dport 53 --output json
   kubenat rules --cluster dump.yaml --node worker-1 --format nft > rules.nft && nft -c -f rules.nft
   kubenat replay --cluster dump.yaml --node worker-1 --in capture.pcap --out after.pcap
+  kubenat simulate --requests 6 --seed 7
   kubenat bench --services 1000000 --endpoints 4 --flows 1000000 --threads 2 --output json";
 
 #[derive(Parser)]
@@ -95,6 +96,22 @@ enum Command {
         node: Node,
         #[arg(long, value_enum, default_value = "text")]
         format: RulesFormat,
+    },
+    /// The course notes' company network, simulated: a PC's requests travel through the
+    /// balancer, every node's rules, the ingress controller, WordPress and MariaDB.
+    #[command(after_help = EXAMPLES)]
+    Simulate {
+        /// The scenario (only the notes' network, `notes`, so far).
+        #[arg(default_value = "notes")]
+        scenario: String,
+        /// HTTP requests the PC makes.
+        #[arg(long, default_value_t = 4)]
+        requests: u32,
+        /// Same seed, same bytes out.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
     /// Rule lookup and rewrite at scale: a synthetic cluster and traffic, measured.
     #[command(after_help = EXAMPLES)]
@@ -201,6 +218,20 @@ fn trace(
 
 fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).expect("our JSON types always serialize")
+}
+
+fn simulate(scenario: &str, requests: u32, seed: u64, output: Output) -> Result<(), BadInput> {
+    if scenario != "notes" {
+        return Err(BadInput(format!(
+            "unknown scenario {scenario:?}: the scenarios are: notes"
+        )));
+    }
+    let report = kubenat_sim::run(&kubenat_sim::Scenario::notes(requests).with_seed(seed));
+    match output {
+        Output::Json => println!("{}", report.to_json()),
+        Output::Text => print!("{report}"),
+    }
+    Ok(())
 }
 
 fn rules_command(node: &Node, format: RulesFormat) -> Result<(), BadInput> {
@@ -383,6 +414,12 @@ fn main() -> ExitCode {
             output,
         }) => trace(node, *proto, src, *dst, *dport, *output),
         Some(Command::Rules { node, format }) => rules_command(node, *format),
+        Some(Command::Simulate {
+            scenario,
+            requests,
+            seed,
+            output,
+        }) => simulate(scenario, *requests, *seed, *output),
         Some(Command::Bench {
             services,
             endpoints,

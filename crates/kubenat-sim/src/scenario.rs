@@ -1,0 +1,232 @@
+//! What to simulate: the topology, the manifests, the applications and the traffic.
+//! [`Scenario::notes`] is the course notes' company network.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use kubenat_core::ServiceName;
+use kubenat_k8s::Manifests;
+
+use crate::apps::pc::Browse;
+use crate::apps::wordpress::DbHost;
+use crate::clock::Instant;
+
+/// An application on a LAN machine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LanApp {
+    /// A browser resolving its URL's host with `dns` and fetching it.
+    Browser { dns: Ipv4Addr, browse: Browse },
+    /// A TCP proxy spreading connections round robin over `backends`.
+    Balancer {
+        port: u16,
+        backends: Vec<SocketAddr>,
+    },
+    /// A DNS server with static A records.
+    Dns { records: Vec<(String, Ipv4Addr)> },
+}
+
+/// A machine on the company LAN.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Machine {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub app: LanApp,
+}
+
+/// An application in a pod.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PodApp {
+    /// CoreDNS serving the cluster zone from the Services.
+    ClusterDns,
+    /// The ingress controller, for Ingresses of `class` (all when `None`).
+    IngressController {
+        class: Option<String>,
+    },
+    WordPress {
+        db: DbHost,
+    },
+    MariaDb {
+        port: u16,
+        blogname: String,
+    },
+}
+
+/// A pod, scheduled on a node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pod {
+    pub name: String,
+    pub namespace: String,
+    pub ip: Ipv4Addr,
+    pub node: String,
+    pub app: PodApp,
+}
+
+/// A whole simulation's input.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub seed: u64,
+    /// Services, EndpointSlices, Nodes, Ingresses, kube-proxy configuration.
+    pub manifests: Manifests,
+    pub lan: Ipv4Net,
+    pub pod_network: Ipv4Net,
+    /// The cluster's DNS domain (`cluster.local`).
+    pub cluster_domain: String,
+    /// The Service pods send DNS queries to (kube-system/kube-dns).
+    pub cluster_dns: ServiceName,
+    pub machines: Vec<Machine>,
+    pub pods: Vec<Pod>,
+    pub lan_latency: Duration,
+    pub veth_latency: Duration,
+    /// The run stops here whatever happens.
+    pub time_limit: Duration,
+}
+
+/// The notes' cluster as `kubectl get -o yaml` prints it.
+pub const NOTES_CLUSTER_YAML: &str = include_str!("../../../examples/miempresa/cluster.yaml");
+/// The notes' kube-proxy configuration.
+pub const NOTES_KUBE_PROXY_YAML: &str = include_str!("../../../examples/miempresa/kube-proxy.yaml");
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().expect("literal address")
+}
+
+impl Scenario {
+    /// The notes' company network: nodo1 (control plane, CoreDNS), nodoa (WordPress 1),
+    /// nodob (ingress controller, WordPress 2), nodoc (MariaDB); the external balancer at
+    /// 192.168.0.10:80 over the nodes' NodePort 30880; an outside DNS (192.168.0.53) with
+    /// `web1.miempresa.com -> 192.168.0.10`; the PC 192.168.0.200 making `requests` requests.
+    pub fn notes(requests: u32) -> Scenario {
+        let mut manifests =
+            kubenat_k8s::parse_str("examples/miempresa/cluster.yaml", NOTES_CLUSTER_YAML)
+                .expect("the example manifests parse");
+        manifests.merge(
+            kubenat_k8s::parse_str("examples/miempresa/kube-proxy.yaml", NOTES_KUBE_PROXY_YAML)
+                .expect("the example kube-proxy configuration parses"),
+        );
+        let node_ports: Vec<SocketAddr> = [
+            "192.168.0.100",
+            "192.168.0.101",
+            "192.168.0.102",
+            "192.168.0.103",
+        ]
+        .iter()
+        .map(|a| SocketAddr::new(IpAddr::V4(ip(a)), 30880))
+        .collect();
+        let wordpress = PodApp::WordPress {
+            db: DbHost::Name("mariadb-service".into(), 3307),
+        };
+        let pod = |name: &str, namespace: &str, addr: &str, node: &str, app: PodApp| Pod {
+            name: name.into(),
+            namespace: namespace.into(),
+            ip: ip(addr),
+            node: node.into(),
+            app,
+        };
+        Scenario {
+            name: "notes: Comunicaciones en Kubernetes".into(),
+            seed: 1,
+            manifests,
+            lan: "192.168.0.0/16".parse().expect("literal"),
+            pod_network: "10.10.0.0/16".parse().expect("literal"),
+            cluster_domain: "cluster.local".into(),
+            cluster_dns: ServiceName::new("kube-system", "kube-dns"),
+            machines: vec![
+                Machine {
+                    name: "balanceador".into(),
+                    ip: ip("192.168.0.10"),
+                    app: LanApp::Balancer {
+                        port: 80,
+                        backends: node_ports,
+                    },
+                },
+                Machine {
+                    name: "dns-externo".into(),
+                    ip: ip("192.168.0.53"),
+                    app: LanApp::Dns {
+                        records: vec![("web1.miempresa.com".into(), ip("192.168.0.10"))],
+                    },
+                },
+                Machine {
+                    name: "MenchuPC".into(),
+                    ip: ip("192.168.0.200"),
+                    app: LanApp::Browser {
+                        dns: ip("192.168.0.53"),
+                        browse: Browse {
+                            host: "web1.miempresa.com".into(),
+                            path: "/".into(),
+                            port: 80,
+                            requests,
+                            start: Instant::from_millis(10),
+                            gap: Duration::from_millis(20),
+                            timeout: Duration::from_secs(10),
+                        },
+                    },
+                },
+            ],
+            pods: vec![
+                pod(
+                    "coredns-7db6d8ff4d-q9w2e",
+                    "kube-system",
+                    "10.10.0.10",
+                    "nodo1",
+                    PodApp::ClusterDns,
+                ),
+                pod(
+                    "wordpress-5d8f7c9b6-abcde",
+                    "default",
+                    "10.10.0.102",
+                    "nodoa",
+                    wordpress.clone(),
+                ),
+                pod(
+                    "ingress-nginx-controller-7c6b9d8f5-kx2lp",
+                    "default",
+                    "10.10.0.105",
+                    "nodob",
+                    PodApp::IngressController {
+                        class: Some("nginx".into()),
+                    },
+                ),
+                pod(
+                    "wordpress-5d8f7c9b6-fghij",
+                    "default",
+                    "10.10.0.112",
+                    "nodob",
+                    wordpress,
+                ),
+                pod(
+                    "mariadb-0",
+                    "default",
+                    "10.10.0.103",
+                    "nodoc",
+                    PodApp::MariaDb {
+                        port: 3306,
+                        blogname: "Mi Empresa".into(),
+                    },
+                ),
+            ],
+            lan_latency: Duration::from_micros(200),
+            veth_latency: Duration::from_micros(20),
+            time_limit: Duration::from_secs(120),
+        }
+    }
+
+    /// The same scenario with another seed.
+    pub fn with_seed(mut self, seed: u64) -> Scenario {
+        self.seed = seed;
+        self
+    }
+
+    /// Requests the browsers will make in all.
+    pub fn expected_requests(&self) -> u32 {
+        self.machines
+            .iter()
+            .map(|m| match &m.app {
+                LanApp::Browser { browse, .. } => browse.requests,
+                _ => 0,
+            })
+            .sum()
+    }
+}
