@@ -231,11 +231,13 @@ impl Engine {
     /// assert_eq!(t.after.source, "10.10.1.101:3307".parse().unwrap());
     /// assert_eq!(engine.connections(), 1);
     /// ```
+    #[inline]
     pub fn process(&mut self, hook: Hook, packet: &mut [u8], now: Instant) -> Verdict {
         self.process_traced(hook, packet, now, &mut NoTrace)
     }
 
     /// [`Engine::process`], recording every decision into `trace`.
+    #[inline]
     pub fn process_traced(
         &mut self,
         hook: Hook,
@@ -339,6 +341,7 @@ impl Engine {
         }
     }
 
+    #[inline(always)]
     fn finish(&mut self, verdict: Verdict, trace: &mut impl Trace) -> Verdict {
         self.counters.record(&verdict);
         if trace.enabled() {
