@@ -10,6 +10,8 @@
 //! The engine keeps one [`Conntrack`] per address family; this module is public for tools
 //! and tests that want to drive a table directly.
 
+use std::time::Duration;
+
 use crate::addr::Addr;
 use crate::flow_index::FlowIndex;
 use crate::model::ConntrackTimeouts;
@@ -140,6 +142,9 @@ pub struct Entry<A> {
     pub state: State,
     /// Source NAT (masquerade) applies when the original direction leaves the node.
     pub masquerade: bool,
+    /// `expires` when the entry took its place in its state's list; the list is sorted
+    /// by it, and `expires` runs ahead of it by less than [`RELINK_AFTER`].
+    linked_expiry: Instant,
     prev: u32,
     next: u32,
 }
@@ -164,6 +169,12 @@ impl<A: Addr> Entry<A> {
 }
 
 const NIL: u32 = u32::MAX;
+
+/// A packet that keeps a connection in its state only moves the entry to the tail of the
+/// state's list once its timer has run this much since the entry was placed there: busy
+/// connections then touch one cache line per packet, not three, and expiry (and `poll_at`)
+/// may come this much late, never early.
+pub const RELINK_AFTER: Duration = Duration::from_millis(100);
 
 /// Folded 64x64->128 multiply: a fast mixer with good spread for hash-table indexing.
 #[inline(always)]
@@ -392,6 +403,7 @@ impl<A: Addr> Conntrack<A> {
             expires: now + state.timeout(&self.timeouts),
             state,
             masquerade,
+            linked_expiry: Instant::ZERO,
             prev: NIL,
             next: NIL,
         };
@@ -437,11 +449,18 @@ impl<A: Addr> Conntrack<A> {
     }
 
     /// Moves a connection to `state` and restarts its timer.
+    #[inline]
     pub fn touch(&mut self, index: u32, state: State, now: Instant) {
+        let expires = now + state.timeout(&self.timeouts);
+        let entry = &mut self.entries[index as usize];
+        if entry.state == state && expires < entry.linked_expiry + RELINK_AFTER {
+            entry.expires = expires;
+            return;
+        }
         self.unlink(index);
         let entry = &mut self.entries[index as usize];
         entry.state = state;
-        entry.expires = now + state.timeout(&self.timeouts);
+        entry.expires = expires;
         self.link(index);
     }
 
@@ -494,6 +513,7 @@ impl<A: Addr> Conntrack<A> {
             let entry = &mut self.entries[index as usize];
             entry.prev = tail;
             entry.next = NIL;
+            entry.linked_expiry = entry.expires;
         }
         if tail == NIL {
             self.lists[state].head = index;

@@ -299,24 +299,29 @@ impl Engine {
         now: Instant,
         verdicts: &mut [Verdict],
     ) {
-        const STRIDE: usize = 32;
+        // A three-stage software pipeline: packet i's index bucket is prefetched DEPTH
+        // packets before its entry is, and its entry DEPTH packets before it is processed.
+        const STRIDE: usize = 64;
+        const DEPTH: usize = 8;
         let n = packets.len().min(verdicts.len());
+        let prefetch = hook != Hook::Postrouting;
         for start in (0..n).step_by(STRIDE) {
-            let end = (start + STRIDE).min(n);
-            if hook != Hook::Postrouting {
-                let mut hashes = [None; STRIDE];
-                for (hash, packet) in hashes.iter_mut().zip(&packets[start..end]) {
-                    *hash = self.prefetch_index(packet);
+            let len = (n - start).min(STRIDE);
+            let mut hashes = [None; STRIDE];
+            for step in 0..len + 2 * DEPTH {
+                if prefetch && step < len {
+                    hashes[step] = self.prefetch_index(packets[start + step]);
                 }
-                for hash in hashes.iter().take(end - start).flatten() {
-                    match hash {
-                        (false, h) => self.v4.conntrack.prefetch_entry(*h),
-                        (true, h) => self.v6.conntrack.prefetch_entry(*h),
+                if prefetch && let Some(i) = step.checked_sub(DEPTH).filter(|&i| i < len) {
+                    match hashes[i] {
+                        Some((false, h)) => self.v4.conntrack.prefetch_entry(h),
+                        Some((true, h)) => self.v6.conntrack.prefetch_entry(h),
+                        None => {}
                     }
                 }
-            }
-            for i in start..end {
-                verdicts[i] = self.process(hook, packets[i], now);
+                if let Some(i) = step.checked_sub(2 * DEPTH).filter(|&i| i < len) {
+                    verdicts[start + i] = self.process(hook, packets[start + i], now);
+                }
             }
         }
     }
