@@ -50,6 +50,11 @@ struct FamilyState<A> {
     /// First fragments' ports, so later fragments follow their connection
     /// (netfilter reassembles; a per-packet engine remembers, as Cilium does).
     fragments: ExpiringMap<FragmentKey<A>, (u16, u16)>,
+    /// The last packet through PREROUTING/OUTPUT: the tuple it left with and, when its
+    /// connection is to be masqueraded, that connection. netfilter carries the connection
+    /// with the packet (skb->ct), so POSTROUTING knows it even when two connections leave
+    /// DNAT with the same tuple.
+    last: Option<(Tuple<A>, Option<u32>)>,
 }
 
 impl<A: Addr> FamilyState<A> {
@@ -62,6 +67,7 @@ impl<A: Addr> FamilyState<A> {
             // Clients with live affinity are far fewer than connections.
             affinity: ExpiringMap::new((capacity / 8).max(1024)),
             fragments: ExpiringMap::new((capacity / 16).max(1024)),
+            last: None,
         }
     }
 
@@ -600,8 +606,14 @@ impl Core {
             }
             (Transport::Ports, _) => {
                 let verdict = match hook {
-                    Hook::Postrouting => masquerade(&family.conntrack, packet, &parsed),
-                    Hook::Prerouting | Hook::Output => self.ports(family, packet, &parsed, trace),
+                    Hook::Postrouting => {
+                        let last = family.last.take();
+                        masquerade(&family.conntrack, last, packet, &parsed)
+                    }
+                    Hook::Prerouting | Hook::Output => {
+                        family.last = None;
+                        self.ports(family, packet, &parsed, trace)
+                    }
                 };
                 if parsed.fragment == Fragment::First
                     && matches!(verdict, Verdict::Accept | Verdict::Translated(_))
@@ -726,7 +738,11 @@ impl Core {
                 let state =
                     transitions::next(entry.state, direction, parsed.tcp_flags, parsed.sctp_chunk);
                 conntrack.touch(index, state, self.now);
-                return apply(packet, parsed, &tracked(&entry, direction, &tuple));
+                let after = tracked(&entry, direction, &tuple);
+                let masquerade =
+                    (direction == Direction::Original && entry.masquerade).then_some(index);
+                family.last = Some((after, masquerade));
+                return apply(packet, parsed, &after);
             }
             if reopened && trace.enabled() {
                 trace.step(TraceStep::ConntrackReopened);
@@ -773,6 +789,7 @@ impl Core {
             // Not a Service: tracked as the kernel would, so masquerade never reuses its tuple.
             return match conntrack.insert(tuple, tuple.reversed(), false, state, self.now) {
                 Ok(_) => {
+                    family.last = Some((tuple, None));
                     if trace.enabled() {
                         trace.step(TraceStep::ConntrackCreated { state });
                     }
@@ -826,7 +843,14 @@ impl Core {
             .conntrack
             .insert(tuple, reply, masquerade.is_some(), state, self.now)
         {
-            Ok(_) => {}
+            Ok(index) => {
+                let after = Tuple {
+                    dst: endpoint_ip,
+                    dport: endpoint.port(),
+                    ..tuple
+                };
+                family.last = Some((after, masquerade.map(|_| index)));
+            }
             Err(InsertError::Full) => return Verdict::Drop(DropReason::ConntrackFull),
             Err(InsertError::Clash) => return Verdict::Drop(DropReason::TupleClash),
         }
@@ -919,9 +943,20 @@ impl Core {
     }
 }
 
-/// POSTROUTING: masquerade connections marked for it.
-fn masquerade<A: Addr>(conntrack: &Conntrack<A>, packet: &mut [u8], parsed: &Parsed<A>) -> Verdict {
-    match conntrack.lookup_masqueraded(&parsed.tuple) {
+/// POSTROUTING: masquerade connections marked for it. The packet's connection is the one
+/// the arriving hook just handled when the tuples agree (as netfilter's skb->ct), else the
+/// masqueraded connection that leaves DNAT with this tuple.
+fn masquerade<A: Addr>(
+    conntrack: &Conntrack<A>,
+    last: Option<(Tuple<A>, Option<u32>)>,
+    packet: &mut [u8],
+    parsed: &Parsed<A>,
+) -> Verdict {
+    let index = match last {
+        Some((tuple, index)) if tuple == parsed.tuple => index,
+        _ => conntrack.lookup_masqueraded(&parsed.tuple),
+    };
+    match index {
         Some(index) => apply(
             packet,
             parsed,

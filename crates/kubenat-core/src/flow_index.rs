@@ -58,7 +58,13 @@ impl FlowIndex {
         ((u64::from(hash as u32) * self.buckets.len() as u64) >> 32) as usize
     }
 
-    /// The bucket `distance` after `home`, wrapping around.
+    /// How many buckets a key may be probed over: never more than there are.
+    #[inline]
+    fn reach(&self) -> usize {
+        MAX_PROBE.min(self.buckets.len())
+    }
+
+    /// The bucket `distance` (less than the bucket count) after `home`, wrapping around.
     #[inline]
     fn at(&self, home: usize, distance: usize) -> usize {
         let index = home + distance;
@@ -80,7 +86,7 @@ impl FlowIndex {
     pub fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
         let sig = signature(hash);
         let home = self.home(hash);
-        for distance in 0..MAX_PROBE {
+        for distance in 0..self.reach() {
             let bucket = &self.buckets[self.at(home, distance)];
             for lane in 0..LANES {
                 if bucket.signatures[lane] == sig && is_key(bucket.values[lane]) {
@@ -99,7 +105,7 @@ impl FlowIndex {
     pub fn insert(&mut self, hash: u64, value: u32) -> bool {
         let sig = signature(hash);
         let home = self.home(hash);
-        for distance in 0..MAX_PROBE {
+        for distance in 0..self.reach() {
             let index = self.at(home, distance);
             let bucket = &mut self.buckets[index];
             if let Some(lane) = bucket.signatures.iter().position(|&s| s == EMPTY) {
@@ -118,7 +124,7 @@ impl FlowIndex {
     pub fn remove(&mut self, hash: u64, value: u32) -> bool {
         let sig = signature(hash);
         let home = self.home(hash);
-        for distance in 0..MAX_PROBE {
+        for distance in 0..self.reach() {
             let index = self.at(home, distance);
             let bucket = &mut self.buckets[index];
             for lane in 0..LANES {
@@ -199,6 +205,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn tiny_indexes_wrap_within_their_buckets() {
+        // 2 buckets: probing past a full home bucket must wrap, not run off the end.
+        let mut index = FlowIndex::new(4);
+        let crowded = |k: u64| k << 40; // every key's home is bucket 0
+        for k in 0..14 {
+            assert!(index.insert(crowded(k), k as u32), "key {k}");
+        }
+        assert!(!index.insert(crowded(99), 99), "both buckets are full");
+        for k in 0..14 {
+            assert_eq!(index.find(crowded(k), |v| v == k as u32), Some(k as u32));
+        }
+        assert_eq!(index.find(crowded(99), |_| true).filter(|&v| v == 99), None);
     }
 
     #[test]

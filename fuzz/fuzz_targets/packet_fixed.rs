@@ -1,0 +1,8 @@
+//! `cargo fuzz run -s none packet_fixed` (see fuzz/run.sh); the invariants are in fuzz/src.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = kubenat_fuzz::packets::packet_fixed(data);
+});
