@@ -25,10 +25,12 @@ pub enum Port {
     Node(NodeId),
 }
 
-/// One link. Counters now; the place for a capture later.
+/// One link and its counters.
 #[derive(Clone, Debug)]
 pub struct Link {
     pub name: String,
+    /// A short name fit for a file (`lan`, `veth-nodoa-mariadb-0`), unique in the fabric.
+    pub file: String,
     pub latency: Duration,
     pub packets: u64,
     pub bytes: u64,
@@ -79,6 +81,7 @@ impl Fabric {
         Fabric {
             links: vec![Link {
                 name: format!("lan {lan_net}"),
+                file: "lan".into(),
                 latency: lan_latency,
                 packets: 0,
                 bytes: 0,
@@ -117,8 +120,10 @@ impl Fabric {
     pub fn add_pod(&mut self, name: &str, ip: Ipv4Addr, node: NodeId, latency: Duration) -> HostId {
         let id = self.host_names.len();
         let link = self.links.len();
+        let file = self.unique_file(&format!("veth-{}-{name}", self.node_names[node]));
         self.links.push(Link {
             name: format!("veth {} <-> {name}", self.node_names[node]),
+            file,
             latency,
             packets: 0,
             bytes: 0,
@@ -127,6 +132,43 @@ impl Fabric {
         self.uplinks.push(Uplink::Veth { node, link });
         self.pods.insert(ip, (node, id, link));
         id
+    }
+
+    /// Takes a pod's address off the pod network (its veth is gone): nodes no longer route
+    /// to it. Returns the pod's node, host and veth.
+    pub fn remove_pod(&mut self, ip: Ipv4Addr) -> Option<(NodeId, HostId, LinkId)> {
+        self.pods.remove(&ip)
+    }
+
+    /// The pod that owns `ip` now.
+    pub fn pod_at(&self, ip: Ipv4Addr) -> Option<(NodeId, HostId, LinkId)> {
+        self.pods.get(&ip).copied()
+    }
+
+    /// Node ids in order of addition.
+    pub fn node_count(&self) -> usize {
+        self.node_names.len()
+    }
+
+    /// `base` made file-safe and different from every link's file name so far.
+    fn unique_file(&self, base: &str) -> String {
+        let safe: String = base
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut name = safe.clone();
+        let mut n = 1;
+        while self.links.iter().any(|l| l.file == name) {
+            n += 1;
+            name = format!("{safe}-{n}");
+        }
+        name
     }
 
     /// Where a host's packet to `dst` goes first.

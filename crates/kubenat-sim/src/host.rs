@@ -30,6 +30,8 @@ pub struct Host {
     retired: Vec<SocketHandle>,
     /// The wake-up armed in the event queue.
     pub scheduled: Option<Instant>,
+    /// False once the host is stopped (a dead pod): it sends nothing and takes nothing.
+    pub alive: bool,
 }
 
 impl Host {
@@ -68,6 +70,7 @@ impl Host {
             rng,
             retired: Vec::new(),
             scheduled: None,
+            alive: true,
         }
     }
 

@@ -15,6 +15,7 @@ use kubenat_core::Flow;
 use serde::Serialize;
 
 use crate::clock::{Instant, millis};
+use crate::disruption::Disruption;
 
 /// A request of the scenario's traffic, numbered from 1.
 pub type RequestId = u32;
@@ -304,6 +305,21 @@ pub struct Summary {
     pub nodes: Vec<NodeStats>,
 }
 
+/// A machine, node or pod of the run, for the lanes of a sequence diagram.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Place {
+    pub name: String,
+    /// `machine` (on the LAN), `node` or `pod`.
+    pub kind: &'static str,
+    pub ip: Ipv4Addr,
+    /// The node a pod runs on.
+    pub node: Option<String>,
+    /// When it started (pods rescheduled during the run start late).
+    pub since_ns: u64,
+    /// When it stopped, if it did.
+    pub until_ns: Option<u64>,
+}
+
 /// The result of a run: renders as text ([`fmt::Display`]) or JSON ([`Report::to_json`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
@@ -311,6 +327,11 @@ pub struct Report {
     pub seed: u64,
     pub journeys: Vec<Journey>,
     pub summary: Summary,
+    /// The scenario's timed events and what they cost.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disruptions: Vec<Disruption>,
+    /// Everything with an address, in the order it appeared.
+    pub places: Vec<Place>,
 }
 
 impl Report {
@@ -495,6 +516,9 @@ impl fmt::Display for Report {
                 "link {:<40} {:>5} packets {:>8} bytes",
                 l.name, l.packets, l.bytes
             )?;
+        }
+        for d in &self.disruptions {
+            write!(f, "{d}")?;
         }
         Ok(())
     }

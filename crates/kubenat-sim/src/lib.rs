@@ -22,8 +22,11 @@
 //! [`sim::Sim`], the loop that ties them.
 
 pub mod apps;
+pub mod capture;
 pub mod clock;
+pub mod control;
 pub mod device;
+pub mod disruption;
 pub mod fabric;
 pub mod host;
 pub mod journey;
@@ -31,25 +34,87 @@ pub mod node;
 pub mod queue;
 pub mod scenario;
 pub mod sim;
+pub mod spawn;
+pub mod svg;
+pub mod yaml;
 
-pub use journey::{Hop, Journey, Report, Step};
-pub use scenario::Scenario;
+pub use capture::CaptureFile;
+pub use disruption::{Disruption, Move};
+pub use journey::{Hop, Journey, Place, Report, Step};
+pub use scenario::{Action, Scenario, TimedEvent};
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+/// A finished run: the report, and the captures when asked for.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub report: Report,
+    /// One pcap per link, in link order (empty unless captured).
+    pub captures: Vec<CaptureFile>,
+}
+
 /// Plays `scenario` until every request has ended (plus a moment for connections to
-/// close) or its time limit, and reports.
+/// close), the last timed event has passed, or its time limit; captures every link if
+/// `capture`.
+pub fn simulate(scenario: &Scenario, capture: bool) -> Result<Run, String> {
+    let mut sim = sim::Sim::new(scenario)?;
+    if capture {
+        sim.enable_capture();
+    }
+    let expected = scenario.expected_requests() as usize;
+    let limit = clock::Instant::ZERO + scenario.time_limit;
+    let last_event = scenario
+        .events
+        .iter()
+        .map(|e| clock::Instant::ZERO + e.at)
+        .max()
+        .unwrap_or(clock::Instant::ZERO);
+    sim.run_until(limit, Duration::from_millis(100), |s| {
+        let journeys = s.journal.journeys();
+        s.now >= last_event
+            && journeys.len() >= expected
+            && journeys.iter().all(|j| j.finished_ns.is_some())
+    });
+    let captures = sim.take_captures();
+    Ok(Run {
+        report: sim.report(scenario),
+        captures,
+    })
+}
+
+/// Plays `scenario` and reports (see [`simulate`]).
 ///
 /// # Panics
 /// If the scenario is inconsistent (a pod on an unknown node, no cluster DNS Service...);
-/// use [`sim::Sim::new`] to get the error instead.
+/// use [`simulate`] to get the error instead.
 pub fn run(scenario: &Scenario) -> Report {
-    let mut sim = sim::Sim::new(scenario).unwrap_or_else(|e| panic!("scenario: {e}"));
-    let expected = scenario.expected_requests() as usize;
-    let limit = clock::Instant::ZERO + scenario.time_limit;
-    sim.run_until(limit, Duration::from_millis(100), |s| {
-        let journeys = s.journal.journeys();
-        journeys.len() >= expected && journeys.iter().all(|j| j.finished_ns.is_some())
-    });
-    sim.report(scenario)
+    simulate(scenario, false)
+        .unwrap_or_else(|e| panic!("scenario: {e}"))
+        .report
+}
+
+/// Files a run writes besides its report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Write one pcap per link here (`lan.pcap`, `veth-<node>-<pod>.pcap`).
+    pub pcap_dir: Option<PathBuf>,
+    /// Write the first request's sequence diagram here.
+    pub svg: Option<PathBuf>,
+}
+
+/// Plays `scenario`, writes the files `options` asks for, and reports. Errors are
+/// messages for people (a bad scenario, a file that cannot be written).
+pub fn run_with(scenario: &Scenario, options: &Options) -> Result<Report, String> {
+    let run = simulate(scenario, options.pcap_dir.is_some())?;
+    if let Some(dir) = &options.pcap_dir {
+        capture::write_all(&run.captures, dir)
+            .map_err(|e| format!("writing captures to {}: {e}", dir.display()))?;
+    }
+    if let Some(path) = &options.svg {
+        let diagram = svg::sequence_diagram(&run.report, 1)
+            .ok_or("no request to draw: the scenario made none")?;
+        std::fs::write(path, diagram).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(run.report)
 }

@@ -62,6 +62,60 @@ pub struct Pod {
     pub app: PodApp,
 }
 
+/// Something that happens to the cluster at a given time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The pod dies (a crash, `kubectl delete pod`): its controller recreates it on another
+    /// node, with a new address.
+    KillPod { pod: String },
+    /// `kubectl drain`: the node is cordoned (takes no new pods) and every pod on it is
+    /// evicted and recreated elsewhere. The node itself keeps forwarding (its NodePort
+    /// still works).
+    DrainNode { node: String },
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::KillPod { pod } => write!(f, "kill pod {pod}"),
+            Action::DrainNode { node } => write!(f, "drain node {node}"),
+        }
+    }
+}
+
+/// An [`Action`] at a time from the start of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimedEvent {
+    pub at: Duration,
+    pub action: Action,
+}
+
+/// How the simulated control plane (scheduler, ReplicaSet/StatefulSet controllers,
+/// EndpointSlice controller, and the kube-proxies' sync) reacts to a pod's death.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlPlane {
+    /// Nodes tainted `NoSchedule` (the control plane): pods already there stay, new ones
+    /// go elsewhere.
+    pub no_schedule: Vec<String>,
+    /// From a pod's death until its endpoint is out of every node's rules (the EndpointSlice
+    /// controller, then each kube-proxy's sync). Until then Services still send new
+    /// connections to the dead address.
+    pub endpoint_delay: Duration,
+    /// From a pod's death until its replacement runs on another node and is ready (in its
+    /// Services' EndpointSlices and in every node's rules).
+    pub restart_delay: Duration,
+}
+
+impl Default for ControlPlane {
+    fn default() -> Self {
+        ControlPlane {
+            no_schedule: Vec::new(),
+            endpoint_delay: Duration::from_secs(1),
+            restart_delay: Duration::from_secs(3),
+        }
+    }
+}
+
 /// A whole simulation's input.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -81,6 +135,9 @@ pub struct Scenario {
     pub veth_latency: Duration,
     /// The run stops here whatever happens.
     pub time_limit: Duration,
+    /// Failures, in any order.
+    pub events: Vec<TimedEvent>,
+    pub control_plane: ControlPlane,
 }
 
 /// The notes' cluster as `kubectl get -o yaml` prints it.
@@ -210,12 +267,38 @@ impl Scenario {
             lan_latency: Duration::from_micros(200),
             veth_latency: Duration::from_micros(20),
             time_limit: Duration::from_secs(120),
+            events: Vec::new(),
+            control_plane: ControlPlane {
+                no_schedule: vec!["nodo1".into()],
+                ..ControlPlane::default()
+            },
         }
+    }
+
+    /// Reads a scenario file (YAML; see [`crate::yaml`]).
+    pub fn from_yaml_file(path: impl AsRef<std::path::Path>) -> Result<Scenario, String> {
+        crate::yaml::from_yaml_file(path.as_ref())
     }
 
     /// The same scenario with another seed.
     pub fn with_seed(mut self, seed: u64) -> Scenario {
         self.seed = seed;
+        self
+    }
+
+    /// The same scenario with every browser making `requests` requests.
+    pub fn with_requests(mut self, requests: u32) -> Scenario {
+        for m in &mut self.machines {
+            if let LanApp::Browser { browse, .. } = &mut m.app {
+                browse.requests = requests;
+            }
+        }
+        self
+    }
+
+    /// The same scenario with `action` at `at`.
+    pub fn with_event(mut self, at: Duration, action: Action) -> Scenario {
+        self.events.push(TimedEvent { at, action });
         self
     }
 

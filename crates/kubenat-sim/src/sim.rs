@@ -3,31 +3,36 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use kubenat_core::Engine;
+use kubenat_core::{Engine, Update};
 
-use crate::apps::App;
-use crate::apps::balancer::Balancer;
-use crate::apps::dns::{DnsServer, ResolverConfig, Zone};
-use crate::apps::ingress::{IngressController, RoutingTable};
-use crate::apps::mariadb::MariaDb;
-use crate::apps::pc::Pc;
-use crate::apps::wordpress::WordPress;
+use crate::capture::{Capture, CaptureFile};
 use crate::clock::{Instant, Rng};
+use crate::control::{Controller, Death};
 use crate::fabric::{Fabric, HostId, LinkId, NodeId, Port};
 use crate::host::Host;
-use crate::journey::{Journal, LinkStats, NodeStats, Report, Summary};
+use crate::journey::{Journal, LinkStats, NodeStats, Place, Report, Summary};
 use crate::node::KubeNode;
 use crate::queue::EventQueue;
-use crate::scenario::{LanApp, PodApp, Scenario};
+use crate::scenario::{Action, ControlPlane, Pod, Scenario};
+use crate::spawn::{PodFactory, lan_app};
 
 /// Pods' default gateway (a link-local address, as Calico uses): with `Medium::Ip` it only
 /// says "everything goes out of the veth".
 const POD_GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 
 enum Event {
-    Arrive { to: Port, packet: Vec<u8> },
+    Arrive {
+        to: Port,
+        packet: Vec<u8>,
+    },
     Wake(HostId),
     EngineTimer(NodeId),
+    /// The scenario's timed event of this index.
+    Scenario(usize),
+    /// A dead pod's endpoint leaves the slices (index in [`Controller::pending`]).
+    EndpointsGone(usize),
+    /// A dead pod's replacement starts and is ready (index in [`Controller::pending`]).
+    Ready(usize),
 }
 
 /// A running simulation.
@@ -39,8 +44,18 @@ pub struct Sim {
     pub nodes: Vec<KubeNode>,
     pub journal: Journal,
     pub events: u64,
-    /// Packets a LAN machine sent to an address nobody owns.
+    /// Packets a LAN machine sent to an address nobody owns, and packets that reached a
+    /// stopped host.
     pub unrouted: u64,
+    /// Captures of every link, when enabled ([`Sim::enable_capture`]).
+    pub capture: Option<Capture>,
+    pub control: Controller,
+    /// Everything with an address, in order of appearance; `host_place[h]` is host `h`'s.
+    pub places: Vec<Place>,
+    host_place: Vec<usize>,
+    factory: PodFactory,
+    actions: Vec<Action>,
+    delays: ControlPlane,
 }
 
 fn first_v4(ips: &[IpAddr]) -> Option<Ipv4Addr> {
@@ -50,13 +65,30 @@ fn first_v4(ips: &[IpAddr]) -> Option<Ipv4Addr> {
     })
 }
 
+/// The scenario's timed events name pods and nodes that exist.
+fn check_events(scenario: &Scenario) -> Result<(), String> {
+    for e in &scenario.events {
+        let known = match &e.action {
+            Action::KillPod { pod } => scenario.pods.iter().any(|p| p.name == *pod),
+            Action::DrainNode { node } => scenario.manifests.nodes.iter().any(|n| n.name == *node),
+        };
+        if !known {
+            return Err(format!("event {}: not in the scenario", e.action));
+        }
+    }
+    Ok(())
+}
+
 impl Sim {
     /// Builds the network of `scenario`.
     pub fn new(scenario: &Scenario) -> Result<Sim, String> {
+        check_events(scenario)?;
+        let factory = PodFactory::new(scenario)?;
         let mut rng = Rng::new(scenario.seed);
         let m = &scenario.manifests;
         let mut fabric = Fabric::new(scenario.lan, scenario.pod_network, scenario.lan_latency);
         let mut nodes = Vec::new();
+        let mut places = Vec::new();
         let mut node_ids = BTreeMap::new();
         for node in &m.nodes {
             let ip = first_v4(&node.addresses)
@@ -65,6 +97,14 @@ impl Sim {
             state.proxy.seed = rng.next_u64();
             let id = fabric.add_node(&node.name, ip);
             node_ids.insert(node.name.clone(), id);
+            places.push(Place {
+                name: node.name.clone(),
+                kind: "node",
+                ip,
+                node: None,
+                since_ns: 0,
+                until_ns: None,
+            });
             nodes.push(KubeNode {
                 id,
                 name: node.name.clone(),
@@ -75,35 +115,29 @@ impl Sim {
             });
         }
         let mut hosts = Vec::new();
+        let mut host_place = Vec::new();
         for machine in &scenario.machines {
-            let app: Box<dyn App> = match &machine.app {
-                LanApp::Browser { dns, browse } => {
-                    Box::new(Pc::new(browse.clone(), ResolverConfig::plain(*dns)))
-                }
-                LanApp::Balancer { port, backends } => {
-                    Box::new(Balancer::new(*port, backends.clone()))
-                }
-                LanApp::Dns { records } => Box::new(DnsServer::new(Zone::records(
-                    records.iter().map(|(n, ip)| (n.as_str(), *ip)),
-                ))),
-            };
             let id = fabric.add_lan_host(&machine.name, machine.ip);
             debug_assert_eq!(id, hosts.len());
+            host_place.push(places.len());
+            places.push(Place {
+                name: machine.name.clone(),
+                kind: "machine",
+                ip: machine.ip,
+                node: None,
+                since_ns: 0,
+                until_ns: None,
+            });
             hosts.push(Host::new(
                 &machine.name,
                 machine.ip,
                 scenario.lan.prefix_len(),
                 None,
-                app,
+                lan_app(&machine.app),
                 rng.fork(),
             ));
         }
-        let dns_ip = m
-            .services
-            .iter()
-            .find(|s| s.name == scenario.cluster_dns)
-            .and_then(|s| first_v4(&s.cluster_ips))
-            .ok_or_else(|| format!("no cluster DNS Service {}", scenario.cluster_dns))?;
+        let mut pod_hosts = Vec::new();
         for pod in &scenario.pods {
             let &node = node_ids
                 .get(&pod.node)
@@ -114,29 +148,22 @@ impl Sim {
                     pod.name, pod.ip
                 ));
             }
-            let resolver = ResolverConfig::pod(&pod.namespace, dns_ip, &scenario.cluster_domain);
-            let app: Box<dyn App> = match &pod.app {
-                PodApp::ClusterDns => Box::new(DnsServer::new(Zone::cluster(
-                    &m.services,
-                    &scenario.cluster_domain,
-                ))),
-                PodApp::IngressController { class } => Box::new(IngressController::new(
-                    RoutingTable::new(&m.ingresses, &m.services, class.as_deref()),
-                )),
-                PodApp::WordPress { db } => Box::new(WordPress::new(db.clone(), resolver)),
-                PodApp::MariaDb { port, blogname } => Box::new(MariaDb::new(*port, blogname)),
-            };
             let id = fabric.add_pod(&pod.name, pod.ip, node, scenario.veth_latency);
             debug_assert_eq!(id, hosts.len());
+            pod_hosts.push(id);
+            host_place.push(places.len());
+            places.push(pod_place(pod, Instant::ZERO));
             hosts.push(Host::new(
                 &pod.name,
                 pod.ip,
                 32,
                 Some(POD_GATEWAY),
-                app,
+                factory.app(&pod.app, &pod.namespace),
                 rng.fork(),
             ));
         }
+        let node_names = m.nodes.iter().map(|n| n.name.clone()).collect();
+        let control = Controller::new(scenario, node_names, &pod_hosts, rng.fork());
         let mut sim = Sim {
             now: Instant::ZERO,
             queue: EventQueue::default(),
@@ -146,11 +173,34 @@ impl Sim {
             journal: Journal::default(),
             events: 0,
             unrouted: 0,
+            capture: None,
+            control,
+            places,
+            host_place,
+            factory,
+            actions: scenario.events.iter().map(|e| e.action.clone()).collect(),
+            delays: scenario.control_plane.clone(),
         };
         for h in 0..sim.hosts.len() {
             sim.schedule_host(h, Instant::ZERO);
         }
+        for (i, e) in scenario.events.iter().enumerate() {
+            sim.queue.push(Instant::ZERO + e.at, Event::Scenario(i));
+        }
         Ok(sim)
+    }
+
+    /// Records every packet on every link from now on (see [`crate::capture`]).
+    pub fn enable_capture(&mut self) {
+        self.capture.get_or_insert_with(Capture::default);
+    }
+
+    /// The captures so far, one per link, handed over (capture stops).
+    pub fn take_captures(&mut self) -> Vec<CaptureFile> {
+        self.capture
+            .take()
+            .map(|c| c.finish(&self.fabric))
+            .unwrap_or_default()
     }
 
     fn schedule_host(&mut self, h: HostId, at: Instant) {
@@ -173,6 +223,9 @@ impl Sim {
 
     fn send(&mut self, to: Port, link: LinkId, packet: Vec<u8>) {
         let latency = self.fabric.carry(link, packet.len());
+        if let Some(capture) = &mut self.capture {
+            capture.record(link, self.now, &packet);
+        }
         self.queue
             .push(self.now + latency, Event::Arrive { to, packet });
     }
@@ -204,6 +257,7 @@ impl Sim {
         self.events += 1;
         match event {
             Event::Arrive { to, packet } => match to {
+                Port::Host(h) if !self.hosts[h].alive => self.unrouted += 1,
                 Port::Host(h) => {
                     self.hosts[h].device.push_rx(packet);
                     self.service_host(h);
@@ -218,7 +272,7 @@ impl Sim {
                 }
             },
             Event::Wake(h) => {
-                if self.hosts[h].scheduled == Some(at) {
+                if self.hosts[h].scheduled == Some(at) && self.hosts[h].alive {
                     self.hosts[h].scheduled = None;
                     self.service_host(h);
                 }
@@ -230,8 +284,91 @@ impl Sim {
                     self.schedule_engine(n);
                 }
             }
+            Event::Scenario(i) => self.act(i),
+            Event::EndpointsGone(p) => {
+                let changed = self.control.remove_endpoint(self.now, p);
+                self.publish(changed);
+            }
+            Event::Ready(p) => self.start_replacement(p),
         }
         true
+    }
+
+    /// The scenario's event `i` happens: pods stop, their replacements are planned.
+    fn act(&mut self, i: usize) {
+        let action = self.actions[i].clone();
+        let deaths = match self.control.act(self.now, &action) {
+            Ok(deaths) => deaths,
+            Err(e) => {
+                self.control
+                    .disruptions
+                    .push(crate::disruption::Disruption {
+                        at_ns: self.now.as_nanos(),
+                        event: format!("{action} (not done: {e})"),
+                        moves: Vec::new(),
+                        recovered_ns: Some(self.now.as_nanos()),
+                        lost: Vec::new(),
+                        failed_after: Vec::new(),
+                    });
+                return;
+            }
+        };
+        for Death { placement, pending } in deaths {
+            let p = &self.control.placements[placement];
+            let (host, ip) = (p.host, p.pod.ip);
+            self.hosts[host].alive = false;
+            self.hosts[host].device.take_tx();
+            self.fabric.remove_pod(ip);
+            self.places[self.host_place[host]].until_ns = Some(self.now.as_nanos());
+            let (gone, ready) = (self.delays.endpoint_delay, self.delays.restart_delay);
+            self.queue
+                .push(self.now + gone, Event::EndpointsGone(pending));
+            if self.control.pending[pending].replacement.is_some() {
+                self.queue.push(self.now + ready, Event::Ready(pending));
+            }
+        }
+    }
+
+    /// A replacement pod starts on its node and joins its Services' slices.
+    fn start_replacement(&mut self, pending: usize) {
+        let Some(pod) = self.control.pending[pending].replacement.clone() else {
+            return;
+        };
+        let Some(node) = (0..self.nodes.len()).find(|&n| self.nodes[n].name == pod.node) else {
+            return;
+        };
+        let id = self
+            .fabric
+            .add_pod(&pod.name, pod.ip, node, self.factory.veth_latency);
+        debug_assert_eq!(id, self.hosts.len());
+        let rng = self.control.fork_rng();
+        self.hosts.push(Host::new(
+            &pod.name,
+            pod.ip,
+            32,
+            Some(POD_GATEWAY),
+            self.factory.app(&pod.app, &pod.namespace),
+            rng,
+        ));
+        self.host_place.push(self.places.len());
+        self.places.push(pod_place(&pod, self.now));
+        self.schedule_host(id, self.now);
+        let changed = self.control.add_endpoint(self.now, pending, id);
+        self.publish(changed);
+    }
+
+    /// Every node's kube-proxy applies the changed slices.
+    fn publish(&mut self, slices: Vec<kubenat_core::EndpointSlice>) {
+        for slice in slices {
+            for n in 0..self.nodes.len() {
+                self.nodes[n]
+                    .engine
+                    .update(Update::UpsertEndpointSlice(Box::new(slice.clone())));
+            }
+        }
+        for n in 0..self.nodes.len() {
+            self.schedule_engine(n);
+        }
     }
 
     /// Runs until `done` holds (then `grace` longer, for connections to close), the queue
@@ -281,6 +418,10 @@ impl Sim {
             .collect();
         let unattributed = self.journal.unattributed;
         let journeys = self.journal.into_journeys();
+        let mut disruptions = self.control.disruptions;
+        for d in &mut disruptions {
+            d.account(&journeys);
+        }
         let mut served_by = BTreeMap::new();
         let mut sequence = Vec::new();
         for j in &journeys {
@@ -306,6 +447,19 @@ impl Sim {
                 nodes,
             },
             journeys,
+            disruptions,
+            places: self.places,
         }
+    }
+}
+
+fn pod_place(pod: &Pod, since: Instant) -> Place {
+    Place {
+        name: pod.name.clone(),
+        kind: "pod",
+        ip: pod.ip,
+        node: Some(pod.node.clone()),
+        since_ns: since.as_nanos(),
+        until_ns: None,
     }
 }

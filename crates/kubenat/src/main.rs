@@ -19,7 +19,8 @@ Examples:
       --dst 10.96.0.10 --dport 53 --output json
   kubenat rules --cluster dump.yaml --node worker-1 --format nft > rules.nft && nft -c -f rules.nft
   kubenat replay --cluster dump.yaml --node worker-1 --in capture.pcap --out after.pcap
-  kubenat simulate --requests 6 --seed 7
+  kubenat simulate --requests 6 --seed 7 --pcap captures/ --svg journey.svg
+  kubenat simulate examples/miempresa/failover.yaml
   kubenat bench --services 1000000 --endpoints 4 --flows 1000000 --threads 2 --output json";
 
 #[derive(Parser)]
@@ -101,15 +102,22 @@ enum Command {
     /// balancer, every node's rules, the ingress controller, WordPress and MariaDB.
     #[command(after_help = EXAMPLES)]
     Simulate {
-        /// The scenario (only the notes' network, `notes`, so far).
+        /// `notes` (the course notes' network) or a scenario YAML file, such as
+        /// examples/miempresa/failover.yaml.
         #[arg(default_value = "notes")]
         scenario: String,
-        /// HTTP requests the PC makes.
-        #[arg(long, default_value_t = 4)]
-        requests: u32,
-        /// Same seed, same bytes out.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// HTTP requests the PC makes (default: 4, or the scenario file's).
+        #[arg(long)]
+        requests: Option<u32>,
+        /// Same seed, same bytes out (default: 1, or the scenario file's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write one pcap per link (the LAN, each pod's veth) into this directory.
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<PathBuf>,
+        /// Draw the first request's journey as an SVG sequence diagram.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -220,13 +228,25 @@ fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).expect("our JSON types always serialize")
 }
 
-fn simulate(scenario: &str, requests: u32, seed: u64, output: Output) -> Result<(), BadInput> {
-    if scenario != "notes" {
-        return Err(BadInput(format!(
-            "unknown scenario {scenario:?}: the scenarios are: notes"
-        )));
+fn simulate(
+    scenario: &str,
+    requests: Option<u32>,
+    seed: Option<u64>,
+    options: kubenat_sim::Options,
+    output: Output,
+) -> Result<(), BadInput> {
+    let mut scenario = if scenario == "notes" {
+        kubenat_sim::Scenario::notes(requests.unwrap_or(4))
+    } else {
+        kubenat_sim::Scenario::from_yaml_file(std::path::Path::new(scenario)).map_err(BadInput)?
+    };
+    if let Some(requests) = requests {
+        scenario = scenario.with_requests(requests);
     }
-    let report = kubenat_sim::run(&kubenat_sim::Scenario::notes(requests).with_seed(seed));
+    if let Some(seed) = seed {
+        scenario = scenario.with_seed(seed);
+    }
+    let report = kubenat_sim::run_with(&scenario, &options).map_err(BadInput)?;
     match output {
         Output::Json => println!("{}", report.to_json()),
         Output::Text => print!("{report}"),
@@ -418,8 +438,19 @@ fn main() -> ExitCode {
             scenario,
             requests,
             seed,
+            pcap,
+            svg,
             output,
-        }) => simulate(scenario, *requests, *seed, *output),
+        }) => simulate(
+            scenario,
+            *requests,
+            *seed,
+            kubenat_sim::Options {
+                pcap_dir: pcap.clone(),
+                svg: svg.clone(),
+            },
+            *output,
+        ),
         Some(Command::Bench {
             services,
             endpoints,

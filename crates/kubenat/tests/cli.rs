@@ -208,3 +208,28 @@ fn bad_input_exits_1_naming_the_place() {
     assert!(stderr(&unknown).contains("nodoz"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn simulate_writes_report_captures_and_diagram() {
+    let dir = std::env::temp_dir().join(format!("kubenat-sim-cli-{}", std::process::id()));
+    let svg = dir.join("journey.svg");
+    let out = kubenat(&[
+        "simulate",
+        "--requests",
+        "2",
+        "--pcap",
+        dir.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(json.is_object());
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<?xml"));
+    assert!(dir.join("lan.pcap").exists());
+    let missing = kubenat(&["simulate", "no/such/scenario.yaml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    std::fs::remove_dir_all(dir).unwrap();
+}
