@@ -9,30 +9,10 @@ mod packets;
 #[allow(dead_code)]
 mod seeds;
 
-use std::path::PathBuf;
+#[path = "../../../fuzz/src/corpus.rs"]
+mod corpus;
 
-fn fuzz_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
-
-/// Every file of the target's corpus and committed artifacts, sorted.
-fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for dir in ["corpus", "artifacts-committed"] {
-        let Ok(entries) = std::fs::read_dir(fuzz_dir().join(dir).join(target)) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.expect("directory entry").path();
-            if path.is_file() {
-                let bytes = std::fs::read(&path).expect("read corpus file");
-                out.push((path, bytes));
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use corpus::{fuzz_dir, inputs};
 
 fn replay_all(target: &str, run: fn(&[u8]) -> packets::Harness) -> (usize, u64, u64) {
     let files = inputs(target);
