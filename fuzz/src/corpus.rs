@@ -26,3 +26,21 @@ pub fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// Panics unless the committed corpus file `target/name` holds `bytes`: the seed generator
+/// (`cargo run --manifest-path fuzz/Cargo.toml --example seed-corpus`) and the committed
+/// corpus cannot drift apart unnoticed.
+pub fn assert_committed(target: &str, name: &str, bytes: &[u8]) {
+    let path = fuzz_dir().join("corpus").join(target).join(name);
+    let committed = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run cargo run --manifest-path fuzz/Cargo.toml --example seed-corpus",
+            path.display()
+        )
+    });
+    assert!(
+        committed == bytes,
+        "{} differs from the generator's",
+        path.display()
+    );
+}

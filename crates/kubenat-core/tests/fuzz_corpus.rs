@@ -12,7 +12,7 @@ mod seeds;
 #[path = "../../../fuzz/src/corpus.rs"]
 mod corpus;
 
-use corpus::{fuzz_dir, inputs};
+use corpus::inputs;
 
 fn replay_all(target: &str, run: fn(&[u8]) -> packets::Harness) -> (usize, u64, u64) {
     let files = inputs(target);
@@ -51,17 +51,6 @@ fn packet_seeds_are_committed() {
         .into_iter()
         .chain(seeds::packet_cluster())
     {
-        let path = fuzz_dir().join("corpus").join(seed.target).join(&seed.name);
-        let committed = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run cargo run --manifest-path fuzz/Cargo.toml --example seed-corpus",
-                path.display()
-            )
-        });
-        assert!(
-            committed == seed.bytes,
-            "{} differs from the generator's",
-            path.display()
-        );
+        corpus::assert_committed(seed.target, &seed.name, &seed.bytes);
     }
 }

@@ -14,7 +14,7 @@ mod seeds;
 #[path = "../../../fuzz/src/corpus.rs"]
 mod corpus;
 
-use corpus::{fuzz_dir, inputs};
+use corpus::inputs;
 
 fn replay_all(target: &str, run: fn(&[u8])) -> usize {
     let files = inputs(target);
@@ -41,18 +41,7 @@ fn replay_corpus_keeps_every_invariant() {
 #[test]
 fn input_seeds_are_committed() {
     for seed in seeds::manifest().into_iter().chain(seeds::replay()) {
-        let path = fuzz_dir().join("corpus").join(seed.target).join(&seed.name);
-        let committed = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run cargo run --manifest-path fuzz/Cargo.toml --example seed-corpus",
-                path.display()
-            )
-        });
-        assert!(
-            committed == seed.bytes,
-            "{} differs from the generator's",
-            path.display()
-        );
+        corpus::assert_committed(seed.target, &seed.name, &seed.bytes);
     }
 }
 
