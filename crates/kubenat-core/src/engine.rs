@@ -165,6 +165,10 @@ impl Engine {
     pub fn new(state: &ClusterState) -> Engine {
         let map = ServiceMap::new(state);
         let cursors = vec![0; map.tables().port_slots() * 2];
+        let (v4_in_use, v6_in_use) = (
+            map.tables().uses_family(false),
+            map.tables().uses_family(true),
+        );
         Engine {
             core: Core {
                 map,
@@ -172,8 +176,8 @@ impl Engine {
                 now: Instant::ZERO,
                 rng: state.proxy.seed,
             },
-            v4: FamilyState::new(&state.proxy, uses_family(state, false)),
-            v6: FamilyState::new(&state.proxy, uses_family(state, true)),
+            v4: FamilyState::new(&state.proxy, v4_in_use),
+            v6: FamilyState::new(&state.proxy, v6_in_use),
             counters: Counters::default(),
         }
     }
@@ -537,16 +541,6 @@ impl Engine {
         flush_stale_udp(&mut self.v4.conntrack, tables)
             + flush_stale_udp(&mut self.v6.conntrack, tables)
     }
-}
-
-/// Whether the family (IPv6 or IPv4) appears in the state: a node address or a Service.
-fn uses_family(state: &ClusterState, ipv6: bool) -> bool {
-    state.proxy.node_ips.iter().any(|ip| ip.is_ipv6() == ipv6)
-        || state
-            .services
-            .iter()
-            .flat_map(|s| &s.cluster_ips)
-            .any(|ip| ip.is_ipv6() == ipv6)
 }
 
 /// Removes UDP connections to a service whose endpoint address is no longer serving,
