@@ -17,7 +17,7 @@ use crate::tables::{EndpointClass, ServicePortId, Tables};
 use crate::time::Instant;
 use crate::trace::{MasqueradeReason, NoTrace, Selection, Trace, TraceStep};
 use crate::transitions;
-use crate::verdict::{DropReason, Flow, Hook, RejectReason, Translation, Verdict};
+use crate::verdict::{DropReason, Flow, Hook, Translation, Verdict};
 
 /// The way a packet crosses the node, for callers that run both hooks in one call
 /// ([`Engine::process_path`]).
@@ -1008,11 +1008,4 @@ fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// Rejected packets are answered; callers that only count can ignore this.
-impl From<RejectReason> for Verdict {
-    fn from(reason: RejectReason) -> Verdict {
-        Verdict::Reject(reason)
-    }
 }
