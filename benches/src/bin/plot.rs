@@ -184,8 +184,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut series: Series = Vec::new();
     for (label, path) in [
         (
-            "bytes per service port (4 endpoints)",
+            "bytes per service port (4 endpoints), all tables and state",
             &["memory", "bytes_per_service_port"][..],
+        ),
+        (
+            "bytes per service port on the packet path",
+            &["memory", "packet_path_bytes_per_service_port"][..],
         ),
         (
             "bytes per connection",

@@ -69,7 +69,8 @@ impl ServiceMap {
             proxy: state.proxy.clone(),
             services: BTreeMap::new(),
             slices: BTreeMap::new(),
-            tables: Tables::empty(node_settings(&state.proxy)),
+            // Most Services have one port in one family.
+            tables: Tables::with_capacity(node_settings(&state.proxy), state.services.len()),
         };
         for slice in &state.endpoint_slices {
             map.slices
@@ -317,6 +318,7 @@ fn remove_service(tables: &mut Tables, name: &ServiceName) {
         let Some(port) = tables.ports[id.0 as usize].take() else {
             continue;
         };
+        tables.lines.remove(id, &port);
         for (key, _) in &port.frontends {
             if tables
                 .frontends
@@ -355,10 +357,16 @@ fn insert_service(tables: &mut Tables, name: &ServiceName, ports: Vec<CompiledSe
             }
         };
         let id = ServicePortId(slot);
+        let mut owns_cluster_ip = false;
         for &(key, frontend) in &port.frontends {
             // First definition wins on a clash, as an API server would refuse the second.
-            tables.frontends.entry(key).or_insert((id, frontend));
+            if let hashbrown::hash_map::Entry::Vacant(vacant) = tables.frontends.entry(key) {
+                vacant.insert((id, frontend));
+                owns_cluster_ip |= frontend == Frontend::ClusterIp;
+            }
         }
+        // The packet path's index mirrors the cluster-IP frontends this port owns.
+        tables.lines.insert(id, &port, owns_cluster_ip);
         if let Some(node_port) = port.node_port {
             tables
                 .node_ports

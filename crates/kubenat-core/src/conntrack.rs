@@ -129,8 +129,10 @@ impl State {
     }
 }
 
-/// One tracked connection.
+/// One tracked connection. An IPv4 entry is one cache line, aligned to it, so the
+/// batch path's single prefetch brings in all of it.
 #[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
 pub struct Entry<A> {
     /// The tuple of the first packet as it arrived.
     pub original: Tuple<A>,
@@ -178,7 +180,7 @@ pub const RELINK_AFTER: Duration = Duration::from_millis(100);
 
 /// Folded 64x64->128 multiply: a fast mixer with good spread for hash-table indexing.
 #[inline(always)]
-fn mix(a: u64, b: u64) -> u64 {
+pub(crate) fn mix(a: u64, b: u64) -> u64 {
     let m = u128::from(a) * u128::from(b);
     (m as u64) ^ ((m >> 64) as u64)
 }
@@ -261,7 +263,8 @@ impl<A: Addr> Conntrack<A> {
             entries: Vec::with_capacity(capacity),
             free: NIL,
             keys: FlowIndex::new(capacity * 2),
-            snat_keys: FlowIndex::new(capacity),
+            // Only masqueraded connections are keyed here: usually far from full.
+            snat_keys: FlowIndex::dense(capacity),
             lists: [List {
                 head: NIL,
                 tail: NIL,
@@ -301,11 +304,15 @@ impl<A: Addr> Conntrack<A> {
     }
 
     /// Starts loading the entry a tuple would match, when its index bucket (prefetched
-    /// earlier) names one.
+    /// earlier) names one; false when it names none (the packet is likely a new flow).
     #[inline]
-    pub fn prefetch_entry(&self, hash: u64) {
-        if let Some(slot) = self.keys.find(hash, |_| true) {
-            crate::flow_index::prefetch(&self.entries[(slot >> 1) as usize]);
+    pub fn prefetch_entry(&self, hash: u64) -> bool {
+        match self.keys.find(hash, |_| true) {
+            Some(slot) => {
+                crate::flow_index::prefetch(&self.entries[(slot >> 1) as usize]);
+                true
+            }
+            None => false,
         }
     }
 

@@ -8,10 +8,12 @@ use crate::compile::{ServiceMap, Update};
 use crate::conntrack::{Conntrack, Direction, Entry, InsertError, Tuple};
 use crate::counters::Counters;
 use crate::expiring::ExpiringMap;
+use crate::flow_index::prefetch;
 use crate::icmp;
 use crate::model::{ClusterState, EndpointSelection, Protocol, ProxyConfig};
 use crate::packet::{self, Fragment, Parsed, Transport};
 use crate::policy::{self, Decision, Plan};
+use crate::port_lines::frontend_hash;
 use crate::reject::{self, ReplyError};
 use crate::tables::{EndpointClass, ServicePortId, Tables};
 use crate::time::Instant;
@@ -187,6 +189,14 @@ impl Engine {
         self.core.map.tables()
     }
 
+    /// Bytes of what the packet path reads for a new connection to a service: the compact
+    /// service-port lines with their cluster-IP index (see [`Tables`]) and the round-robin
+    /// turns. The full tables and the cluster state they are compiled from, which only
+    /// updates, traces and the other frontends read, are not counted.
+    pub fn packet_path_bytes(&self) -> usize {
+        self.core.map.tables().lines.bytes() + std::mem::size_of_val(&self.core.cursors[..])
+    }
+
     /// Counters per verdict and reason since the engine was made.
     pub fn counters(&self) -> &Counters {
         &self.counters
@@ -300,8 +310,10 @@ impl Engine {
     ///
     /// Faster than one call per packet: like DPDK's bulk hash lookup, it first hashes every
     /// packet's tuple and prefetches the conntrack index buckets, then prefetches the
-    /// entries those buckets name, and only then processes the packets, so the memory
-    /// latency of one lookup overlaps the others'.
+    /// entries those buckets name or, for a packet whose bucket names none (a new flow),
+    /// the service index bucket of its destination, then that service port's line, and
+    /// only then processes the packets, so the memory latency of one lookup overlaps the
+    /// others'.
     pub fn process_batch(
         &mut self,
         hook: Hook,
@@ -309,27 +321,39 @@ impl Engine {
         now: Instant,
         verdicts: &mut [Verdict],
     ) {
-        // A three-stage software pipeline: packet i's index bucket is prefetched DEPTH
-        // packets before its entry is, and its entry DEPTH packets before it is processed.
+        // A four-stage software pipeline, each stage DEPTH packets behind the one before:
+        // conntrack bucket; conntrack entry or service bucket; service line; processing.
         const STRIDE: usize = 64;
         const DEPTH: usize = 8;
         let n = packets.len().min(verdicts.len());
-        let prefetch = hook != Hook::Postrouting;
+        let arriving = hook != Hook::Postrouting;
         for start in (0..n).step_by(STRIDE) {
             let len = (n - start).min(STRIDE);
-            let mut hashes = [None; STRIDE];
-            for step in 0..len + 2 * DEPTH {
-                if prefetch && step < len {
-                    hashes[step] = self.prefetch_index(packets[start + step]);
+            let mut flows = [None; STRIDE];
+            let mut services = [None; STRIDE];
+            for step in 0..len + 3 * DEPTH {
+                if arriving && step < len {
+                    flows[step] = self.prefetch_index(packets[start + step]);
                 }
-                if prefetch && let Some(i) = step.checked_sub(DEPTH).filter(|&i| i < len) {
-                    match hashes[i] {
-                        Some((false, h)) => self.v4.conntrack.prefetch_entry(h),
-                        Some((true, h)) => self.v6.conntrack.prefetch_entry(h),
-                        None => {}
+                if let Some(i) = step.checked_sub(DEPTH).filter(|&i| i < len)
+                    && let Some((v6, hash)) = flows[i]
+                {
+                    let tracked = match v6 {
+                        false => self.v4.conntrack.prefetch_entry(hash),
+                        true => self.v6.conntrack.prefetch_entry(hash),
+                    };
+                    if !tracked {
+                        services[i] = self.prefetch_service_index(packets[start + i], v6);
                     }
                 }
-                if let Some(i) = step.checked_sub(2 * DEPTH).filter(|&i| i < len) {
+                if let Some(i) = step.checked_sub(2 * DEPTH).filter(|&i| i < len)
+                    && let Some(hash) = services[i]
+                    && let Some(id) = self.core.map.tables().lines.prefetch_line(hash)
+                    && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
+                {
+                    prefetch(cursor);
+                }
+                if let Some(i) = step.checked_sub(3 * DEPTH).filter(|&i| i < len) {
                     verdicts[start + i] = self.process(hook, packets[start + i], now);
                 }
             }
@@ -354,6 +378,22 @@ impl Engine {
             }
             _ => None,
         }
+    }
+
+    /// Prefetches the service index bucket of a packet's destination (it looked new at
+    /// the conntrack stage); returns the hash. A hint only, like [`Engine::prefetch_index`].
+    #[inline]
+    fn prefetch_service_index(&self, packet: &[u8], v6: bool) -> Option<u64> {
+        let (address, protocol, port) = if v6 {
+            let t = packet::peek_tuple::<Ipv6Addr>(packet)?;
+            (IpAddr::V6(t.dst), t.protocol, t.dport)
+        } else {
+            let t = packet::peek_tuple::<Ipv4Addr>(packet)?;
+            (IpAddr::V4(t.dst), t.protocol, t.dport)
+        };
+        let hash = frontend_hash(address, Protocol::from_ip_number(protocol)?, port);
+        self.core.map.tables().lines.prefetch_index(hash);
+        Some(hash)
     }
 
     #[inline(always)]
@@ -851,7 +891,10 @@ impl Core {
         if trace.enabled() {
             trace.step(TraceStep::ConntrackCreated { state });
         }
-        if let Some(timeout) = self.map.tables().port(plan.port).affinity_timeout {
+        let tables = self.map.tables();
+        if tables.lines.line(plan.port).affinity()
+            && let Some(timeout) = tables.port(plan.port).affinity_timeout
+        {
             family.affinity.set(
                 (tuple.src, plan.port),
                 endpoint,
@@ -875,17 +918,22 @@ impl Core {
         plan: &Plan,
         tuple: &Tuple<A>,
     ) -> (SocketAddr, Selection, usize) {
-        let port = self.map.tables().port(plan.port);
-        let endpoints = port.endpoints_of(plan.class);
-        if port.affinity_timeout.is_some()
+        let tables = self.map.tables();
+        // The port's line answers the common case; the full tables the rest.
+        let line = tables.lines.line(plan.port);
+        let candidates = line.endpoint_count(plan.class);
+        let endpoints = || tables.port(plan.port).endpoints_of(plan.class);
+        if line.affinity()
             && let Some(remembered) = family.affinity.get(&(tuple.src, plan.port), self.now)
-            && endpoints.contains(&remembered)
+            && endpoints().contains(&remembered)
         {
-            return (remembered, Selection::Affinity, endpoints.len());
+            return (remembered, Selection::Affinity, candidates);
         }
-        let maglev = port.maglev_of(plan.class);
         let (index, selection) = match self.map.proxy().selection {
-            EndpointSelection::Maglev { .. } if !maglev.is_empty() => {
+            EndpointSelection::Maglev { .. }
+                if !tables.port(plan.port).maglev_of(plan.class).is_empty() =>
+            {
+                let maglev = tables.port(plan.port).maglev_of(plan.class);
                 let hash = crate::tables::fixed_state().hash_one(tuple);
                 let slot = (hash % maglev.len() as u64) as u32;
                 (
@@ -902,18 +950,21 @@ impl Core {
                     EndpointClass::Local => 1,
                 };
                 let cursor = &mut self.cursors[plan.port.0 as usize * 2 + class];
-                let index = *cursor as usize % endpoints.len();
+                let index = *cursor as usize % candidates;
                 *cursor = cursor.wrapping_add(1);
                 (
                     index,
                     Selection::RoundRobin {
                         index,
-                        of: endpoints.len(),
+                        of: candidates,
                     },
                 )
             }
         };
-        (endpoints[index], selection, endpoints.len())
+        let endpoint = line
+            .endpoint(plan.class, index)
+            .unwrap_or_else(|| endpoints()[index]);
+        (endpoint, selection, candidates)
     }
 
     /// A masquerade source port that makes `reply` unique: a random start (Linux

@@ -31,6 +31,7 @@ const EMPTY_BUCKET: Bucket = Bucket {
 };
 
 /// A fixed-capacity multimap from 64-bit hashes to `u32` values.
+#[derive(Clone)]
 pub(crate) struct FlowIndex {
     buckets: Box<[Bucket]>,
 }
@@ -45,9 +46,18 @@ impl FlowIndex {
     /// An index for up to `capacity` keys, at most half full: any bucket count works (no
     /// power-of-two rounding), so memory follows capacity closely.
     pub fn new(capacity: usize) -> FlowIndex {
-        let buckets = (capacity.max(1) * 2).div_ceil(LANES);
+        FlowIndex::with_lanes(capacity.max(1) * 2)
+    }
+
+    /// An index for up to `capacity` keys, at most three quarters full: for an index that
+    /// is rarely full (fewer buckets, longer probes when it is).
+    pub fn dense(capacity: usize) -> FlowIndex {
+        FlowIndex::with_lanes((capacity.max(1) * 4).div_ceil(3))
+    }
+
+    fn with_lanes(lanes: usize) -> FlowIndex {
         FlowIndex {
-            buckets: vec![EMPTY_BUCKET; buckets].into_boxed_slice(),
+            buckets: vec![EMPTY_BUCKET; lanes.div_ceil(LANES)].into_boxed_slice(),
         }
     }
 
@@ -73,6 +83,11 @@ impl FlowIndex {
         } else {
             index
         }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.buckets)
     }
 
     /// Starts loading the home bucket of `hash` into cache.
@@ -170,8 +185,9 @@ mod tests {
     }
 
     proptest! {
-        /// The index agrees with a HashMap model under any sequence of inserts and removes,
-        /// including hashes crowded into few buckets.
+        /// The index (half or three quarters full at capacity) agrees with a HashMap model
+        /// under any sequence of inserts and removes, including hashes crowded into few
+        /// buckets.
         #[test]
         fn behaves_like_a_map(
             ops in proptest::collection::vec(
@@ -179,8 +195,9 @@ mod tests {
                 0..400,
             ),
             crowd in 0u64..4,
+            dense: bool,
         ) {
-            let mut index = FlowIndex::new(300);
+            let mut index = if dense { FlowIndex::dense(300) } else { FlowIndex::new(300) };
             let mut model: HashMap<u16, u32> = HashMap::new();
             // Crowding: many keys share their low bits, so home buckets overflow.
             let hash = |k: u16| {

@@ -59,6 +59,7 @@ pub mod maglev;
 pub mod model;
 mod packet;
 mod policy;
+mod port_lines;
 pub mod reference;
 pub mod reject;
 pub mod tables;

@@ -36,34 +36,42 @@ pub(crate) fn decide(
     trace: &mut impl Trace,
 ) -> Decision {
     let settings = tables.settings();
-    let Some((id, frontend)) = tables.lookup(dst, protocol, dport) else {
-        return unmatched(tables, dst, trace);
+    // Cluster IPs first, through the packet path's compact lines; then every frontend.
+    let (id, frontend, port) = match tables.lines.lookup(dst, protocol, dport) {
+        Some((id, line)) => (id, Frontend::ClusterIp, line),
+        None => {
+            let Some((id, frontend)) = tables.lookup(dst, protocol, dport) else {
+                return unmatched(tables, dst, trace);
+            };
+            (id, frontend, tables.lines.line(id))
+        }
     };
-    let port = tables.port(id);
     if trace.enabled() {
         trace.step(TraceStep::ServiceMatched {
-            service: port.name.clone(),
+            service: tables.port(id).name.clone(),
             frontend,
         });
     }
     // Source ranges are checked before DNAT (nftables: filter-prerouting, whatever the
     // endpoints); iptables only builds its firewall chain when endpoints exist.
-    let firewall_applies = frontend == Frontend::LoadBalancerIp
-        && !port.source_ranges.is_empty()
-        && (settings.mode == ProxyMode::Nftables || port.has_endpoints());
-    if firewall_applies {
-        if !port.source_ranges.iter().any(|r| r.contains(&src)) {
-            return Decision::Drop(DropReason::SourceRangeDenied);
-        }
-        if trace.enabled() {
-            trace.step(TraceStep::SourceRangeAllowed);
+    if frontend == Frontend::LoadBalancerIp {
+        let source_ranges = &tables.port(id).source_ranges;
+        let firewall_applies = !source_ranges.is_empty()
+            && (settings.mode == ProxyMode::Nftables || port.has_endpoints());
+        if firewall_applies {
+            if !source_ranges.iter().any(|r| r.contains(&src)) {
+                return Decision::Drop(DropReason::SourceRangeDenied);
+            }
+            if trace.enabled() {
+                trace.step(TraceStep::SourceRangeAllowed);
+            }
         }
     }
     if !port.has_endpoints() {
         return Decision::Reject(RejectReason::NoEndpoints);
     }
     let (class, masquerade, empty) = if frontend.is_external() {
-        if !port.external_policy_local {
+        if !port.external_policy_local() {
             (
                 EndpointClass::Cluster,
                 Some(MasqueradeReason::ExternalTrafficPolicyCluster),
@@ -89,14 +97,14 @@ pub(crate) fn decide(
         } else {
             None
         };
-        let class = if port.internal_policy_local {
+        let class = if port.internal_policy_local() {
             EndpointClass::Local
         } else {
             EndpointClass::Cluster
         };
         (class, masquerade, DropReason::NoLocalInternalEndpoints)
     };
-    if port.endpoints_of(class).is_empty() {
+    if port.endpoint_count(class) == 0 {
         return Decision::Drop(empty);
     }
     Decision::Service(Plan {

@@ -13,6 +13,7 @@ use hashbrown::HashMap;
 
 use crate::categorize::CategorizedEndpoints;
 use crate::model::{IpNet, Protocol, ProxyMode, ServiceName};
+use crate::port_lines::PortLines;
 
 /// Fixed hasher seeds: the same state compiles to the same tables on every run.
 pub(crate) fn fixed_state() -> RandomState {
@@ -244,19 +245,23 @@ pub struct Tables {
     /// Compiled service ports per family: [IPv4, IPv6].
     pub(crate) ports_per_family: [usize; 2],
     pub(crate) settings: NodeSettings,
+    /// The packet path's compact copy: a line per port, cluster IPs indexed.
+    pub(crate) lines: PortLines,
 }
 
 impl Tables {
-    pub(crate) fn empty(settings: NodeSettings) -> Tables {
+    /// No service port yet, with room for about `ports` of them.
+    pub(crate) fn with_capacity(settings: NodeSettings, ports: usize) -> Tables {
         Tables {
-            ports: Vec::new(),
+            ports: Vec::with_capacity(ports),
             free_ports: Vec::new(),
-            ports_of_service: FixedMap::with_hasher(fixed_state()),
-            frontends: FixedMap::with_hasher(fixed_state()),
+            ports_of_service: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
+            frontends: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
             node_ports: FixedMap::with_hasher(fixed_state()),
-            cluster_ips: FixedMap::with_hasher(fixed_state()),
+            cluster_ips: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
             ports_per_family: [0; 2],
             settings,
+            lines: PortLines::with_capacity(ports),
         }
     }
 

@@ -1,0 +1,406 @@
+//! The packet path's compact copy of the service tables: what a new connection to a
+//! cluster IP needs, one cache line per service port, found through a cache-line index.
+//!
+//! [`Tables`](crate::tables::Tables) keeps everything about a service port for inspection
+//! and updates, spread over several heap blocks. A new connection to a cluster IP reads
+//! only this: one probe of a [`FlowIndex`] bucket (prefetchable a batch ahead, as the
+//! conntrack index is), then one 64-byte [`PortLine`] holding the policy flags, the
+//! endpoint counts and up to four IPv4 endpoints inline. Other frontends (external,
+//! load-balancer IPs, NodePorts), IPv6 endpoints and larger endpoint sets fall back to
+//! the full tables, which stay the reference.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::flow_index::{FlowIndex, prefetch};
+use crate::model::Protocol;
+use crate::tables::{CompiledServicePort, EndpointClass, ServicePortId};
+
+/// IPv4 endpoints a line holds inline.
+const INLINE: usize = 4;
+
+/// internalTrafficPolicy Local.
+const INTERNAL_LOCAL: u8 = 1;
+/// externalTrafficPolicy Local on an externally reachable Service.
+const EXTERNAL_LOCAL: u8 = 16;
+/// sessionAffinity ClientIP.
+const AFFINITY: u8 = 2;
+/// The endpoints (cluster then local) are all inline.
+const ENDPOINTS_INLINE: u8 = 4;
+/// The line describes a compiled port (slots of freed ports are cleared).
+const IN_USE: u8 = 8;
+
+/// One service port as a new connection to its cluster IP sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub(crate) struct PortLine {
+    cluster_ip: IpAddr,
+    port: u16,
+    protocol: Protocol,
+    flags: u8,
+    cluster_endpoints: u32,
+    local_endpoints: u32,
+    /// `cluster_endpoints` then `local_endpoints` IPv4 endpoints, when `ENDPOINTS_INLINE`.
+    endpoints: [(Ipv4Addr, u16); INLINE],
+}
+
+const UNUSED_LINE: PortLine = PortLine {
+    cluster_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    port: 0,
+    protocol: Protocol::Tcp,
+    flags: 0,
+    cluster_endpoints: 0,
+    local_endpoints: 0,
+    endpoints: [(Ipv4Addr::UNSPECIFIED, 0); INLINE],
+};
+
+impl PortLine {
+    fn new(port: &CompiledServicePort) -> PortLine {
+        let (cluster, local) = (&port.endpoints.cluster, &port.endpoints.local);
+        let mut line = PortLine {
+            cluster_ip: port.cluster_ip,
+            port: port.port,
+            protocol: port.protocol,
+            flags: IN_USE,
+            cluster_endpoints: u32::try_from(cluster.len()).unwrap_or(u32::MAX),
+            local_endpoints: u32::try_from(local.len()).unwrap_or(u32::MAX),
+            endpoints: UNUSED_LINE.endpoints,
+        };
+        if port.internal_policy_local {
+            line.flags |= INTERNAL_LOCAL;
+        }
+        if port.external_policy_local {
+            line.flags |= EXTERNAL_LOCAL;
+        }
+        if port.affinity_timeout.is_some() {
+            line.flags |= AFFINITY;
+        }
+        let all = cluster.iter().chain(local);
+        if cluster.len() + local.len() <= INLINE && all.clone().all(SocketAddr::is_ipv4) {
+            for (slot, endpoint) in line.endpoints.iter_mut().zip(all) {
+                if let IpAddr::V4(ip) = endpoint.ip() {
+                    *slot = (ip, endpoint.port());
+                }
+            }
+            line.flags |= ENDPOINTS_INLINE;
+        }
+        line
+    }
+
+    /// internalTrafficPolicy Local.
+    pub fn internal_policy_local(&self) -> bool {
+        self.flags & INTERNAL_LOCAL != 0
+    }
+
+    /// externalTrafficPolicy Local on an externally reachable Service.
+    pub fn external_policy_local(&self) -> bool {
+        self.flags & EXTERNAL_LOCAL != 0
+    }
+
+    /// sessionAffinity ClientIP.
+    pub fn affinity(&self) -> bool {
+        self.flags & AFFINITY != 0
+    }
+
+    /// How many endpoints a connection of `class` picks from.
+    pub fn endpoint_count(&self, class: EndpointClass) -> usize {
+        (match class {
+            EndpointClass::Cluster => self.cluster_endpoints,
+            EndpointClass::Local => self.local_endpoints,
+        }) as usize
+    }
+
+    /// kube-proxy's `hasEndpoints`.
+    pub fn has_endpoints(&self) -> bool {
+        self.cluster_endpoints > 0 || self.local_endpoints > 0
+    }
+
+    /// Endpoint `index` of `class`, when the line holds it (else read the full tables).
+    pub fn endpoint(&self, class: EndpointClass, index: usize) -> Option<SocketAddr> {
+        if self.flags & ENDPOINTS_INLINE == 0 {
+            return None;
+        }
+        let slot = match class {
+            EndpointClass::Cluster => index,
+            EndpointClass::Local => self.cluster_endpoints as usize + index,
+        };
+        let (ip, port) = self.endpoints[slot];
+        Some(SocketAddr::new(IpAddr::V4(ip), port))
+    }
+
+    fn is_frontend(&self, address: IpAddr, protocol: Protocol, port: u16) -> bool {
+        self.flags & IN_USE != 0
+            && self.cluster_ip == address
+            && self.port == port
+            && self.protocol == protocol
+    }
+}
+
+/// Cluster-IP frontends to their service ports, and one [`PortLine`] per service port.
+#[derive(Clone)]
+pub(crate) struct PortLines {
+    index: FlowIndex,
+    /// Keys in `index`, and how many it was sized for.
+    keys: usize,
+    capacity: usize,
+    /// Indexed by [`ServicePortId`].
+    lines: Vec<PortLine>,
+}
+
+impl std::fmt::Debug for PortLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortLines")
+            .field("keys", &self.keys)
+            .field("lines", &self.lines.len())
+            .finish()
+    }
+}
+
+/// The hash a cluster-IP frontend is indexed under: the address folded to 64 bits and
+/// mixed with port and protocol under fixed keys (the same on every run).
+#[inline]
+pub(crate) fn frontend_hash(address: IpAddr, protocol: Protocol, port: u16) -> u64 {
+    let folded = match address {
+        IpAddr::V4(a) => u64::from(a.to_bits()),
+        IpAddr::V6(a) => {
+            let bits = a.to_bits();
+            (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29)
+        }
+    };
+    let key = (u64::from(port) << 8) | u64::from(protocol.ip_number());
+    crate::conntrack::mix(
+        crate::conntrack::mix(folded ^ 0x4528_21e6_38d0_1377, key ^ 0xbe54_66cf_34e9_0c6c),
+        0xc0ac_29b7_c97c_50dd,
+    )
+}
+
+impl PortLines {
+    /// Sized for `ports` cluster-IP frontends; grows (rebuilding its index) past that.
+    pub fn with_capacity(ports: usize) -> PortLines {
+        let capacity = ports.max(16);
+        PortLines {
+            index: FlowIndex::new(capacity),
+            keys: 0,
+            capacity,
+            lines: Vec::with_capacity(ports),
+        }
+    }
+
+    /// Makes `id`'s line describe `port`, and indexes its cluster IP when `indexed` (the
+    /// port owns that frontend in the full tables).
+    pub fn insert(&mut self, id: ServicePortId, port: &CompiledServicePort, indexed: bool) {
+        let slot = id.0 as usize;
+        if self.lines.len() <= slot {
+            self.lines.resize(slot + 1, UNUSED_LINE);
+        }
+        self.lines[slot] = PortLine::new(port);
+        if indexed {
+            if self.keys == self.capacity {
+                self.grow();
+            }
+            let hash = frontend_hash(port.cluster_ip, port.protocol, port.port);
+            if self.index.insert(hash, id.0) {
+                self.keys += 1;
+            } else {
+                // Every bucket within reach is full: rebuild larger and retry once.
+                self.grow();
+                self.keys += usize::from(self.index.insert(hash, id.0));
+            }
+        }
+    }
+
+    /// Forgets `id`'s line and index key (`port` is what was inserted for it).
+    pub fn remove(&mut self, id: ServicePortId, port: &CompiledServicePort) {
+        let hash = frontend_hash(port.cluster_ip, port.protocol, port.port);
+        if self.index.remove(hash, id.0) {
+            self.keys -= 1;
+        }
+        if let Some(line) = self.lines.get_mut(id.0 as usize) {
+            *line = UNUSED_LINE;
+        }
+    }
+
+    /// Doubles the index: every key of a line in use is indexed again.
+    fn grow(&mut self) {
+        self.capacity *= 2;
+        let mut index = FlowIndex::new(self.capacity);
+        let mut keys = 0;
+        for (id, line) in self.lines.iter().enumerate() {
+            let hash = frontend_hash(line.cluster_ip, line.protocol, line.port);
+            if line.flags & IN_USE != 0
+                && self.index.find(hash, |value| value == id as u32).is_some()
+            {
+                keys += usize::from(index.insert(hash, id as u32));
+            }
+        }
+        self.index = index;
+        self.keys = keys;
+    }
+
+    /// The service port whose cluster IP is `address:port` over `protocol`, with its line.
+    #[inline]
+    pub fn lookup(
+        &self,
+        address: IpAddr,
+        protocol: Protocol,
+        port: u16,
+    ) -> Option<(ServicePortId, &PortLine)> {
+        let hash = frontend_hash(address, protocol, port);
+        self.index
+            .find(hash, |id| {
+                self.lines[id as usize].is_frontend(address, protocol, port)
+            })
+            .map(|id| (ServicePortId(id), &self.lines[id as usize]))
+    }
+
+    /// The line of `id` (a port compiled into these tables).
+    #[inline]
+    pub fn line(&self, id: ServicePortId) -> &PortLine {
+        &self.lines[id.0 as usize]
+    }
+
+    /// Starts loading the index bucket of a frontend hashed by [`frontend_hash`].
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Starts loading the line the (prefetched) bucket names for `hash`; returns its id.
+    #[inline]
+    pub fn prefetch_line(&self, hash: u64) -> Option<ServicePortId> {
+        let id = self.index.find(hash, |_| true)?;
+        prefetch(&self.lines[id as usize]);
+        Some(ServicePortId(id))
+    }
+
+    /// Bytes held: the index and the lines.
+    pub fn bytes(&self) -> usize {
+        self.index.bytes() + self.lines.capacity() * std::mem::size_of::<PortLine>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{ServiceMap, Update};
+    use crate::model::{
+        ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Service,
+        ServiceName, ServicePort, ServiceType, TargetPort, TrafficPolicy,
+    };
+    use crate::tables::{Frontend, Tables};
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_line_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<PortLine>(), 64);
+        assert_eq!(std::mem::align_of::<PortLine>(), 64);
+    }
+
+    /// Service `n` of a small address space, so cluster IPs and external IPs collide.
+    fn service(n: u8, external: bool, v6: bool, local: bool) -> Service {
+        let ip = |k: u8| -> IpAddr {
+            if v6 {
+                format!("fd00::{}", k % 6).parse().unwrap()
+            } else {
+                IpAddr::V4(Ipv4Addr::new(10, 96, 0, k % 6))
+            }
+        };
+        Service {
+            name: ServiceName::new("ns", format!("svc-{n}")),
+            service_type: ServiceType::ClusterIp,
+            cluster_ips: vec![ip(n)],
+            ports: vec![ServicePort {
+                name: String::new(),
+                protocol: Protocol::Tcp,
+                port: 80 + u16::from(n % 2),
+                target_port: TargetPort::Number(8080),
+                node_port: None,
+            }],
+            external_ips: if external { vec![ip(n + 1)] } else { vec![] },
+            internal_traffic_policy: if local {
+                TrafficPolicy::Local
+            } else {
+                TrafficPolicy::Cluster
+            },
+            ..Service::default()
+        }
+    }
+
+    fn slice(n: u8, endpoints: u8) -> EndpointSlice {
+        EndpointSlice {
+            name: format!("svc-{n}-a"),
+            service: ServiceName::new("ns", format!("svc-{n}")),
+            ports: vec![EndpointPort {
+                name: String::new(),
+                protocol: Protocol::Tcp,
+                port: 8080,
+            }],
+            endpoints: (0..endpoints)
+                .map(|k| Endpoint {
+                    addresses: vec![IpAddr::V4(Ipv4Addr::new(10, 1, n, k))],
+                    conditions: EndpointConditions::default(),
+                    node_name: Some(if k % 2 == 0 { "here" } else { "there" }.to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Everything the packet path reads from the lines agrees with the full tables.
+    fn mirrors(tables: &Tables) -> Result<(), TestCaseError> {
+        for (key, id, frontend) in tables.sorted_frontends() {
+            let fast = tables.lines.lookup(key.address, key.protocol, key.port);
+            if frontend == Frontend::ClusterIp {
+                prop_assert_eq!(fast.map(|(found, _)| found), Some(id));
+            } else {
+                prop_assert!(fast.is_none());
+            }
+        }
+        for (id, port) in tables.ports() {
+            let line = tables.lines.line(id);
+            prop_assert_eq!(line.has_endpoints(), port.has_endpoints());
+            prop_assert_eq!(line.internal_policy_local(), port.internal_policy_local);
+            prop_assert_eq!(line.external_policy_local(), port.external_policy_local);
+            prop_assert_eq!(line.affinity(), port.affinity_timeout.is_some());
+            for class in [EndpointClass::Cluster, EndpointClass::Local] {
+                let endpoints = port.endpoints_of(class);
+                prop_assert_eq!(line.endpoint_count(class), endpoints.len());
+                for (index, &endpoint) in endpoints.iter().enumerate() {
+                    let inline = line.endpoint(class, index);
+                    prop_assert!(inline.is_none_or(|e| e == endpoint));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        /// Under any sequence of Service and slice changes (colliding cluster and external
+        /// IPs, both families, more Services than the index was first sized for), the
+        /// lines index exactly the cluster IPs the full tables give their port, and
+        /// describe every port as the full tables do.
+        #[test]
+        fn lines_mirror_the_full_tables(
+            ops in proptest::collection::vec(
+                (0u8..40, 0u8..4, any::<bool>(), any::<bool>(), any::<bool>(), 0u8..7),
+                1..80,
+            ),
+        ) {
+            let state = ClusterState {
+                proxy: crate::model::ProxyConfig {
+                    node_name: "here".to_string(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let mut map = ServiceMap::new(&state);
+            for (n, action, external, v6, local, endpoints) in ops {
+                let update = match action {
+                    0 | 1 => Update::UpsertService(Box::new(service(n, external, v6, local))),
+                    2 => Update::UpsertEndpointSlice(Box::new(slice(n, endpoints))),
+                    _ => Update::RemoveService(ServiceName::new("ns", format!("svc-{n}"))),
+                };
+                map.apply(update);
+                mirrors(map.tables())?;
+            }
+        }
+    }
+}
