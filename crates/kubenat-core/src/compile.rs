@@ -5,7 +5,6 @@
 //! changed) recompiles only that Service's ports; [`Engine::update`](crate::Engine::update)
 //! uses it.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::categorize::categorize;
@@ -15,8 +14,8 @@ use crate::model::{
     ServiceType, SessionAffinity, TrafficPolicy,
 };
 use crate::tables::{
-    CompiledServicePort, Frontend, FrontendKey, NodeSettings, ServicePortId, ServicePortName,
-    Tables,
+    CompiledServicePort, FixedMap, Frontend, FrontendKey, NodeSettings, ServicePortId,
+    ServicePortName, Tables, fixed_state,
 };
 
 /// One change to the cluster state, as a watch on the API server would deliver it.
@@ -57,40 +56,72 @@ pub enum Update {
 #[derive(Clone, Debug)]
 pub struct ServiceMap {
     proxy: ProxyConfig,
-    services: BTreeMap<ServiceName, Service>,
-    slices: BTreeMap<ServiceName, BTreeMap<String, EndpointSlice>>,
+    services: FixedMap<ServiceName, Known>,
+    /// Each Service's slices, at most one per slice name, in no particular order
+    /// (compiled endpoints are sorted).
+    slices: FixedMap<ServiceName, Vec<EndpointSlice>>,
     tables: Tables,
 }
 
+/// A Service and the ports compiled from it.
+#[derive(Clone, Debug)]
+struct Known {
+    service: Service,
+    ports: Vec<ServicePortId>,
+}
+
 impl ServiceMap {
-    /// Compiles a whole state.
+    /// Compiles a whole state (a copy of it: [`ServiceMap::from_state`] takes it instead).
     pub fn new(state: &ClusterState) -> ServiceMap {
-        let mut map = ServiceMap {
-            proxy: state.proxy.clone(),
-            services: BTreeMap::new(),
-            slices: BTreeMap::new(),
-            // Most Services have one port in one family.
-            tables: Tables::with_capacity(node_settings(&state.proxy), state.services.len()),
-        };
-        for slice in &state.endpoint_slices {
-            map.slices
-                .entry(slice.service.clone())
-                .or_default()
-                .insert(slice.name.clone(), slice.clone());
+        ServiceMap::from_state(state.clone())
+    }
+
+    /// Compiles a whole state, keeping it for later updates.
+    pub fn from_state(state: ClusterState) -> ServiceMap {
+        let ClusterState {
+            mut services,
+            endpoint_slices,
+            proxy,
+            ..
+        } = state;
+        let mut slices: FixedMap<ServiceName, Vec<EndpointSlice>> =
+            FixedMap::with_capacity_and_hasher(services.len(), fixed_state());
+        for slice in endpoint_slices {
+            replace_slice(slices.entry(slice.service.clone()).or_default(), slice);
         }
-        for service in &state.services {
-            map.services.insert(service.name.clone(), service.clone());
+        // Compiled in name order, so clashes resolve the same whatever the input order;
+        // of two Services with one name, the last one listed wins.
+        services.reverse();
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        services.dedup_by(|later, earlier| later.name == earlier.name);
+        // Most Services have one port in one family.
+        let mut tables = Tables::with_capacity(node_settings(&proxy), services.len());
+        let mut by_name = FixedMap::with_capacity_and_hasher(services.len(), fixed_state());
+        for service in services {
+            let service_slices = slices_of(&slices, &service.name);
+            let ports = insert_ports(
+                &mut tables,
+                compile_service(&service, &service_slices, &proxy),
+            );
+            by_name.insert(service.name.clone(), Known { service, ports });
         }
-        let names: Vec<ServiceName> = map.services.keys().cloned().collect();
-        for name in names {
-            map.recompile(&name);
+        ServiceMap {
+            proxy,
+            services: by_name,
+            slices,
+            tables,
         }
-        map
     }
 
     /// The tables compiled from the current state.
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// The service ports compiled from the Service `name` (none when it is unknown or
+    /// headless).
+    pub fn ports_of(&self, name: &ServiceName) -> &[ServicePortId] {
+        self.services.get(name).map_or(&[], |known| &known.ports)
     }
 
     /// The proxy settings of the current state (those of the last [`Update::Replace`]).
@@ -103,32 +134,45 @@ impl ServiceMap {
     pub fn apply(&mut self, update: Update) -> Option<ServiceName> {
         match update {
             Update::Replace(state) => {
-                *self = ServiceMap::new(&state);
+                *self = ServiceMap::from_state(*state);
                 None
             }
             Update::UpsertService(service) => {
                 let name = service.name.clone();
-                self.services.insert(name.clone(), *service);
+                match self.services.get_mut(&name) {
+                    Some(known) => known.service = *service,
+                    None => {
+                        let ports = Vec::new();
+                        self.services.insert(
+                            name.clone(),
+                            Known {
+                                service: *service,
+                                ports,
+                            },
+                        );
+                    }
+                }
                 self.recompile(&name);
                 Some(name)
             }
             Update::RemoveService(name) => {
-                self.services.remove(&name);
-                self.recompile(&name);
+                if let Some(known) = self.services.remove(&name) {
+                    remove_ports(&mut self.tables, known.ports);
+                }
                 Some(name)
             }
             Update::UpsertEndpointSlice(slice) => {
                 let name = slice.service.clone();
-                self.slices
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(slice.name.clone(), *slice);
+                replace_slice(self.slices.entry(name.clone()).or_default(), *slice);
                 self.recompile(&name);
                 Some(name)
             }
             Update::RemoveEndpointSlice { service, name } => {
                 if let Some(slices) = self.slices.get_mut(&service) {
-                    slices.remove(&name);
+                    slices.retain(|s| s.name != name);
+                    if slices.is_empty() {
+                        self.slices.remove(&service);
+                    }
                 }
                 self.recompile(&service);
                 Some(service)
@@ -138,18 +182,32 @@ impl ServiceMap {
 
     /// Drops the compiled ports of `name` and compiles its current definition, if any.
     fn recompile(&mut self, name: &ServiceName) {
-        remove_service(&mut self.tables, name);
-        let Some(service) = self.services.get(name) else {
+        let Some(known) = self.services.get_mut(name) else {
             return;
         };
-        let slices: Vec<&EndpointSlice> = self
-            .slices
-            .get(name)
-            .map(|m| m.values().collect())
-            .unwrap_or_default();
-        let compiled = compile_service(service, &slices, &self.proxy);
-        insert_service(&mut self.tables, name, compiled);
+        remove_ports(&mut self.tables, std::mem::take(&mut known.ports));
+        let slices = slices_of(&self.slices, name);
+        let compiled = compile_service(&known.service, &slices, &self.proxy);
+        known.ports = insert_ports(&mut self.tables, compiled);
     }
+}
+
+/// Puts `slice` in place of the one of the same name, or adds it.
+fn replace_slice(slices: &mut Vec<EndpointSlice>, slice: EndpointSlice) {
+    match slices.iter_mut().find(|s| s.name == slice.name) {
+        Some(old) => *old = slice,
+        None => slices.push(slice),
+    }
+}
+
+fn slices_of<'a>(
+    slices: &'a FixedMap<ServiceName, Vec<EndpointSlice>>,
+    name: &ServiceName,
+) -> Vec<&'a EndpointSlice> {
+    slices
+        .get(name)
+        .map(|v| v.iter().collect())
+        .unwrap_or_default()
 }
 
 /// Compiles a whole state into tables.
@@ -309,10 +367,7 @@ fn source_ranges(service: &Service, family: IpAddr, proxy: &ProxyConfig) -> Vec<
     allowed
 }
 
-fn remove_service(tables: &mut Tables, name: &ServiceName) {
-    let Some(ids) = tables.ports_of_service.remove(name) else {
-        return;
-    };
+fn remove_ports(tables: &mut Tables, ids: Vec<ServicePortId>) {
     // Freed in reverse so a recompile takes the same ids back in the same order.
     for id in ids.into_iter().rev() {
         let Some(port) = tables.ports[id.0 as usize].take() else {
@@ -346,7 +401,8 @@ fn remove_service(tables: &mut Tables, name: &ServiceName) {
     }
 }
 
-fn insert_service(tables: &mut Tables, name: &ServiceName, ports: Vec<CompiledServicePort>) {
+/// Adds a Service's compiled ports to the tables; returns their ids.
+fn insert_ports(tables: &mut Tables, ports: Vec<CompiledServicePort>) -> Vec<ServicePortId> {
     let mut ids = Vec::with_capacity(ports.len());
     for port in ports {
         let slot = match tables.free_ports.pop() {
@@ -378,5 +434,5 @@ fn insert_service(tables: &mut Tables, name: &ServiceName, ports: Vec<CompiledSe
         tables.ports[slot as usize] = Some(port);
         ids.push(id);
     }
-    tables.ports_of_service.insert(name.clone(), ids);
+    ids
 }

@@ -165,7 +165,14 @@ impl Engine {
     /// [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity)
     /// connections up front, for each address family the state uses.
     pub fn new(state: &ClusterState) -> Engine {
-        let map = ServiceMap::new(state);
+        Engine::from_state(state.clone())
+    }
+
+    /// [`Engine::new`], taking the state instead of copying it (the engine keeps it for
+    /// updates).
+    pub fn from_state(state: ClusterState) -> Engine {
+        let proxy = state.proxy.clone();
+        let map = ServiceMap::from_state(state);
         let cursors = vec![0; map.tables().port_slots() * 2];
         let (v4_in_use, v6_in_use) = (
             map.tables().uses_family(false),
@@ -176,10 +183,10 @@ impl Engine {
                 map,
                 cursors,
                 now: Instant::ZERO,
-                rng: state.proxy.seed,
+                rng: proxy.seed,
             },
-            v4: FamilyState::new(&state.proxy, v4_in_use),
-            v6: FamilyState::new(&state.proxy, v6_in_use),
+            v4: FamilyState::new(&proxy, v4_in_use),
+            v6: FamilyState::new(&proxy, v6_in_use),
             counters: Counters::default(),
         }
     }
@@ -555,16 +562,13 @@ impl Engine {
         self.v4.ensure_in_use(proxy, tables.uses_family(false));
         self.v6.ensure_in_use(proxy, tables.uses_family(true));
         self.core.cursors.resize(tables.port_slots() * 2, 0);
-        let ids = changed
-            .as_ref()
-            .and_then(|name| tables.ports_of_service.get(name));
-        let touches_udp = match (&changed, ids) {
-            (None, _) => {
+        let touches_udp = match &changed {
+            None => {
                 self.core.cursors.fill(0);
                 true
             }
-            (Some(_), None) => false,
-            (Some(_), Some(ids)) => {
+            Some(name) => {
+                let ids = self.core.map.ports_of(name);
                 for id in ids {
                     self.core.cursors[id.0 as usize * 2] = 0;
                     self.core.cursors[id.0 as usize * 2 + 1] = 0;

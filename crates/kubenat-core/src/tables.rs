@@ -236,7 +236,6 @@ impl NodeSettings {
 pub struct Tables {
     pub(crate) ports: Vec<Option<CompiledServicePort>>,
     pub(crate) free_ports: Vec<u32>,
-    pub(crate) ports_of_service: FixedMap<ServiceName, Vec<ServicePortId>>,
     pub(crate) frontends: FixedMap<FrontendKey, (ServicePortId, Frontend)>,
     /// (protocol, node port, is IPv6) → service port.
     pub(crate) node_ports: FixedMap<(Protocol, u16, bool), ServicePortId>,
@@ -255,7 +254,6 @@ impl Tables {
         Tables {
             ports: Vec::with_capacity(ports),
             free_ports: Vec::new(),
-            ports_of_service: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
             frontends: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
             node_ports: FixedMap::with_hasher(fixed_state()),
             cluster_ips: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
