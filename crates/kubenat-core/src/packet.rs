@@ -46,7 +46,7 @@ pub(crate) enum Fragment {
 }
 
 /// The facts about one packet the engine needs, read once.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Parsed<A> {
     pub tuple: Tuple<A>,
     /// Offset of the transport header (IP header and extensions before it).
@@ -91,7 +91,68 @@ fn is_echo_request(protocol: u8, icmp_type: u8) -> bool {
 }
 
 /// Reads the IP and transport headers of `packet` (raw IP, family `A`).
+#[inline]
 pub(crate) fn parse<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
+    match plain_ipv4::<A>(packet) {
+        Some(parsed) => Ok(parsed),
+        None => parse_headers(packet),
+    }
+}
+
+/// The common case read at fixed offsets: an IPv4 packet without options, not a fragment,
+/// carrying a well-formed TCP or UDP header. `None` for anything else, which
+/// [`parse_headers`] (etherparse) reads instead; where both apply they agree (tested).
+#[inline]
+fn plain_ipv4<A: Addr>(packet: &[u8]) -> Option<Parsed<A>> {
+    if A::LEN != 4 || packet.len() < 28 || packet[0] != 0x45 {
+        return None;
+    }
+    let total = usize::from(read_u16(packet, 2));
+    // More-fragments flag or a fragment offset: the general path handles fragments.
+    let fragment_bits = read_u16(packet, 6) & 0x3fff;
+    if total < 28 || total > packet.len() || fragment_bits != 0 {
+        return None;
+    }
+    let protocol = packet[9];
+    let l4 = &packet[20..total];
+    let (sport, dport) = (read_u16(l4, 0), read_u16(l4, 2));
+    let tcp_flags = match protocol {
+        TCP => {
+            let header_len = usize::from(*l4.get(12)? >> 4) * 4;
+            if header_len < 20 || header_len > l4.len() {
+                return None;
+            }
+            l4[13]
+        }
+        UDP => {
+            let length = usize::from(read_u16(l4, 4));
+            if !(8..=l4.len()).contains(&length) {
+                return None;
+            }
+            0
+        }
+        _ => return None,
+    };
+    Some(Parsed {
+        tuple: Tuple {
+            src: A::read(&packet[12..]),
+            dst: A::read(&packet[16..]),
+            sport,
+            dport,
+            protocol,
+        },
+        l4_offset: 20,
+        l4_len: l4.len(),
+        transport: Transport::Ports,
+        fragment: Fragment::Whole,
+        fragment_id: 0,
+        tcp_flags,
+        sctp_chunk: 0,
+    })
+}
+
+/// Reads the IP and transport headers of `packet` with etherparse, whatever they hold.
+fn parse_headers<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
     let ip = IpSlice::from_slice(packet).map_err(|e| ip_error(&e))?;
     let (Some(src), Some(dst)) = (
         A::from_ip(ip.source_addr()),
@@ -322,4 +383,63 @@ fn port_words<A>(tuple: &Tuple<A>) -> [u8; 4] {
     let [a, b] = tuple.sport.to_be_bytes();
     let [c, d] = tuple.dport.to_be_bytes();
     [a, b, c, d]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    fn tcp_or_udp(udp: bool, payload: &[u8]) -> Vec<u8> {
+        let builder = etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 96, 0, 10], 64);
+        let mut out = Vec::new();
+        if udp {
+            builder.udp(5353, 53).write(&mut out, payload).unwrap();
+        } else {
+            builder
+                .tcp(40000, 80, 7, 1000)
+                .syn()
+                .write(&mut out, payload)
+                .unwrap();
+        }
+        out
+    }
+
+    proptest! {
+        // Cheap cases; enough of them that single header fields get hit.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whenever the fixed-offset reading of a plain IPv4 packet applies, etherparse
+        /// reads the same facts from it: over TCP and UDP packets with any bytes of their
+        /// headers overwritten, and any length cut or padding.
+        #[test]
+        fn the_plain_ipv4_reading_agrees_with_etherparse(
+            udp: bool,
+            payload in proptest::collection::vec(any::<u8>(), 0..24),
+            edits in proptest::collection::vec((0usize..48, any::<u8>()), 0..4),
+            cut in 0usize..80,
+            padding in 0usize..4,
+        ) {
+            let mut packet = tcp_or_udp(udp, &payload);
+            for (at, value) in edits {
+                if let Some(byte) = packet.get_mut(at) {
+                    *byte = value;
+                }
+            }
+            packet.truncate(cut.max(1));
+            packet.extend(std::iter::repeat_n(0, padding));
+            if let Some(fast) = plain_ipv4::<Ipv4Addr>(&packet) {
+                prop_assert_eq!(Ok(fast), parse_headers::<Ipv4Addr>(&packet));
+            }
+        }
+    }
+
+    #[test]
+    fn plain_ipv4_packets_take_the_fixed_offset_reading() {
+        for udp in [false, true] {
+            let packet = tcp_or_udp(udp, b"payload");
+            assert!(plain_ipv4::<Ipv4Addr>(&packet).is_some());
+        }
+    }
 }
