@@ -259,9 +259,30 @@ impl<A: Addr> Conntrack<A> {
     /// with `timeouts` per state.
     pub fn new(capacity: usize, timeouts: ConntrackTimeouts) -> Conntrack<A> {
         let capacity = capacity.min(NIL as usize / 2 - 1);
+        // Every slot is written now, chained free in order: the first connections do not
+        // pay the page faults of fresh memory on the packet path.
+        let unused = Tuple {
+            src: A::read(&[0; 16]),
+            dst: A::read(&[0; 16]),
+            sport: 0,
+            dport: 0,
+            protocol: 0,
+        };
+        let entries = (0..capacity)
+            .map(|i| Entry {
+                original: unused,
+                reply: unused,
+                expires: Instant::ZERO,
+                state: State::TcpClose,
+                masquerade: false,
+                linked_expiry: Instant::ZERO,
+                prev: NIL,
+                next: if i + 1 < capacity { i as u32 + 1 } else { NIL },
+            })
+            .collect();
         Conntrack {
-            entries: Vec::with_capacity(capacity),
-            free: NIL,
+            entries,
+            free: if capacity > 0 { 0 } else { NIL },
             keys: FlowIndex::new(capacity * 2),
             // Only masqueraded connections are keyed here: usually far from full.
             snat_keys: FlowIndex::dense(capacity),
@@ -414,15 +435,10 @@ impl<A: Addr> Conntrack<A> {
             prev: NIL,
             next: NIL,
         };
-        let index = if self.free != NIL {
-            let index = self.free;
-            self.free = self.entries[index as usize].next;
-            self.entries[index as usize] = entry;
-            index
-        } else {
-            self.entries.push(entry);
-            (self.entries.len() - 1) as u32
-        };
+        // Below capacity, a free slot exists.
+        let index = self.free;
+        self.free = self.entries[index as usize].next;
+        self.entries[index as usize] = entry;
         self.len += 1;
         self.link(index);
         // Sized at half load for `capacity` connections, the index practically always has

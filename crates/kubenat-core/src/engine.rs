@@ -328,8 +328,9 @@ impl Engine {
         now: Instant,
         verdicts: &mut [Verdict],
     ) {
-        // A four-stage software pipeline, each stage DEPTH packets behind the one before:
-        // conntrack bucket; conntrack entry or service bucket; service line; processing.
+        // A five-stage software pipeline, each stage DEPTH packets behind the one before:
+        // conntrack bucket; conntrack entry or service bucket; service line; the conntrack
+        // bucket of the reply tuple the new connection will likely get; processing.
         const STRIDE: usize = 64;
         const DEPTH: usize = 8;
         let n = packets.len().min(verdicts.len());
@@ -338,7 +339,8 @@ impl Engine {
             let len = (n - start).min(STRIDE);
             let mut flows = [None; STRIDE];
             let mut services = [None; STRIDE];
-            for step in 0..len + 3 * DEPTH {
+            let mut ports = [None; STRIDE];
+            for step in 0..len + 4 * DEPTH {
                 if arriving && step < len {
                     flows[step] = self.prefetch_index(packets[start + step]);
                 }
@@ -359,8 +361,14 @@ impl Engine {
                     && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
                 {
                     prefetch(cursor);
+                    ports[i] = Some(id);
                 }
-                if let Some(i) = step.checked_sub(3 * DEPTH).filter(|&i| i < len) {
+                if let Some(i) = step.checked_sub(3 * DEPTH).filter(|&i| i < len)
+                    && let Some(id) = ports[i]
+                {
+                    self.prefetch_likely_reply(packets[start + i], id);
+                }
+                if let Some(i) = step.checked_sub(4 * DEPTH).filter(|&i| i < len) {
                     verdicts[start + i] = self.process(hook, packets[start + i], now);
                 }
             }
@@ -401,6 +409,33 @@ impl Engine {
         let hash = frontend_hash(address, Protocol::from_ip_number(protocol)?, port);
         self.core.map.tables().lines.prefetch_index(hash);
         Some(hash)
+    }
+
+    /// Prefetches the conntrack bucket of the reply tuple a new IPv4 connection to
+    /// service port `id` gets if round robin picks the next cluster-wide endpoint and no
+    /// masquerade applies (the common case; a wrong guess costs one useless load).
+    #[inline]
+    fn prefetch_likely_reply(&self, packet: &[u8], id: ServicePortId) {
+        let line = self.core.map.tables().lines.line(id);
+        let count = line.endpoint_count(EndpointClass::Cluster);
+        let turn = self.core.cursors.get(id.0 as usize * 2).copied();
+        if count == 0 || turn.is_none() || packet.first().map(|b| b >> 4) != Some(4) {
+            return;
+        }
+        let index = turn.unwrap_or(0) as usize % count;
+        if let Some(endpoint) = line.endpoint(EndpointClass::Cluster, index)
+            && let IpAddr::V4(endpoint_ip) = endpoint.ip()
+            && let Some(t) = packet::peek_tuple::<Ipv4Addr>(packet)
+        {
+            let reply = Tuple {
+                src: endpoint_ip,
+                sport: endpoint.port(),
+                dst: t.src,
+                dport: t.sport,
+                protocol: t.protocol,
+            };
+            self.v4.conntrack.prefetch_index(Conntrack::hash(&reply));
+        }
     }
 
     #[inline(always)]
