@@ -28,6 +28,7 @@ pub mod control;
 pub mod device;
 pub mod disruption;
 pub mod fabric;
+pub mod generate;
 pub mod host;
 pub mod journey;
 pub mod node;
@@ -43,24 +44,37 @@ pub use disruption::{Disruption, Move};
 pub use journey::{Hop, Journey, Place, Report, Step};
 pub use scenario::{Action, Scenario, TimedEvent};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A finished run: the report, and the captures when asked for.
 #[derive(Clone, Debug)]
 pub struct Run {
     pub report: Report,
-    /// One pcap per link, in link order (empty unless captured).
+    /// One pcap per link, in link order, as written (empty unless captured).
     pub captures: Vec<CaptureFile>,
 }
 
-/// Plays `scenario` until every request has ended (plus a moment for connections to
-/// close), the last timed event has passed, or its time limit; captures every link if
-/// `capture`.
-pub fn simulate(scenario: &Scenario, capture: bool) -> Result<Run, String> {
-    let mut sim = sim::Sim::new(scenario)?;
-    if capture {
-        sim.enable_capture();
+/// Builds and plays `scenario` (see [`play`]), capturing every link into `pcap_dir` if
+/// given.
+pub fn simulate(scenario: &Scenario, pcap_dir: Option<&Path>) -> Result<Run, String> {
+    play(sim::Sim::new(scenario)?, scenario, pcap_dir)
+}
+
+/// Plays `sim`, built from `scenario`, until every request has ended (plus a moment for
+/// connections to close), the last timed event has passed, or the time limit; streams
+/// every link's packets into one pcap per link in `pcap_dir` if given.
+pub fn play(
+    mut sim: sim::Sim,
+    scenario: &Scenario,
+    pcap_dir: Option<&Path>,
+) -> Result<Run, String> {
+    let captures_failed = |e: std::io::Error| match pcap_dir {
+        Some(dir) => format!("writing captures to {}: {e}", dir.display()),
+        None => e.to_string(),
+    };
+    if let Some(dir) = pcap_dir {
+        sim.capture_to(dir).map_err(captures_failed)?;
     }
     let expected = scenario.expected_requests() as usize;
     let limit = clock::Instant::ZERO + scenario.time_limit;
@@ -71,12 +85,9 @@ pub fn simulate(scenario: &Scenario, capture: bool) -> Result<Run, String> {
         .max()
         .unwrap_or(clock::Instant::ZERO);
     sim.run_until(limit, Duration::from_millis(100), |s| {
-        let journeys = s.journal.journeys();
-        s.now >= last_event
-            && journeys.len() >= expected
-            && journeys.iter().all(|j| j.finished_ns.is_some())
+        s.now >= last_event && s.journal.journeys().len() >= expected && s.journal.unfinished() == 0
     });
-    let captures = sim.take_captures();
+    let captures = sim.finish_captures().map_err(captures_failed)?;
     Ok(Run {
         report: sim.report(scenario),
         captures,
@@ -89,7 +100,7 @@ pub fn simulate(scenario: &Scenario, capture: bool) -> Result<Run, String> {
 /// If the scenario is inconsistent (a pod on an unknown node, no cluster DNS Service...);
 /// use [`simulate`] to get the error instead.
 pub fn run(scenario: &Scenario) -> Report {
-    simulate(scenario, false)
+    simulate(scenario, None)
         .unwrap_or_else(|e| panic!("scenario: {e}"))
         .report
 }
@@ -106,15 +117,16 @@ pub struct Options {
 /// Plays `scenario`, writes the files `options` asks for, and reports. Errors are
 /// messages for people (a bad scenario, a file that cannot be written).
 pub fn run_with(scenario: &Scenario, options: &Options) -> Result<Report, String> {
-    let run = simulate(scenario, options.pcap_dir.is_some())?;
-    if let Some(dir) = &options.pcap_dir {
-        capture::write_all(&run.captures, dir)
-            .map_err(|e| format!("writing captures to {}: {e}", dir.display()))?;
-    }
+    let run = simulate(scenario, options.pcap_dir.as_deref())?;
     if let Some(path) = &options.svg {
-        let diagram = svg::sequence_diagram(&run.report, 1)
-            .ok_or("no request to draw: the scenario made none")?;
-        std::fs::write(path, diagram).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        write_svg(&run.report, path)?;
     }
     Ok(run.report)
+}
+
+/// Draws the first request of `report` as a sequence diagram into `path`.
+pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
+    let diagram =
+        svg::sequence_diagram(report, 1).ok_or("no request to draw: the scenario made none")?;
+    std::fs::write(path, diagram).map_err(|e| format!("writing {}: {e}", path.display()))
 }

@@ -16,7 +16,7 @@ use pcap_file::{DataLink, TsResolution};
 
 /// failover.yaml, shortened: MariaDB dies at 300 ms, so the captures hold a rescheduled
 /// pod's veth, packets to a dead address and the engines' rewrites on every path.
-fn failover_run() -> Run {
+fn failover_run(dir: &str) -> Run {
     let scenario = support::scenario("failover.yaml").with_requests(12);
     let scenario = Scenario {
         events: vec![kubenat_sim::TimedEvent {
@@ -27,7 +27,7 @@ fn failover_run() -> Run {
         }],
         ..scenario
     };
-    simulate(&scenario, true).expect("scenario runs")
+    simulate(&scenario, Some(&support::scratch_dir(dir))).expect("scenario runs")
 }
 
 struct Packet {
@@ -36,8 +36,9 @@ struct Packet {
 }
 
 fn read(file: &CaptureFile) -> Vec<Packet> {
-    let mut reader = PcapReader::new(file.bytes.as_slice())
-        .unwrap_or_else(|e| panic!("{}: header: {e}", file.name));
+    let bytes = support::capture_bytes(file);
+    let mut reader =
+        PcapReader::new(bytes.as_slice()).unwrap_or_else(|e| panic!("{}: header: {e}", file.name));
     let header = reader.header();
     assert_eq!(header.datalink, DataLink::RAW, "{}", file.name);
     assert_eq!(
@@ -65,7 +66,7 @@ fn read(file: &CaptureFile) -> Vec<Packet> {
 
 #[test]
 fn every_link_has_a_capture_and_every_packet_is_valid() {
-    let run = failover_run();
+    let run = failover_run("captures-valid");
     let report = &run.report;
     let links = &report.summary.links;
     assert_eq!(run.captures.len(), links.len(), "one capture per link");
@@ -120,7 +121,7 @@ fn every_link_has_a_capture_and_every_packet_is_valid() {
 /// The LAN carries node-to-node pod traffic, so pod addresses appear there too.
 #[test]
 fn each_capture_holds_the_packets_of_its_link() {
-    let run = failover_run();
+    let run = failover_run("captures-per-link");
     let pod_net: ipnet::Ipv4Net = "10.10.0.0/16".parse().unwrap();
     let lan: ipnet::Ipv4Net = "192.168.0.0/16".parse().unwrap();
     for file in &run.captures {
@@ -169,8 +170,7 @@ fn each_capture_holds_the_packets_of_its_link() {
 
 #[test]
 fn run_with_writes_the_captures_and_tshark_finds_no_bad_checksum() {
-    let dir = std::env::temp_dir().join(format!("kubenat-sim-pcap-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = support::scratch_dir("captures-run-with");
     let options = kubenat_sim::Options {
         pcap_dir: Some(dir.clone()),
         svg: None,
@@ -267,7 +267,7 @@ fn tshark_check(path: &Path, packets: u64) {
 /// header changed and its checksum left alone fails it.
 #[test]
 fn a_changed_byte_fails_the_check() {
-    let run = failover_run();
+    let run = failover_run("captures-changed-byte");
     let packets = read(&run.captures[0]);
     let tcp = packets.iter().find(|p| p.data[9] == 6).unwrap();
     let udp = packets.iter().find(|p| p.data[9] == 17).unwrap();

@@ -347,7 +347,7 @@ fn events_naming_unknown_pods_or_nodes_are_errors() {
             }],
             ..Scenario::notes(1)
         };
-        let err = kubenat_sim::simulate(&scenario, false).unwrap_err();
+        let err = kubenat_sim::simulate(&scenario, None).unwrap_err();
         assert!(err.contains(&action.to_string()), "{err}");
     }
 }

@@ -15,6 +15,19 @@ pub fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// An empty directory `name` under the target's scratch space, for one test's files.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// What a capture file holds.
+pub fn capture_bytes(file: &kubenat_sim::CaptureFile) -> Vec<u8> {
+    std::fs::read(&file.path).unwrap_or_else(|e| panic!("{}: {e}", file.path.display()))
+}
+
 /// The example scenario file `name`, parsed.
 pub fn scenario(name: &str) -> Scenario {
     Scenario::from_yaml_file(example(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
