@@ -1,8 +1,9 @@
 //! Generated clusters, for runs at scale: any number of nodes, pods and Services, with
 //! traffic that crosses the engines.
 //!
-//! Of the Services, one is the cluster DNS (`kube-system/kube-dns`, two CoreDNS pods) and
-//! the others are web Services `default/svc-<k>`, each with at least one web server pod.
+//! Of the Services, one is the cluster DNS (`kube-system/kube-dns`, a CoreDNS pod per 16
+//! nodes and at least two, as the cluster-proportional autoscaler deploys them) and the
+//! others are web Services `default/svc-<k>`, each with at least one web server pod.
 //! The remaining pods, half of the rest, are clients: each picks a Service at random,
 //! resolves `svc-<k>` through the cluster DNS (its node DNATs the query to a CoreDNS pod)
 //! and makes HTTP requests to the Service's cluster IP (its node DNATs them to a web pod).
@@ -91,18 +92,23 @@ impl fmt::Display for ClusterSize {
     }
 }
 
-/// CoreDNS replicas, as kubeadm deploys them.
-const DNS_PODS: usize = 2;
+/// Nodes per CoreDNS replica (the dns-autoscaler's `nodesPerReplica`): every query of the
+/// cluster lands on a CoreDNS pod's node, whose conntrack table must hold them.
+const NODES_PER_DNS_POD: usize = 16;
+/// CoreDNS replicas at the least, as kubeadm deploys them.
+const MIN_DNS_PODS: usize = 2;
 /// The port web Services and their pods listen on.
 const WEB_PORT: u16 = 80;
 /// Clients start their first request at a random moment within this span, so the load is
 /// spread as in a running cluster rather than synchronized.
 const START_SPREAD: Duration = Duration::from_secs(1);
 /// Connections each node tracks at most (`conntrack.min`, with `maxPerCore` low enough not
-/// to raise it). A node's pods make a few connections per request, so this is ample for
-/// tens of pods per node, and a thousand engines do not each allocate the 262,144-entry
-/// default.
-const CONNTRACK_PER_NODE: i64 = 4096;
+/// to raise it). A node tracks its pods' connections both ways, two per request for a client
+/// (the DNS query and the HTTP connection), kept up to two minutes after they close
+/// (TIME_WAIT), and a CoreDNS pod's node its share of the cluster's queries: this holds a
+/// node's handful of pods making tens of requests each, and a thousand engines do not each
+/// allocate the 262,144-entry default.
+const CONNTRACK_PER_NODE: i64 = 2048;
 
 fn net(text: &str) -> Ipv4Net {
     text.parse().expect("literal network")
@@ -178,30 +184,31 @@ impl Scenario {
         if nodes == 0 {
             return Err("nodes=0: a cluster needs a node".into());
         }
+        let first_node = Ipv4Addr::new(192, 168, 1, 1);
+        if nth(lan, first_node, nodes - 1).is_none() {
+            return Err(format!("nodes={nodes}: more than the LAN {lan} holds"));
+        }
         if services < 2 {
             return Err(format!(
                 "services={services}: at least 2 (the cluster DNS and one web Service)"
             ));
         }
         let web_services = services - 1;
-        let clients = pods.saturating_sub(DNS_PODS) / 2;
-        let web_pods = pods.saturating_sub(DNS_PODS + clients);
+        let dns_pods = (nodes / NODES_PER_DNS_POD).max(MIN_DNS_PODS);
+        let clients = pods.saturating_sub(dns_pods) / 2;
+        let web_pods = pods.saturating_sub(dns_pods + clients);
         if clients == 0 || web_pods < web_services {
             return Err(format!(
-                "pods={pods}: {services} services need at least {} pods ({DNS_PODS} for the \
-                 cluster DNS, one per web Service and as many clients)",
-                DNS_PODS + 2 * web_services
+                "pods={pods}: {nodes} nodes and {services} services need at least {} pods \
+                 ({dns_pods} for the cluster DNS, one per web Service and as many clients)",
+                dns_pods + 2 * web_services
             ));
         }
-        let first_node = Ipv4Addr::new(192, 168, 1, 1);
         let first_pod = Ipv4Addr::new(10, 244, 0, 2);
         let first_service = Ipv4Addr::new(10, 96, 1, 0);
         // Half the pod network stays free for the pods the control plane recreates. Web
         // Services are fewer than pods, so the service network (a million addresses) holds
         // them.
-        if nth(lan, first_node, nodes - 1).is_none() {
-            return Err(format!("nodes={nodes}: more than the LAN {lan} holds"));
-        }
         if nth(pod_network, first_pod, 2 * pods).is_none() {
             return Err(format!(
                 "pods={pods}: more than the pod network {pod_network} holds"
@@ -238,7 +245,7 @@ impl Scenario {
                 app,
             });
         };
-        for j in 0..DNS_PODS {
+        for j in 0..dns_pods {
             add_pod(
                 format!("coredns-{j}"),
                 "kube-system",
@@ -348,6 +355,10 @@ mod tests {
             ("nodes=0,pods=10,services=2", "needs a node"),
             ("nodes=1,pods=10,services=1", "at least 2"),
             ("nodes=1,pods=5,services=4", "at least 8 pods"),
+            (
+                "nodes=64,pods=8,services=4",
+                "at least 10 pods (4 for the cluster DNS",
+            ),
             ("nodes=70000,pods=10,services=2", "more than the LAN"),
             (
                 "nodes=1,pods=300000,services=2",

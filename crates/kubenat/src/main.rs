@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kubenat::{nft, probe, replay, report, rules, story};
+use kubenat::{nft, probe, replay, report, rules, scale, story};
 use kubenat_core::{ClusterState, Engine, Path, Protocol};
+use kubenat_sim::generate::ClusterSize;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -21,6 +22,7 @@ Examples:
   kubenat replay --cluster dump.yaml --node worker-1 --in capture.pcap --out after.pcap
   kubenat simulate --requests 6 --seed 7 --pcap captures/ --svg journey.svg
   kubenat simulate examples/miempresa/failover.yaml
+  kubenat simulate --generate nodes=1000,pods=10000,services=1000 --output json
   kubenat bench --services 1000000 --endpoints 4 --flows 1000000 --threads 2 --output json";
 
 #[derive(Parser)]
@@ -106,7 +108,17 @@ enum Command {
         /// examples/miempresa/failover.yaml.
         #[arg(default_value = "notes")]
         scenario: String,
-        /// HTTP requests the PC makes (default: 4, or the scenario file's).
+        /// Instead of a scenario, a generated cluster of this size: the cluster DNS, web
+        /// Services and their pods, and client pods requesting them; prints how fast it ran
+        /// and the memory it took instead of every journey.
+        #[arg(
+            long,
+            value_name = "nodes=N,pods=N,services=N",
+            conflicts_with = "scenario"
+        )]
+        generate: Option<ClusterSize>,
+        /// HTTP requests the PC makes, or each client pod of a generated cluster (default: 4,
+        /// 1 when generated, or the scenario file's).
         #[arg(long)]
         requests: Option<u32>,
         /// Same seed, same bytes out (default: 1, or the scenario file's).
@@ -254,6 +266,37 @@ fn simulate(
     Ok(())
 }
 
+/// A generated cluster, played and measured: build and run timed apart, memory from the
+/// counting allocator.
+fn simulate_generated(
+    size: ClusterSize,
+    requests: Option<u32>,
+    seed: Option<u64>,
+    options: &kubenat_sim::Options,
+    output: Output,
+) -> Result<(), BadInput> {
+    let bad = |e: String| BadInput(format!("--generate {size}: {e}"));
+    let mut scenario = kubenat_sim::Scenario::generated(size, seed.unwrap_or(1)).map_err(bad)?;
+    if let Some(requests) = requests {
+        scenario = scenario.with_requests(requests);
+    }
+    let started = std::time::Instant::now();
+    let sim = kubenat_sim::sim::Sim::new(&scenario).map_err(bad)?;
+    let built = started.elapsed();
+    let run = kubenat_sim::play(sim, &scenario, options.pcap_dir.as_deref()).map_err(BadInput)?;
+    let ran = started.elapsed() - built;
+    if let Some(path) = &options.svg {
+        kubenat_sim::write_svg(&run.report, path).map_err(BadInput)?;
+    }
+    let peak = PEAK_BYTES.load(std::sync::atomic::Ordering::Relaxed);
+    let measured = scale::Measured::new(size, &run.report, built, ran, Some(peak));
+    match output {
+        Output::Json => println!("{}", to_json(&measured)),
+        Output::Text => print!("{}", measured.text()),
+    }
+    Ok(())
+}
+
 fn rules_command(node: &Node, format: RulesFormat) -> Result<(), BadInput> {
     let state = load(node)?;
     let engine = Engine::new(&state);
@@ -317,15 +360,23 @@ fn replay_command(
     Ok(())
 }
 
-/// Counts the bytes the process holds, so `kubenat bench` can report memory. The packet
-/// path never allocates, so the count costs nothing there.
+/// Counts the bytes the process holds, and the most it held, so `kubenat bench` and
+/// `kubenat simulate --generate` can report memory. The packet path never allocates, so
+/// the count costs nothing there.
 struct CountingAllocator;
 
 static HELD_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static PEAK_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts `grown` more bytes held.
+fn held_more(grown: u64) {
+    let held = HELD_BYTES.fetch_add(grown, std::sync::atomic::Ordering::Relaxed) + grown;
+    PEAK_BYTES.fetch_max(held, std::sync::atomic::Ordering::Relaxed);
+}
 
 unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        HELD_BYTES.fetch_add(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        held_more(layout.size() as u64);
         unsafe { std::alloc::System.alloc(layout) }
     }
 
@@ -335,7 +386,7 @@ unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        HELD_BYTES.fetch_add(new_size as u64, std::sync::atomic::Ordering::Relaxed);
+        held_more(new_size as u64);
         HELD_BYTES.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
         unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
     }
@@ -436,21 +487,22 @@ fn main() -> ExitCode {
         Some(Command::Rules { node, format }) => rules_command(node, *format),
         Some(Command::Simulate {
             scenario,
+            generate,
             requests,
             seed,
             pcap,
             svg,
             output,
-        }) => simulate(
-            scenario,
-            *requests,
-            *seed,
-            kubenat_sim::Options {
+        }) => {
+            let options = kubenat_sim::Options {
                 pcap_dir: pcap.clone(),
                 svg: svg.clone(),
-            },
-            *output,
-        ),
+            };
+            match generate {
+                Some(size) => simulate_generated(*size, *requests, *seed, &options, *output),
+                None => simulate(scenario, *requests, *seed, options, *output),
+            }
+        }
         Some(Command::Bench {
             services,
             endpoints,
