@@ -102,13 +102,21 @@ const WEB_PORT: u16 = 80;
 /// Clients start their first request at a random moment within this span, so the load is
 /// spread as in a running cluster rather than synchronized.
 const START_SPREAD: Duration = Duration::from_secs(1);
-/// Connections each node tracks at most (`conntrack.min`, with `maxPerCore` low enough not
-/// to raise it). A node tracks its pods' connections both ways, two per request for a client
-/// (the DNS query and the HTTP connection), kept up to two minutes after they close
-/// (TIME_WAIT), and a CoreDNS pod's node its share of the cluster's queries: this holds a
-/// node's handful of pods making tens of requests each, and a thousand engines do not each
-/// allocate the 262,144-entry default.
-const CONNTRACK_PER_NODE: i64 = 2048;
+/// Connections a node's table holds per pod on it. A node tracks its pods' connections
+/// both ways, two per request for a client (the DNS query and the HTTP connection), kept up
+/// to two minutes after they close (TIME_WAIT): room for tens of requests per client.
+const CONNTRACK_PER_POD: usize = 64;
+/// And per DNS query its CoreDNS pod takes: a few retries' worth.
+const CONNTRACK_PER_QUERY: usize = 8;
+
+/// Connections each node tracks at most (`conntrack.min`, one value for the cluster as in
+/// its KubeProxyConfiguration): sized for the busiest node, a power of two, at least 1024.
+/// A thousand small engines do not each allocate the 262,144-entry default.
+fn conntrack_per_node(pods_per_node: usize, queries_per_dns_pod: usize) -> usize {
+    (CONNTRACK_PER_POD * pods_per_node + CONNTRACK_PER_QUERY * queries_per_dns_pod)
+        .next_power_of_two()
+        .max(1024)
+}
 
 fn net(text: &str) -> Ipv4Net {
     text.parse().expect("literal network")
@@ -283,6 +291,7 @@ impl Scenario {
             );
         }
 
+        let conntrack = conntrack_per_node(pods.div_ceil(nodes), clients.div_ceil(dns_pods));
         let manifests = Manifests {
             services: all_services,
             endpoint_slices: slices,
@@ -297,7 +306,7 @@ impl Scenario {
                 cluster_cidr: Some(pod_network.to_string()),
                 conntrack: Some(ConntrackConfiguration {
                     max_per_core: Some(1),
-                    min: Some(CONNTRACK_PER_NODE),
+                    min: Some(conntrack as i64),
                     ..ConntrackConfiguration::default()
                 }),
                 ..KubeProxyConfiguration::default()
@@ -392,6 +401,9 @@ mod tests {
         assert_eq!(clients, 9);
         assert_eq!(scenario.expected_requests(), 9);
         let state = m.cluster_state("node-1").unwrap();
-        assert_eq!(state.proxy.conntrack_capacity, CONNTRACK_PER_NODE as usize);
+        assert_eq!(state.proxy.conntrack_capacity, 1024);
+        // 10,000 pods on 1,000 nodes: 640 for a node's pods, 648 for a CoreDNS pod's share
+        // of 4,999 clients' queries (62 replicas).
+        assert_eq!(conntrack_per_node(10, 81), 2048);
     }
 }
