@@ -1,8 +1,6 @@
 //! Generated clusters: every client's requests reach a pod of the Service it named, through
 //! its node's engine and the cluster DNS; the same seed gives the same run.
 
-mod support;
-
 use kubenat_sim::capture::MAX_OPEN;
 use kubenat_sim::generate::ClusterSize;
 use kubenat_sim::{Scenario, Step, run, simulate};
@@ -69,17 +67,17 @@ fn a_generated_cluster_replays_exactly() {
 fn captures_of_more_links_than_open_files_are_whole() {
     let size: ClusterSize = "nodes=10,pods=300,services=10".parse().unwrap();
     let scenario = Scenario::generated(size, 5).unwrap();
-    let capture = |dir: &str| simulate(&scenario, Some(&support::scratch_dir(dir))).unwrap();
+    let capture = |dir: &str| simulate(&scenario, Some(&kubenat_e2e::scratch_dir!(dir))).unwrap();
     let (a, b) = (capture("generated-pcap-a"), capture("generated-pcap-b"));
     assert!(a.captures.len() > MAX_OPEN, "{}", a.captures.len());
     assert_eq!(a.report.summary.succeeded, a.report.summary.requests);
     for (x, y) in a.captures.iter().zip(&b.captures) {
-        let bytes = support::capture_bytes(x);
-        assert!(bytes == support::capture_bytes(y), "{} differs", x.name);
+        let bytes = kubenat_e2e::capture_bytes(x);
+        assert!(bytes == kubenat_e2e::capture_bytes(y), "{} differs", x.name);
         let mut reader = PcapReader::new(bytes.as_slice()).unwrap();
         let mut packets = 0;
         while let Some(p) = reader.next_packet() {
-            support::check_packet(&p.unwrap().data).unwrap();
+            kubenat_e2e::check_packet(&p.unwrap().data).unwrap();
             packets += 1;
         }
         assert_eq!(packets, x.packets, "{}", x.name);
