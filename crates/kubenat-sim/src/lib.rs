@@ -16,10 +16,84 @@
 //! println!("{report}");
 //! ```
 //!
-//! The pieces embed separately: [`clock`] (time and randomness), [`queue`] (events),
-//! [`device`] (the in-memory smoltcp device), [`host`] (a stack and its app), [`fabric`]
-//! (links and addresses), [`node`] (a node as a router with its engine), [`apps`], and
-//! [`sim::Sim`], the loop that ties them.
+//! [`Scenario::generated`] makes clusters of any size ([`generate`]); `kubenat simulate
+//! --generate` measures them.
+//!
+//! ## Embedding the pieces
+//!
+//! Another simulator can take the pieces without [`run`] or [`sim::Sim`]: [`clock`] (time
+//! and randomness), [`queue`] (events), [`device`] (the in-memory smoltcp device),
+//! [`host`] (a stack and its app), [`fabric`] (links and addresses), [`node`] (a node as a
+//! router with its engine) and [`apps`]. Its own loop owns the clock and moves the packets:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use kubenat_core::{Engine, reference};
+//! use kubenat_sim::apps::dns::ResolverConfig;
+//! use kubenat_sim::apps::pc::{Browse, Pc};
+//! use kubenat_sim::clock::{Instant, Rng};
+//! use kubenat_sim::fabric::{Fabric, Port};
+//! use kubenat_sim::host::Host;
+//! use kubenat_sim::journey::Journal;
+//! use kubenat_sim::node::KubeNode;
+//!
+//! // The wires: the LAN, two nodes, a CoreDNS pod on nodo1 and a client pod on nodoa.
+//! let veth = Duration::from_micros(20);
+//! let mut fabric = Fabric::new(
+//!     "192.168.0.0/16".parse()?,
+//!     "10.10.0.0/16".parse()?,
+//!     Duration::from_micros(200),
+//! );
+//! let nodo1 = fabric.add_node("nodo1", "192.168.0.100".parse()?);
+//! let nodoa = fabric.add_node("nodoa", "192.168.0.101".parse()?);
+//! fabric.add_pod("coredns", "10.10.0.10".parse()?, nodo1, veth);
+//! let client = fabric.add_pod("client", "10.10.0.102".parse()?, nodoa, veth);
+//!
+//! // nodoa forwards through its own engine, compiled from the notes' cluster.
+//! let engine = Engine::new(&reference::cluster("nodoa"));
+//! let mut node = KubeNode::new(nodoa, "nodoa", "192.168.0.101".parse()?, engine);
+//!
+//! // The client pod: a smoltcp stack whose browser first asks the cluster DNS (the kube-dns
+//! // cluster IP, with the pod's search list) for wp-service.
+//! let browse = Browse {
+//!     host: "wp-service".into(),
+//!     path: "/".into(),
+//!     port: 8080,
+//!     requests: 1,
+//!     start: Instant::ZERO,
+//!     gap: Duration::ZERO,
+//!     timeout: Duration::from_secs(5),
+//! };
+//! let resolver = ResolverConfig::pod("default", "10.10.1.10".parse()?, "cluster.local");
+//! let app = Box::new(Pc::new(browse, resolver));
+//! let gateway = Some("169.254.1.1".parse()?);
+//! let mut pod = Host::new("client", "10.10.0.102".parse()?, 32, gateway, app, Rng::new(7));
+//! let mut journal = Journal::default();
+//!
+//! // Your clock says 1 ms: the pod's stack runs and sends its query.
+//! let now = Instant::from_millis(1);
+//! let (sent, _wake_at) = pod.service(now, &mut journal);
+//! let query = sent.into_iter().next().expect("a DNS query");
+//! let (to, link) = fabric.from_host(client, "10.10.1.10".parse()?).expect("a veth");
+//! assert_eq!(to, Port::Node(nodoa));
+//!
+//! // Your loop delivers it after the veth's latency; nodoa's engine DNATs the cluster IP
+//! // to the CoreDNS pod, and the fabric routes it over the LAN to nodo1.
+//! let arrival = now + fabric.carry(link, query.len());
+//! let out = node.forward(query, arrival, &fabric, &mut journal).expect("forwarded");
+//! assert_eq!(out.to, Port::Node(nodo1));
+//! assert_eq!(out.packet[16..20], [10, 10, 0, 10]);
+//! assert_eq!(node.engine.counters().translated, 1);
+//!
+//! // The engine's timers (conntrack expiry) are the loop's to run.
+//! let expiry = node.engine.poll_at().expect("a tracked connection");
+//! node.engine.handle_timeout(expiry);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `examples/embed.rs` goes further: its own event loop, an app of its own, and the reply
+//! coming back through reverse NAT.
 
 pub mod apps;
 pub mod capture;

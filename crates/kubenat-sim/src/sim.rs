@@ -105,14 +105,7 @@ impl Sim {
                 since_ns: 0,
                 until_ns: None,
             });
-            nodes.push(KubeNode {
-                id,
-                name: node.name.clone(),
-                ip,
-                engine: Engine::new(&state),
-                unrouted: 0,
-                scheduled: None,
-            });
+            nodes.push(KubeNode::new(id, &node.name, ip, Engine::new(&state)));
         }
         let mut hosts = Vec::new();
         let mut host_place = Vec::new();
