@@ -1,5 +1,5 @@
-//! `kubenat`: kube-proxy's Service data plane in userspace. With no arguments it tells the
-//! story of the course notes' cluster, flow by flow.
+//! `kubenat`: kube-proxy's Service data plane in userspace. With no arguments it simulates
+//! the course notes' network and prints each request's journey, hop by hop.
 
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
@@ -13,7 +13,8 @@ use kubenat_sim::generate::ClusterSize;
 
 const EXAMPLES: &str = "\
 Examples:
-  kubenat                                   # the course notes' cluster, every flow explained
+  kubenat                                   # the course notes' network simulated, each request hop by hop
+  kubenat story                             # every flow of the notes traced through a node's rules
   kubenat trace --cluster examples/miempresa/cluster.yaml --cluster examples/miempresa/kube-proxy.yaml \\
       --node nodoa --src 192.168.0.10 --dst 192.168.0.101 --dport 30880
   kubenat trace --cluster dump.yaml --node worker-1 --proto udp --src 10.244.1.5:5353 \\
@@ -25,8 +26,15 @@ Examples:
   kubenat simulate --generate nodes=1000,pods=10000,services=1000 --output json
   kubenat bench --services 1000000 --endpoints 4 --flows 1000000 --threads 2 --output json";
 
+/// Printed after the notes' journey when `kubenat` runs with no arguments.
+const AFTER_THE_JOURNEY: &str = "
+More: `kubenat simulate --help` (other requests, seeds, failures, captures, a diagram,
+generated clusters), `kubenat story` (each flow traced through the rules),
+`kubenat trace --help` (one packet on one node), `kubenat --help` (everything).
+";
+
 #[derive(Parser)]
-#[command(name = "kubenat", version, about = "kube-proxy's Service NAT in userspace: trace, inspect and replay traffic through a node's rules", after_help = EXAMPLES)]
+#[command(name = "kubenat", version, about = "kube-proxy's Service NAT in userspace: simulate a cluster, trace, inspect and replay traffic through a node's rules", after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -133,6 +141,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Every flow of the course notes traced through the node's rules and explained, and
+    /// wp-service's round robin.
+    #[command(after_help = EXAMPLES)]
+    Story,
     /// Rule lookup and rewrite at scale: a synthetic cluster and traffic, measured.
     #[command(after_help = EXAMPLES)]
     Bench {
@@ -472,7 +484,15 @@ fn bench_text(r: &kubenat_bench::run::Report) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        None => {
+        None => simulate(
+            "notes",
+            None,
+            None,
+            kubenat_sim::Options::default(),
+            Output::Text,
+        )
+        .map(|()| print!("{AFTER_THE_JOURNEY}")),
+        Some(Command::Story) => {
             print!("{}", story::render());
             Ok(())
         }

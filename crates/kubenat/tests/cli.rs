@@ -15,8 +15,28 @@ fn stderr(output: &std::process::Output) -> String {
 }
 
 #[test]
-fn no_arguments_tells_the_notes_story() {
+fn no_arguments_simulates_the_notes_network() {
     let out = kubenat(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let simulate = stdout(&kubenat(&["simulate"]));
+    assert!(text.starts_with(&simulate), "{text}");
+    for expected in [
+        "request 1: GET http://web1.miempresa.com/ -> HTTP 200",
+        "matches Ingress default/web1",
+        "=> 10.10.0.103:3306 [default/mariadb-service:mysql",
+        "4 requests: 4 succeeded, 0 failed",
+        "sequence: wordpress-5d8f7c9b6-abcde -> wordpress-5d8f7c9b6-fghij -> \
+         wordpress-5d8f7c9b6-abcde -> wordpress-5d8f7c9b6-fghij",
+        "kubenat story",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn story_traces_every_flow_of_the_notes() {
+    let out = kubenat(&["story"]);
     assert!(out.status.success());
     let text = stdout(&out);
     for expected in [
