@@ -209,7 +209,7 @@ impl Scenario {
             return Err(format!(
                 "pods={pods}: {nodes} nodes and {services} services need at least {} pods \
                  ({dns_pods} for the cluster DNS, one per web Service and as many clients)",
-                dns_pods + 2 * web_services
+                dns_pods.saturating_add(web_services.saturating_mul(2))
             ));
         }
         let first_pod = Ipv4Addr::new(10, 244, 0, 2);
@@ -217,7 +217,7 @@ impl Scenario {
         // Half the pod network stays free for the pods the control plane recreates. Web
         // Services are fewer than pods, so the service network (a million addresses) holds
         // them.
-        if nth(pod_network, first_pod, 2 * pods).is_none() {
+        if nth(pod_network, first_pod, pods.saturating_mul(2)).is_none() {
             return Err(format!(
                 "pods={pods}: more than the pod network {pod_network} holds"
             ));
