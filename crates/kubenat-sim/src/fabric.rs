@@ -4,7 +4,7 @@
 //! the outside DNS) and one veth pair per pod between the pod and its node. The pod network
 //! is routed between nodes over the LAN (host-gw style: the route to a pod is its node).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -70,6 +70,8 @@ pub struct Fabric {
     /// Pod address -> (its node, its host, its veth).
     pods: BTreeMap<Ipv4Addr, (NodeId, HostId, LinkId)>,
     uplinks: Vec<Uplink>,
+    /// Every link's file name, so a new one is made unique without a walk over the links.
+    files: BTreeSet<String>,
     host_names: Vec<String>,
     node_names: Vec<String>,
     node_ips: Vec<Ipv4Addr>,
@@ -92,6 +94,7 @@ impl Fabric {
             lan_owners: BTreeMap::new(),
             pods: BTreeMap::new(),
             uplinks: Vec::new(),
+            files: BTreeSet::from(["lan".to_string()]),
             host_names: Vec::new(),
             node_names: Vec::new(),
             node_ips: Vec::new(),
@@ -121,6 +124,7 @@ impl Fabric {
         let id = self.host_names.len();
         let link = self.links.len();
         let file = self.unique_file(&format!("veth-{}-{name}", self.node_names[node]));
+        self.files.insert(file.clone());
         self.links.push(Link {
             name: format!("veth {} <-> {name}", self.node_names[node]),
             file,
@@ -164,7 +168,7 @@ impl Fabric {
             .collect();
         let mut name = safe.clone();
         let mut n = 1;
-        while self.links.iter().any(|l| l.file == name) {
+        while self.files.contains(&name) {
             n += 1;
             name = format!("{safe}-{n}");
         }

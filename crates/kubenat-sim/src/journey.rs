@@ -202,6 +202,8 @@ pub struct Journey {
 pub struct Journal {
     journeys: Vec<Journey>,
     flows: BTreeMap<FlowView, RequestId>,
+    /// Journeys with an end, kept so the run's stop test does not walk them all.
+    finished: usize,
     /// Hops no request could be found for (nothing registered their tuple).
     pub unattributed: u64,
 }
@@ -223,7 +225,13 @@ impl Journal {
 
     /// Ends a request.
     pub fn finish(&mut self, id: RequestId, now: Instant, outcome: Outcome) {
-        if let Some(j) = self.journey_mut(id) {
+        let Some(index) = (id as usize).checked_sub(1) else {
+            return;
+        };
+        if let Some(j) = self.journeys.get_mut(index) {
+            if j.finished_ns.is_none() {
+                self.finished += 1;
+            }
             j.finished_ns = Some(now.as_nanos());
             j.outcome = outcome;
         }
@@ -249,6 +257,11 @@ impl Journal {
             }),
             None => self.unattributed += 1,
         }
+    }
+
+    /// Requests begun and not finished.
+    pub fn unfinished(&self) -> usize {
+        self.journeys.len() - self.finished
     }
 
     /// The requests so far.

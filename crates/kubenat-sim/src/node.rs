@@ -70,6 +70,18 @@ fn selection(s: Selection, candidates: usize) -> String {
 }
 
 impl KubeNode {
+    /// Node `id` of the fabric, forwarding through `engine`.
+    pub fn new(id: NodeId, name: &str, ip: Ipv4Addr, engine: Engine) -> KubeNode {
+        KubeNode {
+            id,
+            name: name.to_string(),
+            ip,
+            engine,
+            unrouted: 0,
+            scheduled: None,
+        }
+    }
+
     /// Forwards a packet that arrived at the node (from a pod or the LAN).
     pub fn forward(
         &mut self,

@@ -50,6 +50,15 @@ pub enum PodApp {
         port: u16,
         blogname: String,
     },
+    /// A web server answering every request with a page naming the pod.
+    Web {
+        port: u16,
+    },
+    /// A browser in a pod: resolves its URL's host through the cluster DNS (with the pod's
+    /// search list) and fetches it.
+    Browser {
+        browse: Browse,
+    },
 }
 
 /// A pod, scheduled on a node.
@@ -286,12 +295,19 @@ impl Scenario {
         self
     }
 
-    /// The same scenario with every browser making `requests` requests.
+    /// The same scenario with every browser (on the LAN and in pods) making `requests`
+    /// requests.
     pub fn with_requests(mut self, requests: u32) -> Scenario {
-        for m in &mut self.machines {
-            if let LanApp::Browser { browse, .. } = &mut m.app {
-                browse.requests = requests;
-            }
+        let machines = self.machines.iter_mut().filter_map(|m| match &mut m.app {
+            LanApp::Browser { browse, .. } => Some(browse),
+            _ => None,
+        });
+        let pods = self.pods.iter_mut().filter_map(|p| match &mut p.app {
+            PodApp::Browser { browse } => Some(browse),
+            _ => None,
+        });
+        for browse in machines.chain(pods) {
+            browse.requests = requests;
         }
         self
     }
@@ -302,14 +318,16 @@ impl Scenario {
         self
     }
 
-    /// Requests the browsers will make in all.
+    /// Requests the browsers (on the LAN and in pods) will make in all.
     pub fn expected_requests(&self) -> u32 {
-        self.machines
-            .iter()
-            .map(|m| match &m.app {
-                LanApp::Browser { browse, .. } => browse.requests,
-                _ => 0,
-            })
-            .sum()
+        let machines = self.machines.iter().map(|m| match &m.app {
+            LanApp::Browser { browse, .. } => browse.requests,
+            _ => 0,
+        });
+        let pods = self.pods.iter().map(|p| match &p.app {
+            PodApp::Browser { browse } => browse.requests,
+            _ => 0,
+        });
+        machines.chain(pods).sum()
     }
 }

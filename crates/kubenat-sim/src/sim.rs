@@ -47,7 +47,7 @@ pub struct Sim {
     /// Packets a LAN machine sent to an address nobody owns, and packets that reached a
     /// stopped host.
     pub unrouted: u64,
-    /// Captures of every link, when enabled ([`Sim::enable_capture`]).
+    /// Captures of every link, when enabled ([`Sim::capture_to`]).
     pub capture: Option<Capture>,
     pub control: Controller,
     /// Everything with an address, in order of appearance; `host_place[h]` is host `h`'s.
@@ -105,14 +105,7 @@ impl Sim {
                 since_ns: 0,
                 until_ns: None,
             });
-            nodes.push(KubeNode {
-                id,
-                name: node.name.clone(),
-                ip,
-                engine: Engine::new(&state),
-                unrouted: 0,
-                scheduled: None,
-            });
+            nodes.push(KubeNode::new(id, &node.name, ip, Engine::new(&state)));
         }
         let mut hosts = Vec::new();
         let mut host_place = Vec::new();
@@ -190,17 +183,19 @@ impl Sim {
         Ok(sim)
     }
 
-    /// Records every packet on every link from now on (see [`crate::capture`]).
-    pub fn enable_capture(&mut self) {
-        self.capture.get_or_insert_with(Capture::default);
+    /// Streams every packet on every link from now on into one pcap per link in `dir`
+    /// (see [`crate::capture`]).
+    pub fn capture_to(&mut self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.capture = Some(Capture::new(dir)?);
+        Ok(())
     }
 
-    /// The captures so far, one per link, handed over (capture stops).
-    pub fn take_captures(&mut self) -> Vec<CaptureFile> {
-        self.capture
-            .take()
-            .map(|c| c.finish(&self.fabric))
-            .unwrap_or_default()
+    /// Ends the capture: every link's file complete, in link order (none if not capturing).
+    pub fn finish_captures(&mut self) -> std::io::Result<Vec<CaptureFile>> {
+        match self.capture.take() {
+            Some(c) => c.finish(&self.fabric),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn schedule_host(&mut self, h: HostId, at: Instant) {
@@ -224,7 +219,7 @@ impl Sim {
     fn send(&mut self, to: Port, link: LinkId, packet: Vec<u8>) {
         let latency = self.fabric.carry(link, packet.len());
         if let Some(capture) = &mut self.capture {
-            capture.record(link, self.now, &packet);
+            capture.record(link, &self.fabric.links[link].file, self.now, &packet);
         }
         self.queue
             .push(self.now + latency, Event::Arrive { to, packet });

@@ -13,6 +13,7 @@ use crate::apps::dns::{DnsServer, ResolverConfig, Zone};
 use crate::apps::ingress::{IngressController, RoutingTable};
 use crate::apps::mariadb::MariaDb;
 use crate::apps::pc::Pc;
+use crate::apps::web::Web;
 use crate::apps::wordpress::WordPress;
 use crate::scenario::{LanApp, PodApp, Scenario};
 
@@ -65,6 +66,8 @@ impl PodFactory {
             )),
             PodApp::WordPress { db } => Box::new(WordPress::new(db.clone(), resolver)),
             PodApp::MariaDb { port, blogname } => Box::new(MariaDb::new(*port, blogname)),
+            PodApp::Web { port } => Box::new(Web::new(*port)),
+            PodApp::Browser { browse } => Box::new(Pc::new(browse.clone(), resolver)),
         }
     }
 }

@@ -5,4 +5,5 @@ pub mod probe;
 pub mod replay;
 pub mod report;
 pub mod rules;
+pub mod scale;
 pub mod story;

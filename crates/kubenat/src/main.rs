@@ -1,5 +1,5 @@
-//! `kubenat`: kube-proxy's Service data plane in userspace. With no arguments it tells the
-//! story of the course notes' cluster, flow by flow.
+//! `kubenat`: kube-proxy's Service data plane in userspace. With no arguments it simulates
+//! the course notes' network and prints each request's journey, hop by hop.
 
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kubenat::{nft, probe, replay, report, rules, story};
+use kubenat::{nft, probe, replay, report, rules, scale, story};
 use kubenat_core::{ClusterState, Engine, Path, Protocol};
+use kubenat_sim::generate::ClusterSize;
 
 const EXAMPLES: &str = "\
 Examples:
-  kubenat                                   # the course notes' cluster, every flow explained
+  kubenat                                   # the course notes' network simulated, each request hop by hop
+  kubenat story                             # every flow of the notes traced through a node's rules
   kubenat trace --cluster examples/miempresa/cluster.yaml --cluster examples/miempresa/kube-proxy.yaml \\
       --node nodoa --src 192.168.0.10 --dst 192.168.0.101 --dport 30880
   kubenat trace --cluster dump.yaml --node worker-1 --proto udp --src 10.244.1.5:5353 \\
@@ -21,10 +23,18 @@ Examples:
   kubenat replay --cluster dump.yaml --node worker-1 --in capture.pcap --out after.pcap
   kubenat simulate --requests 6 --seed 7 --pcap captures/ --svg journey.svg
   kubenat simulate examples/miempresa/failover.yaml
+  kubenat simulate --generate nodes=1000,pods=10000,services=1000 --output json
   kubenat bench --services 1000000 --endpoints 4 --flows 1000000 --threads 2 --output json";
 
+/// Printed after the notes' journey when `kubenat` runs with no arguments.
+const AFTER_THE_JOURNEY: &str = "
+More: `kubenat simulate --help` (other requests, seeds, failures, captures, a diagram,
+generated clusters), `kubenat story` (each flow traced through the rules),
+`kubenat trace --help` (one packet on one node), `kubenat --help` (everything).
+";
+
 #[derive(Parser)]
-#[command(name = "kubenat", version, about = "kube-proxy's Service NAT in userspace: trace, inspect and replay traffic through a node's rules", after_help = EXAMPLES)]
+#[command(name = "kubenat", version, about = "kube-proxy's Service NAT in userspace: simulate a cluster, trace, inspect and replay traffic through a node's rules", after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -106,7 +116,17 @@ enum Command {
         /// examples/miempresa/failover.yaml.
         #[arg(default_value = "notes")]
         scenario: String,
-        /// HTTP requests the PC makes (default: 4, or the scenario file's).
+        /// Instead of a scenario, a generated cluster of this size: the cluster DNS, web
+        /// Services and their pods, and client pods requesting them; prints how fast it ran
+        /// and the memory it took instead of every journey.
+        #[arg(
+            long,
+            value_name = "nodes=N,pods=N,services=N",
+            conflicts_with = "scenario"
+        )]
+        generate: Option<ClusterSize>,
+        /// HTTP requests the PC makes, or each client pod of a generated cluster (default: 4,
+        /// 1 when generated, or the scenario file's).
         #[arg(long)]
         requests: Option<u32>,
         /// Same seed, same bytes out (default: 1, or the scenario file's).
@@ -121,6 +141,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Every flow of the course notes traced through the node's rules and explained, and
+    /// wp-service's round robin.
+    #[command(after_help = EXAMPLES)]
+    Story,
     /// Rule lookup and rewrite at scale: a synthetic cluster and traffic, measured.
     #[command(after_help = EXAMPLES)]
     Bench {
@@ -254,6 +278,37 @@ fn simulate(
     Ok(())
 }
 
+/// A generated cluster, played and measured: build and run timed apart, memory from the
+/// counting allocator.
+fn simulate_generated(
+    size: ClusterSize,
+    requests: Option<u32>,
+    seed: Option<u64>,
+    options: &kubenat_sim::Options,
+    output: Output,
+) -> Result<(), BadInput> {
+    let bad = |e: String| BadInput(format!("--generate {size}: {e}"));
+    let mut scenario = kubenat_sim::Scenario::generated(size, seed.unwrap_or(1)).map_err(bad)?;
+    if let Some(requests) = requests {
+        scenario = scenario.with_requests(requests);
+    }
+    let started = std::time::Instant::now();
+    let sim = kubenat_sim::sim::Sim::new(&scenario).map_err(bad)?;
+    let built = started.elapsed();
+    let run = kubenat_sim::play(sim, &scenario, options.pcap_dir.as_deref()).map_err(BadInput)?;
+    let ran = started.elapsed() - built;
+    if let Some(path) = &options.svg {
+        kubenat_sim::write_svg(&run.report, path).map_err(BadInput)?;
+    }
+    let peak = PEAK_BYTES.load(std::sync::atomic::Ordering::Relaxed);
+    let measured = scale::Measured::new(size, &run.report, built, ran, Some(peak));
+    match output {
+        Output::Json => println!("{}", to_json(&measured)),
+        Output::Text => print!("{}", measured.text()),
+    }
+    Ok(())
+}
+
 fn rules_command(node: &Node, format: RulesFormat) -> Result<(), BadInput> {
     let state = load(node)?;
     let engine = Engine::new(&state);
@@ -317,15 +372,23 @@ fn replay_command(
     Ok(())
 }
 
-/// Counts the bytes the process holds, so `kubenat bench` can report memory. The packet
-/// path never allocates, so the count costs nothing there.
+/// Counts the bytes the process holds, and the most it held, so `kubenat bench` and
+/// `kubenat simulate --generate` can report memory. The packet path never allocates, so
+/// the count costs nothing there.
 struct CountingAllocator;
 
 static HELD_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static PEAK_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts `grown` more bytes held.
+fn held_more(grown: u64) {
+    let held = HELD_BYTES.fetch_add(grown, std::sync::atomic::Ordering::Relaxed) + grown;
+    PEAK_BYTES.fetch_max(held, std::sync::atomic::Ordering::Relaxed);
+}
 
 unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        HELD_BYTES.fetch_add(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        held_more(layout.size() as u64);
         unsafe { std::alloc::System.alloc(layout) }
     }
 
@@ -335,7 +398,7 @@ unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        HELD_BYTES.fetch_add(new_size as u64, std::sync::atomic::Ordering::Relaxed);
+        held_more(new_size as u64);
         HELD_BYTES.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
         unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
     }
@@ -422,7 +485,15 @@ fn bench_text(r: &kubenat_bench::run::Report) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        None => {
+        None => simulate(
+            "notes",
+            None,
+            None,
+            kubenat_sim::Options::default(),
+            Output::Text,
+        )
+        .map(|()| print!("{AFTER_THE_JOURNEY}")),
+        Some(Command::Story) => {
             print!("{}", story::render());
             Ok(())
         }
@@ -437,21 +508,22 @@ fn main() -> ExitCode {
         Some(Command::Rules { node, format }) => rules_command(node, *format),
         Some(Command::Simulate {
             scenario,
+            generate,
             requests,
             seed,
             pcap,
             svg,
             output,
-        }) => simulate(
-            scenario,
-            *requests,
-            *seed,
-            kubenat_sim::Options {
+        }) => {
+            let options = kubenat_sim::Options {
                 pcap_dir: pcap.clone(),
                 svg: svg.clone(),
-            },
-            *output,
-        ),
+            };
+            match generate {
+                Some(size) => simulate_generated(*size, *requests, *seed, &options, *output),
+                None => simulate(scenario, *requests, *seed, options, *output),
+            }
+        }
         Some(Command::Bench {
             services,
             endpoints,

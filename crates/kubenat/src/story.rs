@@ -1,4 +1,4 @@
-//! The main job: the course notes' cluster, every flow of the notes traced and explained.
+//! `kubenat story`: the course notes' cluster, every flow of the notes traced and explained.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

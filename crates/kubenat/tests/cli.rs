@@ -15,8 +15,28 @@ fn stderr(output: &std::process::Output) -> String {
 }
 
 #[test]
-fn no_arguments_tells_the_notes_story() {
+fn no_arguments_simulates_the_notes_network() {
     let out = kubenat(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let simulate = stdout(&kubenat(&["simulate"]));
+    assert!(text.starts_with(&simulate), "{text}");
+    for expected in [
+        "request 1: GET http://web1.miempresa.com/ -> HTTP 200",
+        "matches Ingress default/web1",
+        "=> 10.10.0.103:3306 [default/mariadb-service:mysql",
+        "4 requests: 4 succeeded, 0 failed",
+        "sequence: wordpress-5d8f7c9b6-abcde -> wordpress-5d8f7c9b6-fghij -> \
+         wordpress-5d8f7c9b6-abcde -> wordpress-5d8f7c9b6-fghij",
+        "kubenat story",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn story_traces_every_flow_of_the_notes() {
+    let out = kubenat(&["story"]);
     assert!(out.status.success());
     let text = stdout(&out);
     for expected in [
@@ -232,4 +252,54 @@ fn simulate_writes_report_captures_and_diagram() {
     let missing = kubenat(&["simulate", "no/such/scenario.yaml"]);
     assert_eq!(missing.status.code(), Some(1));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn simulate_generate_measures_a_generated_cluster() {
+    let out = kubenat(&[
+        "simulate",
+        "--generate",
+        "nodes=4,pods=20,services=5",
+        "--requests",
+        "2",
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["nodes"], 4);
+    assert_eq!(json["requests"], 18);
+    assert_eq!(json["succeeded"], 18);
+    assert!(json["simulated_packets"].as_u64().unwrap() > 18 * 10);
+    for figure in [
+        "packets_per_wall_second",
+        "wall_seconds_per_simulated_second",
+    ] {
+        assert!(json[figure].as_f64().unwrap() > 0.0, "{figure}");
+    }
+    assert!(json["peak_bytes"].as_u64().unwrap() > 0);
+    let text = stdout(&kubenat(&[
+        "simulate",
+        "--generate",
+        "nodes=4,pods=20,services=5",
+    ]));
+    assert!(
+        text.contains("requests      9: 9 succeeded, 0 failed"),
+        "{text}"
+    );
+    assert!(text.contains("packets per wall second"), "{text}");
+
+    // A size that cannot be is the user's error; one that does not parse, a usage error.
+    let impossible = kubenat(&["simulate", "--generate", "nodes=1,pods=3,services=2"]);
+    assert_eq!(impossible.status.code(), Some(1));
+    assert!(stderr(&impossible).contains("--generate nodes=1,pods=3,services=2: pods=3"));
+    let garbled = kubenat(&["simulate", "--generate", "nodes=1,pods=3"]);
+    assert_eq!(garbled.status.code(), Some(2));
+    let both = kubenat(&[
+        "simulate",
+        "notes",
+        "--generate",
+        "nodes=4,pods=20,services=5",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
 }

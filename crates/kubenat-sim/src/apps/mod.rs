@@ -8,6 +8,7 @@ pub mod ingress;
 pub mod mariadb;
 pub mod pc;
 pub mod tcp;
+pub mod web;
 pub mod wordpress;
 
 use std::net::Ipv4Addr;

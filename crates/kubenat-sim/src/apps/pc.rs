@@ -1,5 +1,6 @@
 //! The PC ("MenchuPC"): resolves the site's name with the outside DNS and makes N HTTP
-//! requests one after another, each on a new connection.
+//! requests one after another, each on a new connection. In a pod (the clients of
+//! generated clusters) the same browser resolves through the cluster DNS.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! The course notes' scenario end to end: the PC's requests cross the balancer, a NodePort,
-//! the ingress controller, wp-service, a WordPress pod, the cluster DNS and mariadb-service.
+//! The course notes' scenario end to end: the manifests of `examples/miempresa` imported
+//! with kubenat-k8s, then the PC's requests cross the balancer, a NodePort, the ingress
+//! controller, wp-service, a WordPress pod, the cluster DNS and mariadb-service.
 
 use std::net::SocketAddr;
 
@@ -26,9 +27,37 @@ fn node_hop<'a>(j: &'a Journey, service: &str) -> Option<(&'a str, &'a Step)> {
     })
 }
 
+/// The notes' network with the manifests read from `examples/miempresa` as a user's
+/// `kubectl get -o yaml` dump would be.
+fn imported(requests: u32) -> Scenario {
+    let files = [
+        kubenat_e2e::example("cluster.yaml"),
+        kubenat_e2e::example("kube-proxy.yaml"),
+    ];
+    let manifests = kubenat_k8s::load(&files).unwrap_or_else(|errors| panic!("{errors:?}"));
+    assert!(manifests.warnings.is_empty(), "{:?}", manifests.warnings);
+    Scenario {
+        manifests,
+        ..Scenario::notes(requests)
+    }
+}
+
+#[test]
+fn the_notes_scenario_is_the_imported_manifests() {
+    let (files, notes) = (imported(1), Scenario::notes(1));
+    assert_eq!(files.manifests.services, notes.manifests.services);
+    assert_eq!(
+        files.manifests.endpoint_slices,
+        notes.manifests.endpoint_slices
+    );
+    assert_eq!(files.manifests.ingresses, notes.manifests.ingresses);
+    assert_eq!(files.manifests.proxy, notes.manifests.proxy);
+    assert_eq!(run(&files).to_json(), run(&notes).to_json());
+}
+
 #[test]
 fn four_requests_travel_the_whole_company_network() {
-    let report = run(&Scenario::notes(4));
+    let report = run(&imported(4));
     assert_eq!(report.summary.requests, 4, "{report}");
     assert_eq!(report.summary.succeeded, 4, "{report}");
     assert_eq!(report.summary.unattributed_hops, 0, "{report}");

@@ -2,8 +2,6 @@
 //! the failover files are the notes plus a failure; same seed, byte-identical report and
 //! captures.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +12,7 @@ use kubenat_sim::{Action, Scenario, TimedEvent, run, simulate};
 
 #[test]
 fn scenario_yaml_is_the_notes() {
-    let file = support::scenario("scenario.yaml");
+    let file = kubenat_e2e::scenario("scenario.yaml");
     let notes = Scenario::notes(4);
     let (a, b) = (run(&file), run(&notes));
     assert_eq!(a.to_string(), b.to_string());
@@ -48,7 +46,7 @@ fn notes_with_failure() -> Scenario {
 
 #[test]
 fn the_failover_files_are_the_notes_with_a_failure() {
-    let file = support::scenario("failover.yaml");
+    let file = kubenat_e2e::scenario("failover.yaml");
     assert_eq!(
         file.events,
         vec![TimedEvent {
@@ -60,7 +58,7 @@ fn the_failover_files_are_the_notes_with_a_failure() {
     );
     assert_eq!(run(&file).to_json(), run(&notes_with_failure()).to_json());
 
-    let pod_ip = support::scenario("failover-pod-ip.yaml");
+    let pod_ip = kubenat_e2e::scenario("failover-pod-ip.yaml");
     let dbs: Vec<(&str, &DbHost)> = pod_ip
         .pods
         .iter()
@@ -86,26 +84,38 @@ fn the_failover_files_are_the_notes_with_a_failure() {
 #[test]
 fn the_same_seed_gives_the_same_bytes() {
     let scenario = notes_with_failure().with_requests(15);
-    let a = simulate(&scenario, true).unwrap();
-    let b = simulate(&scenario, true).unwrap();
+    let run = |seed: u64, dir: &str| {
+        let dir = kubenat_e2e::scratch_dir!(dir);
+        simulate(&scenario.clone().with_seed(seed), Some(&dir)).unwrap()
+    };
+    let a = run(1, "same-seed-a");
+    let b = run(1, "same-seed-b");
     assert_eq!(a.report.to_string(), b.report.to_string());
     assert_eq!(a.report.to_json(), b.report.to_json());
     assert_eq!(a.captures.len(), b.captures.len());
     for (x, y) in a.captures.iter().zip(&b.captures) {
         assert_eq!(x.name, y.name);
-        assert!(x.bytes == y.bytes, "{} differs", x.name);
+        assert_ne!(x.path, y.path);
+        assert!(
+            kubenat_e2e::capture_bytes(x) == kubenat_e2e::capture_bytes(y),
+            "{} differs",
+            x.name
+        );
     }
     // The seed matters: another one picks other ports, so other bytes.
-    let c = simulate(&scenario.clone().with_seed(2), true).unwrap();
+    let c = run(2, "same-seed-c");
     assert_ne!(a.report.to_json(), c.report.to_json());
-    assert_ne!(a.captures[0].bytes, c.captures[0].bytes);
+    assert_ne!(
+        kubenat_e2e::capture_bytes(&a.captures[0]),
+        kubenat_e2e::capture_bytes(&c.captures[0])
+    );
 }
 
 #[test]
 fn bad_files_say_what_is_wrong() {
-    let base = support::example("scenario.yaml");
+    let base = kubenat_e2e::example("scenario.yaml");
     let base = base.parent().unwrap();
-    let good = std::fs::read_to_string(support::example("scenario.yaml")).unwrap();
+    let good = std::fs::read_to_string(kubenat_e2e::example("scenario.yaml")).unwrap();
     let rows: [(&str, String, &str); 7] = [
         (
             "unknown field",

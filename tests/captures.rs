@@ -2,8 +2,6 @@
 //! valid IPv4 packet with correct checksums (checked by etherparse, and by tshark when it
 //! is installed).
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -16,8 +14,8 @@ use pcap_file::{DataLink, TsResolution};
 
 /// failover.yaml, shortened: MariaDB dies at 300 ms, so the captures hold a rescheduled
 /// pod's veth, packets to a dead address and the engines' rewrites on every path.
-fn failover_run() -> Run {
-    let scenario = support::scenario("failover.yaml").with_requests(12);
+fn failover_run(dir: &str) -> Run {
+    let scenario = kubenat_e2e::scenario("failover.yaml").with_requests(12);
     let scenario = Scenario {
         events: vec![kubenat_sim::TimedEvent {
             at: Duration::from_millis(300),
@@ -27,7 +25,7 @@ fn failover_run() -> Run {
         }],
         ..scenario
     };
-    simulate(&scenario, true).expect("scenario runs")
+    simulate(&scenario, Some(&kubenat_e2e::scratch_dir!(dir))).expect("scenario runs")
 }
 
 struct Packet {
@@ -36,8 +34,9 @@ struct Packet {
 }
 
 fn read(file: &CaptureFile) -> Vec<Packet> {
-    let mut reader = PcapReader::new(file.bytes.as_slice())
-        .unwrap_or_else(|e| panic!("{}: header: {e}", file.name));
+    let bytes = kubenat_e2e::capture_bytes(file);
+    let mut reader =
+        PcapReader::new(bytes.as_slice()).unwrap_or_else(|e| panic!("{}: header: {e}", file.name));
     let header = reader.header();
     assert_eq!(header.datalink, DataLink::RAW, "{}", file.name);
     assert_eq!(
@@ -65,7 +64,7 @@ fn read(file: &CaptureFile) -> Vec<Packet> {
 
 #[test]
 fn every_link_has_a_capture_and_every_packet_is_valid() {
-    let run = failover_run();
+    let run = failover_run("captures-valid");
     let report = &run.report;
     let links = &report.summary.links;
     assert_eq!(run.captures.len(), links.len(), "one capture per link");
@@ -108,7 +107,7 @@ fn every_link_has_a_capture_and_every_packet_is_valid() {
             file.name
         );
         for (i, p) in packets.iter().enumerate() {
-            support::check_packet(&p.data)
+            kubenat_e2e::check_packet(&p.data)
                 .unwrap_or_else(|e| panic!("{} packet {}: {e}", file.name, i + 1));
         }
         total += packets.len();
@@ -120,7 +119,7 @@ fn every_link_has_a_capture_and_every_packet_is_valid() {
 /// The LAN carries node-to-node pod traffic, so pod addresses appear there too.
 #[test]
 fn each_capture_holds_the_packets_of_its_link() {
-    let run = failover_run();
+    let run = failover_run("captures-per-link");
     let pod_net: ipnet::Ipv4Net = "10.10.0.0/16".parse().unwrap();
     let lan: ipnet::Ipv4Net = "192.168.0.0/16".parse().unwrap();
     for file in &run.captures {
@@ -128,7 +127,7 @@ fn each_capture_holds_the_packets_of_its_link() {
         if file.name == "lan.pcap" {
             let any = |f: &dyn Fn(Ipv4Addr) -> bool| {
                 packets.iter().any(|p| {
-                    let (s, d) = support::addresses(&p.data);
+                    let (s, d) = kubenat_e2e::addresses(&p.data);
                     f(s) && f(d)
                 })
             };
@@ -151,12 +150,12 @@ fn each_capture_holds_the_packets_of_its_link() {
         assert!(!ips.is_empty(), "{}: no place for {pod_name}", file.name);
         let owner = packets
             .iter()
-            .map(|p| support::addresses(&p.data))
+            .map(|p| kubenat_e2e::addresses(&p.data))
             .find_map(|(s, d)| ips.iter().find(|ip| **ip == s || **ip == d))
             .copied()
             .unwrap_or_else(|| panic!("{}: no packet of {ips:?}", file.name));
         for (i, p) in packets.iter().enumerate() {
-            let (s, d) = support::addresses(&p.data);
+            let (s, d) = kubenat_e2e::addresses(&p.data);
             assert!(
                 s == owner || d == owner,
                 "{} packet {}: {s} -> {d} is not {owner}'s",
@@ -169,13 +168,12 @@ fn each_capture_holds_the_packets_of_its_link() {
 
 #[test]
 fn run_with_writes_the_captures_and_tshark_finds_no_bad_checksum() {
-    let dir = std::env::temp_dir().join(format!("kubenat-sim-pcap-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = kubenat_e2e::scratch_dir!("captures-run-with");
     let options = kubenat_sim::Options {
         pcap_dir: Some(dir.clone()),
         svg: None,
     };
-    let scenario = support::scenario("failover.yaml").with_requests(6);
+    let scenario = kubenat_e2e::scenario("failover.yaml").with_requests(6);
     let report = kubenat_sim::run_with(&scenario, &options).expect("runs");
     let mut written: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -267,11 +265,11 @@ fn tshark_check(path: &Path, packets: u64) {
 /// header changed and its checksum left alone fails it.
 #[test]
 fn a_changed_byte_fails_the_check() {
-    let run = failover_run();
+    let run = failover_run("captures-changed-byte");
     let packets = read(&run.captures[0]);
     let tcp = packets.iter().find(|p| p.data[9] == 6).unwrap();
     let udp = packets.iter().find(|p| p.data[9] == 17).unwrap();
-    support::check_packet(&tcp.data).unwrap();
+    kubenat_e2e::check_packet(&tcp.data).unwrap();
     for (what, packet, index) in [
         ("IPv4 TTL", &tcp.data, 8),
         ("TCP source port", &tcp.data, 21),
@@ -280,6 +278,6 @@ fn a_changed_byte_fails_the_check() {
     ] {
         let mut changed = packet.clone();
         changed[index] ^= 0x10;
-        assert!(support::check_packet(&changed).is_err(), "{what}");
+        assert!(kubenat_e2e::check_packet(&changed).is_err(), "{what}");
     }
 }

@@ -2,8 +2,6 @@
 //! host it touched, an arrow per hop between hosts labelled with the packet's addresses
 //! before and after each rewrite, the same bytes for the same seed.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -35,7 +33,7 @@ fn texts(svg: &str) -> Vec<String> {
 fn the_diagram_is_well_formed_xml_with_a_lane_per_host() {
     let report = run(&Scenario::notes(2));
     let svg = diagram(&report);
-    let elements = support::check_xml(&svg).unwrap_or_else(|e| panic!("{e}\n{svg}"));
+    let elements = kubenat_e2e::check_xml(&svg).unwrap_or_else(|e| panic!("{e}\n{svg}"));
     assert_eq!(elements[0], "svg");
     assert!(svg.contains(r#"xmlns="http://www.w3.org/2000/svg""#));
     let journey = &report.journeys[0];
@@ -163,7 +161,7 @@ fn text_is_escaped() {
     assert_eq!(escape(r#"a<b>&"c'"#), "a&lt;b&gt;&amp;&quot;c&apos;");
     assert_eq!(escape("x\u{1}y"), "x y");
     let svg = format!("<t a=\"{}\">{}</t>", escape("\"&<"), escape("<&>"));
-    support::check_xml(&svg).unwrap();
+    kubenat_e2e::check_xml(&svg).unwrap();
     // The checker itself rejects what escaping prevents.
     for bad in [
         "<t>a & b</t>",
@@ -172,6 +170,6 @@ fn text_is_escaped() {
         "<t/><u/>",
         "<t a=1/>",
     ] {
-        assert!(support::check_xml(bad).is_err(), "{bad}");
+        assert!(kubenat_e2e::check_xml(bad).is_err(), "{bad}");
     }
 }

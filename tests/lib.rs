@@ -1,7 +1,7 @@
-//! Helpers shared by the simulator's tests: the example scenario files and an independent
-//! check of a packet's checksums (etherparse computes them from scratch).
-
-#![allow(dead_code)]
+//! kubenat end to end: the notes' manifests imported with kubenat-k8s, played on the
+//! simulator with every node's kubenat-core engine, captured, drawn; generated clusters.
+//! The tests are the files beside this one; this library holds what they share: the
+//! example files, a scratch directory per test, and independent checks of packets and XML.
 
 use std::path::PathBuf;
 
@@ -11,8 +11,29 @@ use kubenat_sim::Scenario;
 /// `examples/miempresa/<name>` in the repository.
 pub fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/miempresa")
+        .join("../examples/miempresa")
         .join(name)
+}
+
+/// An empty directory `name` under the target's scratch space (`CARGO_TARGET_TMPDIR`,
+/// which Cargo gives integration tests only, hence a macro), for one test's files.
+#[macro_export]
+macro_rules! scratch_dir {
+    ($name:expr) => {
+        $crate::empty_dir(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join($name))
+    };
+}
+
+/// `dir`, emptied or created.
+pub fn empty_dir(dir: PathBuf) -> PathBuf {
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
+
+/// What a capture file holds.
+pub fn capture_bytes(file: &kubenat_sim::CaptureFile) -> Vec<u8> {
+    std::fs::read(&file.path).unwrap_or_else(|e| panic!("{}: {e}", file.path.display()))
 }
 
 /// The example scenario file `name`, parsed.

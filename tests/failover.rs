@@ -3,8 +3,6 @@
 //! every node's engine; the PC's requests keep succeeding. The notes' warning case: a
 //! WordPress configured with MariaDB's pod address breaks for good after the move.
 
-mod support;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -43,7 +41,7 @@ fn mariadb_verdict(sim: &mut Sim, node: usize, port: u16) -> Result<SocketAddr, 
         .process_path(Path::Forward, &mut packet, now)
     {
         Verdict::Translated(t) => {
-            support::check_packet(&packet).unwrap();
+            kubenat_e2e::check_packet(&packet).unwrap();
             Ok(t.after.destination)
         }
         Verdict::Reject(reason) => Err(reason),
@@ -155,7 +153,7 @@ fn dnat_targets(j: &Journey, service: &str) -> Vec<SocketAddr> {
 
 #[test]
 fn mariadb_dies_and_the_site_keeps_working() {
-    let report = kubenat_sim::run(&support::scenario("failover.yaml"));
+    let report = kubenat_sim::run(&kubenat_e2e::scenario("failover.yaml"));
     assert_eq!(report.disruptions.len(), 1, "{report}");
     let d = &report.disruptions[0];
     assert_eq!(d.event, "kill pod mariadb-0");
@@ -285,7 +283,7 @@ fn draining_a_node_moves_its_pods_and_the_site_comes_back() {
 /// after MariaDB moves; WordPress 2, configured with the Service's name, keeps working.
 #[test]
 fn a_wordpress_with_the_pod_address_breaks_and_the_one_with_the_name_does_not() {
-    let report = kubenat_sim::run(&support::scenario("failover-pod-ip.yaml"));
+    let report = kubenat_sim::run(&kubenat_e2e::scenario("failover-pod-ip.yaml"));
     let d = &report.disruptions[0];
     let recovered = d.recovered_ns.unwrap();
     let by_ip = "wordpress-5d8f7c9b6-abcde";
@@ -328,7 +326,7 @@ fn a_wordpress_with_the_pod_address_breaks_and_the_one_with_the_name_does_not() 
     assert!(report.to_string().contains("failed after the recovery"));
 
     // The same run with both WordPress pods on the Service name loses nothing for good.
-    let healthy = kubenat_sim::run(&support::scenario("failover.yaml"));
+    let healthy = kubenat_sim::run(&kubenat_e2e::scenario("failover.yaml"));
     assert!(healthy.disruptions[0].failed_after.is_empty());
 }
 
@@ -347,7 +345,7 @@ fn events_naming_unknown_pods_or_nodes_are_errors() {
             }],
             ..Scenario::notes(1)
         };
-        let err = kubenat_sim::simulate(&scenario, false).unwrap_err();
+        let err = kubenat_sim::simulate(&scenario, None).unwrap_err();
         assert!(err.contains(&action.to_string()), "{err}");
     }
 }
