@@ -1,6 +1,7 @@
 //! `kubenat`: kube-proxy's Service data plane in userspace. With no arguments it simulates
 //! the course notes' network and prints each request's journey, hop by hop.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -242,8 +243,8 @@ fn trace(
     };
     let result = probe::trace(&state, protocol, src, SocketAddr::new(dst, dport));
     match output {
-        Output::Json => println!("{}", to_json(&report::json(&result))),
-        Output::Text => print!("{}", report::text(&result, &node.node)),
+        Output::Json => emit(format!("{}\n", to_json(&report::json(&result)))),
+        Output::Text => emit(report::text(&result, &node.node)),
     }
     Ok(())
 }
@@ -272,8 +273,8 @@ fn simulate(
     }
     let report = kubenat_sim::run_with(&scenario, &options).map_err(BadInput)?;
     match output {
-        Output::Json => println!("{}", report.to_json()),
-        Output::Text => print!("{report}"),
+        Output::Json => emit(format!("{}\n", report.to_json())),
+        Output::Text => emit(&report),
     }
     Ok(())
 }
@@ -303,8 +304,8 @@ fn simulate_generated(
     let peak = PEAK_BYTES.load(std::sync::atomic::Ordering::Relaxed);
     let measured = scale::Measured::new(size, &run.report, built, ran, Some(peak));
     match output {
-        Output::Json => println!("{}", to_json(&measured)),
-        Output::Text => print!("{}", measured.text()),
+        Output::Json => emit(format!("{}\n", to_json(&measured))),
+        Output::Text => emit(measured.text()),
     }
     Ok(())
 }
@@ -313,9 +314,12 @@ fn rules_command(node: &Node, format: RulesFormat) -> Result<(), BadInput> {
     let state = load(node)?;
     let engine = Engine::new(&state);
     match format {
-        RulesFormat::Text => print!("{}", rules::text(engine.tables(), &node.node)),
-        RulesFormat::Json => println!("{}", to_json(&rules::json(engine.tables(), &node.node))),
-        RulesFormat::Nft => print!("{}", nft::render(engine.tables())),
+        RulesFormat::Text => emit(rules::text(engine.tables(), &node.node)),
+        RulesFormat::Json => emit(format!(
+            "{}\n",
+            to_json(&rules::json(engine.tables(), &node.node))
+        )),
+        RulesFormat::Nft => emit(nft::render(engine.tables())),
     }
     Ok(())
 }
@@ -353,20 +357,21 @@ fn replay_command(
         bar.finish_and_clear();
     }
     match output {
-        Output::Json => println!("{}", to_json(&summary)),
+        Output::Json => emit(format!("{}\n", to_json(&summary))),
         Output::Text => {
-            println!(
-                "{} packets, {} written to {}",
+            let mut text = format!(
+                "{} packets, {} written to {}\n",
                 summary.packets,
                 summary.written,
                 out.display()
             );
             for (verdict, count) in &summary.by_verdict {
-                println!("  {verdict:<11} {count}");
+                let _ = writeln!(text, "  {verdict:<11} {count}");
             }
             for (reason, count) in &summary.by_reason {
-                println!("    {reason:<30} {count}");
+                let _ = writeln!(text, "    {reason:<30} {count}");
             }
+            emit(text);
         }
     }
     Ok(())
@@ -411,13 +416,12 @@ fn bench_command(config: kubenat_bench::run::Config, output: Output) {
     let held = || Some(HELD_BYTES.load(std::sync::atomic::Ordering::Relaxed));
     let report = kubenat_bench::run::run(&config, &held);
     match output {
-        Output::Json => println!("{}", to_json(&report)),
-        Output::Text => print!("{}", bench_text(&report)),
+        Output::Json => emit(format!("{}\n", to_json(&report))),
+        Output::Text => emit(bench_text(&report)),
     }
 }
 
 fn bench_text(r: &kubenat_bench::run::Report) -> String {
-    use std::fmt::Write as _;
     let c = &r.config;
     let mut out = String::new();
     let phase = |out: &mut String, name: &str, t: &kubenat_bench::run::Throughput| {
@@ -482,6 +486,20 @@ fn bench_text(r: &kubenat_bench::run::Report) -> String {
     out
 }
 
+/// Writes `text` to standard output. A reader that went away (`kubenat | head`) ends the
+/// command quietly, as Unix tools end on SIGPIPE; any other write error is reported.
+fn emit(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = write!(out, "{text}").and_then(|()| out.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("kubenat: cannot write the output: {error}");
+        std::process::exit(1);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -492,9 +510,9 @@ fn main() -> ExitCode {
             kubenat_sim::Options::default(),
             Output::Text,
         )
-        .map(|()| print!("{AFTER_THE_JOURNEY}")),
+        .map(|()| emit(AFTER_THE_JOURNEY)),
         Some(Command::Story) => {
-            print!("{}", story::render());
+            emit(story::render());
             Ok(())
         }
         Some(Command::Trace {

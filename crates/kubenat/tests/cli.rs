@@ -35,6 +35,22 @@ fn no_arguments_simulates_the_notes_network() {
 }
 
 #[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    // `kubenat simulate | true`: the reader is gone before the simulation prints.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kubenat"))
+        .arg("simulate")
+        .current_dir(common::repo_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubenat runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("kubenat ends");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
 fn story_traces_every_flow_of_the_notes() {
     let out = kubenat(&["story"]);
     assert!(out.status.success());
