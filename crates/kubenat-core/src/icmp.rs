@@ -93,6 +93,12 @@ pub(crate) fn translate_error<A: Addr>(
         return Ok(None);
     };
     let entry = conntrack.entry(index);
+    if !entry.dnat() && !entry.masquerade {
+        // A connection no rule NATed (tracked so masquerade never reuses its tuple): its
+        // errors need no translation and leave as they came (Linux translates errors of
+        // NATed connections only).
+        return Ok(None);
+    }
     let (new_quoted, new_src, new_dst) = related_rewrite(entry, direction, &outer.tuple);
     let new_outer = Tuple {
         src: new_src,

@@ -407,6 +407,43 @@ fn icmp_errors_about_unknown_flows_pass_untouched() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
+fn icmp_errors_about_untranslated_connections_pass_untouched() {
+    // Found by fuzzing: conntrack tracks flows no Service rule touched (so masquerade never
+    // reuses their tuple); an ICMP error about one has nothing to translate and must leave
+    // as it came, checksum included, as Linux only translates errors of NATed connections.
+    let mut engine = Engine::new(&nodoa_dual_stack());
+    let pod_to_pod = tcp(sa("10.10.0.60:1234"), sa("10.10.0.70:80"), "syn", b"");
+    let (verdict, _) = forward(&mut engine, pod_to_pod.clone(), secs(0));
+    assert_eq!(verdict, Verdict::Accept);
+    assert_eq!(engine.connections(), 1, "the flow is tracked");
+    for (direction, from, to, quoted) in [
+        (
+            "from the destination's side",
+            "10.10.0.70",
+            "10.10.0.60",
+            pod_to_pod.clone(),
+        ),
+        (
+            "from the source's side",
+            "10.10.0.60",
+            "10.10.0.70",
+            tcp(sa("10.10.0.70:80"), sa("10.10.0.60:1234"), "syn,ack", b""),
+        ),
+    ] {
+        for corrupt_checksum in [false, true] {
+            let mut error = icmp_error(&IcmpError::TimeExceeded, ip(from), ip(to), &quoted);
+            if corrupt_checksum {
+                error[22] ^= 0xff;
+            }
+            let copy = error.clone();
+            let (verdict, out) = forward(&mut engine, error, secs(1));
+            assert_eq!(verdict, Verdict::Accept, "{direction}");
+            assert_eq!(out, copy, "{direction}: byte-identical");
+        }
+    }
+}
+
+#[test]
 fn icmp_echo() {
     // (name, mode, source, destination, verdict)
     let rows: &[(&str, ProxyMode, &str, &str, Verdict)] = &[
