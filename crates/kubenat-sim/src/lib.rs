@@ -132,14 +132,14 @@ pub struct Run {
 /// Builds and plays `scenario` (see [`play`]), capturing every link into `pcap_dir` if
 /// given.
 pub fn simulate(scenario: &Scenario, pcap_dir: Option<&Path>) -> Result<Run, String> {
-    play(sim::Sim::new(scenario)?, scenario, pcap_dir)
+    play(&mut sim::Sim::new(scenario)?, scenario, pcap_dir)
 }
 
 /// Plays `sim`, built from `scenario`, until every request has ended (plus a moment for
 /// connections to close), the last timed event has passed, or the time limit; streams
 /// every link's packets into one pcap per link in `pcap_dir` if given.
 pub fn play(
-    mut sim: sim::Sim,
+    sim: &mut sim::Sim,
     scenario: &Scenario,
     pcap_dir: Option<&Path>,
 ) -> Result<Run, String> {

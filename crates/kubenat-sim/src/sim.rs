@@ -105,7 +105,7 @@ impl Sim {
                 since_ns: 0,
                 until_ns: None,
             });
-            nodes.push(KubeNode::new(id, &node.name, ip, Engine::new(&state)));
+            nodes.push(KubeNode::new(id, &node.name, ip, Engine::from_state(state)));
         }
         let mut hosts = Vec::new();
         let mut host_place = Vec::new();
@@ -383,8 +383,8 @@ impl Sim {
         }
     }
 
-    /// The report of what happened so far.
-    pub fn report(self, scenario: &Scenario) -> Report {
+    /// The report of the run: call it once, at the end (it takes the journeys).
+    pub fn report(&mut self, scenario: &Scenario) -> Report {
         let links = self
             .fabric
             .links
@@ -412,8 +412,8 @@ impl Sim {
             })
             .collect();
         let unattributed = self.journal.unattributed;
-        let journeys = self.journal.into_journeys();
-        let mut disruptions = self.control.disruptions;
+        let journeys = std::mem::take(&mut self.journal).into_journeys();
+        let mut disruptions = std::mem::take(&mut self.control.disruptions);
         for d in &mut disruptions {
             d.account(&journeys);
         }
@@ -443,7 +443,7 @@ impl Sim {
             },
             journeys,
             disruptions,
-            places: self.places,
+            places: std::mem::take(&mut self.places),
         }
     }
 }
