@@ -8,6 +8,8 @@
 # read only) and what earlier runs found (fuzz/work/TARGET, not committed); crashes go to
 # fuzz/artifacts/TARGET. The log, with libFuzzer's cov/ft figures and the executions, is
 # fuzz/logs/TARGET-<date>.log.
+# Stop a run (Ctrl-C, SIGTERM) rather than pause it: -timeout counts wall-clock time, so the
+# input in flight when a paused fuzzer resumes is reported as a timeout.
 # See docs/reliability.md.
 set -euo pipefail
 cd "$(dirname "$0")"
