@@ -56,18 +56,30 @@ pub enum Update {
 #[derive(Clone, Debug)]
 pub struct ServiceMap {
     proxy: ProxyConfig,
+    /// Everything known under each Service name.
     services: FixedMap<ServiceName, Known>,
-    /// Each Service's slices, at most one per slice name, in no particular order
-    /// (compiled endpoints are sorted).
-    slices: FixedMap<ServiceName, Vec<EndpointSlice>>,
     tables: Tables,
 }
 
-/// A Service and the ports compiled from it.
-#[derive(Clone, Debug)]
+/// What is known under one Service name: the Service (if it exists), its slices (kept
+/// even while the Service does not exist), and the ports compiled from them.
+#[derive(Clone, Debug, Default)]
 struct Known {
-    service: Service,
+    service: Option<Service>,
+    /// At most one per slice name, in no particular order (compiled endpoints are sorted).
+    slices: Vec<EndpointSlice>,
     ports: Vec<ServicePortId>,
+}
+
+impl Known {
+    /// Drops `known`'s compiled ports from `tables` and compiles its current definition.
+    fn recompile(&mut self, tables: &mut Tables, proxy: &ProxyConfig) {
+        remove_ports(tables, std::mem::take(&mut self.ports));
+        if let Some(service) = &self.service {
+            let slices: Vec<&EndpointSlice> = self.slices.iter().collect();
+            self.ports = insert_ports(tables, compile_service(service, &slices, proxy));
+        }
+    }
 }
 
 impl ServiceMap {
@@ -80,35 +92,48 @@ impl ServiceMap {
     pub fn from_state(state: ClusterState) -> ServiceMap {
         let ClusterState {
             mut services,
-            endpoint_slices,
+            endpoint_slices: mut slices,
             proxy,
             ..
         } = state;
-        let mut slices: FixedMap<ServiceName, Vec<EndpointSlice>> =
-            FixedMap::with_capacity_and_hasher(services.len(), fixed_state());
-        for slice in endpoint_slices {
-            replace_slice(slices.entry(slice.service.clone()).or_default(), slice);
-        }
-        // Compiled in name order, so clashes resolve the same whatever the input order;
-        // of two Services with one name, the last one listed wins.
+        // Services compile in name order, so clashes resolve the same whatever the input
+        // order; of two Services (or two slices) with one name, the last one listed wins.
+        // Both lists sorted by Service name, they are joined in one pass, without lookups.
         services.reverse();
         services.sort_by(|a, b| a.name.cmp(&b.name));
         services.dedup_by(|later, earlier| later.name == earlier.name);
-        // Most Services have one port in one family.
+        slices.sort_by(|a, b| a.service.cmp(&b.service));
         let mut tables = Tables::with_capacity(node_settings(&proxy), services.len());
-        let mut by_name = FixedMap::with_capacity_and_hasher(services.len(), fixed_state());
+        let mut known: FixedMap<ServiceName, Known> =
+            FixedMap::with_capacity_and_hasher(services.len(), fixed_state());
+        let mut slices = slices.into_iter().peekable();
         for service in services {
-            let service_slices = slices_of(&slices, &service.name);
-            let ports = insert_ports(
-                &mut tables,
-                compile_service(&service, &service_slices, &proxy),
+            let mut entry = Known::default();
+            // Slices of Services that do not exist come first in name order: keep them.
+            while let Some(slice) = slices.next_if(|s| s.service <= service.name) {
+                if slice.service == service.name {
+                    replace_slice(&mut entry.slices, slice);
+                } else {
+                    replace_slice(
+                        &mut known.entry(slice.service.clone()).or_default().slices,
+                        slice,
+                    );
+                }
+            }
+            let name = service.name.clone();
+            entry.service = Some(service);
+            entry.recompile(&mut tables, &proxy);
+            known.insert(name, entry);
+        }
+        for slice in slices {
+            replace_slice(
+                &mut known.entry(slice.service.clone()).or_default().slices,
+                slice,
             );
-            by_name.insert(service.name.clone(), Known { service, ports });
         }
         ServiceMap {
             proxy,
-            services: by_name,
-            slices,
+            services: known,
             tables,
         }
     }
@@ -132,63 +157,43 @@ impl ServiceMap {
     /// Applies one change; returns the Service whose rules changed (all of them for
     /// [`Update::Replace`], as `None`).
     pub fn apply(&mut self, update: Update) -> Option<ServiceName> {
-        match update {
+        let (name, known) = match update {
             Update::Replace(state) => {
                 *self = ServiceMap::from_state(*state);
-                None
+                return None;
             }
             Update::UpsertService(service) => {
                 let name = service.name.clone();
-                match self.services.get_mut(&name) {
-                    Some(known) => known.service = *service,
-                    None => {
-                        let ports = Vec::new();
-                        self.services.insert(
-                            name.clone(),
-                            Known {
-                                service: *service,
-                                ports,
-                            },
-                        );
-                    }
-                }
-                self.recompile(&name);
-                Some(name)
+                let known = self.services.entry(name.clone()).or_default();
+                known.service = Some(*service);
+                (name, known)
             }
             Update::RemoveService(name) => {
-                if let Some(known) = self.services.remove(&name) {
-                    remove_ports(&mut self.tables, known.ports);
-                }
-                Some(name)
+                let Some(known) = self.services.get_mut(&name) else {
+                    return Some(name);
+                };
+                known.service = None;
+                (name, known)
             }
             Update::UpsertEndpointSlice(slice) => {
                 let name = slice.service.clone();
-                replace_slice(self.slices.entry(name.clone()).or_default(), *slice);
-                self.recompile(&name);
-                Some(name)
+                let known = self.services.entry(name.clone()).or_default();
+                replace_slice(&mut known.slices, *slice);
+                (name, known)
             }
             Update::RemoveEndpointSlice { service, name } => {
-                if let Some(slices) = self.slices.get_mut(&service) {
-                    slices.retain(|s| s.name != name);
-                    if slices.is_empty() {
-                        self.slices.remove(&service);
-                    }
-                }
-                self.recompile(&service);
-                Some(service)
+                let Some(known) = self.services.get_mut(&service) else {
+                    return Some(service);
+                };
+                known.slices.retain(|s| s.name != name);
+                (service, known)
             }
-        }
-    }
-
-    /// Drops the compiled ports of `name` and compiles its current definition, if any.
-    fn recompile(&mut self, name: &ServiceName) {
-        let Some(known) = self.services.get_mut(name) else {
-            return;
         };
-        remove_ports(&mut self.tables, std::mem::take(&mut known.ports));
-        let slices = slices_of(&self.slices, name);
-        let compiled = compile_service(&known.service, &slices, &self.proxy);
-        known.ports = insert_ports(&mut self.tables, compiled);
+        known.recompile(&mut self.tables, &self.proxy);
+        if known.service.is_none() && known.slices.is_empty() {
+            self.services.remove(&name);
+        }
+        Some(name)
     }
 }
 
@@ -198,16 +203,6 @@ fn replace_slice(slices: &mut Vec<EndpointSlice>, slice: EndpointSlice) {
         Some(old) => *old = slice,
         None => slices.push(slice),
     }
-}
-
-fn slices_of<'a>(
-    slices: &'a FixedMap<ServiceName, Vec<EndpointSlice>>,
-    name: &ServiceName,
-) -> Vec<&'a EndpointSlice> {
-    slices
-        .get(name)
-        .map(|v| v.iter().collect())
-        .unwrap_or_default()
 }
 
 /// Compiles a whole state into tables.
