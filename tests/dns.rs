@@ -3,9 +3,9 @@
 
 use std::net::Ipv4Addr;
 
+use kubenat_e2e::notes_with_database;
 use kubenat_sim::apps::dns::{ResolverConfig, Zone, answer};
 use kubenat_sim::apps::wordpress::DbHost;
-use kubenat_sim::scenario::PodApp;
 use kubenat_sim::{Scenario, Step, run};
 use simple_dns::rdata::RData;
 use simple_dns::{CLASS, Name, Packet, PacketFlag, QCLASS, QTYPE, Question, RCODE, TYPE};
@@ -204,12 +204,7 @@ fn pod_search_list_follows_resolv_conf() {
 /// second answers, through the real network and kube-dns's DNAT.
 #[test]
 fn service_dot_namespace_resolves_through_the_search_list() {
-    let mut scenario = Scenario::notes(2);
-    for pod in &mut scenario.pods {
-        if let PodApp::WordPress { db } = &mut pod.app {
-            *db = DbHost::Name("mariadb-service.default".into(), 3307);
-        }
-    }
+    let scenario = notes_with_database(2, DbHost::Name("mariadb-service.default".into(), 3307));
     let report = run(&scenario);
     assert_eq!(report.summary.succeeded, 2, "{report}");
     for j in &report.journeys {
@@ -244,12 +239,7 @@ fn service_dot_namespace_resolves_through_the_search_list() {
 /// A name no search domain knows: WordPress answers 500, and the PC sees it.
 #[test]
 fn unknown_database_name_fails_the_page() {
-    let mut scenario = Scenario::notes(1);
-    for pod in &mut scenario.pods {
-        if let PodApp::WordPress { db } = &mut pod.app {
-            *db = DbHost::Name("mysql-service".into(), 3306);
-        }
-    }
+    let scenario = notes_with_database(1, DbHost::Name("mysql-service".into(), 3306));
     let report = run(&scenario);
     let j = &report.journeys[0];
     assert_eq!(j.outcome.status, Some(500), "{report}");

@@ -41,6 +41,18 @@ pub fn scenario(name: &str) -> Scenario {
     Scenario::from_yaml_file(example(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// The notes' scenario with `requests` requests, every WordPress pod reaching its database
+/// at `db` instead of `mariadb-service:3307`.
+pub fn notes_with_database(requests: u32, db: kubenat_sim::apps::wordpress::DbHost) -> Scenario {
+    let mut scenario = Scenario::notes(requests);
+    for pod in &mut scenario.pods {
+        if let kubenat_sim::scenario::PodApp::WordPress { db: host } = &mut pod.app {
+            *host = db.clone();
+        }
+    }
+    scenario
+}
+
 /// Checks that `packet` is an IPv4 packet whose header and TCP/UDP/ICMP checksums are the
 /// ones etherparse computes; a UDP checksum of 0 (none) counts as bad, since every stack
 /// and engine in the simulator fills it in.

@@ -274,14 +274,9 @@ fn json_report_has_journeys_and_hops() {
 /// pod's node answers with ICMP port unreachable and the page fails.
 #[test]
 fn wrong_service_port_is_rejected_by_the_node() {
+    use kubenat_e2e::notes_with_database;
     use kubenat_sim::apps::wordpress::DbHost;
-    use kubenat_sim::scenario::PodApp;
-    let mut scenario = Scenario::notes(1);
-    for pod in &mut scenario.pods {
-        if let PodApp::WordPress { db } = &mut pod.app {
-            *db = DbHost::Address(sa("10.10.1.101:3306"));
-        }
-    }
+    let scenario = notes_with_database(1, DbHost::Address(sa("10.10.1.101:3306")));
     let report = run(&scenario);
     let j = &report.journeys[0];
     assert_eq!(j.outcome.status, Some(500), "{report}");
