@@ -4,7 +4,6 @@
 //! Ready endpoints are used; when a class has no ready endpoint, its serving-and-terminating
 //! endpoints are used instead, so connections drain gracefully to pods that are shutting down.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::model::{EndpointSlice, Protocol, ServiceName};
@@ -41,8 +40,7 @@ pub fn categorize(
     family_of: IpAddr,
     node_name: &str,
 ) -> CategorizedEndpoints {
-    let mut seen = BTreeSet::new();
-    let mut candidates = Vec::new();
+    let mut candidates = Vec::with_capacity(slices.iter().map(|s| s.endpoints.len()).sum());
     for slice in slices.iter().filter(|s| &s.service == service) {
         let Some(port) = slice
             .ports
@@ -60,9 +58,6 @@ pub fn categorize(
                 continue;
             }
             let address = SocketAddr::new(ip, port.port);
-            if !seen.insert(address) {
-                continue;
-            }
             let c = endpoint.conditions;
             candidates.push(Candidate {
                 address,
@@ -73,6 +68,10 @@ pub fn categorize(
             });
         }
     }
+    // Sorted by address, the first of duplicates kept (a stable sort): what each class
+    // collects below is then sorted too.
+    candidates.sort_by_key(|c| c.address);
+    candidates.dedup_by_key(|c| c.address);
     let usable = |local_only: bool| -> Vec<SocketAddr> {
         let in_class = |c: &&Candidate| !local_only || c.local;
         let ready: Vec<SocketAddr> = candidates
@@ -81,7 +80,7 @@ pub fn categorize(
             .filter(|c| c.ready)
             .map(|c| c.address)
             .collect();
-        let mut chosen = if ready.is_empty() {
+        if ready.is_empty() {
             candidates
                 .iter()
                 .filter(in_class)
@@ -90,9 +89,7 @@ pub fn categorize(
                 .collect()
         } else {
             ready
-        };
-        chosen.sort_unstable();
-        chosen
+        }
     };
     let mut serving: Vec<IpAddr> = candidates
         .iter()
@@ -209,5 +206,29 @@ mod tests {
             "a",
         );
         assert_eq!(got.cluster, addrs(&["10.0.0.1:80"]));
+    }
+
+    #[test]
+    fn the_first_slice_listing_an_address_gives_its_conditions() {
+        let first = slice(vec![
+            endpoint("10.0.0.2", "a", false, false, false),
+            endpoint("10.0.0.1", "a", true, true, false),
+        ]);
+        let second = slice(vec![
+            endpoint("10.0.0.1", "b", false, true, true),
+            endpoint("10.0.0.2", "b", true, true, false),
+            endpoint("10.0.0.3", "b", true, true, false),
+        ]);
+        let got = categorize(
+            &[&first, &second],
+            &ServiceName::new("ns", "svc"),
+            "http",
+            Protocol::Tcp,
+            "10.0.0.0".parse().unwrap(),
+            "a",
+        );
+        // 10.0.0.2 is not ready as the first slice says; 10.0.0.1 is local and ready.
+        assert_eq!(got.cluster, addrs(&["10.0.0.1:80", "10.0.0.3:80"]));
+        assert_eq!(got.local, addrs(&["10.0.0.1:80"]));
     }
 }
