@@ -92,7 +92,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! `examples/embed.rs` goes further: its own event loop, an app of its own, and the reply
+//! `examples/embed_network.rs` goes further: its own event loop, an app of its own, and the reply
 //! coming back through reverse NAT.
 
 pub mod apps;

@@ -7,7 +7,7 @@
 //! pod network carries it over the LAN; MariaDB answers; the answer comes back through
 //! nodoa's conntrack, which restores the Service address the app connected to.
 //!
-//! Run it with `cargo run -p kubenat-sim --example embed`.
+//! Run it with `cargo run -p kubenat-sim --example embed_network`.
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
