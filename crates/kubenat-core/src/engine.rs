@@ -684,7 +684,10 @@ impl Core {
                         masquerade(&family.conntrack, last, packet, &parsed)
                     }
                     Hook::Prerouting | Hook::Output => {
-                        family.last = None;
+                        // Until the rules say otherwise, the packet leaves unmarked: an
+                        // untracked or invalid packet must not be taken at POSTROUTING
+                        // for another connection that shares its tuple.
+                        family.last = Some((parsed.tuple, None));
                         self.ports(family, packet, &parsed, trace)
                     }
                 };

@@ -19,7 +19,7 @@ use common::packets::{assert_checksums, reply_to, split, tcp, udp};
 use common::runner::{forward, forward_translated, secs, translated};
 use common::sa;
 use etherparse::Ipv4Header;
-use kubenat_core::{DropReason, Engine, Verdict};
+use kubenat_core::{DropReason, Engine, Path, Verdict};
 
 const MALFORMED_IP: Verdict = Verdict::Drop(DropReason::MalformedIpHeader);
 const MALFORMED_EXT: Verdict = Verdict::Drop(DropReason::MalformedExtensionHeader);
@@ -575,4 +575,29 @@ fn a_connection_is_masqueraded_only_when_it_was_marked_for_it() {
     );
     let (s, d, _) = forward_translated(&mut engine, reply_to(&out, "syn,ack", b""), secs(1));
     assert_eq!((s, d), (sa("198.51.100.125:80"), client), "its reply");
+}
+
+/// Found by fuzzing: a TCP packet without flags is invalid to conntrack (not tracked, not
+/// translated). When it has the tuple a masqueraded connection leaves DNAT with, it must
+/// still leave unmarked: Linux does no NAT on invalid packets, whatever shares their tuple.
+#[test]
+fn an_invalid_packet_is_not_masqueraded_as_the_connection_sharing_its_tuple() {
+    let mut engine = Engine::new(&kubenat_core::reference::cluster("nodoa"));
+    let client = sa("245.245.0.50:40000");
+    // An outside client to mariadb-service: DNAT to the pod and masquerade.
+    let (s, d, _) = forward_translated(
+        &mut engine,
+        tcp(client, sa("10.10.1.101:3307"), "syn", b""),
+        secs(0),
+    );
+    assert_eq!(d, sa("10.10.0.103:3306"));
+    assert_ne!(s, client, "masqueraded");
+    // The same client straight to the pod, no flags: the connection's post-DNAT tuple.
+    let invalid = tcp(client, sa("10.10.0.103:3306"), "", b"");
+    for path in [Path::Forward, Path::LocalOut] {
+        let mut packet = invalid.clone();
+        let verdict = engine.process_path(path, &mut packet, secs(10));
+        assert_eq!(verdict, Verdict::Accept, "{path:?}");
+        assert_eq!(packet, invalid, "{path:?}: byte-identical");
+    }
 }
