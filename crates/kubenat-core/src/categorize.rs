@@ -33,7 +33,7 @@ struct Candidate {
 /// The result is sorted and free of duplicates, so compiled tables do not depend on the
 /// order slices arrived in.
 pub fn categorize(
-    slices: &[&EndpointSlice],
+    slices: &[EndpointSlice],
     service: &ServiceName,
     port_name: &str,
     protocol: Protocol,
@@ -175,7 +175,7 @@ mod tests {
         for (endpoints, cluster, local) in cases {
             let s = slice(endpoints);
             let got = categorize(
-                &[&s],
+                std::slice::from_ref(&s),
                 &ServiceName::new("ns", "svc"),
                 "http",
                 Protocol::Tcp,
@@ -198,7 +198,7 @@ mod tests {
         let twin = s.clone();
         s.ports[0].name = "other".into();
         let got = categorize(
-            &[&s, &twin, &twin],
+            &[s, twin.clone(), twin],
             &ServiceName::new("ns", "svc"),
             "http",
             Protocol::Tcp,
@@ -220,7 +220,7 @@ mod tests {
             endpoint("10.0.0.3", "b", true, true, false),
         ]);
         let got = categorize(
-            &[&first, &second],
+            &[first, second],
             &ServiceName::new("ns", "svc"),
             "http",
             Protocol::Tcp,

@@ -76,8 +76,7 @@ impl Known {
     fn recompile(&mut self, tables: &mut Tables, proxy: &ProxyConfig) {
         remove_ports(tables, std::mem::take(&mut self.ports));
         if let Some(service) = &self.service {
-            let slices: Vec<&EndpointSlice> = self.slices.iter().collect();
-            self.ports = insert_ports(tables, compile_service(service, &slices, proxy));
+            self.ports = insert_ports(tables, compile_service(service, &self.slices, proxy));
         }
     }
 }
@@ -253,10 +252,10 @@ fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
 /// IP) program nothing, as in kube-proxy.
 fn compile_service(
     service: &Service,
-    slices: &[&EndpointSlice],
+    slices: &[EndpointSlice],
     proxy: &ProxyConfig,
 ) -> Vec<CompiledServicePort> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(service.cluster_ips.len() * service.ports.len());
     let externally_accessible =
         service.service_type != ServiceType::ClusterIp || !service.external_ips.is_empty();
     for &cluster_ip in &service.cluster_ips {
