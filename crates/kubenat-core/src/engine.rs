@@ -418,11 +418,13 @@ impl Engine {
     fn prefetch_likely_reply(&self, packet: &[u8], id: ServicePortId) {
         let line = self.core.map.tables().lines.line(id);
         let count = line.endpoint_count(EndpointClass::Cluster);
-        let turn = self.core.cursors.get(id.0 as usize * 2).copied();
-        if count == 0 || turn.is_none() || packet.first().map(|b| b >> 4) != Some(4) {
+        let Some(&turn) = self.core.cursors.get(id.0 as usize * 2) else {
+            return;
+        };
+        if count == 0 || packet.first().map(|b| b >> 4) != Some(4) {
             return;
         }
-        let index = turn.unwrap_or(0) as usize % count;
+        let index = turn as usize % count;
         if let Some(endpoint) = line.endpoint(EndpointClass::Cluster, index)
             && let IpAddr::V4(endpoint_ip) = endpoint.ip()
             && let Some(t) = packet::peek_tuple::<Ipv4Addr>(packet)
