@@ -28,6 +28,10 @@ use kubenat_core::{
     ClusterState, Engine, Hook, Instant, Protocol, ServiceName, Update, Verdict, checksum,
 };
 
+/// The allocator `kubenat bench` runs on, so `compile` and `update` compare with it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 256;
 const ENDPOINTS: usize = 4;
 /// Distinct new connections available to `new_flow` before the table is emptied again.

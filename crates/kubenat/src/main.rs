@@ -382,7 +382,9 @@ fn replay_command(
 
 /// Counts the bytes the process holds, and the most it held, so `kubenat bench` and
 /// `kubenat simulate --generate` can report memory. The packet path never allocates, so
-/// the count costs nothing there.
+/// the count costs nothing there. Underneath is mimalloc: compiling a million Services
+/// makes a few million small allocations, and glibc's malloc took 2.5 times as long over
+/// them (docs/benchmarks.md, "Compile").
 struct CountingAllocator;
 
 static HELD_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -397,18 +399,18 @@ fn held_more(grown: u64) {
 unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         held_more(layout.size() as u64);
-        unsafe { std::alloc::System.alloc(layout) }
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         HELD_BYTES.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         held_more(new_size as u64);
         HELD_BYTES.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
-        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
 
