@@ -8,14 +8,15 @@
 use std::net::IpAddr;
 
 use crate::categorize::categorize;
+use crate::known::{Known, KnownServices};
 use crate::maglev;
 use crate::model::{
     ClusterState, EndpointSelection, EndpointSlice, IpNet, ProxyConfig, Service, ServiceName,
     ServiceType, SessionAffinity, TrafficPolicy,
 };
 use crate::tables::{
-    CompiledServicePort, FixedMap, Frontend, FrontendKey, NodeSettings, ServicePortId,
-    ServicePortName, Tables, fixed_state,
+    CompiledServicePort, Frontend, FrontendKey, NodeSettings, ServicePortId, ServicePortName,
+    Tables,
 };
 
 /// One change to the cluster state, as a watch on the API server would deliver it.
@@ -57,18 +58,8 @@ pub enum Update {
 pub struct ServiceMap {
     proxy: ProxyConfig,
     /// Everything known under each Service name.
-    services: FixedMap<ServiceName, Known>,
+    services: KnownServices,
     tables: Tables,
-}
-
-/// What is known under one Service name: the Service (if it exists), its slices (kept
-/// even while the Service does not exist), and the ports compiled from them.
-#[derive(Clone, Debug, Default)]
-struct Known {
-    service: Option<Service>,
-    /// At most one per slice name, in no particular order (compiled endpoints are sorted).
-    slices: Vec<EndpointSlice>,
-    ports: Vec<ServicePortId>,
 }
 
 impl Known {
@@ -103,8 +94,7 @@ impl ServiceMap {
         services.dedup_by(|later, earlier| later.name == earlier.name);
         slices.sort_by(|a, b| a.service.cmp(&b.service));
         let mut tables = Tables::with_capacity(node_settings(&proxy), services.len());
-        let mut known: FixedMap<ServiceName, Known> =
-            FixedMap::with_capacity_and_hasher(services.len(), fixed_state());
+        let mut known = KnownServices::with_capacity(services.len());
         let mut slices = slices.into_iter().peekable();
         for service in services {
             let mut entry = Known::default();
@@ -113,22 +103,15 @@ impl ServiceMap {
                 if slice.service == service.name {
                     replace_slice(&mut entry.slices, slice);
                 } else {
-                    replace_slice(
-                        &mut known.entry(slice.service.clone()).or_default().slices,
-                        slice,
-                    );
+                    add_slice(&mut known, slice);
                 }
             }
-            let name = service.name.clone();
             entry.service = Some(service);
             entry.recompile(&mut tables, &proxy);
-            known.insert(name, entry);
+            known.insert_new(entry);
         }
         for slice in slices {
-            replace_slice(
-                &mut known.entry(slice.service.clone()).or_default().slices,
-                slice,
-            );
+            add_slice(&mut known, slice);
         }
         ServiceMap {
             proxy,
@@ -145,7 +128,9 @@ impl ServiceMap {
     /// The service ports compiled from the Service `name` (none when it is unknown or
     /// headless).
     pub fn ports_of(&self, name: &ServiceName) -> &[ServicePortId] {
-        self.services.get(name).map_or(&[], |known| &known.ports)
+        self.services
+            .find(name)
+            .map_or(&[], |slot| &self.services.get(slot).ports)
     }
 
     /// The proxy settings of the current state (those of the last [`Update::Replace`]).
@@ -156,43 +141,66 @@ impl ServiceMap {
     /// Applies one change; returns the Service whose rules changed (all of them for
     /// [`Update::Replace`], as `None`).
     pub fn apply(&mut self, update: Update) -> Option<ServiceName> {
-        let (name, known) = match update {
+        let (name, slot) = match update {
             Update::Replace(state) => {
                 *self = ServiceMap::from_state(*state);
                 return None;
             }
             Update::UpsertService(service) => {
                 let name = service.name.clone();
-                let known = self.services.entry(name.clone()).or_default();
-                known.service = Some(*service);
-                (name, known)
+                let slot = match self.services.find(&name) {
+                    Some(slot) => {
+                        self.services.get_mut(slot).service = Some(*service);
+                        slot
+                    }
+                    None => self.services.insert_new(Known {
+                        service: Some(*service),
+                        ..Known::default()
+                    }),
+                };
+                (name, slot)
             }
             Update::RemoveService(name) => {
-                let Some(known) = self.services.get_mut(&name) else {
+                let Some(slot) = self.services.find(&name) else {
                     return Some(name);
                 };
-                known.service = None;
-                (name, known)
+                self.services.get_mut(slot).service = None;
+                (name, slot)
             }
             Update::UpsertEndpointSlice(slice) => {
                 let name = slice.service.clone();
-                let known = self.services.entry(name.clone()).or_default();
-                replace_slice(&mut known.slices, *slice);
-                (name, known)
+                (name, add_slice(&mut self.services, *slice))
             }
             Update::RemoveEndpointSlice { service, name } => {
-                let Some(known) = self.services.get_mut(&service) else {
+                let Some(slot) = self.services.find(&service) else {
                     return Some(service);
                 };
-                known.slices.retain(|s| s.name != name);
-                (service, known)
+                self.services
+                    .get_mut(slot)
+                    .slices
+                    .retain(|s| s.name != name);
+                (service, slot)
             }
         };
-        known.recompile(&mut self.tables, &self.proxy);
-        if known.service.is_none() && known.slices.is_empty() {
-            self.services.remove(&name);
-        }
+        self.services
+            .get_mut(slot)
+            .recompile(&mut self.tables, &self.proxy);
+        self.services.remove_if_empty(slot, &name);
         Some(name)
+    }
+}
+
+/// Files `slice` under its Service's entry (made if there is none); returns the slot.
+fn add_slice(known: &mut KnownServices, slice: EndpointSlice) -> u32 {
+    match known.find(&slice.service) {
+        Some(slot) => {
+            replace_slice(&mut known.get_mut(slot).slices, slice);
+            slot
+        }
+        None => known.insert_new(Known {
+            slices: vec![slice],
+            ..Known::default()
+        }),
     }
 }
 

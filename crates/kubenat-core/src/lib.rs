@@ -55,6 +55,7 @@ mod engine;
 mod expiring;
 mod flow_index;
 mod icmp;
+mod known;
 pub mod maglev;
 pub mod model;
 mod packet;
