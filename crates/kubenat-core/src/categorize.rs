@@ -72,31 +72,41 @@ pub fn categorize(
     // collects below is then sorted too.
     candidates.sort_by_key(|c| c.address);
     candidates.dedup_by_key(|c| c.address);
+    // Each class takes its ready endpoints, or its serving-and-terminating ones when none
+    // is ready; counted first so each vector is allocated once, at its size.
     let usable = |local_only: bool| -> Vec<SocketAddr> {
         let in_class = |c: &&Candidate| !local_only || c.local;
-        let ready: Vec<SocketAddr> = candidates
+        let ready = candidates
             .iter()
             .filter(in_class)
             .filter(|c| c.ready)
-            .map(|c| c.address)
-            .collect();
-        if ready.is_empty() {
+            .count();
+        let take = |c: &&Candidate| {
+            if ready > 0 {
+                c.ready
+            } else {
+                c.serving_terminating
+            }
+        };
+        let mut out = Vec::with_capacity(match ready {
+            0 => candidates.iter().filter(in_class).filter(take).count(),
+            _ => ready,
+        });
+        out.extend(
             candidates
                 .iter()
                 .filter(in_class)
-                .filter(|c| c.serving_terminating)
-                .map(|c| c.address)
-                .collect()
-        } else {
-            ready
-        }
+                .filter(take)
+                .map(|c| c.address),
+        );
+        out
     };
+    // Addresses sorted by IP first, so their IPs are sorted too: only duplicates to drop.
     let mut serving: Vec<IpAddr> = candidates
         .iter()
         .filter(|c| c.serving)
         .map(|c| c.address.ip())
         .collect();
-    serving.sort_unstable();
     serving.dedup();
     CategorizedEndpoints {
         cluster: usable(false),
@@ -187,6 +197,36 @@ mod tests {
             // Serving endpoints are a superset of the usable ones.
             assert!(got.cluster.iter().all(|e| got.serving.contains(&e.ip())));
         }
+    }
+
+    #[test]
+    fn serving_addresses_come_sorted_once_each_whatever_the_slices_order() {
+        let mut on_81 = slice(vec![
+            endpoint("10.0.0.2", "a", false, false, false),
+            endpoint("10.0.0.1", "a", true, true, false),
+        ]);
+        on_81.ports[0].port = 81;
+        let on_80 = slice(vec![
+            endpoint("10.0.0.3", "b", true, true, false),
+            endpoint("10.0.0.1", "b", true, true, false),
+        ]);
+        let got = categorize(
+            &[on_81, on_80],
+            &ServiceName::new("ns", "svc"),
+            "http",
+            Protocol::Tcp,
+            "10.0.0.0".parse().unwrap(),
+            "a",
+        );
+        assert_eq!(
+            got.cluster,
+            addrs(&["10.0.0.1:80", "10.0.0.1:81", "10.0.0.3:80"])
+        );
+        let ips: Vec<IpAddr> = ["10.0.0.1", "10.0.0.3"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(got.serving, ips);
     }
 
     #[test]

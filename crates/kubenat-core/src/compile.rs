@@ -89,9 +89,16 @@ impl ServiceMap {
         // Services compile in name order, so clashes resolve the same whatever the input
         // order; of two Services (or two slices) with one name, the last one listed wins.
         // Both lists sorted by Service name, they are joined in one pass, without lookups.
-        services.reverse();
+        // (A stable sort keeps listing order among equal names, and the input of
+        // `kubectl get` is already in name order: one linear pass then.)
         services.sort_by(|a, b| a.name.cmp(&b.name));
-        services.dedup_by(|later, earlier| later.name == earlier.name);
+        services.dedup_by(|later, earlier| {
+            let same = later.name == earlier.name;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
         slices.sort_by(|a, b| a.service.cmp(&b.service));
         let mut tables = Tables::with_capacity(node_settings(&proxy), services.len());
         let mut known = KnownServices::with_capacity(services.len());

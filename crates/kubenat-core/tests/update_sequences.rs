@@ -188,3 +188,21 @@ proptest! {
         prop_assert_eq!(&compiled(&from_whole), &fresh);
     }
 }
+
+#[test]
+fn of_objects_listed_twice_the_last_one_listed_wins() {
+    let listed = |order: &[(u8, u8)]| ClusterState {
+        services: order.iter().map(|&(n, v)| service(n, v)).collect(),
+        endpoint_slices: vec![slice(1, 0, 4), slice(2, 0, 1), slice(1, 0, 2)],
+        proxy: proxy(),
+        ..ClusterState::default()
+    };
+    let map = ServiceMap::from_state(listed(&[(1, 0), (2, 2), (1, 2), (2, 0), (1, 1)]));
+    let ports = compiled(&map);
+    let port_numbers = |n: u8| -> Vec<u16> { ports[&name(n)].iter().map(|p| p.port).collect() };
+    assert_eq!(port_numbers(1), [81, 9000]);
+    assert_eq!(port_numbers(2), [80]);
+    // Service 1's slice "svc-1-0" listed with 4 then 2 endpoints: 2 (one of them
+    // terminating, so one usable).
+    assert_eq!(ports[&name(1)][0].endpoints.serving.len(), 2);
+}
