@@ -351,8 +351,14 @@ impl<A: Addr> Conntrack<A> {
     /// packet's direction in it. Does not check expiry: compare [`Entry::expires`].
     #[inline]
     pub fn lookup(&self, tuple: &Tuple<A>) -> Option<(u32, Direction)> {
+        self.lookup_hashed(tuple, tuple_hash(tuple))
+    }
+
+    /// [`Conntrack::lookup`] of a tuple whose [`Conntrack::hash`] the caller has.
+    #[inline(always)]
+    fn lookup_hashed(&self, tuple: &Tuple<A>, hash: u64) -> Option<(u32, Direction)> {
         self.keys
-            .find(tuple_hash(tuple), |slot| self.key_tuple(slot) == tuple)
+            .find(hash, |slot| self.key_tuple(slot) == tuple)
             .map(|slot| {
                 let direction = if slot & 1 == 0 {
                     Direction::Original
@@ -414,7 +420,10 @@ impl<A: Addr> Conntrack<A> {
         if self.len == self.capacity {
             return Err(InsertError::Full);
         }
-        if self.contains(&reply) || self.contains(&original) {
+        let (original_hash, reply_hash) = (tuple_hash(&original), tuple_hash(&reply));
+        if self.lookup_hashed(&reply, reply_hash).is_some()
+            || self.lookup_hashed(&original, original_hash).is_some()
+        {
             return Err(InsertError::Clash);
         }
         let post_dnat = Tuple {
@@ -443,7 +452,6 @@ impl<A: Addr> Conntrack<A> {
         self.link(index);
         // Sized at half load for `capacity` connections, the index practically always has
         // room; if a neighbourhood ever fills up, the connection is refused whole.
-        let (original_hash, reply_hash) = (tuple_hash(&original), tuple_hash(&reply));
         let original_stored = self.keys.insert(original_hash, index << 1);
         let reply_stored = original_stored && self.keys.insert(reply_hash, (index << 1) | 1);
         let snat_stored =

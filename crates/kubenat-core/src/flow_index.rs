@@ -97,7 +97,7 @@ impl FlowIndex {
     }
 
     /// The value stored under `hash` for which `is_key` is true.
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
         let sig = signature(hash);
         let home = self.home(hash);
