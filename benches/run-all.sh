@@ -25,7 +25,8 @@ LOG=$RESULTS/run-all-$DATE.txt
 cargo build --release -q -p kubenat -p kubenat-benches
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+  # Results (this log among them) are rewritten by the run itself: not a change to the code.
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- . ':!benches/results' ':!docs/img' 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, $(free -g | awk '/^Mem:/ { print $2 }') GiB, kernel $(uname -r)"
   echo "rustc: $(rustc --version)"
 } | tee "$LOG"

@@ -384,7 +384,7 @@ fn replay_command(
 /// `kubenat simulate --generate` can report memory. The packet path never allocates, so
 /// the count costs nothing there. Underneath is mimalloc: compiling a million Services
 /// makes a few million small allocations, and glibc's malloc took 2.5 times as long over
-/// them (docs/benchmarks.md, "Compile").
+/// them (docs/benchmarks.md, "Compile and the allocator").
 struct CountingAllocator;
 
 static HELD_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
