@@ -10,7 +10,7 @@
 //! the fuzzer did without another dependency in the workspace.
 #![allow(dead_code)]
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use etherparse::{
@@ -19,10 +19,14 @@ use etherparse::{
 use kubenat_core::reject::MAX_REPLY_LEN;
 use kubenat_core::{
     ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSelection, EndpointSlice,
-    Engine, Flow, Hook, Instant, IpNet, Node, Path, Protocol, ProxyConfig, ProxyMode, Service,
-    ServiceName, ServicePort, ServiceType, SessionAffinity, TargetPort, TrafficPolicy, Translation,
-    Update, Verdict, reference,
+    Engine, Flow, Hook, Instant, IpNet, Path, Protocol, ProxyMode, Service, ServiceName,
+    ServicePort, ServiceType, TargetPort, Translation, Update, Verdict, reference,
 };
+
+#[path = "../../crates/kubenat-core/tests/common/cluster_shape.rs"]
+mod cluster_shape;
+
+use cluster_shape::{ClusterShape, ServiceShape};
 
 pub const TCP: u8 = 6;
 pub const UDP: u8 = 17;
@@ -201,205 +205,75 @@ const PORTS: [u16; 4] = [53, 80, 443, 8080];
 /// one or two ports each (TCP, UDP or SCTP), traffic policies, affinity, up to three
 /// endpoints each on one of three nodes with any conditions; proxy mode, masquerade-all,
 /// Maglev, a conntrack capacity of 2, 8 or 64 and a masquerade range of 2 or 64 ports.
-///
-/// Addresses: nodes 172.16.0.10+i / fd00:16::10+i (this node is n0), pods 10.20.<node>.x /
-/// fd00:20:<node>::x, services 10.96.0.x / fd00:96::x, load balancers 203.0.113.x /
-/// 2001:db8:1b::x, external IPs 198.51.100.x / 2001:db8:64::x.
+/// Addresses as [`cluster_shape`] gives them.
 pub fn decode_cluster(input: &mut Bytes<'_>) -> ClusterState {
-    let node_v4 = |i: usize| IpAddr::V4(Ipv4Addr::new(172, 16, 0, 10 + i as u8));
-    let node_v6 =
-        |i: usize| IpAddr::V6(Ipv6Addr::new(0xfd00, 0x16, 0, 0, 0, 0, 0, 0x10 + i as u16));
     let flags = input.byte();
-    let mut state = ClusterState {
-        nodes: (0..3)
-            .map(|i| Node {
-                name: format!("n{i}"),
-                addresses: vec![node_v4(i), node_v6(i)],
-            })
-            .collect(),
-        proxy: ProxyConfig {
-            node_name: "n0".into(),
-            node_ips: vec![node_v4(0), node_v6(0)],
-            cluster_cidrs: vec![net("10.20.0.0/16"), net("fd00:20::/48")],
-            service_cidrs: vec![net("10.96.0.0/24"), net("fd00:96::/112")],
-            masquerade_all: flags & 1 != 0,
-            mode: if flags & 2 != 0 {
-                ProxyMode::Iptables
-            } else {
-                ProxyMode::Nftables
-            },
-            selection: if flags & 4 != 0 {
-                EndpointSelection::Maglev { table_size: 13 }
-            } else {
-                EndpointSelection::RoundRobin
-            },
-            conntrack_capacity: [2, 8, 64, 64][usize::from(flags >> 3) & 3],
-            masquerade_ports: if flags & 32 != 0 {
-                1024..=1025
-            } else {
-                1024..=1087
-            },
-            seed: u64::from(input.byte()),
-            ..ProxyConfig::default()
+    let seed = u64::from(input.byte());
+    let services = (0..1 + input.below(3))
+        .map(|_| decode_service(input))
+        .collect();
+    cluster_shape::cluster(ClusterShape {
+        mode: if flags & 2 != 0 {
+            ProxyMode::Iptables
+        } else {
+            ProxyMode::Nftables
         },
-        ..ClusterState::default()
-    };
-    let services = 1 + input.below(3);
-    for i in 0..services {
-        let i8 = i as u8 + 1;
-        let kind = input.byte();
-        let service_type = match kind % 3 {
-            0 => ServiceType::ClusterIp,
-            1 => ServiceType::NodePort,
-            _ => ServiceType::LoadBalancer,
-        };
-        let (v4, v6) = match (kind >> 2) % 3 {
-            0 => (true, false),
-            1 => (false, true),
-            _ => (true, true),
-        };
-        let family = |a: IpAddr, b: IpAddr| {
-            let mut out = Vec::new();
-            if v4 {
-                out.push(a);
-            }
-            if v6 {
-                out.push(b);
-            }
-            out
-        };
-        let name = ServiceName::new("default", format!("svc{i}"));
-        let mut ports: Vec<(Protocol, u16)> = Vec::new();
-        for _ in 0..1 + input.below(2) {
-            let b = input.byte();
-            let protocol = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp][usize::from(b % 3)];
-            let port = PORTS[usize::from(b >> 2) % PORTS.len()];
-            if !ports.contains(&(protocol, port)) {
-                ports.push((protocol, port));
-            }
+        masquerade_all: flags & 1 != 0,
+        selection: if flags & 4 != 0 {
+            EndpointSelection::Maglev { table_size: 13 }
+        } else {
+            EndpointSelection::RoundRobin
+        },
+        conntrack_capacity: [2, 8, 64, 64][usize::from(flags >> 3) & 3],
+        masquerade_ports: if flags & 32 != 0 {
+            1024..=1025
+        } else {
+            1024..=1087
+        },
+        seed,
+        services,
+    })
+}
+
+fn decode_service(input: &mut Bytes<'_>) -> ServiceShape {
+    let kind = input.byte();
+    let mut ports: Vec<(Protocol, u16)> = Vec::new();
+    for _ in 0..1 + input.below(2) {
+        let b = input.byte();
+        let protocol = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp][usize::from(b % 3)];
+        let port = PORTS[usize::from(b >> 2) % PORTS.len()];
+        if !ports.contains(&(protocol, port)) {
+            ports.push((protocol, port));
         }
-        let policy = input.byte();
-        let local = |bit: u8| {
-            if policy & bit != 0 {
-                TrafficPolicy::Local
-            } else {
-                TrafficPolicy::Cluster
-            }
-        };
-        state.services.push(Service {
-            name: name.clone(),
-            service_type,
-            cluster_ips: family(
-                IpAddr::V4(Ipv4Addr::new(10, 96, 0, i8)),
-                IpAddr::V6(Ipv6Addr::new(0xfd00, 0x96, 0, 0, 0, 0, 0, u16::from(i8))),
-            ),
-            ports: ports
-                .iter()
-                .enumerate()
-                .map(|(j, &(protocol, port))| ServicePort {
-                    name: format!("p{j}"),
-                    protocol,
-                    port,
-                    target_port: TargetPort::Number(port + 1000),
-                    node_port: (service_type != ServiceType::ClusterIp)
-                        .then_some(30000 + (i * 10 + j) as u16),
-                })
-                .collect(),
-            external_ips: if policy & 4 != 0 {
-                family(
-                    IpAddr::V4(Ipv4Addr::new(198, 51, 100, i8)),
-                    IpAddr::V6(Ipv6Addr::new(
-                        0x2001,
-                        0xdb8,
-                        0x64,
-                        0,
-                        0,
-                        0,
-                        0,
-                        u16::from(i8),
-                    )),
-                )
-            } else {
-                Vec::new()
-            },
-            load_balancer_ips: if service_type == ServiceType::LoadBalancer {
-                family(
-                    IpAddr::V4(Ipv4Addr::new(203, 0, 113, i8)),
-                    IpAddr::V6(Ipv6Addr::new(
-                        0x2001,
-                        0xdb8,
-                        0x1b,
-                        0,
-                        0,
-                        0,
-                        0,
-                        u16::from(i8),
-                    )),
-                )
-            } else {
-                Vec::new()
-            },
-            load_balancer_source_ranges: if policy & 8 != 0 {
-                vec![net("203.0.113.0/25"), net("2001:db8:c::/64")]
-            } else {
-                Vec::new()
-            },
-            external_traffic_policy: local(1),
-            internal_traffic_policy: local(2),
-            session_affinity: if policy & 16 != 0 {
-                SessionAffinity::ClientIp {
-                    timeout: Duration::from_secs(60),
-                }
-            } else {
-                SessionAffinity::None
-            },
-        });
-        let mut endpoints = Vec::new();
-        for e in 0..input.below(4) {
+    }
+    let policy = input.byte();
+    let endpoints = (0..input.below(4))
+        .map(|_| {
             let b = input.byte();
-            let node = usize::from(b % 3);
-            let host = (i * 16 + e + 1) as u8;
             let conditions = EndpointConditions {
                 ready: b & 4 == 0,
                 serving: b & 12 != 8,
                 terminating: b & 16 != 0,
             };
-            for address in family(
-                IpAddr::V4(Ipv4Addr::new(10, 20, node as u8, host)),
-                IpAddr::V6(Ipv6Addr::new(
-                    0xfd00,
-                    0x20,
-                    node as u16,
-                    0,
-                    0,
-                    0,
-                    0,
-                    u16::from(host),
-                )),
-            ) {
-                endpoints.push(Endpoint {
-                    addresses: vec![address],
-                    conditions,
-                    node_name: Some(format!("n{node}")),
-                });
-            }
-        }
-        state.endpoint_slices.push(EndpointSlice {
-            name: format!("svc{i}-x1"),
-            service: name,
-            ports: ports
-                .iter()
-                .enumerate()
-                .map(|(j, &(protocol, port))| EndpointPort {
-                    name: format!("p{j}"),
-                    protocol,
-                    port: port + 1000,
-                })
-                .collect(),
-            endpoints,
-        });
+            (usize::from(b % 3), conditions)
+        })
+        .collect();
+    ServiceShape {
+        service_type: match kind % 3 {
+            0 => ServiceType::ClusterIp,
+            1 => ServiceType::NodePort,
+            _ => ServiceType::LoadBalancer,
+        },
+        ipv4: (kind >> 2) % 3 != 1,
+        ipv6: (kind >> 2) % 3 != 0,
+        ports,
+        external_ips: policy & 4 != 0,
+        source_ranges: policy & 8 != 0,
+        external_policy_local: policy & 1 != 0,
+        internal_policy_local: policy & 2 != 0,
+        affinity: (policy & 16 != 0).then_some(Duration::from_secs(60)),
+        endpoints,
     }
-    state
 }
 
 /// Addresses worth sending from and to in `state`: its nodes, pods, service, external and

@@ -3,13 +3,12 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use kubenat_core::{
-    ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSelection, EndpointSlice,
-    Engine, Hook, Instant, Node, Path, Protocol, ProxyConfig, ProxyMode, Service, ServiceName,
-    ServicePort, ServiceType, SessionAffinity, TargetPort, TrafficPolicy, Verdict, reference,
+    ClusterState, EndpointConditions, EndpointSelection, Engine, Hook, Instant, Path, Protocol,
+    ProxyConfig, ProxyMode, ServiceType, SessionAffinity, Verdict, reference,
 };
 use proptest::prelude::*;
 
-use super::net;
+use super::cluster_shape::{self, ClusterShape, ServiceShape};
 
 /// `cases` cases, or `PROPTEST_CASES` when set (for a longer hunt).
 pub fn config(cases: u32) -> ProptestConfig {
@@ -51,8 +50,8 @@ pub fn ip6(segments: [u16; 8]) -> IpAddr {
     IpAddr::V6(Ipv6Addr::from(segments))
 }
 
-/// One generated service: type, ports (protocol, port), policies, affinity, endpoints
-/// (node index, ready, serving, terminating).
+/// One generated service: type, ports (udp?, port), external and internal policy Local,
+/// affinity, endpoints (node index, ready, serving, terminating).
 pub type ServiceSpec = (
     u8,
     Vec<(bool, u16)>,
@@ -81,9 +80,8 @@ pub fn service_spec() -> impl Strategy<Value = ServiceSpec> {
     )
 }
 
-/// A dual-stack cluster: nodes 172.16.0.10+i / fd00:16::10+i, pods 10.20.<node>.x /
-/// fd00:20:<node>::x, services 10.96.0.x / fd00:96::x, load balancers 203.0.113.x /
-/// 2001:db8:1b::x. Every Service is dual-stack with one endpoint per family per pod.
+/// A dual-stack cluster ([`cluster_shape`] gives the addresses): every Service is
+/// dual-stack with one endpoint per family per pod.
 pub fn dual_stack_cluster() -> impl Strategy<Value = ClusterState> {
     (
         prop::collection::vec(service_spec(), 1..4),
@@ -95,146 +93,63 @@ pub fn dual_stack_cluster() -> impl Strategy<Value = ClusterState> {
     )
         .prop_map(
             |(specs, iptables, masquerade_all, maglev, capacity, seed)| {
-                let node_v4 = |i: usize| ip4(172, 16, 0, 10 + i as u8);
-                let node_v6 = |i: usize| ip6([0xfd00, 0x16, 0, 0, 0, 0, 0, 0x10 + i as u16]);
-                let mut state = ClusterState {
-                    nodes: (0..3)
-                        .map(|i| Node {
-                            name: format!("n{i}"),
-                            addresses: vec![node_v4(i), node_v6(i)],
-                        })
-                        .collect(),
-                    proxy: ProxyConfig {
-                        node_name: "n0".into(),
-                        node_ips: vec![node_v4(0), node_v6(0)],
-                        cluster_cidrs: vec![net("10.20.0.0/16"), net("fd00:20::/48")],
-                        service_cidrs: vec![net("10.96.0.0/24"), net("fd00:96::/112")],
-                        masquerade_all,
-                        mode: if iptables {
-                            ProxyMode::Iptables
-                        } else {
-                            ProxyMode::Nftables
-                        },
-                        selection: if maglev {
-                            EndpointSelection::Maglev { table_size: 251 }
-                        } else {
-                            EndpointSelection::RoundRobin
-                        },
-                        conntrack_capacity: capacity,
-                        seed,
-                        ..ProxyConfig::default()
+                cluster_shape::cluster(ClusterShape {
+                    mode: if iptables {
+                        ProxyMode::Iptables
+                    } else {
+                        ProxyMode::Nftables
                     },
-                    ..ClusterState::default()
-                };
-                for (i, (kind, ports, etp_local, itp_local, affinity, eps)) in
-                    specs.into_iter().enumerate()
-                {
-                    let i8 = i as u8 + 1;
-                    let name = ServiceName::new("default", format!("svc{i}"));
-                    let service_type = match kind {
-                        0 => ServiceType::ClusterIp,
-                        1 => ServiceType::NodePort,
-                        _ => ServiceType::LoadBalancer,
-                    };
-                    // Distinct port numbers inside one service.
-                    let mut seen = Vec::new();
-                    let ports: Vec<(Protocol, u16)> = ports
-                        .into_iter()
-                        .map(|(udp, port)| {
-                            let protocol = if udp { Protocol::Udp } else { Protocol::Tcp };
-                            (protocol, port)
-                        })
-                        .filter(|p| {
-                            let new = !seen.contains(p);
-                            seen.push(*p);
-                            new
-                        })
-                        .collect();
-                    let service_ports: Vec<ServicePort> = ports
-                        .iter()
-                        .enumerate()
-                        .map(|(j, &(protocol, port))| ServicePort {
-                            name: format!("p{j}"),
-                            protocol,
-                            port,
-                            target_port: TargetPort::Number(port + 1000),
-                            node_port: (service_type != ServiceType::ClusterIp)
-                                .then_some(30000 + (i * 10 + j) as u16),
-                        })
-                        .collect();
-                    let lb = service_type == ServiceType::LoadBalancer;
-                    state.services.push(Service {
-                        name: name.clone(),
-                        service_type,
-                        cluster_ips: vec![
-                            ip4(10, 96, 0, i8),
-                            ip6([0xfd00, 0x96, 0, 0, 0, 0, 0, u16::from(i8)]),
-                        ],
-                        ports: service_ports,
-                        load_balancer_ips: if lb {
-                            vec![
-                                ip4(203, 0, 113, i8),
-                                ip6([0x2001, 0xdb8, 0x1b, 0, 0, 0, 0, u16::from(i8)]),
-                            ]
-                        } else {
-                            Vec::new()
-                        },
-                        external_traffic_policy: if etp_local {
-                            TrafficPolicy::Local
-                        } else {
-                            TrafficPolicy::Cluster
-                        },
-                        internal_traffic_policy: if itp_local {
-                            TrafficPolicy::Local
-                        } else {
-                            TrafficPolicy::Cluster
-                        },
-                        session_affinity: if affinity {
-                            SessionAffinity::ClientIp {
-                                timeout: SessionAffinity::DEFAULT_TIMEOUT,
-                            }
-                        } else {
-                            SessionAffinity::None
-                        },
-                        ..Service::default()
-                    });
-                    let mut endpoints = Vec::new();
-                    for (e, &(node, ready, serving, terminating)) in eps.iter().enumerate() {
-                        let host = (i * 16 + e + 1) as u8;
-                        let conditions = EndpointConditions {
-                            ready,
-                            serving: serving || ready,
-                            terminating: terminating && !ready,
-                        };
-                        for address in [
-                            ip4(10, 20, node as u8, host),
-                            ip6([0xfd00, 0x20, node as u16, 0, 0, 0, 0, u16::from(host)]),
-                        ] {
-                            endpoints.push(Endpoint {
-                                addresses: vec![address],
-                                conditions,
-                                node_name: Some(format!("n{node}")),
-                            });
-                        }
-                    }
-                    state.endpoint_slices.push(EndpointSlice {
-                        name: format!("svc{i}-abc12"),
-                        service: name,
-                        ports: ports
-                            .iter()
-                            .enumerate()
-                            .map(|(j, &(protocol, port))| EndpointPort {
-                                name: format!("p{j}"),
-                                protocol,
-                                port: port + 1000,
-                            })
-                            .collect(),
-                        endpoints,
-                    });
-                }
-                state
+                    masquerade_all,
+                    selection: if maglev {
+                        EndpointSelection::Maglev { table_size: 251 }
+                    } else {
+                        EndpointSelection::RoundRobin
+                    },
+                    conntrack_capacity: capacity,
+                    masquerade_ports: ProxyConfig::default().masquerade_ports,
+                    seed,
+                    services: specs.into_iter().map(service_shape).collect(),
+                })
             },
         )
+}
+
+fn service_shape(spec: ServiceSpec) -> ServiceShape {
+    let (kind, ports, etp_local, itp_local, affinity, endpoints) = spec;
+    // Distinct (protocol, port) pairs inside one service.
+    let mut distinct: Vec<(Protocol, u16)> = Vec::new();
+    for (udp, port) in ports {
+        let port = (if udp { Protocol::Udp } else { Protocol::Tcp }, port);
+        if !distinct.contains(&port) {
+            distinct.push(port);
+        }
+    }
+    ServiceShape {
+        service_type: match kind {
+            0 => ServiceType::ClusterIp,
+            1 => ServiceType::NodePort,
+            _ => ServiceType::LoadBalancer,
+        },
+        ipv4: true,
+        ipv6: true,
+        ports: distinct,
+        external_ips: false,
+        source_ranges: false,
+        external_policy_local: etp_local,
+        internal_policy_local: itp_local,
+        affinity: affinity.then_some(SessionAffinity::DEFAULT_TIMEOUT),
+        endpoints: endpoints
+            .into_iter()
+            .map(|(node, ready, serving, terminating)| {
+                let conditions = EndpointConditions {
+                    ready,
+                    serving: serving || ready,
+                    terminating: terminating && !ready,
+                };
+                (node, conditions)
+            })
+            .collect(),
+    }
 }
 
 pub fn any_cluster() -> impl Strategy<Value = ClusterState> {

@@ -4,6 +4,7 @@
 //! Every test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod cluster_shape;
 pub mod clusters;
 pub mod flow_table;
 pub mod generated;
