@@ -254,6 +254,34 @@ fn si(v: f64) -> String {
     }
 }
 
+/// Draws each series as a line with points, and the legend at `legend`.
+fn draw_series<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    series: &Series,
+    legend: SeriesLabelPosition,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, (label, points)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)).point_size(3))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// A line chart of `series`; log-log when `log` (x always log when it spans decades).
 fn draw(
     path: &Path,
@@ -293,19 +321,7 @@ fn draw(
             .y_desc(y_label)
             .x_label_formatter(&|v| si(*v))
             .draw()?;
-        for (i, (label, points)) in series.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)).point_size(3))?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        draw_series(&mut chart, series, SeriesLabelPosition::LowerLeft)?;
     } else {
         let mut chart = builder.build_cartesian_2d(0.0..x1 + 1.0, 0.0..y1 * 1.15)?;
         chart
@@ -313,19 +329,7 @@ fn draw(
             .x_desc(x_label)
             .y_desc(y_label)
             .draw()?;
-        for (i, (label, points)) in series.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)).point_size(3))?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        draw_series(&mut chart, series, SeriesLabelPosition::UpperLeft)?;
     }
     root.present()?;
     Ok(())
