@@ -461,7 +461,6 @@ impl Engine {
         verdict
     }
 
-    #[inline(always)]
     fn hook(
         &mut self,
         hook: Hook,
@@ -663,7 +662,6 @@ fn flow<A: Addr>(tuple: &Tuple<A>) -> Flow {
 }
 
 impl Core {
-    #[inline(always)]
     fn hook<A: Family>(
         &mut self,
         family: &mut FamilyState<A>,
@@ -799,7 +797,6 @@ impl Core {
     }
 
     /// TCP, UDP and SCTP arriving or sent locally: conntrack first, then the service rules.
-    #[inline(always)]
     fn ports<A: Family>(
         &mut self,
         family: &mut FamilyState<A>,
