@@ -72,34 +72,24 @@ pub fn categorize(
     // collects below is then sorted too.
     candidates.sort_by_key(|c| c.address);
     candidates.dedup_by_key(|c| c.address);
-    // Each class takes its ready endpoints, or its serving-and-terminating ones when none
-    // is ready; counted first so each vector is allocated once, at its size.
     let usable = |local_only: bool| -> Vec<SocketAddr> {
         let in_class = |c: &&Candidate| !local_only || c.local;
-        let ready = candidates
+        let ready: Vec<SocketAddr> = candidates
             .iter()
             .filter(in_class)
             .filter(|c| c.ready)
-            .count();
-        let take = |c: &&Candidate| {
-            if ready > 0 {
-                c.ready
-            } else {
-                c.serving_terminating
-            }
-        };
-        let mut out = Vec::with_capacity(match ready {
-            0 => candidates.iter().filter(in_class).filter(take).count(),
-            _ => ready,
-        });
-        out.extend(
+            .map(|c| c.address)
+            .collect();
+        if ready.is_empty() {
             candidates
                 .iter()
                 .filter(in_class)
-                .filter(take)
-                .map(|c| c.address),
-        );
-        out
+                .filter(|c| c.serving_terminating)
+                .map(|c| c.address)
+                .collect()
+        } else {
+            ready
+        }
     };
     // Addresses sorted by IP first, so their IPs are sorted too: only duplicates to drop.
     let mut serving: Vec<IpAddr> = candidates
