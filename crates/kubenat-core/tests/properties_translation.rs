@@ -12,7 +12,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use common::generated::{Call, any_cluster, config, destinations, ip4, ip6, run, sources};
+use common::cluster_shape::{v4, v6};
+use common::generated::{Call, any_cluster, config, destinations, run, sources};
 use common::net;
 use common::packets::{assert_checksums, endpoints};
 use etherparse::{IpNumber, Ipv4Header, Ipv6Header, PacketBuilder, TcpHeader};
@@ -315,9 +316,9 @@ proptest! {
 fn one_service(n: usize, ipv6: bool, protocol: Protocol, nodes: &[usize]) -> ClusterState {
     let endpoint_ip = |i: usize| {
         if ipv6 {
-            ip6([0xfd00, 0x20, 0, 0, 0, 0, 1, i as u16 + 1])
+            v6([0xfd00, 0x20, 0, 0, 0, 0, 1, i as u16 + 1])
         } else {
-            ip4(10, 20, 1, i as u8 + 1)
+            v4(10, 20, 1, i as u8 + 1)
         }
     };
     let name = ServiceName::new("default", "rr");
@@ -325,15 +326,12 @@ fn one_service(n: usize, ipv6: bool, protocol: Protocol, nodes: &[usize]) -> Clu
         nodes: (0..3)
             .map(|i| Node {
                 name: format!("n{i}"),
-                addresses: vec![ip4(172, 16, 0, 10 + i)],
+                addresses: vec![v4(172, 16, 0, 10 + i)],
             })
             .collect(),
         proxy: ProxyConfig {
             node_name: "n0".into(),
-            node_ips: vec![
-                ip4(172, 16, 0, 10),
-                ip6([0xfd00, 0x16, 0, 0, 0, 0, 0, 0x10]),
-            ],
+            node_ips: vec![v4(172, 16, 0, 10), v6([0xfd00, 0x16, 0, 0, 0, 0, 0, 0x10])],
             cluster_cidrs: vec![net("10.20.0.0/16"), net("fd00:20::/48")],
             service_cidrs: vec![net("10.96.0.0/24"), net("fd00:96::/112")],
             conntrack_capacity: 1024,
@@ -344,9 +342,9 @@ fn one_service(n: usize, ipv6: bool, protocol: Protocol, nodes: &[usize]) -> Clu
     state.services.push(Service {
         name: name.clone(),
         cluster_ips: vec![if ipv6 {
-            ip6([0xfd00, 0x96, 0, 0, 0, 0, 0, 1])
+            v6([0xfd00, 0x96, 0, 0, 0, 0, 0, 1])
         } else {
-            ip4(10, 96, 0, 1)
+            v4(10, 96, 0, 1)
         }],
         ports: vec![ServicePort {
             name: "http".into(),
@@ -395,15 +393,15 @@ proptest! {
         let state = one_service(n, ipv6, protocol, &nodes);
         let mut engine = Engine::new(&state);
         let (client, service) = match (ipv6, outside) {
-            (false, false) => (ip4(10, 20, 2, 7), ip4(10, 96, 0, 1)),
-            (false, true) => (ip4(198, 51, 100, 7), ip4(10, 96, 0, 1)),
+            (false, false) => (v4(10, 20, 2, 7), v4(10, 96, 0, 1)),
+            (false, true) => (v4(198, 51, 100, 7), v4(10, 96, 0, 1)),
             (true, false) => (
-                ip6([0xfd00, 0x20, 2, 0, 0, 0, 0, 7]),
-                ip6([0xfd00, 0x96, 0, 0, 0, 0, 0, 1]),
+                v6([0xfd00, 0x20, 2, 0, 0, 0, 0, 7]),
+                v6([0xfd00, 0x96, 0, 0, 0, 0, 0, 1]),
             ),
             (true, true) => (
-                ip6([0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 7]),
-                ip6([0xfd00, 0x96, 0, 0, 0, 0, 0, 1]),
+                v6([0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 7]),
+                v6([0xfd00, 0x96, 0, 0, 0, 0, 0, 1]),
             ),
         };
         let mut hits: BTreeMap<SocketAddr, usize> = BTreeMap::new();

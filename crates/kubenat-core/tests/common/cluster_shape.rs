@@ -48,11 +48,11 @@ pub struct ServiceShape {
     pub endpoints: Vec<(usize, EndpointConditions)>,
 }
 
-fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+pub fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }
 
-fn v6(segments: [u16; 8]) -> IpAddr {
+pub fn v6(segments: [u16; 8]) -> IpAddr {
     IpAddr::V6(Ipv6Addr::from(segments))
 }
 

@@ -1,6 +1,6 @@
 //! Generated clusters and the calls the property tests make with them (proptest).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use kubenat_core::{
     ClusterState, EndpointConditions, EndpointSelection, Engine, Hook, Instant, Path, Protocol,
@@ -8,7 +8,7 @@ use kubenat_core::{
 };
 use proptest::prelude::*;
 
-use super::cluster_shape::{self, ClusterShape, ServiceShape};
+use super::cluster_shape::{self, ClusterShape, ServiceShape, v4, v6};
 
 /// `cases` cases, or `PROPTEST_CASES` when set (for a longer hunt).
 pub fn config(cases: u32) -> ProptestConfig {
@@ -40,14 +40,6 @@ pub fn notes_cluster() -> impl Strategy<Value = ClusterState> {
             }
             state
         })
-}
-
-pub fn ip4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
-}
-
-pub fn ip6(segments: [u16; 8]) -> IpAddr {
-    IpAddr::V6(Ipv6Addr::from(segments))
 }
 
 /// One generated service: type, ports (udp?, port), external and internal policy Local,
@@ -165,7 +157,7 @@ pub fn destinations(state: &ClusterState) -> Vec<(SocketAddr, Protocol)> {
         .iter()
         .flat_map(|n| n.addresses.iter().copied())
         .chain(state.proxy.node_ips.iter().copied())
-        .chain([ip4(127, 0, 0, 1), IpAddr::V6(Ipv6Addr::LOCALHOST)])
+        .chain([v4(127, 0, 0, 1), IpAddr::V6(Ipv6Addr::LOCALHOST)])
         .collect();
     for service in &state.services {
         let addresses = service
@@ -207,13 +199,13 @@ pub fn sources(state: &ClusterState) -> Vec<IpAddr> {
         .flat_map(|s| s.endpoints.iter().flat_map(|e| e.addresses.iter().copied()))
         .chain(state.nodes.iter().flat_map(|n| n.addresses.iter().copied()))
         .chain([
-            ip4(10, 10, 0, 50),
-            ip4(10, 20, 1, 200),
-            ip4(192, 168, 0, 200),
-            ip4(192, 168, 0, 10),
-            ip4(198, 51, 100, 7),
-            ip6([0xfd00, 0x20, 1, 0, 0, 0, 0, 0x99]),
-            ip6([0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 7]),
+            v4(10, 10, 0, 50),
+            v4(10, 20, 1, 200),
+            v4(192, 168, 0, 200),
+            v4(192, 168, 0, 10),
+            v4(198, 51, 100, 7),
+            v6([0xfd00, 0x20, 1, 0, 0, 0, 0, 0x99]),
+            v6([0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 7]),
         ])
         .collect();
     out.sort();
