@@ -2,5 +2,6 @@
 //! traffic, and the runner behind `kubenat bench`. The criterion benches under `benches/`
 //! use the same generators.
 
+pub mod dump;
 pub mod run;
 pub mod synthetic;

@@ -23,7 +23,7 @@ pub fn service_ip(i: usize) -> Ipv4Addr {
 }
 
 /// Endpoint `j` of service `i`: pods are numbered densely across services.
-fn endpoint_ip(i: usize, j: usize, per_service: usize) -> Ipv4Addr {
+pub(crate) fn endpoint_ip(i: usize, j: usize, per_service: usize) -> Ipv4Addr {
     Ipv4Addr::from(POD_BASE + 1 + (i * per_service + j) as u32)
 }
 

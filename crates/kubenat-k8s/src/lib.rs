@@ -22,11 +22,17 @@
 //! k8s-openapi's (Kubernetes 1.34).
 
 mod convert;
+mod de;
+mod json;
+mod limits;
+mod node;
 mod proxy;
+mod stream;
 mod validate;
 mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 
@@ -132,34 +138,76 @@ pub struct Manifests {
 /// Parses one file's text (`file` names it in diagnostics). On error, every error found in
 /// the file comes back together.
 pub fn parse_str(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>> {
-    convert::parse(file, text)
+    convert::parse(file, text.as_bytes(), &mut |_| {})
 }
 
-/// Reads and parses every file, then merges them in order. On error, the errors of all files
-/// come back together.
+/// Parses manifests as they stream from `reader`, one object at a time: an input of any
+/// length takes the memory of one object plus what it converts into. `progress` hears the
+/// bytes read so far.
+pub fn parse_reader(
+    file: &str,
+    reader: impl std::io::BufRead,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Manifests, Vec<Diagnostic>> {
+    convert::parse(file, reader, progress)
+}
+
+/// Where an import stands: the file being read, its bytes read so far, and its size when
+/// known (not for standard input).
+#[derive(Clone, Copy, Debug)]
+pub struct LoadProgress<'a> {
+    pub file: &'a str,
+    pub bytes_read: u64,
+    pub file_bytes: Option<u64>,
+}
+
+/// The path that means standard input.
+pub const STDIN: &str = "-";
+
+/// Reads and parses every file (`-` is standard input), then merges them in order. On error,
+/// the errors of all files come back together.
 pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Manifests, Vec<Diagnostic>> {
+    load_with_progress(paths, &mut |_| {})
+}
+
+/// [`load`], telling `progress` how far it has read.
+pub fn load_with_progress<P: AsRef<Path>>(
+    paths: &[P],
+    progress: &mut dyn FnMut(&LoadProgress<'_>),
+) -> Result<Manifests, Vec<Diagnostic>> {
+    const BUFFER: usize = 1 << 20;
     let mut merged = Manifests::default();
     let mut errors = Vec::new();
     for path in paths {
         let path = path.as_ref();
-        let file = path.display().to_string();
-        let text = match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => text,
+        let stdin = path.as_os_str() == STDIN;
+        let file = if stdin {
+            "<stdin>".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let reader: Box<dyn std::io::BufRead> = if stdin {
+            Box::new(std::io::BufReader::with_capacity(BUFFER, std::io::stdin()))
+        } else {
+            match std::fs::File::open(path) {
+                Ok(f) => Box::new(std::io::BufReader::with_capacity(BUFFER, f)),
                 Err(e) => {
-                    errors.push(file_error(
-                        &file,
-                        format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-                    ));
+                    errors.push(file_error(&file, format!("cannot read: {e}")));
                     continue;
                 }
-            },
-            Err(e) => {
-                errors.push(file_error(&file, format!("cannot read: {e}")));
-                continue;
             }
         };
-        match parse_str(&file, &text) {
+        let file_bytes = (!stdin)
+            .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
+            .flatten();
+        let mut on_bytes = |bytes_read| {
+            progress(&LoadProgress {
+                file: &file,
+                bytes_read,
+                file_bytes,
+            })
+        };
+        match parse_reader(&file, reader, &mut on_bytes) {
             Ok(manifests) => merged.merge(manifests),
             Err(mut file_errors) => errors.append(&mut file_errors),
         }
@@ -168,6 +216,44 @@ pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Manifests, Vec<Diagnostic>> {
         Ok(merged)
     } else {
         Err(errors)
+    }
+}
+
+/// Adds `items` to `list`; an item whose key is already there replaces it in place, with a
+/// warning. One hash lookup per item, so merging a million objects stays linear.
+fn upsert_all<T>(
+    list: &mut Vec<T>,
+    items: Vec<T>,
+    key: impl Fn(&T) -> (String, String),
+    describe: impl Fn(&T) -> String,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    if items.is_empty() {
+        return;
+    }
+    let mut index: HashMap<(String, String), usize> =
+        HashMap::with_capacity(list.len() + items.len());
+    for (position, existing) in list.iter().enumerate() {
+        index.insert(key(existing), position);
+    }
+    list.reserve(items.len());
+    for item in items {
+        match index.entry(key(&item)) {
+            Entry::Occupied(slot) => {
+                warnings.push(Diagnostic {
+                    file: String::new(),
+                    line: None,
+                    object: Some(describe(&item)),
+                    field: None,
+                    message: "defined more than once; the later definition wins".into(),
+                });
+                list[*slot.get()] = item;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(list.len());
+                list.push(item);
+            }
+        }
     }
 }
 
@@ -185,73 +271,43 @@ impl Manifests {
     /// Adds `other`'s objects. An object defined again (same kind, namespace and name)
     /// replaces the earlier one, with a warning; so does a second KubeProxyConfiguration.
     pub fn merge(&mut self, other: Manifests) {
-        fn upsert<T>(
-            list: &mut Vec<T>,
-            item: T,
-            same: impl Fn(&T, &T) -> bool,
-            describe: impl Fn(&T) -> String,
-            warnings: &mut Vec<Diagnostic>,
-        ) {
-            if let Some(existing) = list.iter_mut().find(|e| same(e, &item)) {
-                warnings.push(Diagnostic {
-                    file: String::new(),
-                    line: None,
-                    object: Some(describe(&item)),
-                    field: None,
-                    message: "defined more than once; the later definition wins".into(),
-                });
-                *existing = item;
-            } else {
-                list.push(item);
-            }
-        }
         let warnings = &mut self.warnings;
-        for s in other.services {
-            upsert(
-                &mut self.services,
-                s,
-                |a, b| a.name == b.name,
-                |s| format!("Service {}", s.name),
-                warnings,
-            );
-        }
-        for s in other.endpoint_slices {
-            upsert(
-                &mut self.endpoint_slices,
-                s,
-                |a, b| a.name == b.name && a.service.namespace == b.service.namespace,
-                |s| format!("EndpointSlice {}/{}", s.service.namespace, s.name),
-                warnings,
-            );
-        }
-        for s in other.legacy_endpoints {
-            upsert(
-                &mut self.legacy_endpoints,
-                s,
-                |a, b| a.name == b.name && a.service == b.service,
-                |s| format!("Endpoints {}", s.service),
-                warnings,
-            );
-        }
-        for n in other.nodes {
-            upsert(
-                &mut self.nodes,
-                n,
-                |a, b| a.name == b.name,
-                |n| format!("Node {}", n.name),
-                warnings,
-            );
-        }
+        upsert_all(
+            &mut self.services,
+            other.services,
+            |s| (s.name.namespace.clone(), s.name.name.clone()),
+            |s| format!("Service {}", s.name),
+            warnings,
+        );
+        upsert_all(
+            &mut self.endpoint_slices,
+            other.endpoint_slices,
+            |s| (s.service.namespace.clone(), s.name.clone()),
+            |s| format!("EndpointSlice {}/{}", s.service.namespace, s.name),
+            warnings,
+        );
+        upsert_all(
+            &mut self.legacy_endpoints,
+            other.legacy_endpoints,
+            |s| (s.service.to_string(), s.name.clone()),
+            |s| format!("Endpoints {}", s.service),
+            warnings,
+        );
+        upsert_all(
+            &mut self.nodes,
+            other.nodes,
+            |n| (String::new(), n.name.clone()),
+            |n| format!("Node {}", n.name),
+            warnings,
+        );
         self.pod_cidrs.extend(other.pod_cidrs);
-        for i in other.ingresses {
-            upsert(
-                &mut self.ingresses,
-                i,
-                |a, b| a.name == b.name && a.namespace == b.namespace,
-                |i| format!("Ingress {}/{}", i.namespace, i.name),
-                warnings,
-            );
-        }
+        upsert_all(
+            &mut self.ingresses,
+            other.ingresses,
+            |i| (i.namespace.clone(), i.name.clone()),
+            |i| format!("Ingress {}/{}", i.namespace, i.name),
+            warnings,
+        );
         for cidr in other.service_cidrs {
             if !self.service_cidrs.contains(&cidr) {
                 self.service_cidrs.push(cidr);

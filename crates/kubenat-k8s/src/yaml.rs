@@ -9,131 +9,40 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess};
-use serde::de::{Deserialize, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-/// One YAML node and the line (1-based) it starts on.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Node {
-    pub line: usize,
-    pub value: Value,
-}
+use crate::limits::{MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECT_NODES};
+use crate::node::{Node, SyntaxError, Value};
 
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Value {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Node>),
-    /// Keys are the keys' text; the key's line is the entry's value line for collections.
-    Map(Vec<(String, Node)>),
-}
-
-impl Node {
-    pub fn get(&self, key: &str) -> Option<&Node> {
-        match &self.value {
-            Value::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(&self) -> Option<&str> {
-        match &self.value {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub fn str_at(&self, path: &[&str]) -> Option<&str> {
-        let mut node = self;
-        for key in path {
-            node = node.get(key)?;
-        }
-        node.as_str()
-    }
-
-    /// The line of the node a field path such as `spec.ports[0].port` or
-    /// `metadata.labels[kubernetes.io/service-name]` names, or of its deepest existing parent.
-    pub fn line_of(&self, path: &str) -> usize {
-        let mut node = self;
-        for segment in split_path(path) {
-            let next = match (&node.value, segment) {
-                (Value::Map(_), Segment::Key(key)) => node.get(key),
-                (Value::Seq(items), Segment::Index(i)) => items.get(i),
-                _ => None,
-            };
-            match next {
-                Some(next) => node = next,
-                None => break,
-            }
-        }
-        node.line
-    }
-
-    /// A short rendering of a scalar for messages.
-    pub fn describe(&self) -> String {
-        match &self.value {
-            Value::Null => "null".into(),
-            Value::Bool(b) => b.to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::Float(f) => f.to_string(),
-            Value::Str(s) => format!("{s:?}"),
-            Value::Seq(_) => "a list".into(),
-            Value::Map(_) => "a mapping".into(),
-        }
-    }
-}
-
-enum Segment<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn split_path(path: &str) -> Vec<Segment<'_>> {
-    let mut out = Vec::new();
-    let mut rest = path;
-    while !rest.is_empty() {
-        if let Some(inner) = rest.strip_prefix('[') {
-            let end = inner.find(']').unwrap_or(inner.len());
-            let content = &inner[..end];
-            out.push(match content.parse::<usize>() {
-                Ok(i) => Segment::Index(i),
-                Err(_) => Segment::Key(content),
-            });
-            rest = inner.get(end + 1..).unwrap_or("");
-        } else if let Some(after) = rest.strip_prefix('.') {
-            rest = after;
-        } else {
-            let end = rest.find(['.', '[']).unwrap_or(rest.len());
-            out.push(Segment::Key(&rest[..end]));
-            rest = &rest[end..];
-        }
-    }
-    out
-}
-
-/// A YAML syntax error: message and line.
-pub(crate) struct SyntaxError {
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-/// Every document of `text`, in order (empty documents left out).
-pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
-    let options = serde_saphyr::options! { with_snippet: false };
+/// Every document of `text`, in order (empty documents left out). `text` starts on line
+/// `first_line` of its file, and the nodes' lines say so. The budgets are one object's
+/// (see [`crate::limits`]): the caller hands over one object, or one document, at a time.
+pub(crate) fn parse_documents(text: &str, first_line: usize) -> Result<Vec<Node>, SyntaxError> {
+    let offset = first_line.saturating_sub(1);
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_nodes: MAX_OBJECT_NODES,
+            max_events: 4 * MAX_OBJECT_NODES,
+            max_total_scalar_bytes: MAX_OBJECT_BYTES,
+            max_reader_input_bytes: None,
+        },
+    };
     let raw: Vec<RawNode> =
         serde_saphyr::from_str_multiple_with_options(text, options).map_err(|e| {
             let line = e.location().map(|l| l.line() as usize).filter(|&l| l > 0);
             let message = e.without_snippet().to_string();
             let message = strip_location_suffix(&message).to_string();
-            SyntaxError { line, message }
+            SyntaxError {
+                line: line.map(|l| l + offset),
+                message,
+            }
         })?;
     Ok(raw
         .into_iter()
-        .map(|node| node.resolve(text))
+        .map(|node| node.resolve(text, offset))
         .filter(|n| n.value != Value::Null)
         .collect())
 }
@@ -252,21 +161,21 @@ impl<'de> Deserialize<'de> for RawValue {
 }
 
 impl RawNode {
-    fn resolve(self, text: &str) -> Node {
+    fn resolve(self, text: &str, offset: usize) -> Node {
         let raw_text = self
             .source
             .and_then(|(offset, len)| text.get(offset..offset.checked_add(len)?));
         let value = match self.value {
             RawValue::Seq(items) => {
-                Value::Seq(items.into_iter().map(|n| n.resolve(text)).collect())
+                Value::Seq(items.into_iter().map(|n| n.resolve(text, offset)).collect())
             }
             RawValue::Map(entries) => Value::Map(
                 entries
                     .into_iter()
                     .map(|(key, value)| {
-                        let key_line = key.line;
-                        let key = key.resolve(text);
-                        let mut value = value.resolve(text);
+                        let key_line = key.line + offset;
+                        let key = key.resolve(text, offset);
+                        let mut value = value.resolve(text, offset);
                         if matches!(value.value, Value::Map(_) | Value::Seq(_)) {
                             value.line = key_line;
                         }
@@ -287,7 +196,7 @@ impl RawNode {
             },
         };
         Node {
-            line: self.line,
+            line: self.line + offset,
             value,
         }
     }
@@ -351,196 +260,6 @@ fn core_schema(raw: &str) -> Value {
     Value::Str(raw.to_string())
 }
 
-// ---------------------------------------------------------------------------------------
-// The Deserializer over a Node tree.
-
-/// A deserialization error with the field path and line of the node it happened at.
-#[derive(Debug)]
-pub(crate) struct DeError {
-    pub message: String,
-    pub located: Option<(String, usize)>,
-}
-
-impl fmt::Display for DeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DeError {}
-
-impl de::Error for DeError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError {
-            message: msg.to_string(),
-            located: None,
-        }
-    }
-}
-
-impl DeError {
-    fn locate(mut self, path: &str, line: usize) -> Self {
-        if self.located.is_none() {
-            self.located = Some((path.to_string(), line));
-        }
-        self
-    }
-}
-
-/// Deserializes `T` from `node`, naming the failing field path and line on error.
-pub(crate) fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, DeError> {
-    T::deserialize(NodeDe {
-        node,
-        path: String::new(),
-    })
-    .map_err(|e| e.locate("", node.line))
-}
-
-struct NodeDe<'a> {
-    node: &'a Node,
-    path: String,
-}
-
-fn child_path(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_string()
-    } else {
-        format!("{parent}.{key}")
-    }
-}
-
-impl<'de> Deserializer<'de> for NodeDe<'_> {
-    type Error = DeError;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        match &self.node.value {
-            Value::Null => visitor.visit_unit(),
-            Value::Bool(b) => visitor.visit_bool(*b),
-            Value::Int(i) => match i64::try_from(*i) {
-                Ok(i) => visitor.visit_i64(i),
-                Err(_) => match u64::try_from(*i) {
-                    Ok(u) => visitor.visit_u64(u),
-                    Err(_) => visitor.visit_i128(*i),
-                },
-            },
-            Value::Float(f) => visitor.visit_f64(*f),
-            Value::Str(s) => visitor.visit_str(s),
-            Value::Seq(items) => visitor.visit_seq(SeqDe {
-                items: items.iter(),
-                index: 0,
-                path: &self.path,
-            }),
-            Value::Map(entries) => visitor.visit_map(MapDe {
-                entries: entries.iter(),
-                value: None,
-                path: &self.path,
-            }),
-        }
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        match self.node.value {
-            Value::Null => visitor.visit_none(),
-            _ => visitor.visit_some(self),
-        }
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
-        match &self.node.value {
-            Value::Str(s) => visitor.visit_enum(s.as_str().into_deserializer()),
-            _ => Err(de::Error::invalid_type(
-                de::Unexpected::Other(&self.node.describe()),
-                &"a string",
-            )),
-        }
-    }
-
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_unit()
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
-    }
-}
-
-struct SeqDe<'a> {
-    items: std::slice::Iter<'a, Node>,
-    index: usize,
-    path: &'a str,
-}
-
-impl<'de> SeqAccess<'de> for SeqDe<'_> {
-    type Error = DeError;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
-        let Some(node) = self.items.next() else {
-            return Ok(None);
-        };
-        let path = format!("{}[{}]", self.path, self.index);
-        self.index += 1;
-        seed.deserialize(NodeDe {
-            node,
-            path: path.clone(),
-        })
-        .map(Some)
-        .map_err(|e| e.locate(&path, node.line))
-    }
-}
-
-struct MapDe<'a> {
-    entries: std::slice::Iter<'a, (String, Node)>,
-    value: Option<(&'a str, &'a Node)>,
-    path: &'a str,
-}
-
-impl<'de> MapAccess<'de> for MapDe<'_> {
-    type Error = DeError;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
-        let Some((key, node)) = self.entries.next() else {
-            return Ok(None);
-        };
-        self.value = Some((key, node));
-        let key_de: de::value::StrDeserializer<'_, DeError> = key.as_str().into_deserializer();
-        seed.deserialize(key_de)
-            .map(Some)
-            .map_err(|e| e.locate(&child_path(self.path, key), node.line))
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let Some((key, node)) = self.value.take() else {
-            return Err(de::Error::custom("value requested before key"));
-        };
-        let path = child_path(self.path, key);
-        seed.deserialize(NodeDe {
-            node,
-            path: path.clone(),
-        })
-        .map_err(|e| e.locate(&path, node.line))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,6 +268,7 @@ mod tests {
     fn lines_and_core_schema() {
         let docs = parse_documents(
             "a: y\nb: 0080\nc: 010.010.001.101\nd:\n  - x: \"1\"\n---\n---\n{\"e\": [1, null]}\n",
+            1,
         )
         .unwrap_or_else(|_| panic!("parses"));
         assert_eq!(docs.len(), 2);
@@ -562,5 +282,14 @@ mod tests {
         assert_eq!(docs[0].line_of("d"), 4);
         assert_eq!(docs[0].line_of("d[3].zz"), 4);
         assert_eq!(docs[1].line_of("e[1]"), 8);
+    }
+
+    #[test]
+    fn lines_count_from_the_first_line_given() {
+        let docs = parse_documents("a:\n  b: [1]\n", 41).unwrap_or_default();
+        assert_eq!(docs[0].line, 41);
+        assert_eq!(docs[0].line_of("a.b"), 42);
+        let error = parse_documents("a: [\n", 10).err().and_then(|e| e.line);
+        assert!(error.is_some_and(|l| l >= 10), "{error:?}");
     }
 }

@@ -9,8 +9,12 @@ mod proxy_config;
 mod service;
 mod service_cidr;
 
+use std::io::BufRead;
+
+use crate::de;
+use crate::node::{Node, Parsed, Value};
 use crate::proxy;
-use crate::yaml::{self, Value};
+use crate::stream::read_objects;
 use crate::{Diagnostic, Manifests};
 
 use endpoint_slice::{endpoint_slice, endpoints};
@@ -20,24 +24,29 @@ use proxy_config::proxy_config;
 use service::service;
 use service_cidr::service_cidr;
 
-pub(crate) fn parse(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>> {
-    let docs = match yaml::parse_documents(text) {
-        Ok(docs) => docs,
-        Err(e) => {
-            return Err(vec![Diagnostic {
+/// Reads one file's objects as they stream by; `progress` hears the bytes read so far.
+pub(crate) fn parse(
+    file: &str,
+    reader: impl BufRead,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Manifests, Vec<Diagnostic>> {
+    let mut out = Manifests::default();
+    let mut errors = Vec::new();
+    let bytes = read_objects(reader, &mut |parsed, bytes| {
+        match parsed {
+            Ok(Parsed::Object(node)) => object(file, &node, &mut out, &mut errors, 0),
+            Ok(Parsed::Envelope(node)) => envelope(file, &node, &mut out, &mut errors),
+            Err(e) => errors.push(Diagnostic {
                 file: file.into(),
                 line: e.line,
                 object: None,
                 field: None,
                 message: format!("not valid YAML or JSON: {}", e.message),
-            }]);
+            }),
         }
-    };
-    let mut out = Manifests::default();
-    let mut errors = Vec::new();
-    for doc in &docs {
-        object(file, doc, &mut out, &mut errors, 0);
-    }
+        progress(bytes);
+    });
+    progress(bytes);
     if errors.is_empty() {
         // Merging into an empty set replaces an object defined twice, with a warning.
         let mut deduplicated = Manifests::default();
@@ -48,10 +57,25 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>
     }
 }
 
+/// A List whose items came one by one: what remains of it must still be a List.
+fn envelope(file: &str, root: &Node, out: &mut Manifests, errors: &mut Vec<Diagnostic>) {
+    let kind = root.str_at(&["kind"]).unwrap_or("");
+    if kind.ends_with("List") {
+        return object(file, root, out, errors, 0);
+    }
+    errors.push(Diagnostic {
+        file: file.into(),
+        line: Some(root.line_of("items")),
+        object: (!kind.is_empty()).then(|| kind.to_string()),
+        field: Some("items".into()),
+        message: "only a List (kind: List, ServiceList, ...) holds items".into(),
+    });
+}
+
 /// Where diagnostics for one object go.
 struct Ctx<'a> {
     file: &'a str,
-    root: &'a yaml::Node,
+    root: &'a Node,
     object: Option<String>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
@@ -86,7 +110,7 @@ impl Ctx<'_> {
 
     /// Typed decoding; a type error becomes a diagnostic at the failing field.
     fn decode<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
-        match yaml::from_node::<T>(self.root) {
+        match de::from_node::<T>(self.root) {
             Ok(value) => Some(value),
             Err(e) => {
                 let (field, line) = e.located.unwrap_or_default();
@@ -102,7 +126,7 @@ impl Ctx<'_> {
 
 fn object(
     file: &str,
-    root: &yaml::Node,
+    root: &Node,
     out: &mut Manifests,
     errors: &mut Vec<Diagnostic>,
     depth: usize,

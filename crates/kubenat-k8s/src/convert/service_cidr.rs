@@ -6,7 +6,8 @@ use kubenat_core::IpNet;
 use super::Ctx;
 use super::fields::cidr;
 use crate::Manifests;
-use crate::yaml::{self, Value};
+use crate::de;
+use crate::node::Value;
 
 pub(super) fn service_cidr(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     // v1beta1 has the same schema; k8s-openapi's type checks apiVersion, so decode as v1.
@@ -25,7 +26,7 @@ pub(super) fn service_cidr(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     } else {
         ctx.root
     };
-    let decoded = yaml::from_node::<networking::ServiceCIDR>(root).map_err(|e| {
+    let decoded = de::from_node::<networking::ServiceCIDR>(root).map_err(|e| {
         let (field, _) = e.located.clone().unwrap_or_default();
         (field, e.message)
     });

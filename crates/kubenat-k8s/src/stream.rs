@@ -1,0 +1,450 @@
+//! An input of any length, one object at a time.
+//!
+//! JSON (`kubectl get -o json`) goes through [`JsonStream`]. YAML is cut into documents at
+//! their `---` and `...` lines, and a document's top-level `items:` block sequence (what
+//! `kubectl get -o yaml` prints) into its items, each parsed on its own by serde-saphyr. Both
+//! cuts are sound on the text alone: YAML forbids those marker lines inside a document, and
+//! every line of a block sequence's item is indented past its `-` or is blank or a comment.
+//! The one cost: an alias must name an anchor within the same item.
+
+use std::io::BufRead;
+
+use crate::json::JsonStream;
+use crate::limits::MAX_OBJECT_BYTES;
+use crate::node::{Node, Parsed, SyntaxError, Value};
+use crate::yaml::parse_documents;
+
+/// Every object of `reader`, in order, each with the bytes read so far; returns the bytes
+/// read in all. After a JSON syntax error nothing follows; a YAML error ends only its
+/// document or item.
+pub(crate) fn read_objects<R: BufRead>(
+    mut reader: R,
+    visit: &mut dyn FnMut(Result<Parsed, SyntaxError>, u64),
+) -> u64 {
+    let mut bom = 0;
+    let json = match reader.fill_buf() {
+        Ok(head) => {
+            if head.starts_with(b"\xef\xbb\xbf") {
+                bom = 3;
+            }
+            looks_like_json(&head[bom..])
+        }
+        Err(e) => {
+            let error = SyntaxError {
+                line: None,
+                message: format!("cannot read: {e}"),
+            };
+            visit(Err(error), 0);
+            return 0;
+        }
+    };
+    reader.consume(bom);
+    if json {
+        let mut stream = JsonStream::new(reader, 1);
+        let mut on_object = |parsed, bytes| visit(Ok(parsed), bytes);
+        if let Err(error) = stream.run(&mut on_object) {
+            visit(Err(error), stream.bytes_read());
+        }
+        bom as u64 + stream.bytes_read()
+    } else {
+        bom as u64 + YamlSplitter::new(visit).run(reader)
+    }
+}
+
+/// JSON when the text opens an object with a quoted key (or closes it at once); anything
+/// else, flow-style YAML such as `{kind: List}` included, is read as YAML.
+fn looks_like_json(head: &[u8]) -> bool {
+    let mut rest = head.iter().skip_while(|b| b.is_ascii_whitespace());
+    if rest.next() != Some(&b'{') {
+        return false;
+    }
+    matches!(
+        rest.find(|b| !b.is_ascii_whitespace()),
+        Some(b'"') | Some(b'}')
+    )
+}
+
+enum State {
+    /// Lines go to the document.
+    Document,
+    /// The document's top-level `items:` line was read; blank lines and comments after it.
+    ItemsKey { line: usize, held: Vec<String> },
+    /// Inside the `items` block sequence, whose dashes stand at this column.
+    Items { column: usize },
+}
+
+/// The text of one document or one item, and where its lines came from.
+#[derive(Default)]
+struct Text {
+    text: String,
+    lines: usize,
+    /// `(line within the text, line of the file)` wherever the text skips lines of the file.
+    jumps: Vec<(usize, usize)>,
+    content: bool,
+    too_long: bool,
+}
+
+impl Text {
+    fn push(&mut self, line: &str, file_line: usize) {
+        let expected = self.jumps.last().map(|&(at, from)| from + self.lines - at);
+        if expected != Some(file_line) {
+            self.jumps.push((self.lines, file_line));
+        }
+        if self.text.len() + line.len() > MAX_OBJECT_BYTES {
+            self.too_long = true;
+        } else {
+            self.text.push_str(line);
+        }
+        self.lines += 1;
+        let trimmed = line.trim_start();
+        let directive = line.starts_with('%');
+        let bare_marker = line.starts_with("---") && is_comment_or_blank(&line[3..]);
+        if !trimmed.is_empty() && !trimmed.starts_with('#') && !directive && !bare_marker {
+            self.content = true;
+        }
+    }
+
+    /// The file's line for line `line` (1-based) of the text.
+    fn file_line(&self, line: usize) -> usize {
+        let index = line.saturating_sub(1);
+        let jump = self.jumps.partition_point(|&(at, _)| at <= index);
+        match jump.checked_sub(1).map(|j| self.jumps[j]) {
+            Some((at, from)) => from + index - at,
+            None => line,
+        }
+    }
+
+    /// The parsed nodes (one per document the text holds), with the file's lines.
+    fn parse(&self) -> Result<Vec<Node>, SyntaxError> {
+        let first_line = self.file_line(1);
+        if self.too_long {
+            return Err(SyntaxError {
+                line: Some(first_line),
+                message: format!(
+                    "one object's text exceeds {MAX_OBJECT_BYTES} bytes (the limit for one object)"
+                ),
+            });
+        }
+        if self.jumps.len() <= 1 {
+            return parse_documents(&self.text, first_line);
+        }
+        let mut nodes = parse_documents(&self.text, 1).map_err(|mut e| {
+            e.line = e.line.map(|l| self.file_line(l));
+            e
+        })?;
+        for node in &mut nodes {
+            self.relocate(node);
+        }
+        Ok(nodes)
+    }
+
+    fn relocate(&self, node: &mut Node) {
+        node.line = self.file_line(node.line);
+        match &mut node.value {
+            Value::Seq(items) => items.iter_mut().for_each(|n| self.relocate(n)),
+            Value::Map(entries) => entries.iter_mut().for_each(|(_, n)| self.relocate(n)),
+            _ => {}
+        }
+    }
+}
+
+fn is_comment_or_blank(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    rest.is_empty() || rest.starts_with('#')
+}
+
+/// `---` or `...` at the start of a line, alone or followed by a space.
+fn marker(line: &str, marker: &str) -> bool {
+    line.strip_prefix(marker)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+}
+
+struct YamlSplitter<'v> {
+    visit: &'v mut dyn FnMut(Result<Parsed, SyntaxError>, u64),
+    document: Text,
+    item: Option<Text>,
+    /// Whether the document's items were handed over apart from it.
+    split: bool,
+    state: State,
+    bytes: u64,
+}
+
+impl<'v> YamlSplitter<'v> {
+    fn new(visit: &'v mut dyn FnMut(Result<Parsed, SyntaxError>, u64)) -> Self {
+        YamlSplitter {
+            visit,
+            document: Text::default(),
+            item: None,
+            split: false,
+            state: State::Document,
+            bytes: 0,
+        }
+    }
+
+    /// Returns the bytes read.
+    fn run(mut self, mut reader: impl BufRead) -> u64 {
+        let mut raw = Vec::new();
+        let mut line_number = 0;
+        loop {
+            raw.clear();
+            match reader.read_until(b'\n', &mut raw) {
+                Ok(0) => break,
+                Ok(n) => self.bytes += n as u64,
+                Err(e) => {
+                    let error = SyntaxError {
+                        line: Some(line_number + 1),
+                        message: format!("cannot read: {e}"),
+                    };
+                    self.finish_document();
+                    (self.visit)(Err(error), self.bytes);
+                    return self.bytes;
+                }
+            }
+            line_number += 1;
+            let Ok(line) = std::str::from_utf8(&raw) else {
+                let error = SyntaxError {
+                    line: Some(line_number),
+                    message: "not UTF-8 text".into(),
+                };
+                (self.visit)(Err(error), self.bytes);
+                return self.bytes;
+            };
+            self.line(line, line_number);
+        }
+        self.finish_document();
+        self.bytes
+    }
+
+    fn line(&mut self, line: &str, number: usize) {
+        if marker(line, "---") || marker(line, "...") {
+            let starts_next = line.starts_with('-');
+            if self.document.content || self.split || !starts_next {
+                self.finish_document();
+            }
+            if starts_next {
+                self.document.push(line, number);
+            }
+            return;
+        }
+        match std::mem::replace(&mut self.state, State::Document) {
+            State::Document => {
+                if line.strip_prefix("items:").is_some_and(is_comment_or_blank) {
+                    self.state = State::ItemsKey {
+                        line: number,
+                        held: Vec::new(),
+                    };
+                } else {
+                    self.document.push(line, number);
+                }
+            }
+            State::ItemsKey {
+                line: key,
+                mut held,
+            } => {
+                let column = line.len() - line.trim_start_matches(' ').len();
+                if is_comment_or_blank(line) {
+                    held.push(line.to_string());
+                    self.state = State::ItemsKey { line: key, held };
+                } else if is_dash(&line[column..]) {
+                    self.document.push("items: []\n", key);
+                    self.split = true;
+                    self.start_item(line, number, column);
+                    self.state = State::Items { column };
+                } else {
+                    // Not a block sequence: the document keeps its lines as they are.
+                    self.document.push("items:\n", key);
+                    for (k, held_line) in held.iter().enumerate() {
+                        self.document.push(held_line, key + 1 + k);
+                    }
+                    self.line(line, number);
+                }
+            }
+            State::Items { column } => {
+                let indent = line.len() - line.trim_start_matches(' ').len();
+                if is_comment_or_blank(line) || indent > column {
+                    if let Some(item) = &mut self.item {
+                        item.push(line, number);
+                    }
+                    self.state = State::Items { column };
+                } else if indent == column && is_dash(&line[column..]) {
+                    self.finish_item();
+                    self.start_item(line, number, column);
+                    self.state = State::Items { column };
+                } else {
+                    self.finish_item();
+                    self.line(line, number);
+                }
+            }
+        }
+    }
+
+    /// An item's first line, its dash made a space: the item's text is then a document.
+    fn start_item(&mut self, line: &str, number: usize, column: usize) {
+        let mut item = Text::default();
+        let mut text = String::with_capacity(line.len());
+        text.push_str(&line[..column]);
+        text.push(' ');
+        text.push_str(&line[column + 1..]);
+        item.push(&text, number);
+        self.item = Some(item);
+    }
+
+    fn finish_item(&mut self) {
+        let Some(item) = self.item.take() else {
+            return;
+        };
+        let parsed = item.parse().map(|mut nodes| match nodes.len() {
+            // `-` alone: a null item, which the converter reports.
+            0 => Node {
+                line: item.file_line(1),
+                value: Value::Null,
+            },
+            _ => nodes.swap_remove(0),
+        });
+        (self.visit)(parsed.map(Parsed::Object), self.bytes);
+    }
+
+    fn finish_document(&mut self) {
+        self.finish_item();
+        if let State::ItemsKey { line, held } = std::mem::replace(&mut self.state, State::Document)
+        {
+            self.document.push("items:\n", line);
+            for (k, held_line) in held.iter().enumerate() {
+                self.document.push(held_line, line + 1 + k);
+            }
+        }
+        let document = std::mem::take(&mut self.document);
+        let split = std::mem::take(&mut self.split);
+        if !document.content && !split {
+            return;
+        }
+        match document.parse() {
+            Ok(nodes) => {
+                for node in nodes {
+                    let parsed = if split {
+                        Parsed::Envelope(node)
+                    } else {
+                        Parsed::Object(node)
+                    };
+                    (self.visit)(Ok(parsed), self.bytes);
+                }
+            }
+            Err(error) => (self.visit)(Err(error), self.bytes),
+        }
+    }
+}
+
+/// A block sequence entry: `-` then a space or the line's end.
+fn is_dash(text: &str) -> bool {
+    text.strip_prefix('-')
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\r', '\n']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(envelope?, kind, line)` of an object read, or an error's line and message.
+    type Read = Result<(bool, String, usize), (Option<usize>, String)>;
+
+    fn read(text: &str) -> Vec<Read> {
+        let mut out = Vec::new();
+        read_objects(text.as_bytes(), &mut |parsed, _| {
+            out.push(match parsed {
+                Ok(Parsed::Object(n)) => Ok((false, kind(&n), n.line)),
+                Ok(Parsed::Envelope(n)) => Ok((true, kind(&n), n.line)),
+                Err(e) => Err((e.line, e.message)),
+            })
+        });
+        out
+    }
+
+    fn kind(node: &Node) -> String {
+        node.str_at(&["kind"]).unwrap_or("-").to_string()
+    }
+
+    fn ok(
+        envelope: bool,
+        kind: &str,
+        line: usize,
+    ) -> Result<(bool, String, usize), (Option<usize>, String)> {
+        Ok((envelope, kind.to_string(), line))
+    }
+
+    #[test]
+    fn kubectl_yaml_list_is_cut_into_items() {
+        let text = "apiVersion: v1\nitems:\n# first\n- apiVersion: v1\n  kind: Service\n  spec:\n    ports:\n    - port: 80\n\n- kind: Node\n  metadata: {name: a}\nkind: List\nmetadata:\n  resourceVersion: \"\"\n";
+        assert_eq!(
+            read(text),
+            [
+                ok(false, "Service", 4),
+                ok(false, "Node", 10),
+                ok(true, "List", 1)
+            ]
+        );
+        // Lines inside the items and after them are the file's.
+        let mut nodes = Vec::new();
+        read_objects(text.as_bytes(), &mut |parsed, _| {
+            if let Ok(Parsed::Object(n) | Parsed::Envelope(n)) = parsed {
+                nodes.push(n);
+            }
+        });
+        assert_eq!(nodes[0].line_of("spec.ports[0].port"), 8);
+        assert_eq!(nodes[2].line_of("kind"), 12);
+        assert_eq!(nodes[2].line_of("metadata.resourceVersion"), 14);
+        assert_eq!(nodes[2].line_of("items"), 2);
+    }
+
+    #[test]
+    fn indented_items_and_documents() {
+        let text = "---\nkind: List\nitems:\n  - kind: A\n    x: 1\n  - kind: B\n---\n# only a comment\n---\nkind: C\n...\n---\nkind: D\n";
+        assert_eq!(
+            read(text),
+            [
+                ok(false, "A", 4),
+                ok(false, "B", 6),
+                ok(true, "List", 2),
+                ok(false, "C", 10),
+                ok(false, "D", 13)
+            ]
+        );
+    }
+
+    #[test]
+    fn items_that_are_not_a_block_sequence_stay_in_their_document() {
+        for text in [
+            "kind: X\nitems: [{kind: A}]\n",
+            "kind: X\nitems:\n  a: 1\n",
+            "kind: X\nitems:\n\n# c\n",
+            "kind: X\nitems: # nothing\n",
+        ] {
+            assert_eq!(read(text), [ok(false, "X", 1)], "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_item_spoils_only_itself() {
+        let text = "kind: List\nitems:\n- kind: A\n- kind: [B\n- kind: C\n-\n";
+        let read = read(text);
+        assert_eq!(read[0], ok(false, "A", 3));
+        assert!(matches!(&read[1], Err((Some(4), _))), "{read:?}");
+        assert_eq!(read[2], ok(false, "C", 5));
+        assert_eq!(read[3], ok(false, "-", 6));
+        assert_eq!(read[4], ok(true, "List", 1));
+    }
+
+    #[test]
+    fn json_goes_through_the_json_reader() {
+        let text = "\u{feff}  {\n \"kind\": \"List\", \"items\": [{\"kind\": \"A\"}]}";
+        assert_eq!(read(text), [ok(false, "A", 2), ok(true, "List", 1)]);
+        assert_eq!(read("{kind: A}"), [ok(false, "A", 1)]);
+        assert!(looks_like_json(b"{}"));
+        assert!(!looks_like_json(b"[1]"));
+    }
+
+    #[test]
+    fn directives_belong_to_the_next_document() {
+        let text = "%YAML 1.2\n---\nkind: A\n";
+        assert_eq!(read(text), [ok(false, "A", 3)]);
+    }
+}
