@@ -1,5 +1,7 @@
 //! The `kubenat` command's pieces, as a library so tests and other tools can reuse them.
 
+pub mod bench;
+pub mod memory;
 pub mod nft;
 pub mod probe;
 pub mod replay;
