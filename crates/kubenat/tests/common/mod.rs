@@ -59,3 +59,28 @@ pub const EXAMPLE: [&str; 4] = [
     "--cluster",
     "examples/miempresa/kube-proxy.yaml",
 ];
+
+/// Runs the `kubenat` binary from the repository root with `input` on its standard input.
+pub fn kubenat_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubenat"))
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubenat runs");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // A command that fails before reading its input closes the pipe: not an error here.
+    let writer = std::thread::spawn({
+        let input = input.to_vec();
+        move || {
+            let _ = stdin.write_all(&input);
+        }
+    });
+    let out = child.wait_with_output().expect("kubenat ends");
+    writer.join().expect("the writer thread ends");
+    out
+}
