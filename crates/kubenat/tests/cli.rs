@@ -578,6 +578,28 @@ fn replay_dash_reads_and_writes_the_capture_on_stdio() {
     );
     assert!(garbage.stdout.is_empty());
 
+    // A capture cut short: what was replayed before the cut reaches stdout as it reaches
+    // a file, and the error names the record.
+    let cut = &input[..input.len() - 10];
+    let cut_file = dir.path("cut.pcap");
+    std::fs::write(&cut_file, cut).unwrap();
+    let partial_file = dir.path("partial.pcap");
+    let to_file = kubenat(&args_with(
+        "replay",
+        &["--in", &cut_file, "--out", &partial_file],
+    ));
+    assert_eq!(to_file.status.code(), Some(1), "{}", stderr(&to_file));
+    let piped = kubenat_with_stdin(&args_with("replay", &["--in", "-", "--out", "-"]), cut);
+    assert_eq!(piped.status.code(), Some(1), "{}", stderr(&piped));
+    assert!(
+        stderr(&piped).starts_with("-: unreadable capture at record"),
+        "{}",
+        stderr(&piped)
+    );
+    let partial = std::fs::read(&partial_file).unwrap();
+    assert!(partial.len() > 24, "some records were written");
+    assert_eq!(piped.stdout, partial);
+
     // The manifests and the capture cannot both be stdin.
     let both = kubenat_with_stdin(
         &[

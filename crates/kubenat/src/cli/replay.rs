@@ -165,18 +165,20 @@ impl Replay {
                 bar.set_position(read);
             }
         };
-        let summary = replay::replay(
+        let replayed = replay::replay(
             &mut engine,
             &files.input,
             &files.output,
             path,
             &mut progress,
-        )
-        .map_err(|e| files.failure(e, &self.input, &self.out))?;
+        );
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
+        // What was written reaches standard output as it would a file, even when the
+        // capture turned out malformed part way.
         files.finish()?;
+        let summary = replayed.map_err(|e| files.failure(e, &self.input, &self.out))?;
         let report = render(self.output.format, &summary, |s| text(s, &self.out));
         if is_stdio(&self.out) {
             emit_stderr(report)
