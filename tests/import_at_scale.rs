@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use kubenat_bench::dump::{DumpFormat, DumpShape, write_dump};
 use kubenat_bench::synthetic::service_ip;
-use kubenat_k8s::{Manifests, load_with_progress, parse_str};
+use kubenat_k8s::{LoadOptions, Manifests, load_with, parse_str};
 
 /// The dump written to a file and loaded from it as the CLI does, streamed: the importer
 /// holds one object at a time.
@@ -23,7 +23,7 @@ fn import(services: usize, format: DumpFormat) -> Manifests {
     assert_eq!(written.ok(), Some(2 * services as u64));
     let size = std::fs::metadata(&path).map(|m| m.len()).ok();
     let mut last_progress = 0;
-    let manifests = load_with_progress(&[&path], &mut |progress| {
+    let manifests = load_with(&[&path], &LoadOptions::default(), &mut |progress| {
         assert!(
             progress.bytes_read >= last_progress,
             "progress goes forward"

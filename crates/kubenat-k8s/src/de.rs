@@ -1,6 +1,7 @@
 //! A serde `Deserializer` over a [`Node`] tree that reports the field path and line of a
-//! type error.
+//! type error, and of every field the target type does not know.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use serde::de::Visitor;
@@ -33,7 +34,7 @@ impl de::Error for DeError {
 }
 
 impl DeError {
-    fn locate(mut self, path: &str, line: usize) -> Self {
+    fn locate(mut self, path: Path<'_>, line: usize) -> Self {
         if self.located.is_none() {
             self.located = Some((path.to_string(), line));
         }
@@ -41,29 +42,53 @@ impl DeError {
     }
 }
 
-/// Deserializes `T` from `node`, naming the failing field path and line on error.
-pub(crate) fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, DeError> {
-    T::deserialize(NodeDe {
-        node,
-        path: String::new(),
-    })
-    .map_err(|e| e.locate("", node.line))
+/// A field path as the API server writes it (`spec.ports[0].port`), rendered only when an
+/// error or an unknown field needs it: the chain of parents lives on the stack.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
 }
 
-struct NodeDe<'a> {
-    node: &'a Node,
-    path: String,
-}
-
-fn child_path(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_string()
-    } else {
-        format!("{parent}.{key}")
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Key(Path::Root, key) => f.write_str(key),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
+        }
     }
 }
 
-impl<'de> Deserializer<'de> for NodeDe<'_> {
+/// A field the target type does not have: its path and line.
+pub(crate) type UnknownField = (String, usize);
+
+/// Deserializes `T` from `node`, naming the failing field path and line on error. The
+/// fields `T` does not know (those serde hands to `IgnoredAny`) are added to `unknown`.
+pub(crate) fn from_node<T: de::DeserializeOwned>(
+    node: &Node,
+    unknown: &mut Vec<UnknownField>,
+) -> Result<T, DeError> {
+    let sink = RefCell::new(std::mem::take(unknown));
+    let result = T::deserialize(NodeDe {
+        node,
+        path: Path::Root,
+        unknown: &sink,
+    })
+    .map_err(|e| e.locate(Path::Root, node.line));
+    *unknown = sink.into_inner();
+    result
+}
+
+struct NodeDe<'a, 'p> {
+    node: &'a Node,
+    path: Path<'p>,
+    unknown: &'a RefCell<Vec<UnknownField>>,
+}
+
+impl<'de> Deserializer<'de> for NodeDe<'_, '_> {
     type Error = DeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -83,11 +108,13 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
                 items: items.iter(),
                 index: 0,
                 path: &self.path,
+                unknown: self.unknown,
             }),
             Value::Map(entries) => visitor.visit_map(MapDe {
                 entries: entries.iter(),
                 value: None,
                 path: &self.path,
+                unknown: self.unknown,
             }),
         }
     }
@@ -122,7 +149,11 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         }
     }
 
+    /// What the target type skips: a field it does not have.
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.unknown
+            .borrow_mut()
+            .push((self.path.to_string(), self.node.line));
         visitor.visit_unit()
     }
 
@@ -132,13 +163,14 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
     }
 }
 
-struct SeqDe<'a> {
+struct SeqDe<'a, 'p> {
     items: std::slice::Iter<'a, Node>,
     index: usize,
-    path: &'a str,
+    path: &'p Path<'p>,
+    unknown: &'a RefCell<Vec<UnknownField>>,
 }
 
-impl<'de> SeqAccess<'de> for SeqDe<'_> {
+impl<'de> SeqAccess<'de> for SeqDe<'_, '_> {
     type Error = DeError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
@@ -148,24 +180,26 @@ impl<'de> SeqAccess<'de> for SeqDe<'_> {
         let Some(node) = self.items.next() else {
             return Ok(None);
         };
-        let path = format!("{}[{}]", self.path, self.index);
+        let path = Path::Index(self.path, self.index);
         self.index += 1;
         seed.deserialize(NodeDe {
             node,
-            path: path.clone(),
+            path,
+            unknown: self.unknown,
         })
         .map(Some)
-        .map_err(|e| e.locate(&path, node.line))
+        .map_err(|e| e.locate(path, node.line))
     }
 }
 
-struct MapDe<'a> {
+struct MapDe<'a, 'p> {
     entries: std::slice::Iter<'a, (String, Node)>,
     value: Option<(&'a str, &'a Node)>,
-    path: &'a str,
+    path: &'p Path<'p>,
+    unknown: &'a RefCell<Vec<UnknownField>>,
 }
 
-impl<'de> MapAccess<'de> for MapDe<'_> {
+impl<'de> MapAccess<'de> for MapDe<'_, '_> {
     type Error = DeError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -179,18 +213,19 @@ impl<'de> MapAccess<'de> for MapDe<'_> {
         let key_de: de::value::StrDeserializer<'_, DeError> = key.as_str().into_deserializer();
         seed.deserialize(key_de)
             .map(Some)
-            .map_err(|e| e.locate(&child_path(self.path, key), node.line))
+            .map_err(|e| e.locate(Path::Key(self.path, key), node.line))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let Some((key, node)) = self.value.take() else {
             return Err(de::Error::custom("value requested before key"));
         };
-        let path = child_path(self.path, key);
+        let path = Path::Key(self.path, key);
         seed.deserialize(NodeDe {
             node,
-            path: path.clone(),
+            path,
+            unknown: self.unknown,
         })
-        .map_err(|e| e.locate(&path, node.line))
+        .map_err(|e| e.locate(path, node.line))
     }
 }

@@ -27,6 +27,7 @@ mod json;
 mod limits;
 mod node;
 mod proxy;
+mod proxy_schema;
 mod stream;
 mod validate;
 mod yaml;
@@ -138,7 +139,15 @@ pub struct Manifests {
 /// Parses one file's text (`file` names it in diagnostics). On error, every error found in
 /// the file comes back together.
 pub fn parse_str(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>> {
-    convert::parse(file, text.as_bytes(), &mut |_| {})
+    convert::parse(file, text.as_bytes(), &LoadOptions::default(), &mut |_| {})
+}
+
+/// How to read manifests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// A field the Kubernetes schema does not have (`spec.clustreIP`) is an error, not a
+    /// warning.
+    pub strict: bool,
 }
 
 /// Parses manifests as they stream from `reader`, one object at a time: an input of any
@@ -147,9 +156,10 @@ pub fn parse_str(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>> {
 pub fn parse_reader(
     file: &str,
     reader: impl std::io::BufRead,
+    options: &LoadOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Manifests, Vec<Diagnostic>> {
-    convert::parse(file, reader, progress)
+    convert::parse(file, reader, options, progress)
 }
 
 /// Where an import stands: the file being read, its bytes read so far, and its size when
@@ -167,12 +177,13 @@ pub const STDIN: &str = "-";
 /// Reads and parses every file (`-` is standard input), then merges them in order. On error,
 /// the errors of all files come back together.
 pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Manifests, Vec<Diagnostic>> {
-    load_with_progress(paths, &mut |_| {})
+    load_with(paths, &LoadOptions::default(), &mut |_| {})
 }
 
-/// [`load`], telling `progress` how far it has read.
-pub fn load_with_progress<P: AsRef<Path>>(
+/// [`load`] with options, telling `progress` how far it has read.
+pub fn load_with<P: AsRef<Path>>(
     paths: &[P],
+    options: &LoadOptions,
     progress: &mut dyn FnMut(&LoadProgress<'_>),
 ) -> Result<Manifests, Vec<Diagnostic>> {
     const BUFFER: usize = 1 << 20;
@@ -207,7 +218,7 @@ pub fn load_with_progress<P: AsRef<Path>>(
                 file_bytes,
             })
         };
-        match parse_reader(&file, reader, &mut on_bytes) {
+        match parse_reader(&file, reader, options, &mut on_bytes) {
             Ok(manifests) => merged.merge(manifests),
             Err(mut file_errors) => errors.append(&mut file_errors),
         }

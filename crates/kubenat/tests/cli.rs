@@ -1130,3 +1130,49 @@ fn bench_json_keeps_its_fields() {
     assert_eq!(report["config"]["new_flow_ratio"], 0.5);
     assert!(report["memory"]["bytes_per_connection"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn unknown_fields_warn_and_strict_refuses_them() {
+    let cluster =
+        std::fs::read_to_string(common::repo_root().join("examples/miempresa/cluster.yaml"))
+            .unwrap();
+    let proxy =
+        std::fs::read_to_string(common::repo_root().join("examples/miempresa/kube-proxy.yaml"))
+            .unwrap();
+    // A KubeProxyConfiguration typo ahead of the real fields, read from standard input.
+    let typo = proxy.replacen(
+        "kind: KubeProxyConfiguration\n",
+        "kind: KubeProxyConfiguration\nmdoe: iptables\n",
+        1,
+    );
+    assert_ne!(typo, proxy, "the example has a KubeProxyConfiguration");
+    let line = typo.lines().position(|l| l == "mdoe: iptables").unwrap() + 1;
+    let input = format!("{cluster}\n---\n{typo}");
+    let line = cluster.lines().count() + 2 + line;
+    let args = [
+        "trace",
+        "--cluster",
+        "-",
+        "--node",
+        "nodoa",
+        "--src",
+        "10.10.0.102",
+        "--dst",
+        "10.10.1.101:3307",
+    ];
+    let lenient = kubenat_with_stdin(&args, input.as_bytes());
+    assert_eq!(lenient.status.code(), Some(0), "{}", stderr(&lenient));
+    let warning = format!("warning: <stdin>:{line}: KubeProxyConfiguration: unknown field mdoe");
+    assert!(stderr(&lenient).contains(&warning), "{}", stderr(&lenient));
+
+    let mut strict_args = args.to_vec();
+    strict_args.push("--strict");
+    let strict = kubenat_with_stdin(&strict_args, input.as_bytes());
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+    assert!(
+        stderr(&strict).contains("unknown field mdoe"),
+        "{}",
+        stderr(&strict)
+    );
+    assert!(stdout(&strict).is_empty());
+}

@@ -15,7 +15,7 @@ use crate::de;
 use crate::node::{Node, Parsed, Value};
 use crate::proxy;
 use crate::stream::read_objects;
-use crate::{Diagnostic, Manifests};
+use crate::{Diagnostic, LoadOptions, Manifests};
 
 use endpoint_slice::{endpoint_slice, endpoints};
 use ingress::ingress;
@@ -28,8 +28,13 @@ use service_cidr::service_cidr;
 pub(crate) fn parse(
     file: &str,
     reader: impl BufRead,
+    options: &LoadOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Manifests, Vec<Diagnostic>> {
+    let file = Source {
+        file,
+        strict: options.strict,
+    };
     let mut out = Manifests::default();
     let mut errors = Vec::new();
     let bytes = read_objects(reader, &mut |parsed, bytes| {
@@ -37,7 +42,7 @@ pub(crate) fn parse(
             Ok(Parsed::Object(node)) => object(file, &node, &mut out, &mut errors, 0),
             Ok(Parsed::Envelope(node)) => envelope(file, &node, &mut out, &mut errors),
             Err(e) => errors.push(Diagnostic {
-                file: file.into(),
+                file: file.file.into(),
                 line: e.line,
                 object: None,
                 field: None,
@@ -58,13 +63,13 @@ pub(crate) fn parse(
 }
 
 /// A List whose items came one by one: what remains of it must still be a List.
-fn envelope(file: &str, root: &Node, out: &mut Manifests, errors: &mut Vec<Diagnostic>) {
+fn envelope(file: Source<'_>, root: &Node, out: &mut Manifests, errors: &mut Vec<Diagnostic>) {
     let kind = root.str_at(&["kind"]).unwrap_or("");
     if kind.ends_with("List") {
         return object(file, root, out, errors, 0);
     }
     errors.push(Diagnostic {
-        file: file.into(),
+        file: file.file.into(),
         line: Some(root.line_of("items")),
         object: (!kind.is_empty()).then(|| kind.to_string()),
         field: Some("items".into()),
@@ -72,9 +77,17 @@ fn envelope(file: &str, root: &Node, out: &mut Manifests, errors: &mut Vec<Diagn
     });
 }
 
+/// The file being read, and whether a field the schema does not know is an error.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    file: &'a str,
+    strict: bool,
+}
+
 /// Where diagnostics for one object go.
 struct Ctx<'a> {
     file: &'a str,
+    strict: bool,
     root: &'a Node,
     object: Option<String>,
     errors: Vec<Diagnostic>,
@@ -108,9 +121,36 @@ impl Ctx<'_> {
         self.warnings.push(d);
     }
 
-    /// Typed decoding; a type error becomes a diagnostic at the failing field.
+    /// A field the Kubernetes schema does not have: a warning, or an error with `--strict`
+    /// (kubectl and the API server warn, kube-proxy logs and goes on).
+    fn unknown_field(&mut self, path: &str, line: usize) {
+        let d = self.diagnostic_at(line, "", format!("unknown field {path}"));
+        if self.strict {
+            self.errors.push(d);
+        } else {
+            self.warnings.push(d);
+        }
+    }
+
+    /// Typed decoding of the object; a type error becomes a diagnostic at the failing field,
+    /// a field the type does not know an [`Ctx::unknown_field`].
     fn decode<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
-        match de::from_node::<T>(self.root) {
+        self.decode_from(self.root, true)
+    }
+
+    /// [`Ctx::decode`] of `node`, a stand-in for the object's root; `report_unknown` false
+    /// when the type is not the schema (the caller judges the fields).
+    fn decode_from<T: serde::de::DeserializeOwned>(
+        &mut self,
+        node: &Node,
+        report_unknown: bool,
+    ) -> Option<T> {
+        let mut unknown = Vec::new();
+        let decoded = de::from_node::<T>(node, &mut unknown);
+        for (path, line) in unknown.into_iter().filter(|_| report_unknown) {
+            self.unknown_field(&path, line);
+        }
+        match decoded {
             Ok(value) => Some(value),
             Err(e) => {
                 let (field, line) = e.located.unwrap_or_default();
@@ -125,14 +165,15 @@ impl Ctx<'_> {
 }
 
 fn object(
-    file: &str,
+    file: Source<'_>,
     root: &Node,
     out: &mut Manifests,
     errors: &mut Vec<Diagnostic>,
     depth: usize,
 ) {
     let mut ctx = Ctx {
-        file,
+        file: file.file,
+        strict: file.strict,
         root,
         object: None,
         errors: Vec::new(),
@@ -145,7 +186,11 @@ fn object(
 }
 
 fn dispatch(ctx: &mut Ctx<'_>, out: &mut Manifests, errors: &mut Vec<Diagnostic>, depth: usize) {
-    let (file, root) = (ctx.file, ctx.root);
+    let root = ctx.root;
+    let file = Source {
+        file: ctx.file,
+        strict: ctx.strict,
+    };
     if !matches!(root.value, Value::Map(_)) {
         ctx.error(
             "",

@@ -3,9 +3,15 @@
 use super::Ctx;
 use crate::Manifests;
 use crate::proxy::KubeProxyConfiguration;
+use crate::proxy_schema::unknown_fields;
 
 pub(super) fn proxy_config(ctx: &mut Ctx<'_>, out: &mut Manifests) {
-    let Some(config) = ctx.decode::<KubeProxyConfiguration>() else {
+    // kubenat's type keeps only the fields it honours: the v1alpha1 schema judges the rest.
+    let root = ctx.root;
+    for (path, line) in unknown_fields(root) {
+        ctx.unknown_field(&path, line);
+    }
+    let Some(config) = ctx.decode_from::<KubeProxyConfiguration>(root, false) else {
         return;
     };
     let (_, problems) = config.settings();

@@ -6,7 +6,6 @@ use kubenat_core::IpNet;
 use super::Ctx;
 use super::fields::cidr;
 use crate::Manifests;
-use crate::de;
 use crate::node::Value;
 
 pub(super) fn service_cidr(ctx: &mut Ctx<'_>, out: &mut Manifests) {
@@ -26,16 +25,8 @@ pub(super) fn service_cidr(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     } else {
         ctx.root
     };
-    let decoded = de::from_node::<networking::ServiceCIDR>(root).map_err(|e| {
-        let (field, _) = e.located.clone().unwrap_or_default();
-        (field, e.message)
-    });
-    let sc = match decoded {
-        Ok(sc) => sc,
-        Err((field, message)) => {
-            ctx.error(&field, message);
-            return;
-        }
+    let Some(sc) = ctx.decode_from::<networking::ServiceCIDR>(root, true) else {
+        return;
     };
     let cidrs = sc.spec.and_then(|s| s.cidrs).unwrap_or_default();
     if cidrs.is_empty() {

@@ -11,7 +11,7 @@ pub mod simulate;
 pub mod story;
 pub mod trace;
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -161,6 +161,10 @@ pub struct NodeArgs {
     /// The node whose kube-proxy rules to use (its name in the manifests).
     #[arg(long, value_name = "NAME")]
     pub node: String,
+    /// Refuse manifests with fields the Kubernetes schema does not have (`spec.clustreIP`,
+    /// a KubeProxyConfiguration's `mdoe`): exit 1 instead of warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl NodeArgs {
@@ -169,9 +173,25 @@ impl NodeArgs {
         self.clusters.iter().filter(|p| is_stdio(p)).count()
     }
 
-    /// Reads the manifests and compiles the node's view. Warnings go to stderr.
+    /// Reads the manifests and compiles the node's view. Warnings go to stderr, and so does
+    /// a progress bar on a terminal.
     pub fn load(&self) -> Result<kubenat_core::ClusterState, Failure> {
-        let manifests = kubenat_k8s::load(&self.clusters).map_err(|errors| {
+        let options = kubenat_k8s::LoadOptions {
+            strict: self.strict,
+        };
+        let bar = byte_bar();
+        let mut progress = |at: &kubenat_k8s::LoadProgress<'_>| {
+            if let Some(bar) = &bar {
+                bar.set_length(at.file_bytes.unwrap_or(at.bytes_read));
+                bar.set_position(at.bytes_read);
+                bar.set_message(format!("reading {}", at.file));
+            }
+        };
+        let loaded = kubenat_k8s::load_with(&self.clusters, &options, &mut progress);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let manifests = loaded.map_err(|errors| {
             Failure::Input(
                 errors
                     .iter()
@@ -187,6 +207,18 @@ impl NodeArgs {
             .cluster_state(&self.node)
             .map_err(|e| Failure::Input(e.to_string()))
     }
+}
+
+/// A progress bar in bytes on stderr, when stderr is a terminal.
+pub fn byte_bar() -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+                .expect("constant template"),
+        );
+        bar
+    })
 }
 
 /// Rejects a second reader of standard input: only one argument can have it.

@@ -4,7 +4,7 @@
 //! through a temporary file on either side.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
@@ -12,8 +12,8 @@ use kubenat::replay::{self, ReplayError, Summary};
 use kubenat_core::Engine;
 
 use super::{
-    Failure, NodeArgs, OutputArg, emit, emit_file, emit_stderr, examples, is_stdio, one_stdin,
-    render,
+    Failure, NodeArgs, OutputArg, byte_bar, emit, emit_file, emit_stderr, examples, is_stdio,
+    one_stdin, render,
 };
 
 /// Every packet of a capture through the node's rules, written out as it leaves.
@@ -151,14 +151,7 @@ impl Replay {
             PathArg::LocalOut => kubenat_core::Path::LocalOut,
         };
         let files = Files::open(&self.input, &self.out)?;
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
-                    .expect("constant template"),
-            );
-            bar
-        });
+        let bar = byte_bar();
         let mut progress = |read: u64, total: u64| {
             if let Some(bar) = &bar {
                 bar.set_length(total);
