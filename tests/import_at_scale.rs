@@ -104,3 +104,11 @@ fn an_error_deep_in_a_streamed_list_names_its_line() {
         );
     }
 }
+
+#[test]
+fn yaml_and_json_dumps_import_the_same() {
+    // Two parsers (the JSON reader, the YAML fast path) and three layouts, one cluster.
+    let json = import(300, DumpFormat::JsonList);
+    assert_eq!(import(300, DumpFormat::YamlList), json);
+    assert_eq!(import(300, DumpFormat::YamlDocuments), json);
+}

@@ -21,6 +21,7 @@
 //! node through `Spanned`, and budgets against alias bombs); the typed objects are
 //! k8s-openapi's (Kubernetes 1.34).
 
+mod block;
 mod convert;
 mod de;
 mod json;
@@ -139,7 +140,8 @@ pub struct Manifests {
 /// Parses one file's text (`file` names it in diagnostics). On error, every error found in
 /// the file comes back together.
 pub fn parse_str(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>> {
-    convert::parse(file, text.as_bytes(), &LoadOptions::default(), &mut |_| {})
+    let pipelined = text.len() >= PIPELINE_BYTES;
+    convert::parse(file, text.as_bytes(), &LoadOptions::default(), pipelined, &mut |_| {})
 }
 
 /// How to read manifests.
@@ -155,12 +157,16 @@ pub struct LoadOptions {
 /// bytes read so far.
 pub fn parse_reader(
     file: &str,
-    reader: impl std::io::BufRead,
+    reader: impl std::io::BufRead + Send,
     options: &LoadOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Manifests, Vec<Diagnostic>> {
-    convert::parse(file, reader, options, progress)
+    convert::parse(file, reader, options, true, progress)
 }
+
+/// Inputs from this size on are parsed on a thread of their own while the objects convert;
+/// smaller ones are not worth a thread.
+const PIPELINE_BYTES: usize = 1 << 20;
 
 /// Where an import stands: the file being read, its bytes read so far, and its size when
 /// known (not for standard input).
@@ -197,7 +203,7 @@ pub fn load_with<P: AsRef<Path>>(
         } else {
             path.display().to_string()
         };
-        let reader: Box<dyn std::io::BufRead> = if stdin {
+        let reader: Box<dyn std::io::BufRead + Send> = if stdin {
             Box::new(std::io::BufReader::with_capacity(BUFFER, std::io::stdin()))
         } else {
             match std::fs::File::open(path) {
@@ -218,7 +224,8 @@ pub fn load_with<P: AsRef<Path>>(
                 file_bytes,
             })
         };
-        match parse_reader(&file, reader, options, &mut on_bytes) {
+        let pipelined = file_bytes.is_none_or(|size| size >= PIPELINE_BYTES as u64);
+        match convert::parse(&file, reader, options, pipelined, &mut on_bytes) {
             Ok(manifests) => merged.merge(manifests),
             Err(mut file_errors) => errors.append(&mut file_errors),
         }

@@ -18,7 +18,16 @@ use crate::node::{Node, SyntaxError, Value};
 /// Every document of `text`, in order (empty documents left out). `text` starts on line
 /// `first_line` of its file, and the nodes' lines say so. The budgets are one object's
 /// (see [`crate::limits`]): the caller hands over one object, or one document, at a time.
+/// What kubectl prints takes the fast path ([`crate::block`]); the rest serde-saphyr.
 pub(crate) fn parse_documents(text: &str, first_line: usize) -> Result<Vec<Node>, SyntaxError> {
+    match crate::block::parse(text, first_line) {
+        Some(nodes) => Ok(nodes),
+        None => parse_with_saphyr(text, first_line),
+    }
+}
+
+/// [`parse_documents`] by serde-saphyr alone.
+pub(crate) fn parse_with_saphyr(text: &str, first_line: usize) -> Result<Vec<Node>, SyntaxError> {
     let offset = first_line.saturating_sub(1);
     let options = serde_saphyr::options! {
         with_snippet: false,
@@ -202,7 +211,7 @@ impl RawNode {
     }
 }
 
-fn scalar_text(node: &Node) -> String {
+pub(crate) fn scalar_text(node: &Node) -> String {
     match &node.value {
         Value::Str(s) => s.clone(),
         Value::Null => String::new(),
@@ -220,7 +229,7 @@ fn is_plain(raw: &str) -> bool {
 }
 
 /// The YAML 1.2 core schema's reading of a plain scalar.
-fn core_schema(raw: &str) -> Value {
+pub(crate) fn core_schema(raw: &str) -> Value {
     match raw {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
