@@ -8,26 +8,32 @@
 //! Output: a pcap of the input's link type and snaplen. Accepted and translated packets keep
 //! their link header (translated ones carry the rewritten IP bytes), dropped ones are left
 //! out, a rejected one is replaced by the ICMP port unreachable the node sends back. Frames
-//! that are not IP (ARP, LLDP…) pass unchanged. Frames too short for their link header and
-//! IP packets the engine cannot read are dropped with a counted reason; only a capture file
-//! that cannot be read at all is an error.
+//! that are not IP (ARP, LLDP…) pass unchanged. Frames too short for their link header,
+//! IP packets the engine cannot read and records longer than their snaplen are dropped with
+//! a counted reason. A capture file whose structure cannot be read is an error naming the
+//! record, as libpcap's are: a file cut short, a record whose captured length is over
+//! libpcap's maximum of 262,144 bytes, a timestamp fraction of a second or more.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path as FsPath, PathBuf};
 
 use kubenat_core::{Engine, Instant, Path, Verdict};
-use pcap_file::pcap::{PcapHeader, PcapReader, PcapWriter, RawPcapPacket};
+use pcap_file::pcap::{PcapHeader, PcapWriter, RawPcapPacket};
 use pcap_file::pcapng::{PcapNgReader, RawBlock};
 use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 use serde::Serialize;
 
 /// `progress` is called each time about this many more input bytes have been read.
 const PROGRESS_STEP: u64 = 64 * 1024;
-/// Snaplen written when the input does not state one (pcapng's 0 means "no limit").
-const DEFAULT_SNAPLEN: u32 = 262_144;
+/// libpcap's `MAXIMUM_SNAPLEN`: the most bytes of one packet a capture of the link types
+/// replay reads may hold. libpcap and Wireshark refuse a record over it as a damaged file,
+/// and read a snaplen of 0 ("no limit") or above it as this.
+const MAXIMUM_SNAPLEN: u32 = 262_144;
+/// pcap-file reads one whole pcapng block into a buffer of this size.
+const PCAPNG_BLOCK_BUFFER: u64 = 8_000_000;
 /// Longest reply [`Engine::write_reject_reply`] writes.
 const REPLY_BUFFER: usize = 1280;
 
@@ -40,6 +46,9 @@ pub const IP_VERSION_MISMATCH: &str = "ip-version-mismatch";
 pub const OTHER_LINK_TYPE: &str = "other-link-type";
 /// pcapng: a packet block the capture library could not decode.
 pub const MALFORMED_CAPTURE_RECORD: &str = "malformed-capture-record";
+/// A record that holds more bytes than the snaplen of its file (pcap) or interface (pcapng)
+/// allows: the header contradicts itself, so the packet is not replayed.
+pub const BEYOND_SNAPLEN: &str = "captured-beyond-snaplen";
 
 /// What a replay did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -145,8 +154,8 @@ pub fn replay(
         output,
         writer: None,
         link: Link::Raw,
-        snaplen: DEFAULT_SNAPLEN,
-        frame: Vec::with_capacity(DEFAULT_SNAPLEN as usize),
+        snaplen: MAXIMUM_SNAPLEN,
+        frame: Vec::with_capacity(MAXIMUM_SNAPLEN as usize),
         reply: Vec::with_capacity(64 + REPLY_BUFFER),
         counts: Counts::default(),
         progress: Progress {
@@ -173,10 +182,11 @@ pub fn replay(
     run.finish()
 }
 
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the input ends; returns how much was read.
+fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
+        match input.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -382,25 +392,17 @@ struct Run<'a, 'p> {
 }
 
 impl Run<'_, '_> {
+    /// A file header (record 0) or pcapng block pcap-file could not read.
     fn malformed(&self, record: u64, error: PcapError) -> ReplayError {
         let detail = match error {
             PcapError::IncompleteBuffer => "cut short".to_string(),
             PcapError::IoError(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                "the file ends in the middle of a record".to_string()
+                "the file ends early".to_string()
             }
-            PcapError::IoError(source) => {
-                return ReplayError::Io {
-                    file: self.input.to_path_buf(),
-                    source,
-                };
-            }
+            PcapError::IoError(source) => return self.io_in(source),
             other => other.to_string(),
         };
-        ReplayError::Malformed {
-            file: self.input.to_path_buf(),
-            record,
-            detail,
-        }
+        self.bad(record, detail)
     }
 
     fn open_output(&mut self, header: PcapHeader) -> Result<(), ReplayError> {
@@ -419,52 +421,157 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    fn bad(&self, record: u64, detail: String) -> ReplayError {
+        ReplayError::Malformed {
+            file: self.input.to_path_buf(),
+            record,
+            detail,
+        }
+    }
+
+    fn io_in(&self, source: io::Error) -> ReplayError {
+        ReplayError::Io {
+            file: self.input.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Reads pcap records itself, as libpcap does: the header first, checked, then exactly
+    /// its captured bytes (pcap-file's reader holds a record in a fixed 8 MB buffer and calls
+    /// a longer one, even a complete one, the end of the file).
     fn pcap(&mut self, file: File) -> Result<(), ReplayError> {
-        let mut reader = PcapReader::new(file).map_err(|e| self.malformed(0, e))?;
-        let header = reader.header();
+        let mut input = BufReader::with_capacity(1 << 16, file);
+        let mut head = [0u8; 24];
+        let got = read_up_to(&mut input, &mut head).map_err(|e| self.io_in(e))?;
+        let (_, header) = PcapHeader::from_slice(&head[..got]).map_err(|e| self.malformed(0, e))?;
         self.link = Link::from_datalink(header.datalink).ok_or_else(|| {
             ReplayError::UnsupportedLinkType {
                 file: self.input.to_path_buf(),
                 link_type: header.datalink.into(),
             }
         })?;
-        let micros = header.ts_resolution == TsResolution::MicroSecond;
+        let (unit, per_second) = match header.ts_resolution {
+            TsResolution::MicroSecond => ("microseconds", 1_000_000),
+            TsResolution::NanoSecond => ("nanoseconds", 1_000_000_000),
+        };
         self.open_output(PcapHeader {
-            snaplen: if header.snaplen == 0 {
-                DEFAULT_SNAPLEN
-            } else {
-                header.snaplen
-            },
+            snaplen: effective_snaplen(header.snaplen),
             ..header
         })?;
+        let field = |b: &[u8], at: usize| {
+            let b = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+            match header.endianness {
+                Endianness::Big => u32::from_be_bytes(b),
+                Endianness::Little => u32::from_le_bytes(b),
+            }
+        };
         let mut read = 24u64;
-        while let Some(record) = reader.next_raw_packet() {
-            let record = match record {
-                Ok(record) => record,
-                Err(e) => return Err(self.malformed(self.counts.packets + 1, e)),
-            };
-            read += 16 + u64::from(record.incl_len);
-            let nanos = u64::from(record.ts_frac) * if micros { 1000 } else { 1 };
-            let now = u64::from(record.ts_sec) * 1_000_000_000 + nanos;
-            let stamp = Stamp {
-                secs: record.ts_sec,
-                frac: record.ts_frac,
-            };
-            self.frame.clear();
-            self.frame.extend_from_slice(&record.data);
-            let orig_len = record.orig_len;
-            drop(record);
-            self.packet(Instant::from_nanos(now), stamp, orig_len)?;
+        loop {
+            let record = self.counts.packets + 1;
+            let mut rh = [0u8; 16];
+            match read_up_to(&mut input, &mut rh).map_err(|e| self.io_in(e))? {
+                0 => break,
+                16 => {}
+                got => {
+                    return Err(self.bad(
+                        record,
+                        format!(
+                            "the file ends in the middle of a record header ({got} of 16 bytes)"
+                        ),
+                    ));
+                }
+            }
+            let (ts_sec, ts_frac) = (field(&rh, 0), field(&rh, 4));
+            let (incl_len, orig_len) = (field(&rh, 8), field(&rh, 12));
+            if incl_len > MAXIMUM_SNAPLEN {
+                return Err(self.bad(
+                    record,
+                    format!(
+                        "captured length of {incl_len} bytes is over the maximum of \
+                         {MAXIMUM_SNAPLEN} (libpcap's; the file's snaplen is {})",
+                        header.snaplen
+                    ),
+                ));
+            }
+            if ts_frac >= per_second {
+                return Err(self.bad(
+                    record,
+                    format!(
+                        "timestamp fraction of {ts_frac} {unit} is a second or more \
+                         (at most {} in a valid record)",
+                        per_second - 1
+                    ),
+                ));
+            }
+            self.frame.resize(incl_len as usize, 0);
+            let got = read_up_to(&mut input, &mut self.frame).map_err(|e| self.io_in(e))?;
+            if got < self.frame.len() {
+                return Err(self.bad(
+                    record,
+                    format!(
+                        "the file ends in the middle of a record ({got} of {incl_len} captured \
+                         bytes)"
+                    ),
+                ));
+            }
+            read += 16 + u64::from(incl_len);
+            if incl_len > self.snaplen {
+                self.counts.packets += 1;
+                self.counts.dropped(BEYOND_SNAPLEN);
+            } else {
+                let nanos = u64::from(ts_frac) * u64::from(1_000_000_000 / per_second);
+                let now = u64::from(ts_sec) * 1_000_000_000 + nanos;
+                let stamp = Stamp {
+                    secs: ts_sec,
+                    frac: ts_frac,
+                };
+                self.packet(Instant::from_nanos(now), stamp, orig_len)?;
+            }
             self.progress.advance(read);
         }
         Ok(())
     }
 
+    /// Why pcap-file found no whole block at `at` when its file is `total` bytes long: the
+    /// file ends there, or the block is longer than the buffer pcap-file reads blocks into.
+    fn pcapng_eof(&self, record: u64, at: u64, endianness: Endianness) -> ReplayError {
+        let total = self.progress.total;
+        let mut head = [0u8; 8];
+        let got = File::open(self.input)
+            .and_then(|mut f| {
+                f.seek(SeekFrom::Start(at))?;
+                read_up_to(&mut f, &mut head)
+            })
+            .unwrap_or(0);
+        let len = u64::from(match endianness {
+            Endianness::Big => u32::from_be_bytes([head[4], head[5], head[6], head[7]]),
+            Endianness::Little => u32::from_le_bytes([head[4], head[5], head[6], head[7]]),
+        });
+        let detail = if got == 8 && len > PCAPNG_BLOCK_BUFFER && at + len <= total {
+            format!(
+                "block of {len} bytes is over the maximum of {PCAPNG_BLOCK_BUFFER} this reader \
+                 takes (no packet may hold more than {MAXIMUM_SNAPLEN} bytes, libpcap's maximum)"
+            )
+        } else if got == 8 {
+            format!(
+                "the file ends in the middle of a block ({} of {len} bytes)",
+                total.saturating_sub(at)
+            )
+        } else {
+            format!(
+                "the file ends in the middle of a block header ({} of 8 bytes)",
+                total.saturating_sub(at)
+            )
+        };
+        self.bad(record, detail)
+    }
+
     fn pcapng(&mut self, file: File, shb_len: u64) -> Result<(), ReplayError> {
         let mut reader = PcapNgReader::new(file).map_err(|e| self.malformed(0, e))?;
         let mut endianness = reader.section().endianness;
-        // (link type, timestamp units per second) of each interface of the current section.
-        let mut interfaces: Vec<(DataLink, u64)> = Vec::new();
+        // (link type, timestamp units per second, snaplen) of each interface of the current
+        // section.
+        let mut interfaces: Vec<(DataLink, u64, u32)> = Vec::new();
         let mut output_link: Option<DataLink> = None;
         let mut read = shb_len;
         let mut last_time = 0u64;
@@ -473,6 +580,9 @@ impl Run<'_, '_> {
             let block = match reader.next_raw_block() {
                 None => break,
                 Some(Ok(block)) => block,
+                Some(Err(PcapError::IoError(e))) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(self.pcapng_eof(records + 1, read, endianness));
+                }
                 Some(Err(e)) => return Err(self.malformed(records + 1, e)),
             };
             records += 1;
@@ -485,7 +595,7 @@ impl Run<'_, '_> {
                     None
                 }
                 Decoded::Interface(link, snaplen, units) => {
-                    interfaces.push((link, units));
+                    interfaces.push((link, units, effective_snaplen(snaplen)));
                     if output_link.is_none() {
                         output_link = Some(link);
                         self.link = Link::from_datalink(link).ok_or_else(|| {
@@ -495,11 +605,7 @@ impl Run<'_, '_> {
                             }
                         })?;
                         self.open_output(PcapHeader {
-                            snaplen: if snaplen == 0 {
-                                DEFAULT_SNAPLEN
-                            } else {
-                                snaplen
-                            },
+                            snaplen: effective_snaplen(snaplen),
                             datalink: link,
                             ts_resolution: TsResolution::NanoSecond,
                             endianness: Endianness::native(),
@@ -514,6 +620,16 @@ impl Run<'_, '_> {
                     orig_len,
                     data,
                 } => {
+                    if data.len() > MAXIMUM_SNAPLEN as usize {
+                        return Err(self.bad(
+                            records,
+                            format!(
+                                "captured length of {} bytes is over the maximum of \
+                                 {MAXIMUM_SNAPLEN} (libpcap's)",
+                                data.len()
+                            ),
+                        ));
+                    }
                     self.frame.clear();
                     self.frame.extend_from_slice(data);
                     Some((interface, timestamp, orig_len))
@@ -528,7 +644,13 @@ impl Run<'_, '_> {
             if let Some((interface, timestamp, orig_len)) = packet {
                 let iface = interfaces.get(interface as usize).copied();
                 match (iface, output_link) {
-                    (Some((link, units)), Some(out)) if link == out => {
+                    (Some((link, _, snaplen)), Some(out))
+                        if link == out && self.frame.len() > snaplen as usize =>
+                    {
+                        self.counts.packets += 1;
+                        self.counts.dropped(BEYOND_SNAPLEN);
+                    }
+                    (Some((link, units, _)), Some(out)) if link == out => {
                         if let Some(raw) = timestamp {
                             last_time = to_nanos(raw, units);
                         }
@@ -651,6 +773,16 @@ impl Run<'_, '_> {
         let total = self.progress.total;
         self.progress.report(total);
         Ok(self.counts.summary())
+    }
+}
+
+/// The snaplen libpcap reads a header's as: 0 ("no limit") and anything over the maximum
+/// are the maximum.
+fn effective_snaplen(snaplen: u32) -> u32 {
+    if snaplen == 0 || snaplen > MAXIMUM_SNAPLEN {
+        MAXIMUM_SNAPLEN
+    } else {
+        snaplen
     }
 }
 
