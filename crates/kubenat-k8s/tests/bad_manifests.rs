@@ -384,6 +384,48 @@ const ROWS: &[(&str, &str, &str, &str, &str)] = &[
         "bad.yaml:7: KubeProxyConfiguration: conntrack.tcpEstablishedTimeout: \"one day\" is not a valid duration (a Go duration such as \"24h0m0s\" or \"90s\")",
     ),
     (
+        "NodePort Service headless",
+        SERVICE,
+        "  clusterIP: 10.10.1.102\n",
+        "  clusterIP: None\n  type: NodePort\n",
+        "bad.yaml:7: Service default/wp-service: spec.clusterIP: may not be set to 'None' for NodePort services (only a ClusterIP Service can be headless)",
+    ),
+    (
+        "LoadBalancer Service headless, by clusterIPs",
+        SERVICE,
+        "  clusterIP: 10.10.1.102\n",
+        "  clusterIPs: [None]\n  type: LoadBalancer\n",
+        "bad.yaml:7: Service default/wp-service: spec.clusterIPs[0]: may not be set to 'None' for LoadBalancer services (only a ClusterIP Service can be headless)",
+    ),
+    (
+        "ExternalName Service port out of range",
+        SERVICE,
+        "  clusterIP: 10.10.1.102\n  ports:\n  - name: http\n    port: 8080\n",
+        "  type: ExternalName\n  externalName: db.example.com\n  ports:\n  - name: http\n    port: 99999999\n",
+        "bad.yaml:11: Service default/wp-service: spec.ports[0].port: 99999999 is not a valid port (1-65535)",
+    ),
+    (
+        "ExternalName Service invalid name",
+        SERVICE,
+        "  clusterIP: 10.10.1.102\n",
+        "  type: ExternalName\n  externalName: DB_Server.example.com\n",
+        "bad.yaml:8: Service default/wp-service: spec.externalName: \"DB_Server.example.com\" is not a valid DNS name (a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', each label starting and ending with a letter or digit, at most 253 characters)",
+    ),
+    (
+        "ExternalName Service without a name",
+        SERVICE,
+        "  clusterIP: 10.10.1.102\n",
+        "  type: ExternalName\n",
+        "bad.yaml:6: Service default/wp-service: spec.externalName: required for ExternalName services",
+    ),
+    (
+        "ExternalName Service with a cluster IP",
+        SERVICE,
+        "  clusterIP: 10.10.1.102\n",
+        "  type: ExternalName\n  externalName: db.example.com.\n  clusterIP: 10.10.1.102\n",
+        "bad.yaml:9: Service default/wp-service: spec.clusterIP: may not be set for ExternalName services",
+    ),
+    (
         "object without apiVersion",
         SERVICE,
         "apiVersion: v1\n",
@@ -507,4 +549,67 @@ fn node_ports_outside_the_default_range_warn() {
         ]
     );
     assert_eq!(manifests.services[0].ports[0].node_port, Some(8080));
+}
+
+/// Legacy v1 Endpoints with more addresses in a subset than the EndpointSlice mirroring
+/// controller mirrors (1,000, ready ones first): what it mirrors, and a warning naming the
+/// subset, as its `TooManyAddressesToMirror` event does.
+#[test]
+fn legacy_endpoints_past_1000_addresses_per_subset_are_cut_as_mirroring_does() {
+    let ips = |n: usize, third: usize| -> String {
+        (0..n)
+            .map(|i| format!("  - ip: 10.{}.{}.{}\n", 20 + third, i / 250, i % 250 + 1))
+            .collect()
+    };
+    // (ready, not ready, in the subset) -> (ready mirrored, not ready mirrored, warning)
+    let rows: &[(usize, usize, usize, usize, Option<&str>)] = &[
+        (1000, 0, 1000, 0, None),
+        (5000, 0, 1000, 0, Some("5000 addresses")),
+        (400, 700, 400, 600, Some("1100 addresses")),
+        (0, 1001, 0, 1000, Some("1001 addresses")),
+    ];
+    for &(ready, not_ready, want_ready, want_not_ready, warning) in rows {
+        let mut text = String::from(
+            "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: legacy\n  namespace: default\nsubsets:\n- ports:\n  - port: 80\n",
+        );
+        if ready > 0 {
+            text += &format!("  addresses:\n{}", ips(ready, 0));
+        }
+        if not_ready > 0 {
+            text += &format!("  notReadyAddresses:\n{}", ips(not_ready, 1));
+        }
+        // A second subset under the cap: mirrored whole.
+        text += &format!("- ports:\n  - port: 81\n  addresses:\n{}", ips(3, 2));
+        let row = format!("{ready} ready, {not_ready} not ready");
+        let manifests = parse_str("eps.yaml", &text).expect(&row);
+        let slices = &manifests.legacy_endpoints;
+        assert_eq!(slices.len(), 2, "{row}");
+        let count = |ready: bool| {
+            slices[0]
+                .endpoints
+                .iter()
+                .filter(|e| e.conditions.ready == ready)
+                .count()
+        };
+        assert_eq!(
+            (count(true), count(false)),
+            (want_ready, want_not_ready),
+            "{row}"
+        );
+        assert_eq!(slices[1].endpoints.len(), 3, "{row}");
+        let warnings: Vec<String> = manifests.warnings.iter().map(|w| w.to_string()).collect();
+        match warning {
+            None => assert!(warnings.is_empty(), "{row}: {warnings:?}"),
+            Some(total) => {
+                let skipped = ready + not_ready - 1000;
+                assert_eq!(
+                    warnings,
+                    [format!(
+                        "eps.yaml:7: Endpoints default/legacy: subsets[0]: {total}: the EndpointSlice mirroring controller mirrors at most 1000 per subset (ready ones first); {skipped} skipped"
+                    )],
+                    "{row}"
+                );
+            }
+        }
+    }
 }

@@ -17,6 +17,9 @@ use crate::validate::{is_label_value, parse_ip_sloppy};
 
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const SKIP_MIRROR_LABEL: &str = "endpointslice.kubernetes.io/skip-mirror";
+/// The mirroring controller's `--mirroring-max-endpoints-per-subset` (default 1000): the
+/// most addresses of one subset it mirrors, ready ones first.
+const MAX_ENDPOINTS_PER_SUBSET: usize = 1000;
 
 fn label<'m>(metadata: &'m ObjectMeta, key: &str) -> Option<&'m String> {
     metadata.labels.as_ref().and_then(|l| l.get(key))
@@ -149,7 +152,9 @@ pub(super) fn endpoint_slice(ctx: &mut Ctx<'_>, out: &mut Manifests) {
 
 /// Legacy v1 Endpoints, converted as the EndpointSlice mirroring controller does: one slice
 /// per subset and address family; `addresses` ready, `notReadyAddresses` neither ready nor
-/// serving; the subset's ports as the slice's ports.
+/// serving; the subset's ports as the slice's ports; at most 1,000 addresses per subset,
+/// ready ones first, the rest skipped with a warning (the controller's
+/// `TooManyAddressesToMirror` event).
 pub(super) fn endpoints(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     let Some(eps) = ctx.decode::<core::Endpoints>() else {
         return;
@@ -194,6 +199,8 @@ pub(super) fn endpoints(ctx: &mut Ctx<'_>, out: &mut Manifests) {
                 false,
             ),
         ];
+        let total = groups.iter().map(|g| g.1.len()).sum::<usize>();
+        let mut mirrored = 0;
         for (field, addresses, ready) in groups {
             for (i, a) in addresses.iter().enumerate() {
                 let abase = format!("{base}.{field}[{i}]");
@@ -201,6 +208,10 @@ pub(super) fn endpoints(ctx: &mut Ctx<'_>, out: &mut Manifests) {
                     continue;
                 };
                 node_name(ctx, &format!("{abase}.nodeName"), &a.node_name);
+                if mirrored == MAX_ENDPOINTS_PER_SUBSET {
+                    continue;
+                }
+                mirrored += 1;
                 by_family[usize::from(addr.is_ipv6())].push(Endpoint {
                     addresses: vec![addr],
                     conditions: EndpointConditions {
@@ -211,6 +222,16 @@ pub(super) fn endpoints(ctx: &mut Ctx<'_>, out: &mut Manifests) {
                     node_name: a.node_name.clone(),
                 });
             }
+        }
+        if total > MAX_ENDPOINTS_PER_SUBSET {
+            ctx.warn(
+                &base,
+                format!(
+                    "{total} addresses: the EndpointSlice mirroring controller mirrors at most \
+                     {MAX_ENDPOINTS_PER_SUBSET} per subset (ready ones first); {} skipped",
+                    total - MAX_ENDPOINTS_PER_SUBSET
+                ),
+            );
         }
         for (family, endpoints) in by_family.into_iter().enumerate() {
             if endpoints.is_empty() {

@@ -17,7 +17,7 @@ use super::fields::{
     traffic_policy, unique,
 };
 use crate::Manifests;
-use crate::validate::{family, is_dns1035_label, special_ip};
+use crate::validate::{family, is_dns1035_label, is_dns1123_subdomain, special_ip};
 
 const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;
 
@@ -50,7 +50,9 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         }
     };
     let Some(service_type) = service_type else {
-        // ExternalName Services are DNS only: kube-proxy programs nothing for them.
+        // ExternalName Services are DNS only: kube-proxy programs nothing for them, but the
+        // API server validates them all the same.
+        external_name(ctx, &spec);
         return;
     };
 
@@ -71,6 +73,20 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         ("spec.clusterIP", Vec::new())
     };
     let headless = ip_texts.first().is_some_and(|s| s == "None");
+    if headless && service_type != ServiceType::ClusterIp {
+        let field = if ips_field == "spec.clusterIPs" {
+            "spec.clusterIPs[0]"
+        } else {
+            ips_field
+        };
+        ctx.error(
+            field,
+            format!(
+                "may not be set to 'None' for {} services (only a ClusterIP Service can be headless)",
+                spec.type_.as_deref().unwrap_or_default()
+            ),
+        );
+    }
     let families = spec.ip_families.clone().unwrap_or_default();
     for (i, family) in families.iter().enumerate() {
         if family != "IPv4" && family != "IPv6" {
@@ -136,86 +152,11 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     }
 
     // spec.ports
-    let ports = spec.ports.clone().unwrap_or_default();
+    let ports = spec.ports.as_deref().unwrap_or_default();
     if ports.is_empty() && !headless {
         ctx.error("spec.ports", "required: at least one port");
     }
-    let node_ports_allowed = service_type != ServiceType::ClusterIp;
-    let mut names = HashMap::new();
-    let mut seen_ports: HashMap<(u16, Protocol), String> = HashMap::new();
-    let mut seen_node_ports: HashMap<(u16, Protocol), String> = HashMap::new();
-    let mut model_ports = Vec::new();
-    for (i, p) in ports.iter().enumerate() {
-        let base = format!("spec.ports[{i}]");
-        let (name, proto, port) = listed_port(
-            ctx,
-            &base,
-            (ports.len() > 1).then_some("Service"),
-            &p.name,
-            &p.protocol,
-            p.port,
-            &mut names,
-        );
-        let target_port = match &p.target_port {
-            None | Some(IntOrString::Int(0)) => port.map(TargetPort::Number),
-            Some(IntOrString::Int(n)) => {
-                port_number(ctx, &format!("{base}.targetPort"), (*n).into()).map(TargetPort::Number)
-            }
-            Some(IntOrString::String(s)) => named_port(ctx, &format!("{base}.targetPort"), s),
-        };
-        let node_port = match p.node_port {
-            None | Some(0) => {
-                if node_ports_allowed {
-                    ctx.warn(
-                        &format!("{base}.nodePort"),
-                        "no nodePort allocated (the API server assigns one); no NodePort rule for this port",
-                    );
-                }
-                None
-            }
-            Some(n) if !node_ports_allowed => {
-                ctx.error(
-                    &format!("{base}.nodePort"),
-                    format!("{n}: may not be used when `type` is 'ClusterIP'"),
-                );
-                None
-            }
-            Some(n) => {
-                let field = format!("{base}.nodePort");
-                let np = port_number(ctx, &field, n.into());
-                if let Some(np) = np {
-                    if !NODE_PORT_RANGE.contains(&np) {
-                        ctx.warn(
-                            &field,
-                            format!(
-                                "{np} is outside the default NodePort range 30000-32767 (fine if the API server's --service-node-port-range allows it)"
-                            ),
-                        );
-                    }
-                    if let Some(proto) = proto {
-                        unique(ctx, &mut seen_node_ports, (np, proto), &field, || {
-                            format!("nodePort {np}/{}", proto_name(proto))
-                        });
-                    }
-                }
-                np
-            }
-        };
-        if let (Some(port), Some(proto)) = (port, proto) {
-            unique(ctx, &mut seen_ports, (port, proto), &base, || {
-                format!("port {port}/{}", proto_name(proto))
-            });
-        }
-        if let (Some(port), Some(protocol), Some(target_port)) = (port, proto, target_port) {
-            model_ports.push(ServicePort {
-                name,
-                protocol,
-                port,
-                target_port,
-                node_port,
-            });
-        }
-    }
+    let model_ports = service_ports(ctx, ports, Some(service_type));
 
     // spec.externalIPs
     let mut external_ips = Vec::new();
@@ -363,4 +304,122 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         internal_traffic_policy,
         session_affinity,
     });
+}
+
+/// `spec.ports`, validated for every type of Service as the API server does; the ports of
+/// a `service_type` (None: ExternalName, whose node ports mean nothing).
+fn service_ports(
+    ctx: &mut Ctx<'_>,
+    ports: &[core::ServicePort],
+    service_type: Option<ServiceType>,
+) -> Vec<ServicePort> {
+    let node_ports_allowed = matches!(
+        service_type,
+        Some(ServiceType::NodePort | ServiceType::LoadBalancer)
+    );
+    let mut names = HashMap::new();
+    let mut seen_ports: HashMap<(u16, Protocol), String> = HashMap::new();
+    let mut seen_node_ports: HashMap<(u16, Protocol), String> = HashMap::new();
+    let mut model_ports = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let base = format!("spec.ports[{i}]");
+        let (name, proto, port) = listed_port(
+            ctx,
+            &base,
+            (ports.len() > 1).then_some("Service"),
+            &p.name,
+            &p.protocol,
+            p.port,
+            &mut names,
+        );
+        let target_port = match &p.target_port {
+            None | Some(IntOrString::Int(0)) => port.map(TargetPort::Number),
+            Some(IntOrString::Int(n)) => {
+                port_number(ctx, &format!("{base}.targetPort"), (*n).into()).map(TargetPort::Number)
+            }
+            Some(IntOrString::String(s)) => named_port(ctx, &format!("{base}.targetPort"), s),
+        };
+        let node_port = match p.node_port {
+            None | Some(0) => {
+                if node_ports_allowed {
+                    ctx.warn(
+                        &format!("{base}.nodePort"),
+                        "no nodePort allocated (the API server assigns one); no NodePort rule for this port",
+                    );
+                }
+                None
+            }
+            // The API server drops an ExternalName Service's node ports.
+            Some(_) if service_type.is_none() => None,
+            Some(n) if !node_ports_allowed => {
+                ctx.error(
+                    &format!("{base}.nodePort"),
+                    format!("{n}: may not be used when `type` is 'ClusterIP'"),
+                );
+                None
+            }
+            Some(n) => {
+                let field = format!("{base}.nodePort");
+                let np = port_number(ctx, &field, n.into());
+                if let Some(np) = np {
+                    if !NODE_PORT_RANGE.contains(&np) {
+                        ctx.warn(
+                            &field,
+                            format!(
+                                "{np} is outside the default NodePort range 30000-32767 (fine if the API server's --service-node-port-range allows it)"
+                            ),
+                        );
+                    }
+                    if let Some(proto) = proto {
+                        unique(ctx, &mut seen_node_ports, (np, proto), &field, || {
+                            format!("nodePort {np}/{}", proto_name(proto))
+                        });
+                    }
+                }
+                np
+            }
+        };
+        if let (Some(port), Some(proto)) = (port, proto) {
+            unique(ctx, &mut seen_ports, (port, proto), &base, || {
+                format!("port {port}/{}", proto_name(proto))
+            });
+        }
+        if let (Some(port), Some(protocol), Some(target_port)) = (port, proto, target_port) {
+            model_ports.push(ServicePort {
+                name,
+                protocol,
+                port,
+                target_port,
+                node_port,
+            });
+        }
+    }
+    model_ports
+}
+
+/// An ExternalName Service: a DNS name, no cluster IP; its ports are checked like any
+/// Service's.
+fn external_name(ctx: &mut Ctx<'_>, spec: &core::ServiceSpec) {
+    let has_cluster_ip = spec.cluster_ip.as_deref().is_some_and(|s| !s.is_empty())
+        || spec
+            .cluster_ips
+            .as_deref()
+            .is_some_and(|ips| !ips.is_empty());
+    if has_cluster_ip {
+        ctx.error("spec.clusterIP", "may not be set for ExternalName services");
+    }
+    // The name (a CNAME) may end in a dot, fully qualified.
+    let name = spec.external_name.as_deref().unwrap_or_default();
+    let cname = name.strip_suffix('.').unwrap_or(name);
+    if cname.is_empty() {
+        ctx.error("spec.externalName", "required for ExternalName services");
+    } else if !is_dns1123_subdomain(cname) {
+        ctx.error(
+            "spec.externalName",
+            format!(
+                "{name:?} is not a valid DNS name (a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', each label starting and ending with a letter or digit, at most 253 characters)"
+            ),
+        );
+    }
+    service_ports(ctx, spec.ports.as_deref().unwrap_or_default(), None);
 }
