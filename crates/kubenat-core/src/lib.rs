@@ -22,6 +22,15 @@
 //! - [`tables`], [`conntrack`], [`maglev`], [`categorize`], [`checksum`], [`reject`]: the
 //!   building blocks, public for tools and tests.
 //!
+//! ## Building packets
+//!
+//! The engine takes raw IPv4 or IPv6 packets with no link header and never builds them.
+//! Build test packets with [`etherparse`], re-exported here so its version is the engine's
+//! (`kubenat_core::etherparse::PacketBuilder`), and check the rewritten ones with it too:
+//! it computes and verifies every checksum. `examples/packets.rs` builds TCP, UDP and
+//! rejected packets and checks what the engine does to each
+//! (`cargo run -p kubenat-core --example packets`).
+//!
 //! ```
 //! use kubenat_core::{Engine, Path, Instant, Verdict, reference};
 //!
@@ -29,7 +38,7 @@
 //! let mut engine = Engine::new(&reference::cluster("nodob"));
 //! // An outside PC (192.168.0.200) opens a TCP connection to nginx's NodePort on nodob.
 //! let mut syn = Vec::new();
-//! etherparse::PacketBuilder::ipv4([192, 168, 0, 200], [192, 168, 0, 102], 64)
+//! kubenat_core::etherparse::PacketBuilder::ipv4([192, 168, 0, 200], [192, 168, 0, 102], 64)
 //!     .tcp(50000, 30880, 1, 64240)
 //!     .syn()
 //!     .write(&mut syn, &[])
@@ -68,6 +77,10 @@ mod time;
 pub mod trace;
 mod transitions;
 mod verdict;
+
+/// The packet library the engine parses with, for building and checking packets (see
+/// "Building packets" above).
+pub use etherparse;
 
 pub use addr::Addr;
 pub use compile::{ServiceMap, Update, compile};
