@@ -21,8 +21,9 @@ struct Line<'a> {
 }
 
 /// The documents of `text` (which starts on line `first_line`), or `None` when `text`
-/// leaves the subset.
-pub(crate) fn parse(text: &str, first_line: usize) -> Option<Vec<Node>> {
+/// leaves the subset. `skip_managed_fields`: the root object's `metadata.managedFields` is
+/// passed over unread (a third of a dump's lines; kube-proxy never reads them).
+pub(crate) fn parse(text: &str, first_line: usize, skip_managed_fields: bool) -> Option<Vec<Node>> {
     let mut lines = Vec::new();
     for (index, raw) in text.split('\n').enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
@@ -31,7 +32,7 @@ pub(crate) fn parse(text: &str, first_line: usize) -> Option<Vec<Node>> {
         if body.is_empty() || body.starts_with('#') {
             continue;
         }
-        if body.starts_with('\t') || body.contains(" #") || body.contains('\t') {
+        if has_tab_or_comment(body.as_bytes()) {
             return None;
         }
         let indent = raw.len() - raw.trim_start_matches(' ').len();
@@ -54,15 +55,28 @@ pub(crate) fn parse(text: &str, first_line: usize) -> Option<Vec<Node>> {
     if lines.is_empty() {
         return Some(Vec::new());
     }
-    let mut parser = Parser { lines, next: 0 };
+    let mut parser = Parser {
+        lines,
+        next: 0,
+        skip_managed_fields,
+    };
     let indent = parser.lines[0].indent;
-    let root = parser.block(indent)?;
+    let root = parser.block(indent, Role::Object)?;
     (parser.next == parser.lines.len()).then(|| vec![root])
 }
 
 struct Parser<'a> {
     lines: Vec<Line<'a>>,
     next: usize,
+    skip_managed_fields: bool,
+}
+
+/// Where a mapping stands: the object itself, its `metadata`, or anywhere else.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Object,
+    Metadata,
+    Other,
 }
 
 impl<'a> Parser<'a> {
@@ -71,16 +85,16 @@ impl<'a> Parser<'a> {
     }
 
     /// The block node whose first line is the next one, at `indent`.
-    fn block(&mut self, indent: usize) -> Option<Node> {
+    fn block(&mut self, indent: usize, role: Role) -> Option<Node> {
         let line = self.peek()?;
         if is_entry(line.text) {
             self.sequence(indent)
         } else {
-            self.mapping(indent)
+            self.mapping(indent, role)
         }
     }
 
-    fn mapping(&mut self, indent: usize) -> Option<Node> {
+    fn mapping(&mut self, indent: usize, role: Role) -> Option<Node> {
         let first = self.peek()?.number;
         let mut entries: Vec<(String, Node)> = Vec::new();
         while let Some(line) = self.peek() {
@@ -92,8 +106,21 @@ impl<'a> Parser<'a> {
                 return None;
             }
             self.next += 1;
+            if role == Role::Metadata
+                && self.skip_managed_fields
+                && key == "managedFields"
+                && rest.is_empty()
+            {
+                self.skip_nested(indent);
+                continue;
+            }
             let value = if rest.is_empty() {
-                self.nested(indent, true, line.number)?
+                let role = if role == Role::Object && key == "metadata" {
+                    Role::Metadata
+                } else {
+                    Role::Other
+                };
+                self.nested(indent, true, line.number, role)?
             } else {
                 scalar(rest, line.number)?
             };
@@ -116,7 +143,7 @@ impl<'a> Parser<'a> {
             let rest = line.text[1..].trim_start_matches(' ');
             let item = if rest.is_empty() {
                 self.next += 1;
-                self.nested(indent, false, line.number)?
+                self.nested(indent, false, line.number, Role::Other)?
             } else if is_entry(rest) {
                 return None;
             } else if split_key(rest).is_some() {
@@ -127,7 +154,7 @@ impl<'a> Parser<'a> {
                     text: rest,
                     number: line.number,
                 };
-                self.mapping(column)?
+                self.mapping(column, Role::Other)?
             } else {
                 self.next += 1;
                 scalar(rest, line.number)?
@@ -144,13 +171,13 @@ impl<'a> Parser<'a> {
     /// The value of a `key:` or `-` whose text ends there: the deeper block that follows (a
     /// key's sequence may also stand at the key's own indentation, as kubectl prints it),
     /// with the key's line, or null.
-    fn nested(&mut self, indent: usize, after_key: bool, line: usize) -> Option<Node> {
+    fn nested(&mut self, indent: usize, after_key: bool, line: usize, role: Role) -> Option<Node> {
         match self.peek() {
             Some(next)
                 if next.indent > indent
                     || (after_key && next.indent == indent && is_entry(next.text)) =>
             {
-                let mut node = self.block(next.indent)?;
+                let mut node = self.block(next.indent, role)?;
                 if after_key {
                     node.line = line;
                 }
@@ -158,6 +185,17 @@ impl<'a> Parser<'a> {
             }
             // An empty value: left to serde-saphyr, whose line for it this does not guess.
             _ => None,
+        }
+    }
+
+    /// Passes over the value of a `key:` at `indent`: the deeper lines, and a sequence at
+    /// the key's own indentation.
+    fn skip_nested(&mut self, indent: usize) {
+        while let Some(line) = self.peek() {
+            if line.indent < indent || (line.indent == indent && !is_entry(line.text)) {
+                break;
+            }
+            self.next += 1;
         }
     }
 
@@ -176,12 +214,26 @@ fn is_entry(text: &str) -> bool {
     text == "-" || text.starts_with("- ")
 }
 
+/// A tab anywhere, or ` #` (a comment after a value): both left to serde-saphyr.
+fn has_tab_or_comment(text: &[u8]) -> bool {
+    text.iter()
+        .enumerate()
+        .any(|(at, &b)| b == b'\t' || (b == b'#' && at > 0 && text[at - 1] == b' '))
+}
+
+/// Where the first `: ` or a final `:` stands: a mapping key's end.
+fn key_end(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .position(|(at, &b)| b == b':' && bytes.get(at + 1).is_none_or(|&next| next == b' '))
+}
+
 /// A plain key and the rest of its line: `key: rest` or `key:`.
 fn split_key(text: &str) -> Option<(String, &str)> {
-    let (key, rest) = match text.find(": ") {
-        Some(at) => (&text[..at], text[at + 2..].trim_start_matches(' ')),
-        None => (text.strip_suffix(':')?, ""),
-    };
+    let at = key_end(text)?;
+    let (key, rest) = (&text[..at], text[at + 1..].trim_start_matches(' '));
     if key.is_empty() || key.starts_with(|c: char| "[]{}#&*!|>'\"%@`,?:-".contains(c)) {
         return None;
     }
@@ -205,7 +257,7 @@ fn scalar(text: &str, line: usize) -> Option<Node> {
         b'{' | b'[' | b']' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'%' | b'@' | b'`'
         | b',' | b'?' | b'#' => return None,
         b'-' | b':' if text.len() == 1 || text.as_bytes()[1] == b' ' => return None,
-        _ if text.contains(": ") || text.ends_with(':') => return None,
+        _ if key_end(text).is_some() => return None,
         _ => match core_schema(text) {
             // serde-saphyr refuses `.inf` and `.nan`: let it say so.
             Value::Float(f) if !f.is_finite() => return None,
@@ -235,7 +287,9 @@ fn double_quoted(text: &str) -> Option<String> {
                     'b' => '\u{8}',
                     'f' => '\u{c}',
                     'u' => {
-                        let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
+                        let hex: String = (0..4)
+                            .filter_map(|_| chars.next().map(|(_, h)| h))
+                            .collect();
                         char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
                     }
                     _ => return None,
@@ -271,7 +325,7 @@ mod tests {
 
     /// The subset's reading, where it gives one, is serde-saphyr's, lines included.
     fn agree(text: &str) -> bool {
-        let fast = parse(text, 7);
+        let fast = parse(text, 7, false);
         let general = parse_with_saphyr(text, 7).ok();
         if let Some(fast) = &fast {
             assert_eq!(Some(fast), general.as_ref(), "{text:?}");
@@ -308,6 +362,26 @@ mod tests {
                 assert!(agree(document), "left the subset: {document:?}");
             }
         }
+    }
+
+    #[test]
+    fn managed_fields_are_passed_over_when_asked() {
+        let text = "kind: Service\nmetadata:\n  managedFields:\n  - manager: kubectl\n    fieldsV1:\n      f:spec: {}\n  name: web\nspec:\n  managedFields: kept\n";
+        let skipped = parse(text, 1, true).unwrap_or_default();
+        let kept = parse(text, 1, false).unwrap_or_default();
+        let metadata = |nodes: &[Node]| nodes[0].get("metadata").cloned();
+        assert_eq!(
+            metadata(&skipped).and_then(|m| m.get("managedFields").cloned()),
+            None
+        );
+        assert!(
+            metadata(&kept)
+                .and_then(|m| m.get("managedFields").cloned())
+                .is_some()
+        );
+        assert_eq!(skipped[0].str_at(&["metadata", "name"]), Some("web"));
+        assert_eq!(skipped[0].line_of("metadata.name"), 7);
+        assert_eq!(skipped[0].str_at(&["spec", "managedFields"]), Some("kept"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::node::{Node, SyntaxError, Value};
 /// (see [`crate::limits`]): the caller hands over one object, or one document, at a time.
 /// What kubectl prints takes the fast path ([`crate::block`]); the rest serde-saphyr.
 pub(crate) fn parse_documents(text: &str, first_line: usize) -> Result<Vec<Node>, SyntaxError> {
-    match crate::block::parse(text, first_line) {
+    match crate::block::parse(text, first_line, true) {
         Some(nodes) => Ok(nodes),
         None => parse_with_saphyr(text, first_line),
     }
