@@ -70,7 +70,7 @@ impl<R: Read> JsonStream<R> {
             if byte == b'{' {
                 self.top_object(visit)?;
             } else {
-                let node = self.value(0)?;
+                let node = self.value(0, Role::Other)?;
                 visit(Parsed::Object(node), self.bytes_read());
             }
         }
@@ -104,7 +104,7 @@ impl<R: Read> JsonStream<R> {
                     streamed = true;
                     entries.push((key, leaf(key_line, Value::Seq(Vec::new()))));
                 } else {
-                    let mut value = self.value(1)?;
+                    let mut value = self.value(1, Role::Object.child(&key))?;
                     if matches!(value.value, Value::Map(_) | Value::Seq(_)) {
                         value.line = key_line;
                     }
@@ -134,7 +134,7 @@ impl<R: Read> JsonStream<R> {
         loop {
             self.skip_whitespace()?;
             self.new_object();
-            let item = self.value(1)?;
+            let item = self.value(1, Role::Object)?;
             visit(Parsed::Object(item), self.bytes_read());
             if self.separator(b']')? {
                 return Ok(());
@@ -162,7 +162,9 @@ impl<R: Read> JsonStream<R> {
         Ok(())
     }
 
-    fn value(&mut self, depth: usize) -> Result<Node, SyntaxError> {
+    /// One value and what it holds; under [`Role::Skipped`] read for its syntax only, and
+    /// nothing kept.
+    fn value(&mut self, depth: usize, role: Role) -> Result<Node, SyntaxError> {
         if depth >= MAX_DEPTH {
             return Err(self.error(format!(
                 "nested deeper than {MAX_DEPTH} levels (the limit for one object)"
@@ -193,11 +195,14 @@ impl<R: Read> JsonStream<R> {
                         self.skip_whitespace()?;
                         self.expect(b':')?;
                         self.skip_whitespace()?;
-                        let mut value = self.value(depth + 1)?;
+                        let child = role.child(&key);
+                        let mut value = self.value(depth + 1, child)?;
                         if matches!(value.value, Value::Map(_) | Value::Seq(_)) {
                             value.line = key_line;
                         }
-                        entries.push((key, value));
+                        if child != Role::Skipped {
+                            entries.push((key, value));
+                        }
                         if self.separator(b'}')? {
                             break;
                         }
@@ -214,7 +219,10 @@ impl<R: Read> JsonStream<R> {
                 } else {
                     loop {
                         self.skip_whitespace()?;
-                        items.push(self.value(depth + 1)?);
+                        let item = self.value(depth + 1, role.child_item())?;
+                        if role != Role::Skipped {
+                            items.push(item);
+                        }
                         if self.separator(b']')? {
                             break;
                         }
@@ -305,7 +313,10 @@ impl<R: Read> JsonStream<R> {
         self.pos += 1;
         // Most strings close in the buffer with no escape: one exact allocation.
         let chunk = &self.buf[self.pos..self.end];
-        if let Some(end) = chunk.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+        if let Some(end) = chunk
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        {
             if chunk[end] == b'"' {
                 let text = std::str::from_utf8(&chunk[..end]).map(str::to_owned);
                 self.pos += end + 1;
@@ -530,6 +541,34 @@ impl<R: Read> JsonStream<R> {
     }
 }
 
+/// Where a value stands, for passing over `metadata.managedFields` unread: it is a third of
+/// a real dump's bytes, and kube-proxy never reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// A top-level object or a List item.
+    Object,
+    Metadata,
+    Skipped,
+    Other,
+}
+
+impl Role {
+    fn child(self, key: &str) -> Role {
+        match (self, key) {
+            (Role::Object, "metadata") => Role::Metadata,
+            (Role::Metadata, "managedFields") | (Role::Skipped, _) => Role::Skipped,
+            _ => Role::Other,
+        }
+    }
+
+    fn child_item(self) -> Role {
+        match self {
+            Role::Skipped => Role::Skipped,
+            _ => Role::Other,
+        }
+    }
+}
+
 fn leaf(line: usize, value: Value) -> Node {
     Node { line, value }
 }
@@ -649,6 +688,36 @@ mod tests {
             );
             assert_eq!(error.line, Some(line), "{text:?}: {}", error.message);
         }
+    }
+
+    #[test]
+    fn managed_fields_are_read_for_syntax_only() {
+        let text = r#"{"items": [{"metadata": {"name": "a", "managedFields": [{"f": {"x": [1]}}]},
+            "spec": {"managedFields": 1}}], "metadata": {"managedFields": 2}}"#;
+        let parsed = read_all(text).unwrap_or_default();
+        assert_eq!(
+            parsed[0]
+                .1
+                .get("metadata")
+                .and_then(|m| m.get("managedFields")),
+            None
+        );
+        assert_eq!(parsed[0].1.str_at(&["metadata", "name"]), Some("a"));
+        assert!(
+            parsed[0]
+                .1
+                .get("spec")
+                .and_then(|m| m.get("managedFields"))
+                .is_some()
+        );
+        // The top-level object is an object too (a single Service, or here the List).
+        let list_metadata = parsed[1].1.get("metadata");
+        assert_eq!(list_metadata.and_then(|m| m.get("managedFields")), None);
+        let broken = r#"{"items": [{"metadata": {"managedFields": [{"f" 1}]}}]}"#;
+        assert!(
+            read_all(broken).is_err(),
+            "a syntax error there is still one"
+        );
     }
 
     #[test]
