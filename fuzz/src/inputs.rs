@@ -93,7 +93,7 @@ fn replay_cluster() -> kubenat_core::ClusterState {
     packets::fixed_cluster(1 | 32)
 }
 
-/// `replay`: the input as a capture file through `kubenat::replay::replay` (forward path).
+/// `replay`: the input as a capture file through `kubenat_replay::replay` (forward path).
 /// It never panics; progress only moves forward and stays within the file; on success the
 /// summary adds up (packets = verdicts, reasons = drops + rejects, written = accepted +
 /// translated + replies), agrees with the engine's counters, and the output re-reads as a
@@ -113,8 +113,7 @@ pub fn replay(data: &[u8]) {
         assert!(read >= last, "progress went back from {last} to {read}");
         last = read;
     };
-    let result =
-        kubenat::replay::replay(&mut engine, &input, &output, Path::Forward, &mut progress);
+    let result = kubenat_replay::replay(&mut engine, &input, &output, Path::Forward, &mut progress);
     let summary = match result {
         Err(e) => {
             assert!(!e.to_string().is_empty());

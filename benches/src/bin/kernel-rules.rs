@@ -5,7 +5,7 @@
 //! kernel-rules --services 10000 [--endpoints 4] --format nft|iptables > rules
 //! ```
 //!
-//! `nft` is `kubenat::nft::render` of the compiled tables (what `kubenat rules --format nft`
+//! `nft` is `kubenat_nft::render` of the compiled tables (what `kubenat rules --format nft`
 //! prints); `iptables` is kube-proxy's iptables-mode `nat` table for `iptables-restore`.
 //! Prints `{"kubenat_compile_seconds": …}` on stderr: kubenat's compile of the same cluster.
 
@@ -34,7 +34,7 @@ fn main() {
     let tables = kubenat_core::compile(&state);
     let compile_seconds = start.elapsed().as_secs_f64();
     let text = match format.as_str() {
-        "nft" => kubenat::nft::render(&tables),
+        "nft" => kubenat_nft::render(&tables),
         "iptables" => kubenat_benches::iptables_restore(&tables),
         other => usage(&format!("unknown format {other} (nft or iptables)")),
     };

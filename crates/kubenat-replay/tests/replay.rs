@@ -1,4 +1,4 @@
-//! `kubenat::replay`: captures built here with pcap-file and etherparse, replayed through
+//! `kubenat_replay`: captures built here with pcap-file and etherparse, replayed through
 //! the course notes' cluster seen from nodoa, and the output read back with pcap-file and
 //! checked with etherparse (and tshark when it is installed), never with kubenat's code.
 
@@ -12,8 +12,8 @@ use etherparse::{
     Ethernet2Header, Icmpv4Header, Icmpv4Slice, Icmpv4Type, IpNumber, Ipv4Slice, PacketBuilder,
     TcpSlice, icmpv4::DestUnreachableHeader,
 };
-use kubenat::replay::{ReplayError, Summary, replay};
 use kubenat_core::{Engine, Path, reference};
+use kubenat_replay::{ReplayError, Summary, replay};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter, RawPcapPacket};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
 use pcap_file::pcapng::blocks::interface_description::{

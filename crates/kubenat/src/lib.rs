@@ -2,9 +2,7 @@
 
 pub mod bench;
 pub mod memory;
-pub mod nft;
 pub mod probe;
-pub mod replay;
 pub mod report;
 pub mod rules;
 pub mod scale;

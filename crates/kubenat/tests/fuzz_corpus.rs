@@ -58,7 +58,7 @@ fn replay_seed_exercises_every_verdict() {
     let (input, output) = (dir.join("in.pcap"), dir.join("out.pcap"));
     std::fs::write(&input, &seed.bytes).unwrap();
     let mut engine = kubenat_core::Engine::new(&packets::fixed_cluster(1 | 32));
-    let summary = kubenat::replay::replay(
+    let summary = kubenat_replay::replay(
         &mut engine,
         &input,
         &output,

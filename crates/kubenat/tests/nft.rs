@@ -9,13 +9,13 @@ use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kubenat::nft::render;
 use kubenat_core::model::{
     ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IpNet, Protocol,
     ProxyConfig, ProxyMode, Service, ServiceName, ServicePort, ServiceType, SessionAffinity,
     TargetPort, TrafficPolicy,
 };
 use kubenat_core::{compile, reference};
+use kubenat_nft::render;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("literal address")

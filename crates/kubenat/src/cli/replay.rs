@@ -8,8 +8,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use kubenat::replay::{self, ReplayError, Summary};
 use kubenat_core::Engine;
+use kubenat_replay::{ReplayError, Summary, replay};
 
 use super::{
     Failure, NodeArgs, OutputArg, byte_bar, emit, emit_file, emit_stderr, examples, is_stdio,
@@ -158,7 +158,7 @@ impl Replay {
                 bar.set_position(read);
             }
         };
-        let replayed = replay::replay(
+        let replayed = replay(
             &mut engine,
             &files.input,
             &files.output,

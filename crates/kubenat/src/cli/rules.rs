@@ -1,7 +1,7 @@
 //! `kubenat rules`: the node's compiled tables.
 
 use clap::ValueEnum;
-use kubenat::{nft, rules};
+use kubenat::rules;
 use kubenat_core::Engine;
 
 use super::{Failure, Format, NodeArgs, emit, examples, one_stdin, render};
@@ -50,7 +50,7 @@ impl Rules {
         let tables = engine.tables();
         let node = &self.node.node;
         let format = match self.output {
-            RulesFormat::Nft => return emit(nft::render(tables)),
+            RulesFormat::Nft => return emit(kubenat_nft::render(tables)),
             RulesFormat::Text => Format::Text,
             RulesFormat::Json => Format::Json,
             RulesFormat::Yaml => Format::Yaml,
