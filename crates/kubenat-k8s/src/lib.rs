@@ -141,7 +141,13 @@ pub struct Manifests {
 /// the file comes back together.
 pub fn parse_str(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>> {
     let pipelined = text.len() >= PIPELINE_BYTES;
-    convert::parse(file, text.as_bytes(), &LoadOptions::default(), pipelined, &mut |_| {})
+    convert::parse(
+        file,
+        text.as_bytes(),
+        &LoadOptions::default(),
+        pipelined,
+        &mut |_| {},
+    )
 }
 
 /// How to read manifests.

@@ -81,7 +81,9 @@ pub(crate) fn parse(
                     convert(parsed, bytes);
                 }
             }
-            reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            reading
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     } else {
         read_objects(reader, &mut convert)
