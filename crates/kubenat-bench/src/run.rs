@@ -292,8 +292,14 @@ fn time_updates(engine: &mut Engine, config: &Config, rng: &mut Rng) -> Latency 
 }
 
 /// Runs every measurement. `allocated` reports the bytes the process holds (a counting
-/// allocator in the caller), or `None` when not measured.
-pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
+/// allocator in the caller), or `None` when not measured; `phase` hears what starts next
+/// (for a progress display: at 1M Services a run takes several seconds).
+pub fn run(
+    config: &Config,
+    allocated: &dyn Fn() -> Option<u64>,
+    phase: &mut dyn FnMut(&str),
+) -> Report {
+    phase("building the cluster and its traffic");
     let mut rng = Rng::new(config.seed);
     let services = config.services.max(1);
     let flows = config.flows.max(1);
@@ -303,6 +309,7 @@ pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
     let acks: Vec<Vec<u8>> = specs.iter().map(|f| synthetic::packet(f, false)).collect();
 
     // The engine keeps the state it compiles: its copy counts in the memory, not the time.
+    phase("compiling");
     let before_compile = allocated();
     let owned = state.clone();
     let start = WallClock::now();
@@ -311,6 +318,7 @@ pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
     let after_compile = allocated();
     let packet_path_bytes = engine.packet_path_bytes();
 
+    phase("timing lookups");
     let hits: Vec<Ipv4Addr> = (0..1_000_000)
         .map(|_| synthetic::service_ip(rng.below(services)))
         .collect();
@@ -320,6 +328,7 @@ pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
     let lookup_hit_ns = lookup_ns(&engine, &hits);
     let lookup_miss_ns = lookup_ns(&engine, &misses);
 
+    phase("new flows");
     let mut clock = Instant::ZERO;
     let new_order: Vec<u32> = (0..flows as u32).collect();
     let new_flows = pump(
@@ -328,6 +337,7 @@ pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
         config.batch,
         &mut clock,
     );
+    phase("established flows");
     let established_order = shuffled(flows, config.packets.max(flows), &mut rng);
     let established = pump(
         &mut engine,
@@ -336,10 +346,12 @@ pub fn run(config: &Config, allocated: &dyn Fn() -> Option<u64>) -> Report {
         &mut clock,
     );
 
+    phase("mixed traffic and threads");
     let mixed =
         (config.new_flow_ratio > 0.0).then(|| mixed(config, &state, &specs, &acks, &mut rng));
     let threaded = (config.threads > 1).then(|| threaded(config, &state, &syns, &acks, &mut rng));
 
+    phase("updates");
     let before_updates = allocated();
     let update = time_updates(&mut engine, config, &mut rng);
     let after_updates = allocated();

@@ -2,7 +2,7 @@
 
 use clap::builder::RangedU64ValueParser;
 
-use super::{Failure, OutputArg, emit_as, examples};
+use super::{Failure, OutputArg, emit_as, examples, phase_spinner};
 
 /// Rule lookup and rewrite at scale: a synthetic cluster and traffic, measured.
 #[derive(clap::Args)]
@@ -74,7 +74,16 @@ impl Bench {
             seed: 42,
         };
         let held = || Some(kubenat::memory::held());
-        let report = kubenat_bench::run::run(&config, &held);
+        let spinner = phase_spinner();
+        let mut phase = |what: &str| {
+            if let Some(spinner) = &spinner {
+                spinner.set_message(what.to_string());
+            }
+        };
+        let report = kubenat_bench::run::run(&config, &held, &mut phase);
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
         emit_as(self.output.format, &report, kubenat::bench::text)
     }
 }

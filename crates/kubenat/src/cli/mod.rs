@@ -221,6 +221,15 @@ pub fn byte_bar() -> Option<indicatif::ProgressBar> {
     })
 }
 
+/// A spinner with the step under way on stderr, when stderr is a terminal.
+pub fn phase_spinner() -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let spinner = indicatif::ProgressBar::new_spinner();
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        spinner
+    })
+}
+
 /// Rejects a second reader of standard input: only one argument can have it.
 pub fn one_stdin(subcommand: &str, readers: usize) -> Result<(), Failure> {
     if readers > 1 {

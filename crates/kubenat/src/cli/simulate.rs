@@ -10,7 +10,9 @@ use kubenat::scale;
 use kubenat_sim::generate::ClusterSize;
 use kubenat_sim::{Run, Scenario};
 
-use super::{Failure, Format, OutputArg, emit, emit_stderr, examples, is_stdio, render, usage};
+use super::{
+    Failure, Format, OutputArg, emit, emit_stderr, examples, is_stdio, phase_spinner, render, usage,
+};
 
 /// Printed after the notes' journey when `kubenat` runs with no arguments.
 const AFTER_THE_JOURNEY: &str = "
@@ -164,12 +166,23 @@ impl Simulate {
         scenario: &Scenario,
         bad: impl Fn(String) -> Failure,
     ) -> Result<Played, Failure> {
+        let spinner = phase_spinner();
+        let say = |what: &str| {
+            if let Some(spinner) = &spinner {
+                spinner.set_message(what.to_string());
+            }
+        };
+        say("building the network");
         let started = Instant::now();
         let mut sim = kubenat_sim::sim::Sim::new(scenario).map_err(bad)?;
         let built = started.elapsed();
+        say("playing");
         let run = kubenat_sim::play(&mut sim, scenario, self.pcap.as_deref())
             .map_err(Failure::Runtime)?;
         let ran = started.elapsed() - built;
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
         // Tearing the simulation down (1,000 engines at scale) is neither building nor running.
         drop(sim);
         if let Some(path) = &self.svg {
