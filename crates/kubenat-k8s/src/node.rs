@@ -111,11 +111,28 @@ pub(crate) struct SyntaxError {
 }
 
 /// What a reader hands over, one at a time.
-#[derive(Debug)]
 pub(crate) enum Parsed {
     /// A top-level value, or one item of a top-level object's `items` list.
     Object(Node),
     /// A top-level object whose `items` were handed over one by one; they are left out of it
     /// (an empty list at the `items` key's line).
     Envelope(Node),
+    /// An object or document cut out of the text but not parsed yet: whichever thread has
+    /// time parses it (the reading thread when the converting one is behind, else this one).
+    Deferred(Deferred),
+}
+
+/// The parsing of one cut-out text, to run on any thread.
+pub(crate) struct Deferred(Box<dyn FnOnce() -> Vec<Result<Parsed, SyntaxError>> + Send>);
+
+impl Deferred {
+    pub(crate) fn new(
+        work: impl FnOnce() -> Vec<Result<Parsed, SyntaxError>> + Send + 'static,
+    ) -> Self {
+        Deferred(Box::new(work))
+    }
+
+    pub(crate) fn parse(self) -> Vec<Result<Parsed, SyntaxError>> {
+        (self.0)()
+    }
 }

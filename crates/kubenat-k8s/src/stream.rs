@@ -11,14 +11,16 @@ use std::io::BufRead;
 
 use crate::json::JsonStream;
 use crate::limits::MAX_OBJECT_BYTES;
-use crate::node::{Node, Parsed, SyntaxError, Value};
+use crate::node::{Deferred, Node, Parsed, SyntaxError, Value};
 use crate::yaml::parse_documents;
 
 /// Every object of `reader`, in order, each with the bytes read so far; returns the bytes
 /// read in all. After a JSON syntax error nothing follows; a YAML error ends only its
-/// document or item.
+/// document or item. While `defer` says so, YAML texts come cut out but unparsed
+/// ([`Parsed::Deferred`]), for another thread to parse.
 pub(crate) fn read_objects<R: BufRead>(
     mut reader: R,
+    defer: &dyn Fn() -> bool,
     visit: &mut dyn FnMut(Result<Parsed, SyntaxError>, u64),
 ) -> u64 {
     let mut bom = 0;
@@ -47,7 +49,7 @@ pub(crate) fn read_objects<R: BufRead>(
         }
         bom as u64 + stream.bytes_read()
     } else {
-        bom as u64 + YamlSplitter::new(visit).run(reader)
+        bom as u64 + YamlSplitter::new(defer, visit).run(reader)
     }
 }
 
@@ -160,6 +162,7 @@ fn marker(line: &str, marker: &str) -> bool {
 }
 
 struct YamlSplitter<'v> {
+    defer: &'v dyn Fn() -> bool,
     visit: &'v mut dyn FnMut(Result<Parsed, SyntaxError>, u64),
     document: Text,
     item: Option<Text>,
@@ -170,8 +173,12 @@ struct YamlSplitter<'v> {
 }
 
 impl<'v> YamlSplitter<'v> {
-    fn new(visit: &'v mut dyn FnMut(Result<Parsed, SyntaxError>, u64)) -> Self {
+    fn new(
+        defer: &'v dyn Fn() -> bool,
+        visit: &'v mut dyn FnMut(Result<Parsed, SyntaxError>, u64),
+    ) -> Self {
         YamlSplitter {
+            defer,
             visit,
             document: Text::default(),
             item: None,
@@ -290,18 +297,9 @@ impl<'v> YamlSplitter<'v> {
     }
 
     fn finish_item(&mut self) {
-        let Some(item) = self.item.take() else {
-            return;
-        };
-        let parsed = item.parse().map(|mut nodes| match nodes.len() {
-            // `-` alone: a null item, which the converter reports.
-            0 => Node {
-                line: item.file_line(1),
-                value: Value::Null,
-            },
-            _ => nodes.swap_remove(0),
-        });
-        (self.visit)(parsed.map(Parsed::Object), self.bytes);
+        if let Some(item) = self.item.take() {
+            self.hand_over(move || vec![parse_item(&item)]);
+        }
     }
 
     fn finish_document(&mut self) {
@@ -315,22 +313,53 @@ impl<'v> YamlSplitter<'v> {
         }
         let document = std::mem::take(&mut self.document);
         let split = std::mem::take(&mut self.split);
-        if !document.content && !split {
-            return;
+        if document.content || split {
+            self.hand_over(move || parse_document(&document, split));
         }
-        match document.parse() {
-            Ok(nodes) => {
-                for node in nodes {
-                    let parsed = if split {
-                        Parsed::Envelope(node)
-                    } else {
-                        Parsed::Object(node)
-                    };
-                    (self.visit)(Ok(parsed), self.bytes);
-                }
+    }
+
+    /// Parses a cut-out text here, or hands it over unparsed while `defer` says so.
+    fn hand_over(
+        &mut self,
+        work: impl FnOnce() -> Vec<Result<Parsed, SyntaxError>> + Send + 'static,
+    ) {
+        if (self.defer)() {
+            (self.visit)(Ok(Parsed::Deferred(Deferred::new(work))), self.bytes);
+        } else {
+            for parsed in work() {
+                (self.visit)(parsed, self.bytes);
             }
-            Err(error) => (self.visit)(Err(error), self.bytes),
         }
+    }
+}
+
+/// One List item: its object (`-` alone is a null item, which the converter reports).
+fn parse_item(item: &Text) -> Result<Parsed, SyntaxError> {
+    item.parse().map(|mut nodes| {
+        Parsed::Object(match nodes.len() {
+            0 => Node {
+                line: item.file_line(1),
+                value: Value::Null,
+            },
+            _ => nodes.swap_remove(0),
+        })
+    })
+}
+
+/// One document: its object, or the List whose items were `split` off it.
+fn parse_document(document: &Text, split: bool) -> Vec<Result<Parsed, SyntaxError>> {
+    match document.parse() {
+        Ok(nodes) => nodes
+            .into_iter()
+            .map(|node| {
+                Ok(if split {
+                    Parsed::Envelope(node)
+                } else {
+                    Parsed::Object(node)
+                })
+            })
+            .collect(),
+        Err(error) => vec![Err(error)],
     }
 }
 
@@ -349,12 +378,22 @@ mod tests {
 
     fn read(text: &str) -> Vec<Read> {
         let mut out = Vec::new();
-        read_objects(text.as_bytes(), &mut |parsed, _| {
-            out.push(match parsed {
-                Ok(Parsed::Object(n)) => Ok((false, kind(&n), n.line)),
-                Ok(Parsed::Envelope(n)) => Ok((true, kind(&n), n.line)),
-                Err(e) => Err((e.line, e.message)),
-            })
+        // Every other text deferred, and parsed as the converting thread would.
+        let turn = std::cell::Cell::new(false);
+        let defer = || turn.replace(!turn.get());
+        read_objects(text.as_bytes(), &defer, &mut |parsed, _| {
+            let expanded = match parsed {
+                Ok(Parsed::Deferred(work)) => work.parse(),
+                other => vec![other],
+            };
+            for parsed in expanded {
+                out.push(match parsed {
+                    Ok(Parsed::Object(n)) => Ok((false, kind(&n), n.line)),
+                    Ok(Parsed::Envelope(n)) => Ok((true, kind(&n), n.line)),
+                    Ok(Parsed::Deferred(_)) => Err((None, "deferred twice".into())),
+                    Err(e) => Err((e.line, e.message)),
+                })
+            }
         });
         out
     }
@@ -384,7 +423,7 @@ mod tests {
         );
         // Lines inside the items and after them are the file's.
         let mut nodes = Vec::new();
-        read_objects(text.as_bytes(), &mut |parsed, _| {
+        read_objects(text.as_bytes(), &|| false, &mut |parsed, _| {
             if let Ok(Parsed::Object(n) | Parsed::Envelope(n)) = parsed {
                 nodes.push(n);
             }

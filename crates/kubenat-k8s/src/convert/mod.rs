@@ -10,6 +10,7 @@ mod service;
 mod service_cidr;
 
 use std::io::BufRead;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::de;
 use crate::node::{Node, Parsed, SyntaxError, Value};
@@ -43,42 +44,34 @@ pub(crate) fn parse(
     };
     let mut out = Manifests::default();
     let mut errors = Vec::new();
-    let mut convert = |parsed: Result<Parsed, SyntaxError>, bytes: u64| {
-        match parsed {
-            Ok(Parsed::Object(mut node)) => {
-                drop_managed_fields(&mut node);
-                object(file, &node, &mut out, &mut errors, 0)
-            }
-            Ok(Parsed::Envelope(node)) => envelope(file, &node, &mut out, &mut errors),
-            Err(e) => errors.push(Diagnostic {
-                file: file.file.into(),
-                line: e.line,
-                object: None,
-                field: None,
-                message: format!("not valid YAML or JSON: {}", e.message),
-            }),
-        }
-        progress(bytes);
-    };
+    // Batches sent and not yet taken: while fewer than two wait, the converting thread is
+    // keeping up, and the reading one hands texts over unparsed.
+    let queued = AtomicUsize::new(0);
+    let queued = &queued;
     let bytes = if pipelined {
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel(4);
             let reading = scope.spawn(move || {
                 let mut batch = Vec::with_capacity(BATCH);
-                let bytes = read_objects(reader, &mut |parsed, bytes| {
+                let defer = || queued.load(Ordering::Relaxed) < 2;
+                let bytes = read_objects(reader, &defer, &mut |parsed, bytes| {
                     batch.push((parsed, bytes));
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        queued.fetch_add(1, Ordering::Relaxed);
                         // The receiver outlives this thread: a send cannot fail.
                         let _ = sender.send(full);
                     }
                 });
+                queued.fetch_add(1, Ordering::Relaxed);
                 let _ = sender.send(batch);
                 bytes
             });
             for batch in receiver {
+                queued.fetch_sub(1, Ordering::Relaxed);
                 for (parsed, bytes) in batch {
-                    convert(parsed, bytes);
+                    convert(file, parsed, &mut out, &mut errors);
+                    progress(bytes);
                 }
             }
             reading
@@ -86,7 +79,10 @@ pub(crate) fn parse(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     } else {
-        read_objects(reader, &mut convert)
+        read_objects(reader, &|| false, &mut |parsed, bytes| {
+            convert(file, parsed, &mut out, &mut errors);
+            progress(bytes);
+        })
     };
     progress(bytes);
     if errors.is_empty() {
@@ -96,6 +92,34 @@ pub(crate) fn parse(
         Ok(deduplicated)
     } else {
         Err(errors)
+    }
+}
+
+/// One parsed object (or error) into `out` (or `errors`).
+fn convert(
+    file: Source<'_>,
+    parsed: Result<Parsed, SyntaxError>,
+    out: &mut Manifests,
+    errors: &mut Vec<Diagnostic>,
+) {
+    match parsed {
+        Ok(Parsed::Object(mut node)) => {
+            drop_managed_fields(&mut node);
+            object(file, &node, out, errors, 0)
+        }
+        Ok(Parsed::Envelope(node)) => envelope(file, &node, out, errors),
+        Ok(Parsed::Deferred(work)) => {
+            for parsed in work.parse() {
+                convert(file, parsed, out, errors);
+            }
+        }
+        Err(e) => errors.push(Diagnostic {
+            file: file.file.into(),
+            line: e.line,
+            object: None,
+            field: None,
+            message: format!("not valid YAML or JSON: {}", e.message),
+        }),
     }
 }
 
