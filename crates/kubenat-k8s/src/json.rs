@@ -87,34 +87,19 @@ impl<R: Read> JsonStream<R> {
         self.pos += 1;
         let mut entries = Vec::new();
         let mut streamed = false;
-        self.skip_whitespace()?;
-        if self.peek()? == Some(b'}') {
-            self.pos += 1;
-        } else {
-            loop {
-                self.skip_whitespace()?;
-                let key_line = self.line;
-                let key = self.string()?;
-                self.skip_whitespace()?;
-                self.expect(b':')?;
-                self.skip_whitespace()?;
-                if key == "items" && self.peek()? == Some(b'[') {
-                    self.pos += 1;
-                    self.items(visit)?;
-                    streamed = true;
-                    entries.push((key, leaf(key_line, Value::Seq(Vec::new()))));
-                } else {
-                    let mut value = self.value(1, Role::Object.child(&key))?;
-                    if matches!(value.value, Value::Map(_) | Value::Seq(_)) {
-                        value.line = key_line;
-                    }
-                    entries.push((key, value));
-                }
-                if self.separator(b'}')? {
-                    break;
-                }
+        self.members(b'}', &mut |this| {
+            let (key, key_line) = this.key()?;
+            if key == "items" && this.peek()? == Some(b'[') {
+                this.pos += 1;
+                this.items(visit)?;
+                streamed = true;
+                entries.push((key, leaf(key_line, Value::Seq(Vec::new()))));
+            } else {
+                let value = this.member(1, Role::Object.child(&key), key_line)?;
+                entries.push((key, value));
             }
-        }
+            Ok(())
+        })?;
         let node = leaf(line, Value::Map(entries));
         let parsed = if streamed {
             Parsed::Envelope(node)
@@ -126,20 +111,52 @@ impl<R: Read> JsonStream<R> {
     }
 
     fn items(&mut self, visit: &mut dyn FnMut(Parsed, u64)) -> Result<(), SyntaxError> {
+        self.members(b']', &mut |this| {
+            this.new_object();
+            let item = this.value(1, Role::Object)?;
+            visit(Parsed::Object(item), this.bytes_read());
+            Ok(())
+        })
+    }
+
+    /// The members of an object or array whose opening bracket was just read, up to
+    /// `close`: `each` reads one (for an object, `key: value`), this the commas between.
+    fn members(
+        &mut self,
+        close: u8,
+        each: &mut dyn FnMut(&mut Self) -> Result<(), SyntaxError>,
+    ) -> Result<(), SyntaxError> {
         self.skip_whitespace()?;
-        if self.peek()? == Some(b']') {
+        if self.peek()? == Some(close) {
             self.pos += 1;
             return Ok(());
         }
         loop {
             self.skip_whitespace()?;
-            self.new_object();
-            let item = self.value(1, Role::Object)?;
-            visit(Parsed::Object(item), self.bytes_read());
-            if self.separator(b']')? {
+            each(self)?;
+            if self.separator(close)? {
                 return Ok(());
             }
         }
+    }
+
+    /// An object member's key and its line, up to the value.
+    fn key(&mut self) -> Result<(String, usize), SyntaxError> {
+        let line = self.line;
+        let key = self.string()?;
+        self.skip_whitespace()?;
+        self.expect(b':')?;
+        self.skip_whitespace()?;
+        Ok((key, line))
+    }
+
+    /// An object member's value; a collection takes its key's line, as the YAML path has it.
+    fn member(&mut self, depth: usize, role: Role, key_line: usize) -> Result<Node, SyntaxError> {
+        let mut value = self.value(depth, role)?;
+        if matches!(value.value, Value::Map(_) | Value::Seq(_)) {
+            value.line = key_line;
+        }
+        Ok(value)
     }
 
     /// YAML's document marker between JSON documents: `---` and the rest of its line.
@@ -184,50 +201,27 @@ impl<R: Read> JsonStream<R> {
             b'{' => {
                 self.pos += 1;
                 let mut entries = Vec::new();
-                self.skip_whitespace()?;
-                if self.peek()? == Some(b'}') {
-                    self.pos += 1;
-                } else {
-                    loop {
-                        self.skip_whitespace()?;
-                        let key_line = self.line;
-                        let key = self.string()?;
-                        self.skip_whitespace()?;
-                        self.expect(b':')?;
-                        self.skip_whitespace()?;
-                        let child = role.child(&key);
-                        let mut value = self.value(depth + 1, child)?;
-                        if matches!(value.value, Value::Map(_) | Value::Seq(_)) {
-                            value.line = key_line;
-                        }
-                        if child != Role::Skipped {
-                            entries.push((key, value));
-                        }
-                        if self.separator(b'}')? {
-                            break;
-                        }
+                self.members(b'}', &mut |this| {
+                    let (key, key_line) = this.key()?;
+                    let child = role.child(&key);
+                    let value = this.member(depth + 1, child, key_line)?;
+                    if child != Role::Skipped {
+                        entries.push((key, value));
                     }
-                }
+                    Ok(())
+                })?;
                 Value::Map(entries)
             }
             b'[' => {
                 self.pos += 1;
                 let mut items = Vec::new();
-                self.skip_whitespace()?;
-                if self.peek()? == Some(b']') {
-                    self.pos += 1;
-                } else {
-                    loop {
-                        self.skip_whitespace()?;
-                        let item = self.value(depth + 1, role.child_item())?;
-                        if role != Role::Skipped {
-                            items.push(item);
-                        }
-                        if self.separator(b']')? {
-                            break;
-                        }
+                self.members(b']', &mut |this| {
+                    let item = this.value(depth + 1, role.child_item())?;
+                    if role != Role::Skipped {
+                        items.push(item);
                     }
-                }
+                    Ok(())
+                })?;
                 Value::Seq(items)
             }
             b'"' => Value::Str(self.string()?),
