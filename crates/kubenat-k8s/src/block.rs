@@ -415,4 +415,85 @@ mod tests {
             assert!(!agree(text), "taken by the subset: {text:?}");
         }
     }
+
+    mod generated {
+        use super::agree;
+        use proptest::prelude::*;
+
+        /// Lines in the subset's shapes and just outside it, at small indentations.
+        fn line() -> impl Strategy<Value = String> {
+            let keys = prop::sample::select(vec![
+                "a",
+                "b",
+                "spec",
+                "k:{\"p\":1}",
+                "80",
+                "true",
+                "-x",
+                "x y",
+                "\"q\"",
+                "'s'",
+                "a#b",
+            ]);
+            let values = prop::sample::select(vec![
+                "1",
+                "0080",
+                "x",
+                "\"s: \\\"q\\\"\"",
+                "'it''s'",
+                "{}",
+                "[]",
+                "[1]",
+                "{a: 1}",
+                "null",
+                "~",
+                "y",
+                ".inf",
+                "a # c",
+                "x:y",
+                "- z",
+                "&a 1",
+                "*a",
+                "|",
+                "-1.5e3",
+                "1e5",
+                "0x1F",
+                "0o17",
+                "é",
+                "\"\\u00e9\"",
+                "'a''",
+                "\"open",
+                "a: b",
+                "-",
+                "true",
+                "\"\"",
+                "''",
+            ]);
+            let shape = prop::sample::select(vec![0u8, 1, 2, 3, 4, 5, 6]);
+            let indent = prop_oneof![Just(0usize), Just(2), Just(4), 0usize..5];
+            (indent, shape, keys, values).prop_map(|(indent, shape, key, value)| {
+                let pad = " ".repeat(indent);
+                match shape {
+                    0 => format!("{pad}{key}: {value}"),
+                    1 => format!("{pad}{key}:"),
+                    2 => format!("{pad}- {value}"),
+                    3 => format!("{pad}- {key}: {value}"),
+                    4 => format!("{pad}-"),
+                    5 => format!("{pad}# {value}"),
+                    _ => String::new(),
+                }
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4000))]
+            /// Whatever the fast path takes, serde-saphyr reads the same (and refuses nothing
+            /// it took); both never panic.
+            #[test]
+            fn the_subset_reads_as_serde_saphyr_reads(lines in prop::collection::vec(line(), 1..12)) {
+                let text = lines.join("\n") + "\n";
+                agree(&text);
+            }
+        }
+    }
 }
