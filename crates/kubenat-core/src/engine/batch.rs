@@ -1,0 +1,150 @@
+//! Batches: the tuples of many packets hashed and their table lines prefetched ahead of
+//! processing, so the memory latency of one lookup overlaps the others'.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::Engine;
+use crate::conntrack::{Conntrack, Tuple};
+use crate::flow_index::prefetch;
+use crate::model::Protocol;
+use crate::packet;
+use crate::port_lines::frontend_hash;
+use crate::tables::{EndpointClass, ServicePortId};
+use crate::time::Instant;
+use crate::trace::NoTrace;
+use crate::verdict::{Hook, Verdict};
+
+impl Engine {
+    /// Runs a batch through one hook at one time: `verdicts[i]` is the verdict of
+    /// `packets[i]`, as [`Engine::process`] gives it. Stops at the shorter of the two
+    /// slices.
+    ///
+    /// Faster than one call per packet: like DPDK's bulk hash lookup, it first hashes every
+    /// packet's tuple and prefetches the conntrack index buckets, then prefetches the
+    /// entries those buckets name or, for a packet whose bucket names none (a new flow),
+    /// the service index bucket of its destination, then that service port's line, and
+    /// only then processes the packets, so the memory latency of one lookup overlaps the
+    /// others'.
+    pub fn process_batch(
+        &mut self,
+        hook: Hook,
+        packets: &mut [&mut [u8]],
+        now: Instant,
+        verdicts: &mut [Verdict],
+    ) {
+        // A five-stage software pipeline, each stage DEPTH packets behind the one before:
+        // conntrack bucket; conntrack entry or service bucket; service line; the conntrack
+        // bucket of the reply tuple the new connection will likely get; processing.
+        const STRIDE: usize = 64;
+        const DEPTH: usize = 8;
+        let n = packets.len().min(verdicts.len());
+        let arriving = hook != Hook::Postrouting;
+        for start in (0..n).step_by(STRIDE) {
+            let len = (n - start).min(STRIDE);
+            let mut flows = [None; STRIDE];
+            let mut services = [None; STRIDE];
+            let mut ports = [None; STRIDE];
+            for step in 0..len + 4 * DEPTH {
+                if arriving && step < len {
+                    flows[step] = self.prefetch_index(packets[start + step]);
+                }
+                if let Some(i) = step.checked_sub(DEPTH).filter(|&i| i < len)
+                    && let Some((v6, hash)) = flows[i]
+                {
+                    let tracked = match v6 {
+                        false => self.v4.conntrack.prefetch_entry(hash),
+                        true => self.v6.conntrack.prefetch_entry(hash),
+                    };
+                    if !tracked {
+                        services[i] = self.prefetch_service_index(packets[start + i], v6);
+                    }
+                }
+                if let Some(i) = step.checked_sub(2 * DEPTH).filter(|&i| i < len)
+                    && let Some(hash) = services[i]
+                    && let Some(id) = self.core.map.tables().lines.prefetch_line(hash)
+                    && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
+                {
+                    prefetch(cursor);
+                    ports[i] = Some(id);
+                }
+                if let Some(i) = step.checked_sub(3 * DEPTH).filter(|&i| i < len)
+                    && let Some(id) = ports[i]
+                {
+                    self.prefetch_likely_reply(packets[start + i], id);
+                }
+                if let Some(i) = step.checked_sub(4 * DEPTH).filter(|&i| i < len) {
+                    // Written in place and counted there: a verdict is 144 bytes, and
+                    // passing it through `finish` by value copied it twice per packet.
+                    let verdict = &mut verdicts[start + i];
+                    *verdict = self.hook(hook, packets[start + i], now, &mut NoTrace);
+                    self.counters.record(verdict);
+                }
+            }
+        }
+    }
+
+    /// Hashes a packet's tuple from a quick look at its headers and prefetches its
+    /// conntrack index bucket; returns (is IPv6, hash). Only a hint: processing parses the
+    /// packet properly.
+    #[inline]
+    fn prefetch_index(&self, packet: &[u8]) -> Option<(bool, u64)> {
+        match packet.first()? >> 4 {
+            4 => {
+                let hash = Conntrack::hash(&packet::peek_tuple::<Ipv4Addr>(packet)?);
+                self.v4.conntrack.prefetch_index(hash);
+                Some((false, hash))
+            }
+            6 => {
+                let hash = Conntrack::hash(&packet::peek_tuple::<Ipv6Addr>(packet)?);
+                self.v6.conntrack.prefetch_index(hash);
+                Some((true, hash))
+            }
+            _ => None,
+        }
+    }
+
+    /// Prefetches the service index bucket of a packet's destination (it looked new at
+    /// the conntrack stage); returns the hash. A hint only, like [`Engine::prefetch_index`].
+    #[inline]
+    fn prefetch_service_index(&self, packet: &[u8], v6: bool) -> Option<u64> {
+        let (address, protocol, port) = if v6 {
+            let t = packet::peek_tuple::<Ipv6Addr>(packet)?;
+            (IpAddr::V6(t.dst), t.protocol, t.dport)
+        } else {
+            let t = packet::peek_tuple::<Ipv4Addr>(packet)?;
+            (IpAddr::V4(t.dst), t.protocol, t.dport)
+        };
+        let hash = frontend_hash(address, Protocol::from_ip_number(protocol)?, port);
+        self.core.map.tables().lines.prefetch_index(hash);
+        Some(hash)
+    }
+
+    /// Prefetches the conntrack bucket of the reply tuple a new IPv4 connection to
+    /// service port `id` gets if round robin picks the next cluster-wide endpoint and no
+    /// masquerade applies (the common case; a wrong guess costs one useless load).
+    #[inline]
+    fn prefetch_likely_reply(&self, packet: &[u8], id: ServicePortId) {
+        let line = self.core.map.tables().lines.line(id);
+        let count = line.endpoint_count(EndpointClass::Cluster);
+        let Some(&turn) = self.core.cursors.get(id.0 as usize * 2) else {
+            return;
+        };
+        if count == 0 || packet.first().map(|b| b >> 4) != Some(4) {
+            return;
+        }
+        let index = turn as usize % count;
+        if let Some(endpoint) = line.endpoint(EndpointClass::Cluster, index)
+            && let IpAddr::V4(endpoint_ip) = endpoint.ip()
+            && let Some(t) = packet::peek_tuple::<Ipv4Addr>(packet)
+        {
+            let reply = Tuple {
+                src: endpoint_ip,
+                sport: endpoint.port(),
+                dst: t.src,
+                dport: t.sport,
+                protocol: t.protocol,
+            };
+            self.v4.conntrack.prefetch_index(Conntrack::hash(&reply));
+        }
+    }
+}

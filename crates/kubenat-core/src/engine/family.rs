@@ -1,0 +1,73 @@
+//! The per-family connection state: conntrack, session affinity and fragments.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::fragments::FragmentKey;
+use crate::addr::Addr;
+use crate::conntrack::{Conntrack, Tuple};
+use crate::expiring::ExpiringMap;
+use crate::model::ProxyConfig;
+use crate::tables::ServicePortId;
+
+/// Per-family connection state.
+pub(super) struct FamilyState<A> {
+    pub(super) conntrack: Conntrack<A>,
+    /// sessionAffinity ClientIP: (client, service port) -> endpoint.
+    pub(super) affinity: ExpiringMap<(A, ServicePortId), SocketAddr>,
+    /// First fragments' ports, so later fragments follow their connection
+    /// (netfilter reassembles; a per-packet engine remembers, as Cilium does).
+    pub(super) fragments: ExpiringMap<FragmentKey<A>, (u16, u16)>,
+    /// The last packet through PREROUTING/OUTPUT: the tuple it left with and, when its
+    /// connection is to be masqueraded, that connection. netfilter carries the connection
+    /// with the packet (skb->ct), so POSTROUTING knows it even when two connections leave
+    /// DNAT with the same tuple.
+    pub(super) last: Option<(Tuple<A>, Option<u32>)>,
+}
+
+impl<A: Addr> FamilyState<A> {
+    /// Sized for `capacity` connections; a family no Service and no node address uses gets
+    /// no table at all (its packets can meet no NAT rule, so they pass untracked).
+    pub(super) fn new(proxy: &ProxyConfig, in_use: bool) -> Self {
+        let capacity = if in_use { proxy.conntrack_capacity } else { 0 };
+        FamilyState {
+            conntrack: Conntrack::new(capacity, proxy.timeouts),
+            // Clients with live affinity are far fewer than connections.
+            affinity: ExpiringMap::new((capacity / 8).max(1024)),
+            fragments: ExpiringMap::new((capacity / 16).max(1024)),
+            last: None,
+        }
+    }
+
+    /// Gives a family that came into use its tables (an update, never a packet, does this).
+    pub(super) fn ensure_in_use(&mut self, proxy: &ProxyConfig, in_use: bool) {
+        if in_use && self.conntrack.capacity() == 0 {
+            *self = FamilyState::new(proxy, true);
+        }
+    }
+}
+
+/// Picks the per-family state of an engine for the family `Self`.
+pub(super) trait Family: Addr {
+    fn state<'a>(
+        v4: &'a mut FamilyState<Ipv4Addr>,
+        v6: &'a mut FamilyState<Ipv6Addr>,
+    ) -> &'a mut FamilyState<Self>;
+}
+
+impl Family for Ipv4Addr {
+    fn state<'a>(
+        v4: &'a mut FamilyState<Ipv4Addr>,
+        _: &'a mut FamilyState<Ipv6Addr>,
+    ) -> &'a mut FamilyState<Self> {
+        v4
+    }
+}
+
+impl Family for Ipv6Addr {
+    fn state<'a>(
+        _: &'a mut FamilyState<Ipv4Addr>,
+        v6: &'a mut FamilyState<Ipv6Addr>,
+    ) -> &'a mut FamilyState<Self> {
+        v6
+    }
+}
