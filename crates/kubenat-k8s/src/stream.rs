@@ -486,4 +486,69 @@ mod tests {
         let text = "%YAML 1.2\n---\nkind: A\n";
         assert_eq!(read(text), [ok(false, "A", 3)]);
     }
+
+    mod generated {
+        use super::*;
+        use crate::yaml::parse_with_saphyr;
+        use proptest::prelude::*;
+
+        /// A List item as kubectl prints it, with blank lines, comments and deeper lines.
+        fn item() -> impl Strategy<Value = String> {
+            let key = prop::sample::select(vec!["kind", "name", "spec", "x-y", "k:{\"p\":1}"]);
+            let value = prop::sample::select(vec!["A", "1", "\"q: 1\"", "{}", "[]", "'s'"]);
+            let extra = prop::sample::select(vec![
+                "",
+                "\n",
+                "\n# comment\n",
+                "\n  nested:\n    deep: 1\n",
+                "\n  list:\n  - a\n  - b: 2\n",
+                "\n  block: |\n    - not an item\n    --- not a marker\n",
+            ]);
+            (key, value, extra).prop_map(|(key, value, extra)| format!("- {key}: {value}{extra}"))
+        }
+
+        fn strip_items(node: &mut Node) {
+            if let Value::Map(entries) = &mut node.value {
+                for (key, value) in entries.iter_mut() {
+                    if key == "items" {
+                        value.value = Value::Seq(Vec::new());
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+            /// A List cut into items reads as the whole document read at once: the same
+            /// items, lines included, and the same List around them.
+            #[test]
+            fn cut_items_read_as_the_whole_list(items in prop::collection::vec(item(), 1..8), after in any::<bool>()) {
+                let mut text = String::from("apiVersion: v1\nitems:\n");
+                for item in &items {
+                    text.push_str(item);
+                    if !item.ends_with('\n') {
+                        text.push('\n');
+                    }
+                }
+                if after {
+                    text.push_str("kind: List\nmetadata:\n  resourceVersion: \"\"\n");
+                }
+                let whole = parse_with_saphyr(&text, 1).map_err(|e| TestCaseError::fail(e.message))?;
+                let mut whole = whole.into_iter().next().ok_or_else(|| TestCaseError::fail("no document"))?;
+                let Some(Value::Seq(expected)) = whole.get("items").map(|n| n.value.clone()) else {
+                    return Err(TestCaseError::fail("no items"));
+                };
+                strip_items(&mut whole);
+                let mut objects = Vec::new();
+                let mut envelope = None;
+                read_objects(text.as_bytes(), &|| false, &mut |parsed, _| match parsed {
+                    Ok(Parsed::Object(node)) => objects.push(node),
+                    Ok(Parsed::Envelope(node)) => envelope = Some(node),
+                    other => panic!("{:?}", other.err().map(|e| e.message)),
+                });
+                prop_assert_eq!(objects, expected);
+                prop_assert_eq!(envelope, Some(whole));
+            }
+        }
+    }
 }
