@@ -214,11 +214,12 @@ fn is_entry(text: &str) -> bool {
     text == "-" || text.starts_with("- ")
 }
 
-/// A tab anywhere, or ` #` (a comment after a value): both left to serde-saphyr.
+/// A tab anywhere, a carriage return that ends no line (YAML reads it as a line break), or
+/// ` #` (a comment after a value): all left to serde-saphyr.
 fn has_tab_or_comment(text: &[u8]) -> bool {
     text.iter()
         .enumerate()
-        .any(|(at, &b)| b == b'\t' || (b == b'#' && at > 0 && text[at - 1] == b' '))
+        .any(|(at, &b)| b == b'\t' || b == b'\r' || (b == b'#' && at > 0 && text[at - 1] == b' '))
 }
 
 /// Where the first `: ` or a final `:` stands: a mapping key's end.
@@ -410,6 +411,7 @@ mod tests {
             "a: 'open\n",
             "a: \"\\q\"\n",
             "scalar document\n",
+            "a: 1\rb\n",
         ];
         for text in cases {
             assert!(!agree(text), "taken by the subset: {text:?}");

@@ -292,6 +292,10 @@ impl<R: Read> JsonStream<R> {
             }
         }
         match text.parse::<f64>() {
+            // 1e309 overflows: out of range, as serde_json and the YAML path say.
+            Ok(float) if !float.is_finite() => {
+                Err(self.error(format!("{text:?} is out of a number's range")))
+            }
             Ok(float) if grammar_ok && !text.ends_with('.') && !text.contains(".e") => {
                 Ok(Value::Float(float))
             }
@@ -689,6 +693,7 @@ mod tests {
             ("{\"a\": [1\n\n", 3, "ends before the closing"),
             ("{\"a\": 01}", 1, "not a JSON number"),
             ("{\"a\": 1.}", 1, "not a JSON number"),
+            ("{\"a\": -1e309}", 1, "out of a number's range"),
             ("{\"a\": tru}", 1, "expected `true`"),
             ("{\"a\": \"x\ny\"}", 1, "control character"),
             ("{\"a\": \"\\q\"}", 1, "unknown escape"),

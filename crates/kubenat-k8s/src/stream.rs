@@ -335,15 +335,19 @@ impl<'v> YamlSplitter<'v> {
 
 /// One List item: its object (`-` alone is a null item, which the converter reports).
 fn parse_item(item: &Text) -> Result<Parsed, SyntaxError> {
-    item.parse().map(|mut nodes| {
-        Parsed::Object(match nodes.len() {
-            0 => Node {
-                line: item.file_line(1),
-                value: Value::Null,
-            },
-            _ => nodes.swap_remove(0),
-        })
-    })
+    let mut nodes = item.parse()?;
+    match nodes.len() {
+        0 => Ok(Parsed::Object(Node {
+            line: item.file_line(1),
+            value: Value::Null,
+        })),
+        1 => Ok(Parsed::Object(nodes.swap_remove(0))),
+        // Only where lone carriage returns end lines, which the cut does not see.
+        _ => Err(SyntaxError {
+            line: Some(nodes[1].line),
+            message: "a document marker inside a List item".into(),
+        }),
+    }
 }
 
 /// One document: its object, or the List whose items were `split` off it.
