@@ -669,6 +669,28 @@ subsets:
 ";
     let json = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"dns","namespace":"kube-system"},"spec":{"clusterIP":"10.96.0.53","ports":[{"name":"dns","port":53,"protocol":"UDP"}]}}"#;
     let bad_port = service.replace("port: 80", "port: 70000");
+    // What `kubectl get -o yaml` and `-o json` print: a List, which the importer streams
+    // item by item (YAML cut at the items' dashes, JSON read by its own reader).
+    let as_item = |text: &str| {
+        let mut lines = text.lines();
+        let first = lines.next().unwrap_or_default();
+        let rest: String = lines.map(|l| format!("\n  {l}")).collect();
+        format!("- {first}{rest}\n")
+    };
+    let yaml_list = format!(
+        "apiVersion: v1\nitems:\n{}{}kind: List\nmetadata:\n  resourceVersion: \"\"\n",
+        as_item(service),
+        as_item(slice)
+    );
+    let slice_json = r#"{"addressType": "IPv4", "apiVersion": "discovery.k8s.io/v1",
+        "endpoints": [{"addresses": ["10.244.1.9"], "conditions": {"ready": true}, "nodeName": "n1"}],
+        "kind": "EndpointSlice", "metadata": {"labels": {"kubernetes.io/service-name": "dns"},
+        "managedFields": [{"fieldsV1": {"f:ports": {}}, "manager": "kube-controller-manager"}],
+        "name": "dns-x1", "namespace": "kube-system"},
+        "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}"#;
+    let json_list = format!(
+        "{{\n    \"apiVersion\": \"v1\",\n    \"items\": [\n        {json},\n        {slice_json}\n    ],\n    \"kind\": \"List\",\n    \"metadata\": {{\"resourceVersion\": \"\"}}\n}}\n"
+    );
     let texts: Vec<(&str, String)> = vec![
         ("miempresa-cluster.yaml", cluster.clone()),
         ("miempresa-kube-proxy.yaml", proxy.clone()),
@@ -683,6 +705,8 @@ subsets:
         ),
         ("service.json", json.into()),
         ("bad-port.yaml", bad_port),
+        ("kubectl-list.yaml", yaml_list),
+        ("kubectl-list.json", json_list),
         (
             "alias.yaml",
             "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n".into(),
