@@ -65,9 +65,9 @@ pub struct ServiceMap {
 impl Known {
     /// Drops `known`'s compiled ports from `tables` and compiles its current definition.
     fn recompile(&mut self, tables: &mut Tables, proxy: &ProxyConfig) {
-        remove_ports(tables, std::mem::take(&mut self.ports));
+        tables.remove_ports(std::mem::take(&mut self.ports));
         if let Some(service) = &self.service {
-            self.ports = insert_ports(tables, compile_service(service, &self.slices, proxy));
+            self.ports = tables.insert_ports(compile_service(service, &self.slices, proxy));
         }
     }
 }
@@ -374,74 +374,4 @@ fn source_ranges(service: &Service, family: IpAddr, proxy: &ProxyConfig) -> Vec<
         );
     }
     allowed
-}
-
-fn remove_ports(tables: &mut Tables, ids: Vec<ServicePortId>) {
-    // Freed in reverse so a recompile takes the same ids back in the same order.
-    for id in ids.into_iter().rev() {
-        let Some(port) = tables.ports[id.0 as usize].take() else {
-            continue;
-        };
-        tables.lines.remove(id, &port);
-        for (key, _) in &port.frontends {
-            if tables
-                .frontends
-                .get(key)
-                .is_some_and(|(owner, _)| *owner == id)
-            {
-                tables.frontends.remove(key);
-            }
-        }
-        if let Some(node_port) = port.node_port {
-            let key = (port.protocol, node_port, port.ipv6);
-            if tables.node_ports.get(&key) == Some(&id) {
-                tables.node_ports.remove(&key);
-            }
-        }
-        // Cluster IPs are reference-counted by the ports that use them.
-        if let Some(n) = tables.cluster_ips.get_mut(&port.cluster_ip) {
-            *n -= 1;
-            if *n == 0 {
-                tables.cluster_ips.remove(&port.cluster_ip);
-            }
-        }
-        tables.ports_per_family[usize::from(port.ipv6)] -= 1;
-        tables.free_ports.push(id.0);
-    }
-}
-
-/// Adds a Service's compiled ports to the tables; returns their ids.
-fn insert_ports(tables: &mut Tables, ports: Vec<CompiledServicePort>) -> Vec<ServicePortId> {
-    let mut ids = Vec::with_capacity(ports.len());
-    for port in ports {
-        let slot = match tables.free_ports.pop() {
-            Some(slot) => slot,
-            None => {
-                tables.ports.push(None);
-                (tables.ports.len() - 1) as u32
-            }
-        };
-        let id = ServicePortId(slot);
-        let mut owns_cluster_ip = false;
-        for &(key, frontend) in &port.frontends {
-            // First definition wins on a clash, as an API server would refuse the second.
-            if let hashbrown::hash_map::Entry::Vacant(vacant) = tables.frontends.entry(key) {
-                vacant.insert((id, frontend));
-                owns_cluster_ip |= frontend == Frontend::ClusterIp;
-            }
-        }
-        // The packet path's index mirrors the cluster-IP frontends this port owns.
-        tables.lines.insert(id, &port, owns_cluster_ip);
-        if let Some(node_port) = port.node_port {
-            tables
-                .node_ports
-                .entry((port.protocol, node_port, port.ipv6))
-                .or_insert(id);
-        }
-        *tables.cluster_ips.entry(port.cluster_ip).or_insert(0) += 1;
-        tables.ports_per_family[usize::from(port.ipv6)] += 1;
-        tables.ports[slot as usize] = Some(port);
-        ids.push(id);
-    }
-    ids
 }

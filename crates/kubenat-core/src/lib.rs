@@ -72,6 +72,7 @@ mod policy;
 mod port_lines;
 pub mod reference;
 pub mod reject;
+mod service_port;
 pub mod tables;
 mod time;
 pub mod trace;

@@ -37,13 +37,13 @@ pub(crate) fn decide(
 ) -> Decision {
     let settings = tables.settings();
     // Cluster IPs first, through the packet path's compact lines; then every frontend.
-    let (id, frontend, port) = match tables.lines.lookup(dst, protocol, dport) {
+    let (id, frontend, port) = match tables.lines().lookup(dst, protocol, dport) {
         Some((id, line)) => (id, Frontend::ClusterIp, line),
         None => {
             let Some((id, frontend)) = tables.lookup(dst, protocol, dport) else {
                 return unmatched(tables, dst, trace);
             };
-            (id, frontend, tables.lines.line(id))
+            (id, frontend, tables.lines().line(id))
         }
     };
     if trace.enabled() {

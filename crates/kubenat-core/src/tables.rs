@@ -4,16 +4,16 @@
 //! integer ids that index a flat vector, so per-port state (round-robin cursors) is a plain
 //! array.
 
-use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::net::IpAddr;
 
 use ahash::RandomState;
 use hashbrown::HashMap;
 
-use crate::categorize::CategorizedEndpoints;
-use crate::model::{IpNet, Protocol, ProxyMode, ServiceName};
+use crate::model::{IpNet, Protocol, ProxyMode};
 use crate::port_lines::PortLines;
+pub use crate::service_port::{
+    CompiledServicePort, EndpointClass, Frontend, FrontendKey, ServicePortId, ServicePortName,
+};
 
 /// Fixed hasher seeds: the same state compiles to the same tables on every run.
 pub(crate) fn fixed_state() -> RandomState {
@@ -26,144 +26,6 @@ pub(crate) fn fixed_state() -> RandomState {
 }
 
 pub(crate) type FixedMap<K, V> = HashMap<K, V, RandomState>;
-
-/// Index of a compiled service port (one per Service port and address family).
-///
-/// Valid for the [`Tables`] that handed it out; an update may free it and give it to
-/// another port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServicePortId(pub u32);
-
-/// `namespace/name:port`, how kube-proxy names a service port.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServicePortName {
-    /// The Service.
-    pub service: ServiceName,
-    /// [`ServicePort::name`](crate::ServicePort::name); empty for an unnamed port.
-    pub port: String,
-}
-
-impl fmt::Display for ServicePortName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // kube-proxy's ServicePortName: an unnamed port adds no suffix.
-        if self.port.is_empty() {
-            write!(f, "{}", self.service)
-        } else {
-            write!(f, "{}:{}", self.service, self.port)
-        }
-    }
-}
-
-/// How a packet addressed a service port. ClusterIP traffic follows the internal traffic
-/// policy; the others are external and follow the external one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Frontend {
-    /// One of `spec.clusterIPs`, on `port`.
-    ClusterIp,
-    /// One of `spec.externalIPs`, on `port`.
-    ExternalIp,
-    /// A load-balancer ingress IP, on `port` (subject to loadBalancerSourceRanges).
-    LoadBalancerIp,
-    /// A node address, on `nodePort`.
-    NodePort,
-}
-
-impl Frontend {
-    /// Whether the external traffic policy applies (everything but [`Frontend::ClusterIp`]).
-    pub const fn is_external(self) -> bool {
-        !matches!(self, Frontend::ClusterIp)
-    }
-
-    /// Human-readable name, as traces print it (`"cluster IP"`, `"node port"`, ...).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Frontend::ClusterIp => "cluster IP",
-            Frontend::ExternalIp => "external IP",
-            Frontend::LoadBalancerIp => "load-balancer IP",
-            Frontend::NodePort => "node port",
-        }
-    }
-}
-
-/// Key of the destination table: (address, protocol, port).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FrontendKey {
-    /// Destination address.
-    pub address: IpAddr,
-    /// Transport protocol.
-    pub protocol: Protocol,
-    /// Destination port.
-    pub port: u16,
-}
-
-/// Everything the packet path needs about one service port in one family.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CompiledServicePort {
-    /// `namespace/name:port` of the Service port.
-    pub name: ServicePortName,
-    /// Transport protocol.
-    pub protocol: Protocol,
-    /// Address family: true for the IPv6 cluster IP of a dual-stack Service.
-    pub ipv6: bool,
-    /// The cluster IP of this family.
-    pub cluster_ip: IpAddr,
-    /// [`ServicePort::port`](crate::ServicePort::port).
-    pub port: u16,
-    /// Every (address, protocol, port) that leads here: the cluster IP, external IPs and
-    /// load-balancer IPs of this family.
-    pub frontends: Vec<(FrontendKey, Frontend)>,
-    /// The NodePort, for NodePort and LoadBalancer Services that have one.
-    pub node_port: Option<u16>,
-    /// externalTrafficPolicy Local on an externally reachable Service: external traffic
-    /// from outside the node goes to node-local endpoints only, source kept.
-    pub external_policy_local: bool,
-    /// internalTrafficPolicy Local: cluster IP traffic goes to node-local endpoints only.
-    pub internal_policy_local: bool,
-    /// `Some` for sessionAffinity ClientIP: how long a client keeps its endpoint.
-    pub affinity_timeout: Option<Duration>,
-    /// loadBalancerSourceRanges of this family; applies to load-balancer IP traffic only.
-    /// Empty means everyone is allowed (a `/0` range compiles to empty too). When a range
-    /// holds a node address, the load-balancer IPs are added, as kube-proxy does.
-    pub source_ranges: Vec<IpNet>,
-    /// The usable endpoints, split by traffic policy class.
-    pub endpoints: CategorizedEndpoints,
-    /// Maglev lookup table over `endpoints.cluster`: each slot is an index into it
-    /// (empty for round robin or without endpoints).
-    pub maglev_cluster: Box<[u32]>,
-    /// Maglev lookup table over `endpoints.local`, like `maglev_cluster`.
-    pub maglev_local: Box<[u32]>,
-}
-
-/// The traffic class a new connection draws its endpoint from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EndpointClass {
-    /// Every usable endpoint ([`CategorizedEndpoints::cluster`]).
-    Cluster,
-    /// Usable endpoints on this node only ([`CategorizedEndpoints::local`]).
-    Local,
-}
-
-impl CompiledServicePort {
-    /// The endpoints (address and target port) a new connection of `class` picks from.
-    pub fn endpoints_of(&self, class: EndpointClass) -> &[SocketAddr] {
-        match class {
-            EndpointClass::Cluster => &self.endpoints.cluster,
-            EndpointClass::Local => &self.endpoints.local,
-        }
-    }
-
-    pub(crate) fn maglev_of(&self, class: EndpointClass) -> &[u32] {
-        match class {
-            EndpointClass::Cluster => &self.maglev_cluster,
-            EndpointClass::Local => &self.maglev_local,
-        }
-    }
-
-    /// kube-proxy's `hasEndpoints`: some usable endpoint exists on some node.
-    pub fn has_endpoints(&self) -> bool {
-        !self.endpoints.cluster.is_empty() || !self.endpoints.local.is_empty()
-    }
-}
 
 /// The node-wide settings the packet path consults: a copy of the corresponding
 /// [`ProxyConfig`](crate::ProxyConfig) fields, which document them.
@@ -234,18 +96,18 @@ impl NodeSettings {
 /// ([`Tables::lookup`]) and everything about that port ([`Tables::port`]).
 #[derive(Clone, Debug)]
 pub struct Tables {
-    pub(crate) ports: Vec<Option<CompiledServicePort>>,
-    pub(crate) free_ports: Vec<u32>,
-    pub(crate) frontends: FixedMap<FrontendKey, (ServicePortId, Frontend)>,
+    ports: Vec<Option<CompiledServicePort>>,
+    free_ports: Vec<u32>,
+    frontends: FixedMap<FrontendKey, (ServicePortId, Frontend)>,
     /// (protocol, node port, is IPv6) → service port.
-    pub(crate) node_ports: FixedMap<(Protocol, u16, bool), ServicePortId>,
+    node_ports: FixedMap<(Protocol, u16, bool), ServicePortId>,
     /// Cluster IPs with how many service ports use them, for the wrong-port check.
-    pub(crate) cluster_ips: FixedMap<IpAddr, u32>,
+    cluster_ips: FixedMap<IpAddr, u32>,
     /// Compiled service ports per family: [IPv4, IPv6].
-    pub(crate) ports_per_family: [usize; 2],
-    pub(crate) settings: NodeSettings,
+    ports_per_family: [usize; 2],
+    settings: NodeSettings,
     /// The packet path's compact copy: a line per port, cluster IPs indexed.
-    pub(crate) lines: PortLines,
+    lines: PortLines,
 }
 
 impl Tables {
@@ -261,6 +123,12 @@ impl Tables {
             settings,
             lines: PortLines::with_capacity(ports),
         }
+    }
+
+    /// The packet path's compact copy: a line per service port, cluster IPs indexed.
+    #[inline]
+    pub(crate) fn lines(&self) -> &PortLines {
+        &self.lines
     }
 
     /// The node-wide settings the tables were compiled with.
@@ -378,5 +246,203 @@ impl Tables {
             .collect();
         v.sort();
         v
+    }
+}
+
+/// Changes: the only way in, so the copies (ports, frontends, NodePorts, cluster IPs,
+/// family counts, lines) stay in step.
+impl Tables {
+    /// Removes the service ports `ids` (handed out by [`Tables::insert_ports`]) from every
+    /// table that holds them.
+    pub(crate) fn remove_ports(&mut self, ids: Vec<ServicePortId>) {
+        // Freed in reverse so a recompile takes the same ids back in the same order.
+        for id in ids.into_iter().rev() {
+            let Some(port) = self.ports[id.0 as usize].take() else {
+                continue;
+            };
+            self.lines.remove(id, &port);
+            for (key, _) in &port.frontends {
+                if self
+                    .frontends
+                    .get(key)
+                    .is_some_and(|(owner, _)| *owner == id)
+                {
+                    self.frontends.remove(key);
+                }
+            }
+            if let Some(node_port) = port.node_port {
+                let key = (port.protocol, node_port, port.ipv6);
+                if self.node_ports.get(&key) == Some(&id) {
+                    self.node_ports.remove(&key);
+                }
+            }
+            // Cluster IPs are reference-counted by the ports that use them.
+            if let Some(n) = self.cluster_ips.get_mut(&port.cluster_ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.cluster_ips.remove(&port.cluster_ip);
+                }
+            }
+            self.ports_per_family[usize::from(port.ipv6)] -= 1;
+            self.free_ports.push(id.0);
+        }
+    }
+
+    /// Adds a Service's compiled ports to every table (the full tables and the packet path's
+    /// lines, kept in step); returns their ids.
+    pub(crate) fn insert_ports(&mut self, ports: Vec<CompiledServicePort>) -> Vec<ServicePortId> {
+        let mut ids = Vec::with_capacity(ports.len());
+        for port in ports {
+            let slot = match self.free_ports.pop() {
+                Some(slot) => slot,
+                None => {
+                    self.ports.push(None);
+                    (self.ports.len() - 1) as u32
+                }
+            };
+            let id = ServicePortId(slot);
+            let mut owns_cluster_ip = false;
+            for &(key, frontend) in &port.frontends {
+                // First definition wins on a clash, as an API server would refuse the second.
+                if let hashbrown::hash_map::Entry::Vacant(vacant) = self.frontends.entry(key) {
+                    vacant.insert((id, frontend));
+                    owns_cluster_ip |= frontend == Frontend::ClusterIp;
+                }
+            }
+            // The packet path's index mirrors the cluster-IP frontends this port owns.
+            self.lines.insert(id, &port, owns_cluster_ip);
+            if let Some(node_port) = port.node_port {
+                self.node_ports
+                    .entry((port.protocol, node_port, port.ipv6))
+                    .or_insert(id);
+            }
+            *self.cluster_ips.entry(port.cluster_ip).or_insert(0) += 1;
+            self.ports_per_family[usize::from(port.ipv6)] += 1;
+            self.ports[slot as usize] = Some(port);
+            ids.push(id);
+        }
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    use crate::compile::{ServiceMap, Update};
+    use crate::model::{
+        ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Service,
+        ServiceName, ServicePort, ServiceType, TargetPort, TrafficPolicy,
+    };
+    use proptest::prelude::*;
+
+    /// Service `n` of a small address space, so cluster IPs and external IPs collide.
+    fn service(n: u8, external: bool, v6: bool, local: bool) -> Service {
+        let ip = |k: u8| -> IpAddr {
+            if v6 {
+                format!("fd00::{}", k % 6).parse().unwrap()
+            } else {
+                IpAddr::V4(Ipv4Addr::new(10, 96, 0, k % 6))
+            }
+        };
+        Service {
+            name: ServiceName::new("ns", format!("svc-{n}")),
+            service_type: ServiceType::ClusterIp,
+            cluster_ips: vec![ip(n)],
+            ports: vec![ServicePort {
+                name: String::new(),
+                protocol: Protocol::Tcp,
+                port: 80 + u16::from(n % 2),
+                target_port: TargetPort::Number(8080),
+                node_port: None,
+            }],
+            external_ips: if external { vec![ip(n + 1)] } else { vec![] },
+            internal_traffic_policy: if local {
+                TrafficPolicy::Local
+            } else {
+                TrafficPolicy::Cluster
+            },
+            ..Service::default()
+        }
+    }
+
+    fn slice(n: u8, endpoints: u8) -> EndpointSlice {
+        EndpointSlice {
+            name: format!("svc-{n}-a"),
+            service: ServiceName::new("ns", format!("svc-{n}")),
+            ports: vec![EndpointPort {
+                name: String::new(),
+                protocol: Protocol::Tcp,
+                port: 8080,
+            }],
+            endpoints: (0..endpoints)
+                .map(|k| Endpoint {
+                    addresses: vec![IpAddr::V4(Ipv4Addr::new(10, 1, n, k))],
+                    conditions: EndpointConditions::default(),
+                    node_name: Some(if k % 2 == 0 { "here" } else { "there" }.to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Everything the packet path reads from the lines agrees with the full tables.
+    fn mirrors(tables: &Tables) -> Result<(), TestCaseError> {
+        for (key, id, frontend) in tables.sorted_frontends() {
+            let fast = tables.lines().lookup(key.address, key.protocol, key.port);
+            if frontend == Frontend::ClusterIp {
+                prop_assert_eq!(fast.map(|(found, _)| found), Some(id));
+            } else {
+                prop_assert!(fast.is_none());
+            }
+        }
+        for (id, port) in tables.ports() {
+            let line = tables.lines().line(id);
+            prop_assert_eq!(line.has_endpoints(), port.has_endpoints());
+            prop_assert_eq!(line.internal_policy_local(), port.internal_policy_local);
+            prop_assert_eq!(line.external_policy_local(), port.external_policy_local);
+            prop_assert_eq!(line.affinity(), port.affinity_timeout.is_some());
+            for class in [EndpointClass::Cluster, EndpointClass::Local] {
+                let endpoints = port.endpoints_of(class);
+                prop_assert_eq!(line.endpoint_count(class), endpoints.len());
+                for (index, &endpoint) in endpoints.iter().enumerate() {
+                    let inline = line.endpoint(class, index);
+                    prop_assert!(inline.is_none_or(|e| e == endpoint));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        /// Under any sequence of Service and slice changes (colliding cluster and external
+        /// IPs, both families, more Services than the index was first sized for), the
+        /// lines index exactly the cluster IPs the full tables give their port, and
+        /// describe every port as the full tables do.
+        #[test]
+        fn lines_mirror_the_full_tables(
+            ops in proptest::collection::vec(
+                (0u8..40, 0u8..4, any::<bool>(), any::<bool>(), any::<bool>(), 0u8..7),
+                1..80,
+            ),
+        ) {
+            let state = ClusterState {
+                proxy: crate::model::ProxyConfig {
+                    node_name: "here".to_string(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let mut map = ServiceMap::new(&state);
+            for (n, action, external, v6, local, endpoints) in ops {
+                let update = match action {
+                    0 | 1 => Update::UpsertService(Box::new(service(n, external, v6, local))),
+                    2 => Update::UpsertEndpointSlice(Box::new(slice(n, endpoints))),
+                    _ => Update::RemoveService(ServiceName::new("ns", format!("svc-{n}"))),
+                };
+                map.apply(update);
+                mirrors(map.tables())?;
+            }
+        }
     }
 }

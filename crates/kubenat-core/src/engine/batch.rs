@@ -61,7 +61,7 @@ impl Engine {
                 }
                 if let Some(i) = step.checked_sub(2 * DEPTH).filter(|&i| i < len)
                     && let Some(hash) = services[i]
-                    && let Some(id) = self.core.map.tables().lines.prefetch_line(hash)
+                    && let Some(id) = self.core.map.tables().lines().prefetch_line(hash)
                     && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
                 {
                     prefetch(cursor);
@@ -115,7 +115,7 @@ impl Engine {
             (IpAddr::V4(t.dst), t.protocol, t.dport)
         };
         let hash = frontend_hash(address, Protocol::from_ip_number(protocol)?, port);
-        self.core.map.tables().lines.prefetch_index(hash);
+        self.core.map.tables().lines().prefetch_index(hash);
         Some(hash)
     }
 
@@ -124,7 +124,7 @@ impl Engine {
     /// masquerade applies (the common case; a wrong guess costs one useless load).
     #[inline]
     fn prefetch_likely_reply(&self, packet: &[u8], id: ServicePortId) {
-        let line = self.core.map.tables().lines.line(id);
+        let line = self.core.map.tables().lines().line(id);
         let count = line.endpoint_count(EndpointClass::Cluster);
         let Some(&turn) = self.core.cursors.get(id.0 as usize * 2) else {
             return;

@@ -128,7 +128,7 @@ impl Engine {
     /// turns. The full tables and the cluster state they are compiled from, which only
     /// updates, traces and the other frontends read, are not counted.
     pub fn packet_path_bytes(&self) -> usize {
-        self.core.map.tables().lines.bytes() + std::mem::size_of_val(&self.core.cursors[..])
+        self.core.map.tables().lines().bytes() + std::mem::size_of_val(&self.core.cursors[..])
     }
 
     /// Counters per verdict and reason since the engine was made.
@@ -145,7 +145,7 @@ impl Engine {
     /// Runs one packet through one hook. `packet` is raw IP (for a frame, pass the slice
     /// after the link header); it is rewritten in place when translated, checksums
     /// included, and never changes length. A packet that is neither IPv4 nor IPv6 is
-    /// dropped ([`DropReason::MalformedIpHeader`]).
+    /// dropped ([`DropReason::MalformedIpHeader`](crate::DropReason::MalformedIpHeader)).
     ///
     /// A forwarded packet goes through [`Hook::Prerouting`] then [`Hook::Postrouting`];
     /// one the node sends through [`Hook::Output`] then [`Hook::Postrouting`]. DNAT and

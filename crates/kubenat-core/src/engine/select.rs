@@ -22,7 +22,7 @@ impl Core {
     ) -> (SocketAddr, Selection, usize) {
         let tables = self.map.tables();
         // The port's line answers the common case; the full tables the rest.
-        let line = tables.lines.line(plan.port);
+        let line = tables.lines().line(plan.port);
         let candidates = line.endpoint_count(plan.class);
         let endpoints = || tables.port(plan.port).endpoints_of(plan.class);
         if line.affinity()

@@ -1,0 +1,148 @@
+//! A compiled service port: its id, its name, the frontends that lead to it and its
+//! endpoints. Shared by the full tables and the packet path's port lines; the public paths
+//! are in [`tables`](crate::tables).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::categorize::CategorizedEndpoints;
+use crate::model::{IpNet, Protocol, ServiceName};
+
+/// Index of a compiled service port (one per Service port and address family).
+///
+/// Valid for the [`Tables`](crate::tables::Tables) that handed it out; an update may free it and give it to
+/// another port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServicePortId(pub u32);
+
+/// `namespace/name:port`, how kube-proxy names a service port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServicePortName {
+    /// The Service.
+    pub service: ServiceName,
+    /// [`ServicePort::name`](crate::ServicePort::name); empty for an unnamed port.
+    pub port: String,
+}
+
+impl fmt::Display for ServicePortName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // kube-proxy's ServicePortName: an unnamed port adds no suffix.
+        if self.port.is_empty() {
+            write!(f, "{}", self.service)
+        } else {
+            write!(f, "{}:{}", self.service, self.port)
+        }
+    }
+}
+
+/// How a packet addressed a service port. ClusterIP traffic follows the internal traffic
+/// policy; the others are external and follow the external one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Frontend {
+    /// One of `spec.clusterIPs`, on `port`.
+    ClusterIp,
+    /// One of `spec.externalIPs`, on `port`.
+    ExternalIp,
+    /// A load-balancer ingress IP, on `port` (subject to loadBalancerSourceRanges).
+    LoadBalancerIp,
+    /// A node address, on `nodePort`.
+    NodePort,
+}
+
+impl Frontend {
+    /// Whether the external traffic policy applies (everything but [`Frontend::ClusterIp`]).
+    pub const fn is_external(self) -> bool {
+        !matches!(self, Frontend::ClusterIp)
+    }
+
+    /// Human-readable name, as traces print it (`"cluster IP"`, `"node port"`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Frontend::ClusterIp => "cluster IP",
+            Frontend::ExternalIp => "external IP",
+            Frontend::LoadBalancerIp => "load-balancer IP",
+            Frontend::NodePort => "node port",
+        }
+    }
+}
+
+/// Key of the destination table: (address, protocol, port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FrontendKey {
+    /// Destination address.
+    pub address: IpAddr,
+    /// Transport protocol.
+    pub protocol: Protocol,
+    /// Destination port.
+    pub port: u16,
+}
+
+/// Everything the packet path needs about one service port in one family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompiledServicePort {
+    /// `namespace/name:port` of the Service port.
+    pub name: ServicePortName,
+    /// Transport protocol.
+    pub protocol: Protocol,
+    /// Address family: true for the IPv6 cluster IP of a dual-stack Service.
+    pub ipv6: bool,
+    /// The cluster IP of this family.
+    pub cluster_ip: IpAddr,
+    /// [`ServicePort::port`](crate::ServicePort::port).
+    pub port: u16,
+    /// Every (address, protocol, port) that leads here: the cluster IP, external IPs and
+    /// load-balancer IPs of this family.
+    pub frontends: Vec<(FrontendKey, Frontend)>,
+    /// The NodePort, for NodePort and LoadBalancer Services that have one.
+    pub node_port: Option<u16>,
+    /// externalTrafficPolicy Local on an externally reachable Service: external traffic
+    /// from outside the node goes to node-local endpoints only, source kept.
+    pub external_policy_local: bool,
+    /// internalTrafficPolicy Local: cluster IP traffic goes to node-local endpoints only.
+    pub internal_policy_local: bool,
+    /// `Some` for sessionAffinity ClientIP: how long a client keeps its endpoint.
+    pub affinity_timeout: Option<Duration>,
+    /// loadBalancerSourceRanges of this family; applies to load-balancer IP traffic only.
+    /// Empty means everyone is allowed (a `/0` range compiles to empty too). When a range
+    /// holds a node address, the load-balancer IPs are added, as kube-proxy does.
+    pub source_ranges: Vec<IpNet>,
+    /// The usable endpoints, split by traffic policy class.
+    pub endpoints: CategorizedEndpoints,
+    /// Maglev lookup table over `endpoints.cluster`: each slot is an index into it
+    /// (empty for round robin or without endpoints).
+    pub maglev_cluster: Box<[u32]>,
+    /// Maglev lookup table over `endpoints.local`, like `maglev_cluster`.
+    pub maglev_local: Box<[u32]>,
+}
+
+/// The traffic class a new connection draws its endpoint from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EndpointClass {
+    /// Every usable endpoint ([`CategorizedEndpoints::cluster`]).
+    Cluster,
+    /// Usable endpoints on this node only ([`CategorizedEndpoints::local`]).
+    Local,
+}
+
+impl CompiledServicePort {
+    /// The endpoints (address and target port) a new connection of `class` picks from.
+    pub fn endpoints_of(&self, class: EndpointClass) -> &[SocketAddr] {
+        match class {
+            EndpointClass::Cluster => &self.endpoints.cluster,
+            EndpointClass::Local => &self.endpoints.local,
+        }
+    }
+
+    pub(crate) fn maglev_of(&self, class: EndpointClass) -> &[u32] {
+        match class {
+            EndpointClass::Cluster => &self.maglev_cluster,
+            EndpointClass::Local => &self.maglev_local,
+        }
+    }
+
+    /// kube-proxy's `hasEndpoints`: some usable endpoint exists on some node.
+    pub fn has_endpoints(&self) -> bool {
+        !self.endpoints.cluster.is_empty() || !self.endpoints.local.is_empty()
+    }
+}
