@@ -1,0 +1,101 @@
+//! Adding and removing connections, keeping the slab, the two indexes and the state lists in step.
+
+use super::entry::Entry;
+use super::state::State;
+use super::tuple::{Tuple, tuple_hash};
+use super::{Conntrack, NIL};
+use crate::addr::Addr;
+use crate::time::Instant;
+
+/// Why a connection could not be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// The table holds its capacity of connections.
+    Full,
+    /// The reply tuple is already a key of a live connection, or another masqueraded
+    /// connection leaves the node with the same tuple before masquerade.
+    Clash,
+}
+
+impl<A: Addr> Conntrack<A> {
+    /// Tracks a new connection in `state`, its timer starting at `now`, and returns its
+    /// index. `reply` is the tuple replies will carry (the reverse of `original` after
+    /// DNAT and source NAT); `masquerade` marks it for source NAT on the way out.
+    pub fn insert(
+        &mut self,
+        original: Tuple<A>,
+        reply: Tuple<A>,
+        masquerade: bool,
+        state: State,
+        now: Instant,
+    ) -> Result<u32, InsertError> {
+        if self.len == self.capacity {
+            return Err(InsertError::Full);
+        }
+        let (original_hash, reply_hash) = (tuple_hash(&original), tuple_hash(&reply));
+        if self.lookup_hashed(&reply, reply_hash).is_some()
+            || self.lookup_hashed(&original, original_hash).is_some()
+        {
+            return Err(InsertError::Clash);
+        }
+        let post_dnat = Tuple {
+            dst: reply.src,
+            dport: reply.sport,
+            ..original
+        };
+        if masquerade && self.lookup_masqueraded(&post_dnat).is_some() {
+            return Err(InsertError::Clash);
+        }
+        let entry = Entry {
+            original,
+            reply,
+            expires: now + state.timeout(&self.timeouts),
+            state,
+            masquerade,
+            linked_expiry: Instant::ZERO,
+            prev: NIL,
+            next: NIL,
+        };
+        // Below capacity, a free slot exists.
+        let index = self.free;
+        self.free = self.entries[index as usize].next;
+        self.entries[index as usize] = entry;
+        self.len += 1;
+        self.link(index);
+        // Sized at half load for `capacity` connections, the index practically always has
+        // room; if a neighbourhood ever fills up, the connection is refused whole.
+        let original_stored = self.keys.insert(original_hash, index << 1);
+        let reply_stored = original_stored && self.keys.insert(reply_hash, (index << 1) | 1);
+        let snat_stored =
+            reply_stored && (!masquerade || self.snat_keys.insert(tuple_hash(&post_dnat), index));
+        if !snat_stored {
+            if reply_stored {
+                self.keys.remove(reply_hash, (index << 1) | 1);
+            }
+            if original_stored {
+                self.keys.remove(original_hash, index << 1);
+            }
+            self.unlink(index);
+            self.entries[index as usize].next = self.free;
+            self.free = index;
+            self.len -= 1;
+            return Err(InsertError::Full);
+        }
+        Ok(index)
+    }
+
+    /// Forgets the connection at `index`, which must be live.
+    pub fn remove(&mut self, index: u32) {
+        self.unlink(index);
+        let entry = self.entries[index as usize];
+        let slot = index << 1;
+        self.keys.remove(tuple_hash(&entry.original), slot);
+        self.keys.remove(tuple_hash(&entry.reply), slot | 1);
+        if entry.masquerade {
+            self.snat_keys.remove(tuple_hash(&entry.post_dnat()), index);
+        }
+        self.entries[index as usize].next = self.free;
+        self.free = index;
+        self.len -= 1;
+    }
+}

@@ -1,0 +1,76 @@
+//! Connection states and the timeout each one takes.
+
+use crate::model::ConntrackTimeouts;
+
+/// Connection state, just deep enough to pick netfilter's timeouts. Each state's timeout is
+/// the matching [`ConntrackTimeouts`] field (`TcpSynSent` uses `tcp_syn_sent`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// TCP: the client's SYN was seen.
+    TcpSynSent,
+    /// TCP: the SYN-ACK was seen.
+    TcpSynRecv,
+    /// TCP: the handshake completed (or the connection was picked up mid-stream by an ACK).
+    TcpEstablished,
+    /// A FIN was seen.
+    TcpFinWait,
+    /// The FIN was acknowledged: one side is half-closed.
+    TcpCloseWait,
+    /// TCP: both sides sent a FIN; waiting for the last ACK.
+    TcpLastAck,
+    /// TCP: closed cleanly; a new SYN on the tuple starts a new connection.
+    TcpTimeWait,
+    /// TCP: reset; a new SYN on the tuple starts a new connection.
+    TcpClose,
+    /// UDP: packets seen in the original direction only (timeout `udp`).
+    UdpUnreplied,
+    /// UDP: a reply was seen (timeout `udp_stream`).
+    UdpReplied,
+    /// SCTP: INIT seen, association not up yet.
+    SctpHandshake,
+    /// SCTP: association up.
+    SctpEstablished,
+    /// SCTP: ABORT or SHUTDOWN seen.
+    SctpClosing,
+}
+
+pub(super) const STATES: usize = 13;
+
+impl State {
+    /// The name `conntrack -L` shows for the state (`"SYN_SENT"`, `"UNREPLIED"`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::TcpSynSent => "SYN_SENT",
+            State::TcpSynRecv => "SYN_RECV",
+            State::TcpEstablished => "ESTABLISHED",
+            State::TcpFinWait => "FIN_WAIT",
+            State::TcpCloseWait => "CLOSE_WAIT",
+            State::TcpLastAck => "LAST_ACK",
+            State::TcpTimeWait => "TIME_WAIT",
+            State::TcpClose => "CLOSE",
+            State::UdpUnreplied => "UNREPLIED",
+            State::UdpReplied => "REPLIED",
+            State::SctpHandshake => "COOKIE_WAIT",
+            State::SctpEstablished => "ESTABLISHED",
+            State::SctpClosing => "SHUTDOWN",
+        }
+    }
+
+    pub(super) fn timeout(self, t: &ConntrackTimeouts) -> std::time::Duration {
+        match self {
+            State::TcpSynSent => t.tcp_syn_sent,
+            State::TcpSynRecv => t.tcp_syn_recv,
+            State::TcpEstablished => t.tcp_established,
+            State::TcpFinWait => t.tcp_fin_wait,
+            State::TcpCloseWait => t.tcp_close_wait,
+            State::TcpLastAck => t.tcp_last_ack,
+            State::TcpTimeWait => t.tcp_time_wait,
+            State::TcpClose => t.tcp_close,
+            State::UdpUnreplied => t.udp,
+            State::UdpReplied => t.udp_stream,
+            State::SctpHandshake => t.sctp_handshake,
+            State::SctpEstablished => t.sctp_established,
+            State::SctpClosing => t.sctp_closing,
+        }
+    }
+}
