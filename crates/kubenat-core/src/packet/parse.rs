@@ -1,66 +1,13 @@
-//! Reading a packet once (etherparse validates the IP layer and the transport header) and
-//! rewriting its addresses and ports in place with incremental checksums.
+//! Reading a packet's IP and transport headers once: a fixed-offset fast path for plain
+//! IPv4 TCP/UDP, etherparse for everything else, and a quick unvalidated peek for prefetching.
 
 use etherparse::err::{Layer, ip::HeadersError, ip::SliceError};
 use etherparse::{IpSlice, TcpHeaderSlice, UdpHeaderSlice};
 
+use super::{Fragment, ICMPV4, ICMPV6, Parsed, SCTP, TCP, Transport, UDP, read_u16};
 use crate::addr::Addr;
-use crate::checksum;
 use crate::conntrack::Tuple;
 use crate::verdict::DropReason;
-
-pub(crate) const TCP: u8 = 6;
-pub(crate) const UDP: u8 = 17;
-pub(crate) const SCTP: u8 = 132;
-pub(crate) const ICMPV4: u8 = 1;
-pub(crate) const ICMPV6: u8 = 58;
-
-/// TCP flag bits the conntrack state machine reads.
-pub(crate) mod tcp_flags {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const ACK: u8 = 0x10;
-}
-
-/// What the transport layer is, as far as NAT cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Transport {
-    /// TCP, UDP or SCTP: ports at the start of the header.
-    Ports,
-    /// ICMP/ICMPv6 echo request.
-    EchoRequest,
-    /// An ICMP/ICMPv6 error quoting the packet that caused it.
-    IcmpError,
-    /// Anything else (echo replies, neighbour discovery, other protocols): passes.
-    Other,
-}
-
-/// Where a packet's fragment sits in its datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fragment {
-    Whole,
-    /// Offset zero with more to come: carries the transport header.
-    First,
-    Later,
-}
-
-/// The facts about one packet the engine needs, read once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Parsed<A> {
-    pub tuple: Tuple<A>,
-    /// Offset of the transport header (IP header and extensions before it).
-    pub l4_offset: usize,
-    /// Transport bytes inside the IP length (a capture may pad the buffer beyond).
-    pub l4_len: usize,
-    pub transport: Transport,
-    pub fragment: Fragment,
-    /// IPv4 identification or IPv6 fragment-header identification (fragments only).
-    pub fragment_id: u32,
-    pub tcp_flags: u8,
-    /// First SCTP chunk type (0 when absent).
-    pub sctp_chunk: u8,
-}
 
 fn ip_error(error: &SliceError) -> DropReason {
     match error {
@@ -293,96 +240,6 @@ fn fragment_of(ip: &IpSlice<'_>) -> Option<(u16, u32)> {
                 _ => None,
             }),
     }
-}
-
-/// Byte offsets of the source and destination address in an IP header of family `A`.
-fn address_offsets<A: Addr>() -> (usize, usize) {
-    if A::LEN == 4 { (12, 16) } else { (8, 24) }
-}
-
-/// Offset of the transport checksum inside its header, for checksums the pseudo-header
-/// covers (TCP, UDP, ICMPv6).
-fn pseudo_checksum_offset(protocol: u8) -> Option<usize> {
-    match protocol {
-        TCP => Some(16),
-        UDP => Some(6),
-        ICMPV6 => Some(2),
-        _ => None,
-    }
-}
-
-fn read_u16(bytes: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([bytes[at], bytes[at + 1]])
-}
-
-fn write_u16(bytes: &mut [u8], at: usize, value: u16) {
-    bytes[at..at + 2].copy_from_slice(&value.to_be_bytes());
-}
-
-/// Rewrites the addresses and ports of the IP packet at the start of `packet` from `from`
-/// to `to`, keeping every checksum valid. `l4_offset`/`l4_available` locate the transport
-/// header and how many of its bytes are present (a quoted header in an ICMP error may be
-/// cut after the ports). Ports are rewritten only for port protocols.
-pub(crate) fn rewrite<A: Addr>(
-    packet: &mut [u8],
-    l4_offset: usize,
-    l4_available: usize,
-    from: &Tuple<A>,
-    to: &Tuple<A>,
-    whole_sctp: bool,
-) {
-    let (src_at, dst_at) = address_offsets::<A>();
-    let mut old_addrs = [0u8; 32];
-    let mut new_addrs = [0u8; 32];
-    let n = A::LEN;
-    from.src.write(&mut old_addrs[..n]);
-    from.dst.write(&mut old_addrs[n..2 * n]);
-    to.src.write(&mut new_addrs[..n]);
-    to.dst.write(&mut new_addrs[n..2 * n]);
-    let (old_addrs, new_addrs) = (&old_addrs[..2 * n], &new_addrs[..2 * n]);
-    to.src.write(&mut packet[src_at..]);
-    to.dst.write(&mut packet[dst_at..]);
-    if A::LEN == 4 {
-        let sum = checksum::update(read_u16(packet, 10), old_addrs, new_addrs);
-        write_u16(packet, 10, sum);
-    }
-    let protocol = from.protocol;
-    let has_ports = matches!(protocol, TCP | UDP | SCTP);
-    if has_ports && l4_available >= 4 {
-        write_u16(packet, l4_offset, to.sport);
-        write_u16(packet, l4_offset + 2, to.dport);
-    }
-    if let Some(at) = pseudo_checksum_offset(protocol)
-        && l4_available >= at + 2
-    {
-        let at = l4_offset + at;
-        let old = read_u16(packet, at);
-        // A zero UDP checksum over IPv4 means "none" and stays so.
-        if !(protocol == UDP && A::LEN == 4 && old == 0) {
-            let mut sum = checksum::update(old, old_addrs, new_addrs);
-            if has_ports {
-                sum = checksum::update(sum, &port_words(from), &port_words(to));
-            }
-            if protocol == UDP && sum == 0 {
-                sum = 0xffff;
-            }
-            write_u16(packet, at, sum);
-        }
-    }
-    if protocol == SCTP && whole_sctp && l4_available >= 12 {
-        let sctp = &mut packet[l4_offset..l4_offset + l4_available];
-        sctp[8..12].fill(0);
-        let crc = crc32c::crc32c(sctp);
-        // SCTP's CRC32c goes on the wire little-endian (RFC 9260 appendix A).
-        sctp[8..12].copy_from_slice(&crc.to_le_bytes());
-    }
-}
-
-/// The source and destination port as the four bytes they occupy on the wire.
-fn port_words<A>(tuple: &Tuple<A>) -> [u8; 4] {
-    let [a, b] = tuple.sport.to_be_bytes();
-    let [c, d] = tuple.dport.to_be_bytes();
-    [a, b, c, d]
 }
 
 #[cfg(test)]
