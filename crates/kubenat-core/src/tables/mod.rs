@@ -4,16 +4,21 @@
 //! integer ids that index a flat vector, so per-port state (round-robin cursors) is a plain
 //! array.
 
+mod settings;
+#[cfg(test)]
+mod tests;
+
 use std::net::IpAddr;
 
 use ahash::RandomState;
 use hashbrown::HashMap;
 
-use crate::model::{IpNet, Protocol, ProxyMode};
+use crate::model::Protocol;
 use crate::port_lines::PortLines;
 pub use crate::service_port::{
     CompiledServicePort, EndpointClass, Frontend, FrontendKey, ServicePortId, ServicePortName,
 };
+pub use settings::NodeSettings;
 
 /// Fixed hasher seeds: the same state compiles to the same tables on every run.
 pub(crate) fn fixed_state() -> RandomState {
@@ -26,68 +31,6 @@ pub(crate) fn fixed_state() -> RandomState {
 }
 
 pub(crate) type FixedMap<K, V> = HashMap<K, V, RandomState>;
-
-/// The node-wide settings the packet path consults: a copy of the corresponding
-/// [`ProxyConfig`](crate::ProxyConfig) fields, which document them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NodeSettings {
-    /// [`ProxyConfig::node_ips`](crate::ProxyConfig::node_ips).
-    pub node_ips: Vec<IpAddr>,
-    /// [`ProxyConfig::cluster_cidrs`](crate::ProxyConfig::cluster_cidrs).
-    pub cluster_cidrs: Vec<IpNet>,
-    /// [`ProxyConfig::service_cidrs`](crate::ProxyConfig::service_cidrs).
-    pub service_cidrs: Vec<IpNet>,
-    /// [`ProxyConfig::node_port_addresses`](crate::ProxyConfig::node_port_addresses).
-    pub node_port_addresses: Vec<IpNet>,
-    /// [`ProxyConfig::masquerade_all`](crate::ProxyConfig::masquerade_all).
-    pub masquerade_all: bool,
-    /// [`ProxyConfig::mode`](crate::ProxyConfig::mode).
-    pub mode: ProxyMode,
-    /// [`ProxyConfig::localhost_node_ports`](crate::ProxyConfig::localhost_node_ports).
-    pub localhost_node_ports: bool,
-}
-
-impl NodeSettings {
-    /// Is `ip` a pod address (inside the cluster CIDRs)?
-    pub fn is_pod_ip(&self, ip: IpAddr) -> bool {
-        self.cluster_cidrs.iter().any(|c| c.contains(&ip))
-    }
-
-    /// Can pod traffic be told apart for `ip`'s family (a cluster CIDR of that family is
-    /// known)? kube-proxy runs one proxier per family, each with its own detector.
-    pub fn detects_pods(&self, ip: IpAddr) -> bool {
-        self.cluster_cidrs
-            .iter()
-            .any(|c| c.addr().is_ipv4() == ip.is_ipv4())
-    }
-
-    /// Is `ip` one of this node's own addresses or a loopback address (`fib saddr type local`)?
-    pub fn is_local_ip(&self, ip: IpAddr) -> bool {
-        ip.is_loopback() || self.node_ips.contains(&ip)
-    }
-
-    /// Does a NodePort answer on destination `ip`?
-    pub fn serves_node_ports_on(&self, ip: IpAddr) -> bool {
-        let listed = self.node_port_addresses.iter().any(|n| n.contains(&ip));
-        if ip.is_loopback() {
-            // iptables mode only, IPv4 only; an explicit nodePortAddresses must list it.
-            return self.mode == ProxyMode::Iptables
-                && self.localhost_node_ports
-                && ip.is_ipv4()
-                && (self.node_port_addresses.is_empty() || listed);
-        }
-        self.node_ips.contains(&ip) && (self.node_port_addresses.is_empty() || listed)
-    }
-
-    /// The address masquerade rewrites sources to: the node's first non-loopback address
-    /// of the family (`ipv6` true for IPv6), if it has one.
-    pub fn masquerade_address(&self, ipv6: bool) -> Option<IpAddr> {
-        self.node_ips
-            .iter()
-            .copied()
-            .find(|ip| ip.is_ipv6() == ipv6 && !ip.is_loopback())
-    }
-}
 
 /// The compiled tables of one node: made by [`compile()`](crate::compile()), read through
 /// [`Engine::tables`](crate::Engine::tables) or [`ServiceMap::tables`](crate::ServiceMap::tables).
@@ -322,127 +265,5 @@ impl Tables {
             ids.push(id);
         }
         ids
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::Ipv4Addr;
-
-    use crate::compile::{ServiceMap, Update};
-    use crate::model::{
-        ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Service,
-        ServiceName, ServicePort, ServiceType, TargetPort, TrafficPolicy,
-    };
-    use proptest::prelude::*;
-
-    /// Service `n` of a small address space, so cluster IPs and external IPs collide.
-    fn service(n: u8, external: bool, v6: bool, local: bool) -> Service {
-        let ip = |k: u8| -> IpAddr {
-            if v6 {
-                format!("fd00::{}", k % 6).parse().unwrap()
-            } else {
-                IpAddr::V4(Ipv4Addr::new(10, 96, 0, k % 6))
-            }
-        };
-        Service {
-            name: ServiceName::new("ns", format!("svc-{n}")),
-            service_type: ServiceType::ClusterIp,
-            cluster_ips: vec![ip(n)],
-            ports: vec![ServicePort {
-                name: String::new(),
-                protocol: Protocol::Tcp,
-                port: 80 + u16::from(n % 2),
-                target_port: TargetPort::Number(8080),
-                node_port: None,
-            }],
-            external_ips: if external { vec![ip(n + 1)] } else { vec![] },
-            internal_traffic_policy: if local {
-                TrafficPolicy::Local
-            } else {
-                TrafficPolicy::Cluster
-            },
-            ..Service::default()
-        }
-    }
-
-    fn slice(n: u8, endpoints: u8) -> EndpointSlice {
-        EndpointSlice {
-            name: format!("svc-{n}-a"),
-            service: ServiceName::new("ns", format!("svc-{n}")),
-            ports: vec![EndpointPort {
-                name: String::new(),
-                protocol: Protocol::Tcp,
-                port: 8080,
-            }],
-            endpoints: (0..endpoints)
-                .map(|k| Endpoint {
-                    addresses: vec![IpAddr::V4(Ipv4Addr::new(10, 1, n, k))],
-                    conditions: EndpointConditions::default(),
-                    node_name: Some(if k % 2 == 0 { "here" } else { "there" }.to_string()),
-                })
-                .collect(),
-        }
-    }
-
-    /// Everything the packet path reads from the lines agrees with the full tables.
-    fn mirrors(tables: &Tables) -> Result<(), TestCaseError> {
-        for (key, id, frontend) in tables.sorted_frontends() {
-            let fast = tables.lines().lookup(key.address, key.protocol, key.port);
-            if frontend == Frontend::ClusterIp {
-                prop_assert_eq!(fast.map(|(found, _)| found), Some(id));
-            } else {
-                prop_assert!(fast.is_none());
-            }
-        }
-        for (id, port) in tables.ports() {
-            let line = tables.lines().line(id);
-            prop_assert_eq!(line.has_endpoints(), port.has_endpoints());
-            prop_assert_eq!(line.internal_policy_local(), port.internal_policy_local);
-            prop_assert_eq!(line.external_policy_local(), port.external_policy_local);
-            prop_assert_eq!(line.affinity(), port.affinity_timeout.is_some());
-            for class in [EndpointClass::Cluster, EndpointClass::Local] {
-                let endpoints = port.endpoints_of(class);
-                prop_assert_eq!(line.endpoint_count(class), endpoints.len());
-                for (index, &endpoint) in endpoints.iter().enumerate() {
-                    let inline = line.endpoint(class, index);
-                    prop_assert!(inline.is_none_or(|e| e == endpoint));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    proptest! {
-        /// Under any sequence of Service and slice changes (colliding cluster and external
-        /// IPs, both families, more Services than the index was first sized for), the
-        /// lines index exactly the cluster IPs the full tables give their port, and
-        /// describe every port as the full tables do.
-        #[test]
-        fn lines_mirror_the_full_tables(
-            ops in proptest::collection::vec(
-                (0u8..40, 0u8..4, any::<bool>(), any::<bool>(), any::<bool>(), 0u8..7),
-                1..80,
-            ),
-        ) {
-            let state = ClusterState {
-                proxy: crate::model::ProxyConfig {
-                    node_name: "here".to_string(),
-                    ..Default::default()
-                },
-                ..Default::default()
-            };
-            let mut map = ServiceMap::new(&state);
-            for (n, action, external, v6, local, endpoints) in ops {
-                let update = match action {
-                    0 | 1 => Update::UpsertService(Box::new(service(n, external, v6, local))),
-                    2 => Update::UpsertEndpointSlice(Box::new(slice(n, endpoints))),
-                    _ => Update::RemoveService(ServiceName::new("ns", format!("svc-{n}"))),
-                };
-                map.apply(update);
-                mirrors(map.tables())?;
-            }
-        }
     }
 }
