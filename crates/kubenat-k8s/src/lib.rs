@@ -39,7 +39,9 @@ use std::fmt;
 use std::path::Path;
 
 pub use ipnet::IpNet;
-use kubenat_core::{ClusterState, EndpointSlice, Node, ProxyConfig, Service, TargetPort};
+use kubenat_core::{
+    ClusterState, EndpointSlice, Node, ProxyConfig, Service, ServiceName, TargetPort,
+};
 pub use proxy::{
     ASSUMED_CPUS, ConntrackConfiguration, IptablesConfiguration, KubeProxyConfiguration,
     NftablesConfiguration,
@@ -374,6 +376,47 @@ impl Manifests {
     ///
     /// `node` names the node; an empty `node` means the configuration's `hostnameOverride`.
     pub fn cluster_state(&self, node: &str) -> Result<ClusterState, Diagnostic> {
+        let proxy = self.proxy_config(node)?;
+        let with_slices: BTreeSet<_> = self.endpoint_slices.iter().map(|s| &s.service).collect();
+        let mut endpoint_slices = self.endpoint_slices.clone();
+        endpoint_slices.extend(
+            self.legacy_endpoints
+                .iter()
+                .filter(|s| !with_slices.contains(&s.service))
+                .cloned(),
+        );
+        Ok(ClusterState {
+            services: self.services.clone(),
+            endpoint_slices,
+            nodes: self.nodes.clone(),
+            proxy,
+        })
+    }
+
+    /// [`Manifests::cluster_state`], moving the objects instead of copying them (a copy of
+    /// a million Services and slices takes seconds).
+    pub fn into_cluster_state(self, node: &str) -> Result<ClusterState, Diagnostic> {
+        let proxy = self.proxy_config(node)?;
+        let mut endpoint_slices = self.endpoint_slices;
+        if !self.legacy_endpoints.is_empty() {
+            let with_slices: BTreeSet<ServiceName> =
+                endpoint_slices.iter().map(|s| s.service.clone()).collect();
+            endpoint_slices.extend(
+                self.legacy_endpoints
+                    .into_iter()
+                    .filter(|s| !with_slices.contains(&s.service)),
+            );
+        }
+        Ok(ClusterState {
+            services: self.services,
+            endpoint_slices,
+            nodes: self.nodes,
+            proxy,
+        })
+    }
+
+    /// The proxy settings of `node`, as [`Manifests::cluster_state`] describes them.
+    fn proxy_config(&self, node: &str) -> Result<ProxyConfig, Diagnostic> {
         let (settings, problems) = self.proxy.clone().unwrap_or_default().settings();
         if let Some((field, message, _)) = problems.into_iter().find(|p| !p.2) {
             return Err(Diagnostic {
@@ -441,19 +484,6 @@ impl Manifests {
                 .unwrap_or(defaults.conntrack_capacity),
             ..defaults
         };
-        let with_slices: BTreeSet<_> = self.endpoint_slices.iter().map(|s| &s.service).collect();
-        let mut endpoint_slices = self.endpoint_slices.clone();
-        endpoint_slices.extend(
-            self.legacy_endpoints
-                .iter()
-                .filter(|s| !with_slices.contains(&s.service))
-                .cloned(),
-        );
-        Ok(ClusterState {
-            services: self.services.clone(),
-            endpoint_slices,
-            nodes: self.nodes.clone(),
-            proxy,
-        })
+        Ok(proxy)
     }
 }

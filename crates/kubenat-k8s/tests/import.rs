@@ -590,3 +590,58 @@ fn an_object_twice_in_one_file_is_kept_once() {
     assert_eq!(manifests.nodes.len(), 1);
     assert_eq!(manifests.warnings.len(), 2);
 }
+
+#[test]
+fn into_cluster_state_moves_what_cluster_state_copies() {
+    let text = "\
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status:
+  addresses: [{type: InternalIP, address: 192.168.0.1}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: default}
+spec:
+  clusterIP: 10.96.0.1
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b, namespace: default}
+spec:
+  clusterIP: 10.96.0.2
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: a, namespace: default}
+subsets: [{addresses: [{ip: 10.244.0.1}], ports: [{port: 80}]}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: b, namespace: default}
+subsets: [{addresses: [{ip: 10.244.0.9}], ports: [{port: 80}]}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: b-1
+  namespace: default
+  labels: {kubernetes.io/service-name: b}
+addressType: IPv4
+ports: [{port: 80}]
+endpoints: [{addresses: [10.244.0.2]}]
+";
+    let manifests = kubenat_k8s::parse_str("m.yaml", text).unwrap_or_else(|e| panic!("{e:?}"));
+    let copied = manifests
+        .cluster_state("n1")
+        .unwrap_or_else(|e| panic!("{e}"));
+    // a's Endpoints mirrored, b's ignored for its slice.
+    assert_eq!(copied.endpoint_slices.len(), 2);
+    let moved = manifests
+        .into_cluster_state("n1")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(moved, copied);
+}

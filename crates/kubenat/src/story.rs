@@ -174,7 +174,7 @@ pub fn tell() -> Story {
         .iter()
         .map(|flow| {
             let state = reference::cluster(flow.node);
-            let report = probe::trace(&state, flow.protocol, addr(flow.src), addr(flow.dst));
+            let report = probe::trace(state, flow.protocol, addr(flow.src), addr(flow.dst));
             StoryFlow {
                 title: flow.title,
                 node: flow.node,

@@ -204,7 +204,7 @@ impl NodeArgs {
             eprintln!("warning: {warning}");
         }
         manifests
-            .cluster_state(&self.node)
+            .into_cluster_state(&self.node)
             .map_err(|e| Failure::Input(e.to_string()))
     }
 }

@@ -121,7 +121,7 @@ impl Trace {
             ProtocolArg::Udp => Protocol::Udp,
             ProtocolArg::Sctp => Protocol::Sctp,
         };
-        let result = probe::trace(&state, protocol, self.src, dst);
+        let result = probe::trace(state, protocol, self.src, dst);
         emit_as(self.output.format, &report::json(&result), |_| {
             report::text(&result, &self.node.node)
         })
