@@ -1,5 +1,7 @@
 //! Adding and removing connections, keeping the slab, the two indexes and the state lists in step.
 
+use std::fmt;
+
 use super::entry::Entry;
 use super::state::State;
 use super::tuple::{Tuple, tuple_hash};
@@ -16,6 +18,17 @@ pub enum InsertError {
     /// connection leaves the node with the same tuple before masquerade.
     Clash,
 }
+
+impl fmt::Display for InsertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InsertError::Full => "the conntrack table is full",
+            InsertError::Clash => "the connection clashes with a tracked one",
+        })
+    }
+}
+
+impl std::error::Error for InsertError {}
 
 impl<A: Addr> Conntrack<A> {
     /// Tracks a new connection in `state`, its timer starting at `now`, and returns its

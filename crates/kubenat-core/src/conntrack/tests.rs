@@ -92,3 +92,13 @@ fn clashing_reply_tuple_is_refused() {
         Err(InsertError::Clash)
     );
 }
+
+#[test]
+fn insert_errors_read_as_sentences() {
+    let error: Box<dyn std::error::Error> = Box::new(InsertError::Full);
+    assert_eq!(error.to_string(), "the conntrack table is full");
+    assert_eq!(
+        InsertError::Clash.to_string(),
+        "the connection clashes with a tracked one"
+    );
+}
