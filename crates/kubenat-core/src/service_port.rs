@@ -12,9 +12,10 @@ use crate::model::{IpNet, Protocol, ServiceName};
 /// Index of a compiled service port (one per Service port and address family).
 ///
 /// Valid for the [`Tables`](crate::tables::Tables) that handed it out; an update may free it and give it to
-/// another port.
+/// another port. Opaque: only the tables hand ids out ([`Tables::lookup`](crate::tables::Tables::lookup),
+/// [`Tables::ports`](crate::tables::Tables::ports), ...), so an id cannot be made up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServicePortId(pub u32);
+pub struct ServicePortId(pub(crate) u32);
 
 /// `namespace/name:port`, how kube-proxy names a service port.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
