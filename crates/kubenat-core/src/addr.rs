@@ -5,7 +5,10 @@ use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An IP address of one family, as conntrack and the rewrite path store it.
-pub trait Addr: Copy + Eq + Hash + Debug + Into<IpAddr> + 'static {
+///
+/// Sealed: implemented for [`Ipv4Addr`] and [`Ipv6Addr`] only, so its methods can change
+/// without breaking anyone.
+pub trait Addr: sealed::Sealed + Copy + Eq + Hash + Debug + Into<IpAddr> + 'static {
     /// Bytes on the wire.
     const LEN: usize;
     /// The address if `ip` is of this family.
@@ -16,6 +19,14 @@ pub trait Addr: Copy + Eq + Hash + Debug + Into<IpAddr> + 'static {
     fn write(self, bytes: &mut [u8]);
     /// The address folded into 64 bits, for hashing.
     fn fold(self) -> u64;
+}
+
+mod sealed {
+    /// The private supertrait that keeps [`Addr`](super::Addr) to the two families.
+    pub trait Sealed {}
+
+    impl Sealed for std::net::Ipv4Addr {}
+    impl Sealed for std::net::Ipv6Addr {}
 }
 
 impl Addr for Ipv4Addr {
