@@ -12,7 +12,7 @@
 use std::io::Read;
 
 use crate::limits::{MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECT_NODES};
-use crate::node::{Node, Parsed, SyntaxError, Value};
+use crate::node::{Deferred, Node, Parsed, SyntaxError, Value};
 
 /// JSON values read from `reader`: top-level values one after another (whitespace, or YAML's
 /// `---` line, between them), each top-level object's `items` list item by item.
@@ -32,6 +32,23 @@ pub(crate) struct JsonStream<R> {
 }
 
 const BUFFER: usize = 1 << 20;
+
+impl JsonStream<std::io::Empty> {
+    /// A text already in memory, read where it lies (a cut-out List item).
+    fn in_memory(text: Vec<u8>, first_line: usize) -> Self {
+        JsonStream {
+            reader: std::io::empty(),
+            end: text.len(),
+            buf: text,
+            pos: 0,
+            eof: true,
+            line: first_line,
+            nodes_left: MAX_OBJECT_NODES,
+            bytes_left: MAX_OBJECT_BYTES,
+            consumed: 0,
+        }
+    }
+}
 
 impl<R: Read> JsonStream<R> {
     /// `first_line`: the line the reader starts on.
@@ -56,7 +73,13 @@ impl<R: Read> JsonStream<R> {
 
     /// Reads everything, handing each object to `visit`. Stops at the first syntax error:
     /// past it, nothing says where the next object starts.
-    pub(crate) fn run(&mut self, visit: &mut dyn FnMut(Parsed, u64)) -> Result<(), SyntaxError> {
+    /// While `defer` says so, List items are handed over unparsed ([`Parsed::Deferred`]):
+    /// cut out by their brackets, for another thread to parse.
+    pub(crate) fn run(
+        &mut self,
+        defer: &dyn Fn() -> bool,
+        visit: &mut dyn FnMut(Parsed, u64),
+    ) -> Result<(), SyntaxError> {
         loop {
             self.skip_whitespace()?;
             let Some(byte) = self.peek()? else {
@@ -68,7 +91,7 @@ impl<R: Read> JsonStream<R> {
             }
             self.new_object();
             if byte == b'{' {
-                self.top_object(visit)?;
+                self.top_object(defer, visit)?;
             } else {
                 let node = self.value(0, Role::Other)?;
                 visit(Parsed::Object(node), self.bytes_read());
@@ -82,7 +105,11 @@ impl<R: Read> JsonStream<R> {
     }
 
     /// A top-level object, with its `items` handed over one at a time.
-    fn top_object(&mut self, visit: &mut dyn FnMut(Parsed, u64)) -> Result<(), SyntaxError> {
+    fn top_object(
+        &mut self,
+        defer: &dyn Fn() -> bool,
+        visit: &mut dyn FnMut(Parsed, u64),
+    ) -> Result<(), SyntaxError> {
         let line = self.line;
         self.pos += 1;
         let mut entries = Vec::new();
@@ -91,7 +118,7 @@ impl<R: Read> JsonStream<R> {
             let (key, key_line) = this.key()?;
             if key == "items" && this.peek()? == Some(b'[') {
                 this.pos += 1;
-                this.items(visit)?;
+                this.items(defer, visit)?;
                 streamed = true;
                 entries.push((key, leaf(key_line, Value::Seq(Vec::new()))));
             } else {
@@ -110,13 +137,102 @@ impl<R: Read> JsonStream<R> {
         Ok(())
     }
 
-    fn items(&mut self, visit: &mut dyn FnMut(Parsed, u64)) -> Result<(), SyntaxError> {
+    fn items(
+        &mut self,
+        defer: &dyn Fn() -> bool,
+        visit: &mut dyn FnMut(Parsed, u64),
+    ) -> Result<(), SyntaxError> {
         self.members(b']', &mut |this| {
-            this.new_object();
-            let item = this.value(1, Role::Object)?;
-            visit(Parsed::Object(item), this.bytes_read());
+            if defer() {
+                let (text, line) = this.cut_value()?;
+                let work = move || {
+                    vec![
+                        JsonStream::in_memory(text, line)
+                            .whole_item()
+                            .map(Parsed::Object),
+                    ]
+                };
+                visit(Parsed::Deferred(Deferred::new(work)), this.bytes_read());
+            } else {
+                this.new_object();
+                let item = this.value(1, Role::Object)?;
+                visit(Parsed::Object(item), this.bytes_read());
+            }
             Ok(())
         })
+    }
+
+    /// A cut-out List item: one value and nothing after it.
+    fn whole_item(&mut self) -> Result<Node, SyntaxError> {
+        let item = self.value(1, Role::Object)?;
+        self.skip_whitespace()?;
+        match self.peek()? {
+            None => Ok(item),
+            Some(byte) => Err(self.error(format!("expected `,` or `]`, found {}", describe(byte)))),
+        }
+    }
+
+    /// The text of the value that starts here, and its line: cut at the bracket that closes
+    /// it (or, for a scalar, before the `,` `]` or space that ends it), strings skipped
+    /// whole. Its syntax is checked by whoever parses it.
+    fn cut_value(&mut self) -> Result<(Vec<u8>, usize), SyntaxError> {
+        let line = self.line;
+        let mut text = Vec::new();
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escaped = false;
+        loop {
+            let chunk = &self.buf[self.pos..self.end];
+            let mut end = None;
+            for (at, &byte) in chunk.iter().enumerate() {
+                if in_string {
+                    match (escaped, byte) {
+                        (true, _) => escaped = false,
+                        (false, b'\\') => escaped = true,
+                        (false, b'"') => in_string = false,
+                        (false, b'\n') => self.line += 1,
+                        _ => {}
+                    }
+                    continue;
+                }
+                match byte {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' if depth == 0 => {
+                        end = Some(at);
+                        break;
+                    }
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(at + 1);
+                            break;
+                        }
+                    }
+                    b',' | b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => {
+                        end = Some(at);
+                        break;
+                    }
+                    b'\n' => self.line += 1,
+                    _ => {}
+                }
+            }
+            let taken = end.unwrap_or(chunk.len());
+            if text.len() + taken > MAX_OBJECT_BYTES {
+                return Err(self.error(format!(
+                    "one object's text exceeds {MAX_OBJECT_BYTES} bytes (the limit for one object)"
+                )));
+            }
+            text.extend_from_slice(&chunk[..taken]);
+            self.pos += taken;
+            if end.is_some() {
+                return Ok((text, line));
+            }
+            if !self.fill()? {
+                // The end of the input inside the value: its parser says what is missing.
+                return Ok((text, line));
+            }
+        }
     }
 
     /// The members of an object or array whose opening bracket was just read, up to
@@ -609,7 +725,7 @@ mod tests {
 
     fn read_all(text: &str) -> Result<Vec<(bool, Node)>, SyntaxError> {
         let mut out = Vec::new();
-        JsonStream::new(text.as_bytes(), 1).run(&mut |parsed, _| match parsed {
+        JsonStream::new(text.as_bytes(), 1).run(&|| false, &mut |parsed, _| match parsed {
             Parsed::Object(node) => out.push((false, node)),
             Parsed::Envelope(node) => out.push((true, node)),
             Parsed::Deferred(_) => panic!("the JSON reader parses as it reads"),
@@ -704,7 +820,7 @@ mod tests {
         ];
         for (text, line, message) in cases {
             let mut stream = JsonStream::new(text.as_bytes(), 1);
-            let error = stream.run(&mut |_, _| {}).err();
+            let error = stream.run(&|| false, &mut |_, _| {}).err();
             let error = error.unwrap_or(SyntaxError {
                 line: None,
                 message: "no error".into(),
@@ -751,7 +867,7 @@ mod tests {
     #[test]
     fn strings_must_be_utf8() {
         let error = JsonStream::new(&b"{\"a\": \"\xff\"}"[..], 1)
-            .run(&mut |_, _| {})
+            .run(&|| false, &mut |_, _| {})
             .err();
         assert!(error.is_some_and(|e| e.message.contains("not UTF-8")));
     }
@@ -782,7 +898,7 @@ mod tests {
         let text = "{\"items\": [{\"name\": \"w\\u00e9b\", \"port\": 8080, \"ok\": true}]}";
         let mut nodes = Vec::new();
         JsonStream::new(Trickle(text.as_bytes()), 1)
-            .run(&mut |parsed, _| {
+            .run(&|| false, &mut |parsed, _| {
                 if let Parsed::Object(node) = parsed {
                     nodes.push(node);
                 }
@@ -834,6 +950,42 @@ mod tests {
                 prop_assert_eq!(to_json(&parsed[0].1), expected);
             }
 
+            /// Items cut out and parsed later read as items parsed in place, lines included;
+            /// damaged, they give an error, never a panic.
+            #[test]
+            fn deferred_items_read_as_items_read_in_place(items in prop::collection::vec(json(), 0..6), pretty in any::<bool>(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+                let list = serde_json::json!({"apiVersion": "v1", "items": items, "kind": "List"});
+                let text = if pretty {
+                    serde_json::to_vec_pretty(&list)
+                } else {
+                    serde_json::to_vec(&list)
+                }.unwrap_or_default();
+                let read = |text: &[u8], defer: bool| {
+                    let mut out = Vec::new();
+                    let result = super::JsonStream::new(text, 1).run(&|| defer, &mut |parsed, _| {
+                        match parsed {
+                            super::Parsed::Deferred(work) => out.extend(work.parse().into_iter().map(|r| r.map_err(|e| e.message))),
+                            other => out.push(Ok(other)),
+                        }
+                    });
+                    (result.map_err(|e| e.message), out)
+                };
+                let (in_place_result, in_place) = read(&text, false);
+                let (deferred_result, deferred) = read(&text, true);
+                prop_assert!(in_place_result.is_ok() && deferred_result.is_ok());
+                let nodes = |parsed: Vec<Result<super::Parsed, String>>| -> Vec<Option<super::Node>> {
+                    parsed.into_iter().map(|p| match p {
+                        Ok(super::Parsed::Object(n) | super::Parsed::Envelope(n)) => Some(n),
+                        _ => None,
+                    }).collect()
+                };
+                prop_assert_eq!(nodes(in_place), nodes(deferred));
+                let mut damaged = text.clone();
+                let at = at.index(damaged.len());
+                damaged[at] = byte;
+                let _ = read(&damaged, true);
+            }
+
             /// Bytes cut or changed anywhere: an error or a value, never a panic, and never
             /// a value where serde_json finds an error.
             #[test]
@@ -842,7 +994,7 @@ mod tests {
                 let at = at.index(text.len().max(1));
                 if cut { text.truncate(at) } else if let Some(b) = text.get_mut(at) { *b = byte }
                 let mut ours = Vec::new();
-                let result = super::JsonStream::new(text.as_slice(), 1).run(&mut |parsed, _| ours.push(parsed));
+                let result = super::JsonStream::new(text.as_slice(), 1).run(&|| false, &mut |parsed, _| ours.push(parsed));
                 let theirs = serde_json::from_slice::<Json>(&text);
                 if result.is_ok() && ours.len() == 1 {
                     prop_assert!(theirs.is_ok(), "read {:?}", String::from_utf8_lossy(&text));

@@ -44,7 +44,7 @@ pub(crate) fn read_objects<R: BufRead>(
     if json {
         let mut stream = JsonStream::new(reader, 1);
         let mut on_object = |parsed, bytes| visit(Ok(parsed), bytes);
-        if let Err(error) = stream.run(&mut on_object) {
+        if let Err(error) = stream.run(defer, &mut on_object) {
             visit(Err(error), stream.bytes_read());
         }
         bom as u64 + stream.bytes_read()
