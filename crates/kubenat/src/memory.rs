@@ -8,45 +8,69 @@
 //! allocator").
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-static HELD_BYTES: AtomicU64 = AtomicU64::new(0);
-static PEAK_BYTES: AtomicU64 = AtomicU64::new(0);
+static HELD_BYTES: AtomicI64 = AtomicI64::new(0);
+static PEAK_BYTES: AtomicI64 = AtomicI64::new(0);
+
+/// Bytes each thread's allocations changed since it last added them to [`HELD_BYTES`]: two
+/// threads counting every allocation on one shared counter fought over its cache line (the
+/// import's parsing and converting threads ran 1.7 times slower).
+const FLUSH_BYTES: i64 = 16 << 10;
+
+thread_local! {
+    static UNCOUNTED: Cell<i64> = const { Cell::new(0) };
+}
 
 /// mimalloc, counting what it hands out.
 pub struct CountingAllocator;
 
-/// Bytes held now.
+/// Bytes held now (to within 16 KiB per other thread that allocates).
 pub fn held() -> u64 {
-    HELD_BYTES.load(Ordering::Relaxed)
+    flush();
+    HELD_BYTES.load(Ordering::Relaxed).max(0) as u64
 }
 
-/// The most bytes held at once so far.
+/// The most bytes held at once so far (to within 16 KiB per thread).
 pub fn peak() -> u64 {
-    PEAK_BYTES.load(Ordering::Relaxed)
+    flush();
+    PEAK_BYTES.load(Ordering::Relaxed).max(0) as u64
 }
 
-/// Counts `grown` more bytes held.
-fn held_more(grown: u64) {
-    let held = HELD_BYTES.fetch_add(grown, Ordering::Relaxed) + grown;
+/// Adds this thread's uncounted bytes to the totals.
+fn flush() {
+    let delta = UNCOUNTED.with(|uncounted| uncounted.replace(0));
+    let held = HELD_BYTES.fetch_add(delta, Ordering::Relaxed) + delta;
     PEAK_BYTES.fetch_max(held, Ordering::Relaxed);
+}
+
+/// Counts `delta` more bytes held (fewer when negative).
+fn count(delta: i64) {
+    let pending = UNCOUNTED.with(|uncounted| {
+        let pending = uncounted.get() + delta;
+        uncounted.set(pending);
+        pending
+    });
+    if pending.abs() >= FLUSH_BYTES {
+        flush();
+    }
 }
 
 // SAFETY: every call is passed on unchanged to mimalloc; the counters are only statistics.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        held_more(layout.size() as u64);
+        count(layout.size() as i64);
         unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD_BYTES.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        count(-(layout.size() as i64));
         unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        held_more(new_size as u64);
-        HELD_BYTES.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        count(new_size as i64 - layout.size() as i64);
         unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
