@@ -173,6 +173,20 @@ impl NodeArgs {
         self.clusters.iter().filter(|p| is_stdio(p)).count()
     }
 
+    /// Runs `work` (compiling the node's rules: seconds at a million Services) under a
+    /// spinner on a terminal.
+    pub fn compiling<T>(&self, work: impl FnOnce() -> T) -> T {
+        let spinner = phase_spinner();
+        if let Some(spinner) = &spinner {
+            spinner.set_message(format!("compiling the rules of {}", self.node));
+        }
+        let done = work();
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        done
+    }
+
     /// Reads the manifests and compiles the node's view. Warnings go to stderr, and so does
     /// a progress bar on a terminal.
     pub fn load(&self) -> Result<kubenat_core::ClusterState, Failure> {

@@ -46,7 +46,7 @@ impl Rules {
     pub fn run(self) -> Result<(), Failure> {
         one_stdin("rules", self.node.stdin_count())?;
         let state = self.node.load()?;
-        let engine = Engine::new(&state);
+        let engine = self.node.compiling(|| Engine::from_state(state));
         let tables = engine.tables();
         let node = &self.node.node;
         let format = match self.output {

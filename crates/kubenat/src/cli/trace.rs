@@ -121,7 +121,9 @@ impl Trace {
             ProtocolArg::Udp => Protocol::Udp,
             ProtocolArg::Sctp => Protocol::Sctp,
         };
-        let result = probe::trace(state, protocol, self.src, dst);
+        let result = self
+            .node
+            .compiling(|| probe::trace(state, protocol, self.src, dst));
         emit_as(self.output.format, &report::json(&result), |_| {
             report::text(&result, &self.node.node)
         })
