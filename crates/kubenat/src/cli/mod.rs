@@ -194,12 +194,24 @@ impl NodeArgs {
             strict: self.strict,
         };
         let bar = byte_bar();
+        // The importer reports after every object: redraw only when the file changes or
+        // another MiB has gone by.
+        let mut shown: Option<(String, u64)> = None;
         let mut progress = |at: &kubenat_k8s::LoadProgress<'_>| {
-            if let Some(bar) = &bar {
-                bar.set_length(at.file_bytes.unwrap_or(at.bytes_read));
-                bar.set_position(at.bytes_read);
+            let Some(bar) = &bar else {
+                return;
+            };
+            let same_file = shown.as_ref().is_some_and(|(file, _)| file == at.file);
+            let last = shown.as_ref().map_or(0, |&(_, bytes)| bytes);
+            if same_file && at.bytes_read < last + (1 << 20) {
+                return;
+            }
+            if !same_file {
                 bar.set_message(format!("reading {}", at.file));
             }
+            bar.set_length(at.file_bytes.unwrap_or(at.bytes_read));
+            bar.set_position(at.bytes_read);
+            shown = Some((at.file.to_string(), at.bytes_read));
         };
         let loaded = kubenat_k8s::load_with(&self.clusters, &options, &mut progress);
         if let Some(bar) = bar {
