@@ -13,8 +13,10 @@
 //!
 //! Where to start:
 //!
-//! - [`model`]: the input, [`ClusterState`] (Kubernetes objects and kube-proxy settings);
-//!   [`reference::cluster`] builds a small complete one.
+//! - [`ClusterState`]: the input, Kubernetes objects ([`Service`], [`EndpointSlice`],
+//!   [`Node`]) and kube-proxy settings ([`ProxyConfig`]), plain data at the crate root
+//!   ([`IpNet`] is re-exported from the `ipnet` crate); [`reference::cluster`] builds a small
+//!   complete one.
 //! - [`Engine`]: the packet path; its documentation shows the embedding loop.
 //! - [`Update`]: incremental changes, applied with [`Engine::update`].
 //! - [`Verdict`], [`DropReason`], [`RejectReason`], [`Counters`]: what happened and why;
@@ -66,7 +68,7 @@ mod flow_index;
 mod icmp;
 mod known;
 pub mod maglev;
-pub mod model;
+mod model;
 mod packet;
 mod policy;
 mod port_lines;
@@ -87,7 +89,7 @@ pub use addr::Addr;
 pub use compile::{ServiceMap, Update, compile};
 pub use counters::Counters;
 pub use engine::{Engine, Path};
-pub use model::*;
+pub use model::*; // the model types' one public path
 pub use time::Instant;
 pub use trace::{Trace, TraceStep};
 pub use verdict::{DropReason, Flow, Hook, RejectReason, Translation, Verdict};

@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use kubenat_core::model::{IpNet, ProxyMode};
 use kubenat_core::tables::{CompiledServicePort, Frontend, NodeSettings, ServicePortId, Tables};
+use kubenat_core::{IpNet, ProxyMode};
 
 /// kube-proxy's masquerade mark (bit 14).
 pub const MASQUERADE_MARK: &str = "0x4000";

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use kubenat_core::model::ProxyMode;
+use kubenat_core::ProxyMode;
 use kubenat_core::tables::{CompiledServicePort, Tables};
 use serde::Serialize;
 

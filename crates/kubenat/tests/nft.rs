@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kubenat_core::model::{
+use kubenat_core::{
     ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IpNet, Protocol,
     ProxyConfig, ProxyMode, Service, ServiceName, ServicePort, ServiceType, SessionAffinity,
     TargetPort, TrafficPolicy,
