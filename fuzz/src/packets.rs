@@ -730,6 +730,7 @@ impl Harness {
                     self.check_reply(path, &t, packet, &out);
                 }
             }
+            other => panic!("a verdict this harness does not check yet: {other:?}"),
         }
         self.check_counters();
         (verdict, out)

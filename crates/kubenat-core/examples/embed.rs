@@ -175,6 +175,8 @@ fn main() {
             }
             Verdict::Drop(reason) => println!("           dropped ({reason})"),
             Verdict::Accept => println!("           accepted untouched"),
+            // `Verdict` is #[non_exhaustive]: later versions may add verdicts.
+            other => println!("           other verdict: {other:?}"),
         }
     }
     println!("tracked connections: {}", engine.connections());

@@ -15,8 +15,8 @@
 //!
 //! - [`ClusterState`]: the input, Kubernetes objects ([`Service`], [`EndpointSlice`],
 //!   [`Node`]) and kube-proxy settings ([`ProxyConfig`]), plain data at the crate root
-//!   ([`IpNet`] is re-exported from the `ipnet` crate); [`reference::cluster`] builds a small
-//!   complete one.
+//!   ([`IpNet`] is re-exported from the `ipnet` crate); with the `reference` feature,
+//!   `reference::cluster` builds a small complete one.
 //! - [`Engine`]: the packet path; its documentation shows the embedding loop.
 //! - [`Update`]: incremental changes, applied with [`Engine::update`].
 //! - [`Verdict`], [`DropReason`], [`RejectReason`], [`Counters`]: what happened and why;
@@ -72,6 +72,7 @@ mod model;
 mod packet;
 mod policy;
 mod port_lines;
+#[cfg(any(test, feature = "reference"))]
 pub mod reference;
 pub mod reject;
 mod service_port;

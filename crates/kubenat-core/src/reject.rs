@@ -19,6 +19,7 @@ const DEFAULT_TTL: u8 = 64;
 
 /// Why no reply could be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReplyError {
     /// The rejected packet is not an IP packet with a readable header.
     NotIp,

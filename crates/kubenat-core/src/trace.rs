@@ -33,6 +33,7 @@ use crate::verdict::{DropReason, Flow, Hook, RejectReason};
 
 /// Why a connection's source is rewritten to the node's address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MasqueradeReason {
     /// `masqueradeAll` is set.
     MasqueradeAll,
@@ -64,6 +65,7 @@ impl fmt::Display for MasqueradeReason {
 
 /// How the endpoint of a new connection was picked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Selection {
     /// Round robin: this was candidate `index` of `of`.
     RoundRobin {
@@ -91,6 +93,7 @@ pub enum Selection {
 /// [`Engine::process_path_traced`](crate::Engine::process_path_traced) each hook adds its
 /// own `Received`, and one verdict closes both.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TraceStep {
     /// The packet entered a hook.
     Received {

@@ -67,6 +67,7 @@ pub struct Summary {
 
 /// Why a replay could not run or finish.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ReplayError {
     /// A file could not be opened, created, read or written.
     Io { file: PathBuf, source: io::Error },
@@ -731,6 +732,11 @@ impl Run<'_, '_> {
                     // The engine rejected it, so it has an IP header: nothing to send if not.
                     Err(_) => Ok(()),
                 }
+            }
+            // A verdict this replay does not know yet: the packet is not written.
+            _ => {
+                self.counts.dropped("unknown-verdict");
+                Ok(())
             }
         }
     }

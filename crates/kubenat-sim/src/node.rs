@@ -66,6 +66,7 @@ fn selection(s: Selection, candidates: usize) -> String {
             format!("maglev slot {slot} of {of} ({candidates} endpoints)")
         }
         Selection::Affinity => "session affinity".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -119,6 +120,12 @@ impl KubeNode {
                 return self.route_out(reply, dst, fabric);
             }
             Verdict::Accept | Verdict::Translated(_) => {}
+            other => {
+                // A verdict this simulator does not know yet: the packet goes no further.
+                let text = format!("stopped ({other:?})");
+                self.verdict(journal, request, now, before, text);
+                return None;
+            }
         }
         let dst = destination(&packet)?;
         let route = fabric.from_node(self.id, dst);
@@ -160,6 +167,12 @@ impl KubeNode {
                 return None;
             }
             Verdict::Accept | Verdict::Translated(_) => {}
+            other => {
+                // A verdict this simulator does not know yet: the packet goes no further.
+                let text = format!("stopped at POSTROUTING ({other:?})");
+                self.verdict(journal, request, now, before, text);
+                return None;
+            }
         }
         let after = match (second, first) {
             (Verdict::Translated(t), _) | (_, Verdict::Translated(t)) => {

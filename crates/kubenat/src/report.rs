@@ -28,6 +28,7 @@ pub fn verdict_name(verdict: &Verdict) -> &'static str {
         Verdict::Accept => "accept",
         Verdict::Reject(_) => "reject",
         Verdict::Drop(_) => "drop",
+        _ => "other",
     }
 }
 
@@ -36,6 +37,7 @@ pub fn verdict_reason(verdict: &Verdict) -> Option<&'static str> {
         Verdict::Drop(reason) => Some(reason.as_str()),
         Verdict::Reject(reason) => Some(reason.as_str()),
         Verdict::Accept | Verdict::Translated(_) => None,
+        _ => None,
     }
 }
 
@@ -83,6 +85,7 @@ pub fn text(report: &Report, node: &str) -> String {
                 "=> rejected ({reason}): the sender gets ICMP port unreachable"
             )
         }
+        (other, _, _) => writeln!(out, "=> other verdict: {other:?}"),
     };
     out
 }

@@ -249,6 +249,7 @@ fn describe(out: &mut String, report: &Report) {
             out,
             "    => rejected ({reason}): the sender gets ICMP port unreachable"
         ),
+        other => writeln!(out, "    => other verdict: {other:?}"),
     };
 }
 

@@ -11,6 +11,7 @@ use crate::time::Instant;
 
 /// Why a connection could not be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InsertError {
     /// The table holds its capacity of connections.
     Full,

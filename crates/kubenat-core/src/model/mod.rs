@@ -26,7 +26,7 @@ pub use service::{
 /// [`Engine::new`](crate::Engine::new) or [`compile()`](crate::compile()), or send a new one
 /// as [`Update::Replace`](crate::Update::Replace).
 ///
-/// See [`reference::cluster`](crate::reference::cluster) for a complete small example.
+/// See `reference::cluster` (feature `reference`) for a complete small example.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterState {
     /// Every Service (ExternalName ones left out). Services with the same name: the last wins.

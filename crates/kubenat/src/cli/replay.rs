@@ -121,6 +121,7 @@ impl Files {
                     link_type,
                 }
             }
+            other => other,
         };
         if output_failed {
             Failure::Runtime(error.to_string())
