@@ -32,7 +32,7 @@ pub(crate) fn parse(text: &str, first_line: usize, skip_managed_fields: bool) ->
         if body.is_empty() || body.starts_with('#') {
             continue;
         }
-        if has_tab_or_comment(body.as_bytes()) {
+        if leaves_the_subset(body.as_bytes()) {
             return None;
         }
         let indent = raw.len() - raw.trim_start_matches(' ').len();
@@ -106,12 +106,13 @@ impl<'a> Parser<'a> {
                 return None;
             }
             self.next += 1;
-            if role == Role::Metadata
-                && self.skip_managed_fields
-                && key == "managedFields"
-                && rest.is_empty()
-            {
-                self.skip_nested(indent);
+            if role == Role::Metadata && self.skip_managed_fields && key == "managedFields" {
+                if rest.is_empty() {
+                    self.skip_nested(indent);
+                } else {
+                    // Still the subset's to read, or serde-saphyr's: only then left out.
+                    scalar(rest, line.number)?;
+                }
                 continue;
             }
             let value = if rest.is_empty() {
@@ -216,7 +217,7 @@ fn is_entry(text: &str) -> bool {
 
 /// A tab anywhere, a carriage return that ends no line (YAML reads it as a line break), or
 /// ` #` (a comment after a value): all left to serde-saphyr.
-fn has_tab_or_comment(text: &[u8]) -> bool {
+fn leaves_the_subset(text: &[u8]) -> bool {
     text.iter()
         .enumerate()
         .any(|(at, &b)| b == b'\t' || b == b'\r' || (b == b'#' && at > 0 && text[at - 1] == b' '))

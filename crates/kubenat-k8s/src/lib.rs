@@ -211,20 +211,24 @@ pub fn load_with<P: AsRef<Path>>(
         } else {
             path.display().to_string()
         };
-        let reader: Box<dyn std::io::BufRead + Send> = if stdin {
-            Box::new(std::io::BufReader::with_capacity(BUFFER, std::io::stdin()))
+        let (reader, file_bytes): (Box<dyn std::io::BufRead + Send>, _) = if stdin {
+            let stdin = std::io::stdin();
+            (
+                Box::new(std::io::BufReader::with_capacity(BUFFER, stdin)),
+                None,
+            )
         } else {
             match std::fs::File::open(path) {
-                Ok(f) => Box::new(std::io::BufReader::with_capacity(BUFFER, f)),
+                Ok(f) => {
+                    let size = f.metadata().ok().map(|m| m.len());
+                    (Box::new(std::io::BufReader::with_capacity(BUFFER, f)), size)
+                }
                 Err(e) => {
                     errors.push(file_error(&file, format!("cannot read: {e}")));
                     continue;
                 }
             }
         };
-        let file_bytes = (!stdin)
-            .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
-            .flatten();
         let mut on_bytes = |bytes_read| {
             progress(&LoadProgress {
                 file: &file,
@@ -280,6 +284,32 @@ fn upsert_all<T>(
                 list.push(item);
             }
         }
+    }
+}
+
+/// The cluster state of these objects, with converted v1 Endpoints for the Services that
+/// have no EndpointSlice at all.
+fn assemble(
+    services: Vec<Service>,
+    mut endpoint_slices: Vec<EndpointSlice>,
+    legacy_endpoints: Vec<EndpointSlice>,
+    nodes: Vec<Node>,
+    proxy: ProxyConfig,
+) -> ClusterState {
+    if !legacy_endpoints.is_empty() {
+        let with_slices: BTreeSet<ServiceName> =
+            endpoint_slices.iter().map(|s| s.service.clone()).collect();
+        endpoint_slices.extend(
+            legacy_endpoints
+                .into_iter()
+                .filter(|s| !with_slices.contains(&s.service)),
+        );
+    }
+    ClusterState {
+        services,
+        endpoint_slices,
+        nodes,
+        proxy,
     }
 }
 
@@ -377,42 +407,26 @@ impl Manifests {
     /// `node` names the node; an empty `node` means the configuration's `hostnameOverride`.
     pub fn cluster_state(&self, node: &str) -> Result<ClusterState, Diagnostic> {
         let proxy = self.proxy_config(node)?;
-        let with_slices: BTreeSet<_> = self.endpoint_slices.iter().map(|s| &s.service).collect();
-        let mut endpoint_slices = self.endpoint_slices.clone();
-        endpoint_slices.extend(
-            self.legacy_endpoints
-                .iter()
-                .filter(|s| !with_slices.contains(&s.service))
-                .cloned(),
-        );
-        Ok(ClusterState {
-            services: self.services.clone(),
-            endpoint_slices,
-            nodes: self.nodes.clone(),
+        Ok(assemble(
+            self.services.clone(),
+            self.endpoint_slices.clone(),
+            self.legacy_endpoints.clone(),
+            self.nodes.clone(),
             proxy,
-        })
+        ))
     }
 
     /// [`Manifests::cluster_state`], moving the objects instead of copying them (a copy of
     /// a million Services and slices takes seconds).
     pub fn into_cluster_state(self, node: &str) -> Result<ClusterState, Diagnostic> {
         let proxy = self.proxy_config(node)?;
-        let mut endpoint_slices = self.endpoint_slices;
-        if !self.legacy_endpoints.is_empty() {
-            let with_slices: BTreeSet<ServiceName> =
-                endpoint_slices.iter().map(|s| s.service.clone()).collect();
-            endpoint_slices.extend(
-                self.legacy_endpoints
-                    .into_iter()
-                    .filter(|s| !with_slices.contains(&s.service)),
-            );
-        }
-        Ok(ClusterState {
-            services: self.services,
-            endpoint_slices,
-            nodes: self.nodes,
+        Ok(assemble(
+            self.services,
+            self.endpoint_slices,
+            self.legacy_endpoints,
+            self.nodes,
             proxy,
-        })
+        ))
     }
 
     /// The proxy settings of `node`, as [`Manifests::cluster_state`] describes them.

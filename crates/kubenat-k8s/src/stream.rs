@@ -10,7 +10,7 @@
 use std::io::BufRead;
 
 use crate::json::JsonStream;
-use crate::limits::MAX_OBJECT_BYTES;
+use crate::limits::{MAX_OBJECT_BYTES, too_long};
 use crate::node::{Deferred, Node, Parsed, SyntaxError, Value};
 use crate::yaml::parse_documents;
 
@@ -120,12 +120,7 @@ impl Text {
     fn parse(&self) -> Result<Vec<Node>, SyntaxError> {
         let first_line = self.file_line(1);
         if self.too_long {
-            return Err(SyntaxError {
-                line: Some(first_line),
-                message: format!(
-                    "one object's text exceeds {MAX_OBJECT_BYTES} bytes (the limit for one object)"
-                ),
-            });
+            return Err(too_long(first_line));
         }
         if self.jumps.len() <= 1 {
             return parse_documents(&self.text, first_line);
@@ -259,10 +254,7 @@ impl<'v> YamlSplitter<'v> {
                     self.state = State::Items { column };
                 } else {
                     // Not a block sequence: the document keeps its lines as they are.
-                    self.document.push("items:\n", key);
-                    for (k, held_line) in held.iter().enumerate() {
-                        self.document.push(held_line, key + 1 + k);
-                    }
+                    self.keep_items_key(key, &held);
                     self.line(line, number);
                 }
             }
@@ -282,6 +274,15 @@ impl<'v> YamlSplitter<'v> {
                     self.line(line, number);
                 }
             }
+        }
+    }
+
+    /// An `items:` key (at line `key`) that turned out not to open a block sequence: it
+    /// and the blank and comment lines held after it go back into the document.
+    fn keep_items_key(&mut self, key: usize, held: &[String]) {
+        self.document.push("items:\n", key);
+        for (k, held_line) in held.iter().enumerate() {
+            self.document.push(held_line, key + 1 + k);
         }
     }
 
@@ -306,10 +307,7 @@ impl<'v> YamlSplitter<'v> {
         self.finish_item();
         if let State::ItemsKey { line, held } = std::mem::replace(&mut self.state, State::Document)
         {
-            self.document.push("items:\n", line);
-            for (k, held_line) in held.iter().enumerate() {
-                self.document.push(held_line, line + 1 + k);
-            }
+            self.keep_items_key(line, &held);
         }
         let document = std::mem::take(&mut self.document);
         let split = std::mem::take(&mut self.split);

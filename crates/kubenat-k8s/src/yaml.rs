@@ -19,10 +19,15 @@ use crate::node::{Node, SyntaxError, Value};
 /// `first_line` of its file, and the nodes' lines say so. The budgets are one object's
 /// (see [`crate::limits`]): the caller hands over one object, or one document, at a time.
 /// What kubectl prints takes the fast path ([`crate::block`]); the rest serde-saphyr.
+/// Either way each object's `metadata.managedFields` is left out.
 pub(crate) fn parse_documents(text: &str, first_line: usize) -> Result<Vec<Node>, SyntaxError> {
     match crate::block::parse(text, first_line, true) {
         Some(nodes) => Ok(nodes),
-        None => parse_with_saphyr(text, first_line),
+        None => {
+            let mut nodes = parse_with_saphyr(text, first_line)?;
+            nodes.iter_mut().for_each(Node::drop_managed_fields);
+            Ok(nodes)
+        }
     }
 }
 

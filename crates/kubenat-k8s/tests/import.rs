@@ -645,3 +645,24 @@ endpoints: [{addresses: [10.244.0.2]}]
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(moved, copied);
 }
+
+#[test]
+fn managed_fields_go_unread_by_every_reader() {
+    // kube-proxy never reads managedFields: a value no schema allows there is no error,
+    // whether the JSON reader, the YAML fast path or serde-saphyr (flow style) reads it.
+    let texts = [
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "managedFields": 7}, "spec": {"clusterIP": "10.96.0.1", "ports": [{"port": 80}]}}"#,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  managedFields: 7\nspec:\n  clusterIP: 10.96.0.1\n  ports:\n  - port: 80\n",
+        "{apiVersion: v1, kind: Service, metadata: {name: a, managedFields: 7}, spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}}\n",
+    ];
+    for text in texts {
+        let manifests =
+            kubenat_k8s::parse_str("m", text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        assert_eq!(manifests.services.len(), 1, "{text}");
+        assert!(
+            manifests.warnings.is_empty(),
+            "{text}: {:?}",
+            manifests.warnings
+        );
+    }
+}

@@ -103,10 +103,7 @@ fn convert(
     errors: &mut Vec<Diagnostic>,
 ) {
     match parsed {
-        Ok(Parsed::Object(mut node)) => {
-            drop_managed_fields(&mut node);
-            object(file, &node, out, errors, 0)
-        }
+        Ok(Parsed::Object(node)) => object(file, &node, out, errors, 0),
         Ok(Parsed::Envelope(node)) => envelope(file, &node, out, errors),
         Ok(Parsed::Deferred(work)) => {
             for parsed in work.parse() {
@@ -120,20 +117,6 @@ fn convert(
             field: None,
             message: format!("not valid YAML or JSON: {}", e.message),
         }),
-    }
-}
-
-/// `metadata.managedFields` goes unread: kube-proxy never looks at it, and decoding its
-/// free-form `fieldsV1` trees was a third of a real dump's import time.
-fn drop_managed_fields(node: &mut Node) {
-    if let Value::Map(entries) = &mut node.value {
-        for (key, value) in entries.iter_mut() {
-            if key == "metadata" {
-                if let Value::Map(metadata) = &mut value.value {
-                    metadata.retain(|(key, _)| key != "managedFields");
-                }
-            }
-        }
     }
 }
 
@@ -222,8 +205,10 @@ impl Ctx<'_> {
     ) -> Option<T> {
         let mut unknown = Vec::new();
         let decoded = de::from_node::<T>(node, &mut unknown);
-        for (path, line) in unknown.into_iter().filter(|_| report_unknown) {
-            self.unknown_field(&path, line);
+        if report_unknown {
+            for (path, line) in unknown {
+                self.unknown_field(&path, line);
+            }
         }
         match decoded {
             Ok(value) => Some(value),

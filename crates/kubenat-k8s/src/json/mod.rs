@@ -11,7 +11,7 @@
 
 use std::io::Read;
 
-use crate::limits::{MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECT_NODES};
+use crate::limits::{MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECT_NODES, too_long};
 use crate::node::{Deferred, Node, Parsed, SyntaxError, Value};
 
 /// JSON values read from `reader`: top-level values one after another (whitespace, or YAML's
@@ -219,9 +219,7 @@ impl<R: Read> JsonStream<R> {
             }
             let taken = end.unwrap_or(chunk.len());
             if text.len() + taken > MAX_OBJECT_BYTES {
-                return Err(self.error(format!(
-                    "one object's text exceeds {MAX_OBJECT_BYTES} bytes (the limit for one object)"
-                )));
+                return Err(too_long(self.line));
             }
             text.extend_from_slice(&chunk[..taken]);
             self.pos += taken;
@@ -619,23 +617,7 @@ impl<R: Read> JsonStream<R> {
     /// what is left of it and reads on behind.
     fn ahead(&mut self, n: usize) -> Result<&[u8], SyntaxError> {
         if self.end - self.pos < n && !self.eof {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.consumed += self.pos as u64;
-            self.end -= self.pos;
-            self.pos = 0;
-            while self.end < n && !self.eof {
-                match self.reader.read(&mut self.buf[self.end..]) {
-                    Ok(0) => self.eof = true,
-                    Ok(read) => self.end += read,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        return Err(SyntaxError {
-                            line: Some(self.line),
-                            message: format!("cannot read: {e}"),
-                        });
-                    }
-                }
-            }
+            self.read_until_unread(n)?;
         }
         Ok(&self.buf[self.pos..self.end.min(self.pos + n)])
     }
@@ -648,28 +630,26 @@ impl<R: Read> JsonStream<R> {
         if self.eof {
             return Ok(false);
         }
-        self.consumed += self.end as u64;
+        self.read_until_unread(1)?;
+        Ok(self.pos < self.end)
+    }
+
+    /// Moves the unread bytes to the buffer's start and reads behind them until `n` bytes
+    /// are unread or the input ends.
+    fn read_until_unread(&mut self, n: usize) -> Result<(), SyntaxError> {
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.consumed += self.pos as u64;
+        self.end -= self.pos;
         self.pos = 0;
-        self.end = 0;
-        loop {
-            match self.reader.read(&mut self.buf) {
-                Ok(0) => {
-                    self.eof = true;
-                    return Ok(false);
-                }
-                Ok(n) => {
-                    self.end = n;
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(SyntaxError {
-                        line: Some(self.line),
-                        message: format!("cannot read: {e}"),
-                    });
-                }
+        while self.end < n && !self.eof {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(read) => self.end += read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.error(format!("cannot read: {e}"))),
             }
         }
+        Ok(())
     }
 
     fn error(&self, message: String) -> SyntaxError {
