@@ -329,7 +329,11 @@ fn control_plane(c: &mut Criterion, f: &mut Fixture) {
                     &name, i, ENDPOINTS, generation,
                 )))
             },
-            |update| engine.update(update),
+            |update| {
+                engine
+                    .update(update)
+                    .expect("the engine owns its control plane")
+            },
             BatchSize::SmallInput,
         )
     });

@@ -1031,7 +1031,9 @@ pub fn packet_cluster(data: &[u8]) -> Harness {
                     2 => Update::RemoveService(name),
                     _ => Update::UpsertService(Box::new(state.services[which].clone())),
                 };
-                h.engine.update(update);
+                h.engine
+                    .update(update)
+                    .expect("the engine owns its control plane");
                 h.check_counters();
             }
             what => {

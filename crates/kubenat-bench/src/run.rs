@@ -216,7 +216,9 @@ fn pump_with_updates(
         );
         if let Some(updates) = updates {
             while let Ok(update) = updates.try_recv() {
-                engine.update(update);
+                engine
+                    .update(update)
+                    .expect("the engine owns its control plane");
             }
         }
         *clock = *clock + Duration::from_micros(1);
@@ -285,7 +287,9 @@ fn time_updates(engine: &mut Engine, config: &Config, rng: &mut Rng) -> Latency 
         let slice = synthetic::slice(&name, i, config.endpoints, generation);
         let update = Update::UpsertEndpointSlice(Box::new(slice));
         let start = WallClock::now();
-        engine.update(update);
+        engine
+            .update(update)
+            .expect("the engine owns its control plane");
         samples.push(start.elapsed().as_nanos() as u64);
     }
     latency(samples)

@@ -5,19 +5,41 @@
 //! endpoints are used instead, so connections drain gracefully to pods that are shutting down.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use crate::model::{EndpointSlice, Protocol, ServiceName};
 
-/// The usable endpoints of one service port in one address family.
+/// The usable endpoints of one service port in one address family, for every node at
+/// once: compiled once for the whole cluster, each node reads its own local set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CategorizedEndpoints {
     /// For traffic policy Cluster: usable endpoints on every node.
     pub cluster: Vec<SocketAddr>,
-    /// For traffic policy Local: usable endpoints on this node.
-    pub local: Vec<SocketAddr>,
+    /// For traffic policy Local: each node's usable endpoints, sorted by node name; nodes
+    /// without one are left out.
+    pub local: Vec<LocalEndpoints>,
     /// Every serving endpoint's address, terminating or not: UDP connections to any other
     /// address are stale (kube-proxy's conntrack cleanup).
     pub serving: Vec<IpAddr>,
+}
+
+/// One node's usable endpoints for traffic policy Local.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalEndpoints {
+    /// The node's name (`nodeName` in the EndpointSlice).
+    pub node: Arc<str>,
+    /// Its usable endpoints, sorted.
+    pub endpoints: Vec<SocketAddr>,
+}
+
+impl CategorizedEndpoints {
+    /// The usable endpoints on node `node`, for traffic policy Local (empty when it has
+    /// none).
+    pub fn local_on(&self, node: &str) -> &[SocketAddr] {
+        self.local
+            .binary_search_by(|group| (*group.node).cmp(node))
+            .map_or(&[], |i| &self.local[i].endpoints)
+    }
 }
 
 struct Candidate {
@@ -25,20 +47,21 @@ struct Candidate {
     ready: bool,
     serving: bool,
     serving_terminating: bool,
-    local: bool,
+    node: Option<Arc<str>>,
 }
 
 /// Collects the endpoints of `service`'s port `port_name`/`protocol` in the family of
-/// `family_of` from `slices`, and splits them into cluster-wide and node-local sets.
-/// The result is sorted and free of duplicates, so compiled tables do not depend on the
-/// order slices arrived in.
+/// `family_of` from `slices`, and splits them into the cluster-wide set and each node's
+/// local set. Node names go through `intern`, so the compiled tables keep one copy of
+/// each. The result is sorted and free of duplicates, so compiled tables do not depend on
+/// the order slices arrived in.
 pub fn categorize(
     slices: &[EndpointSlice],
     service: &ServiceName,
     port_name: &str,
     protocol: Protocol,
     family_of: IpAddr,
-    node_name: &str,
+    intern: &mut dyn FnMut(&str) -> Arc<str>,
 ) -> CategorizedEndpoints {
     let mut candidates = Vec::with_capacity(slices.iter().map(|s| s.endpoints.len()).sum());
     for slice in slices.iter().filter(|s| &s.service == service) {
@@ -64,7 +87,7 @@ pub fn categorize(
                 ready: c.ready,
                 serving: c.serving || c.ready,
                 serving_terminating: c.serving && c.terminating,
-                local: endpoint.node_name.as_deref() == Some(node_name),
+                node: endpoint.node_name.as_deref().map(&mut *intern),
             });
         }
     }
@@ -72,18 +95,16 @@ pub fn categorize(
     // collects below is then sorted too.
     candidates.sort_by_key(|c| c.address);
     candidates.dedup_by_key(|c| c.address);
-    let usable = |local_only: bool| -> Vec<SocketAddr> {
-        let in_class = |c: &&Candidate| !local_only || c.local;
-        let ready: Vec<SocketAddr> = candidates
+    // Ready endpoints of the class, else its serving-and-terminating ones.
+    let usable = |class: &[&Candidate]| -> Vec<SocketAddr> {
+        let ready: Vec<SocketAddr> = class
             .iter()
-            .filter(in_class)
             .filter(|c| c.ready)
             .map(|c| c.address)
             .collect();
         if ready.is_empty() {
-            candidates
+            class
                 .iter()
-                .filter(in_class)
                 .filter(|c| c.serving_terminating)
                 .map(|c| c.address)
                 .collect()
@@ -91,6 +112,18 @@ pub fn categorize(
             ready
         }
     };
+    let all: Vec<&Candidate> = candidates.iter().collect();
+    let mut on_nodes: Vec<&Candidate> = candidates.iter().filter(|c| c.node.is_some()).collect();
+    // By node, then address (the sort is stable).
+    on_nodes.sort_by(|a, b| a.node.cmp(&b.node));
+    let local: Vec<LocalEndpoints> = on_nodes
+        .chunk_by(|a, b| a.node == b.node)
+        .filter_map(|group| {
+            let endpoints = usable(group);
+            let node = group[0].node.clone()?;
+            (!endpoints.is_empty()).then_some(LocalEndpoints { node, endpoints })
+        })
+        .collect();
     // Addresses sorted by IP first, so their IPs are sorted too: only duplicates to drop.
     let mut serving: Vec<IpAddr> = candidates
         .iter()
@@ -99,8 +132,8 @@ pub fn categorize(
         .collect();
     serving.dedup();
     CategorizedEndpoints {
-        cluster: usable(false),
-        local: usable(true),
+        cluster: usable(&all),
+        local,
         serving,
     }
 }
@@ -180,10 +213,10 @@ mod tests {
                 "http",
                 Protocol::Tcp,
                 "10.0.0.0".parse().unwrap(),
-                "a",
+                &mut |name| Arc::from(name),
             );
             assert_eq!(got.cluster, addrs(&cluster));
-            assert_eq!(got.local, addrs(&local));
+            assert_eq!(got.local_on("a"), addrs(&local));
             // Serving endpoints are a superset of the usable ones.
             assert!(got.cluster.iter().all(|e| got.serving.contains(&e.ip())));
         }
@@ -206,7 +239,7 @@ mod tests {
             "http",
             Protocol::Tcp,
             "10.0.0.0".parse().unwrap(),
-            "a",
+            &mut |name| Arc::from(name),
         );
         assert_eq!(
             got.cluster,
@@ -233,7 +266,7 @@ mod tests {
             "http",
             Protocol::Tcp,
             "10.0.0.0".parse().unwrap(),
-            "a",
+            &mut |name| Arc::from(name),
         );
         assert_eq!(got.cluster, addrs(&["10.0.0.1:80"]));
     }
@@ -255,10 +288,12 @@ mod tests {
             "http",
             Protocol::Tcp,
             "10.0.0.0".parse().unwrap(),
-            "a",
+            &mut |name| Arc::from(name),
         );
         // 10.0.0.2 is not ready as the first slice says; 10.0.0.1 is local and ready.
         assert_eq!(got.cluster, addrs(&["10.0.0.1:80", "10.0.0.3:80"]));
-        assert_eq!(got.local, addrs(&["10.0.0.1:80"]));
+        assert_eq!(got.local_on("a"), addrs(&["10.0.0.1:80"]));
+        assert_eq!(got.local_on("b"), addrs(&["10.0.0.3:80"]));
+        assert_eq!(got.local_on("c"), addrs(&[]));
     }
 }

@@ -18,7 +18,10 @@
 //!   ([`IpNet`] is re-exported from the `ipnet` crate); with the `reference` feature,
 //!   `reference::cluster` builds a small complete one.
 //! - [`Engine`]: the packet path; its documentation shows the embedding loop.
-//! - [`Update`]: incremental changes, applied with [`Engine::update`].
+//! - [`ControlPlane`]: the cluster compiled once and published as immutable snapshots
+//!   ([`tables::ClusterTables`]) that any number of engines follow
+//!   ([`Engine::follow`]); [`Update`]s are incremental changes to it (or to an engine's
+//!   own, with [`Engine::update`]).
 //! - [`Verdict`], [`DropReason`], [`RejectReason`], [`Counters`]: what happened and why;
 //!   [`trace`] records every decision for one packet.
 //! - [`tables`], [`conntrack`], [`maglev`], [`categorize`], [`checksum`], [`reject`]: the
@@ -59,8 +62,9 @@
 mod addr;
 pub mod categorize;
 pub mod checksum;
-pub mod compile;
+mod compile;
 pub mod conntrack;
+mod control_plane;
 mod counters;
 mod engine;
 mod expiring;
@@ -69,6 +73,7 @@ mod icmp;
 mod known;
 pub mod maglev;
 mod model;
+mod node_names;
 mod packet;
 mod policy;
 mod port_lines;
@@ -87,9 +92,10 @@ mod verdict;
 pub use etherparse;
 
 pub use addr::Addr;
-pub use compile::{ServiceMap, Update, compile};
+pub use compile::compile;
+pub use control_plane::{ControlPlane, Publication, Update};
 pub use counters::Counters;
-pub use engine::{Engine, Path};
+pub use engine::{Engine, NotOwner, Path};
 pub use model::*; // the model types' one public path
 pub use time::Instant;
 pub use trace::{Trace, TraceStep};

@@ -55,11 +55,11 @@ pub(crate) fn decide(
     // Source ranges are checked before DNAT (nftables: filter-prerouting, whatever the
     // endpoints); iptables only builds its firewall chain when endpoints exist.
     if frontend == Frontend::LoadBalancerIp {
-        let source_ranges = &tables.port(id).source_ranges;
-        let firewall_applies = !source_ranges.is_empty()
+        let compiled = tables.port(id);
+        let firewall_applies = !compiled.source_ranges.is_empty()
             && (settings.mode == ProxyMode::Nftables || port.has_endpoints());
         if firewall_applies {
-            if !source_ranges.iter().any(|r| r.contains(&src)) {
+            if !compiled.allows_source(src, &settings.node_ips) {
                 return Decision::Drop(DropReason::SourceRangeDenied);
             }
             if trace.enabled() {
@@ -104,7 +104,11 @@ pub(crate) fn decide(
         };
         (class, masquerade, DropReason::NoLocalInternalEndpoints)
     };
-    if port.endpoint_count(class) == 0 {
+    let count = match class {
+        EndpointClass::Cluster => port.cluster_endpoints(),
+        EndpointClass::Local => tables.local_endpoints(id).len(),
+    };
+    if count == 0 {
         return Decision::Drop(empty);
     }
     Decision::Service(Plan {

@@ -5,15 +5,16 @@
 //! and updates, spread over several heap blocks. A new connection to a cluster IP reads
 //! only this: one probe of a [`FlowIndex`] bucket (prefetchable a batch ahead, as the
 //! conntrack index is), then one 64-byte [`PortLine`] holding the policy flags, the
-//! endpoint counts and up to four IPv4 endpoints inline. Other frontends (external,
-//! load-balancer IPs, NodePorts), IPv6 endpoints and larger endpoint sets fall back to
-//! the full tables, which stay the reference.
+//! cluster-wide endpoint count and up to four IPv4 endpoints inline. Other frontends
+//! (external, load-balancer IPs, NodePorts), IPv6 endpoints, larger endpoint sets and
+//! node-local endpoints (which differ per node, and the lines are shared by every node)
+//! fall back to the full tables, which stay the reference.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::flow_index::{FlowIndex, prefetch};
 use crate::model::Protocol;
-use crate::service_port::{CompiledServicePort, EndpointClass, ServicePortId};
+use crate::service_port::{CompiledServicePort, ServicePortId};
 
 /// IPv4 endpoints a line holds inline.
 const INLINE: usize = 4;
@@ -24,10 +25,12 @@ const INTERNAL_LOCAL: u8 = 1;
 const EXTERNAL_LOCAL: u8 = 16;
 /// sessionAffinity ClientIP.
 const AFFINITY: u8 = 2;
-/// The endpoints (cluster then local) are all inline.
+/// The cluster-wide endpoints are all inline.
 const ENDPOINTS_INLINE: u8 = 4;
 /// The line describes a compiled port (slots of freed ports are cleared).
 const IN_USE: u8 = 8;
+/// The port has Maglev tables (endpoint selection Maglev).
+const MAGLEV: u8 = 32;
 
 /// One service port as a new connection to its cluster IP sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +41,7 @@ pub(crate) struct PortLine {
     protocol: Protocol,
     flags: u8,
     cluster_endpoints: u32,
-    local_endpoints: u32,
-    /// `cluster_endpoints` then `local_endpoints` IPv4 endpoints, when `ENDPOINTS_INLINE`.
+    /// The first `cluster_endpoints` IPv4 endpoints, when `ENDPOINTS_INLINE`.
     endpoints: [(Ipv4Addr, u16); INLINE],
 }
 
@@ -49,20 +51,18 @@ const UNUSED_LINE: PortLine = PortLine {
     protocol: Protocol::Tcp,
     flags: 0,
     cluster_endpoints: 0,
-    local_endpoints: 0,
     endpoints: [(Ipv4Addr::UNSPECIFIED, 0); INLINE],
 };
 
 impl PortLine {
     fn new(port: &CompiledServicePort) -> PortLine {
-        let (cluster, local) = (&port.endpoints.cluster, &port.endpoints.local);
+        let cluster = &port.endpoints.cluster;
         let mut line = PortLine {
             cluster_ip: port.cluster_ip,
             port: port.port,
             protocol: port.protocol,
             flags: IN_USE,
             cluster_endpoints: u32::try_from(cluster.len()).unwrap_or(u32::MAX),
-            local_endpoints: u32::try_from(local.len()).unwrap_or(u32::MAX),
             endpoints: UNUSED_LINE.endpoints,
         };
         if port.internal_policy_local {
@@ -74,9 +74,11 @@ impl PortLine {
         if port.affinity_timeout.is_some() {
             line.flags |= AFFINITY;
         }
-        let all = cluster.iter().chain(local);
-        if cluster.len() + local.len() <= INLINE && all.clone().all(SocketAddr::is_ipv4) {
-            for (slot, endpoint) in line.endpoints.iter_mut().zip(all) {
+        if !port.maglev_cluster.is_empty() || !port.maglev_local.is_empty() {
+            line.flags |= MAGLEV;
+        }
+        if cluster.len() <= INLINE && cluster.iter().all(SocketAddr::is_ipv4) {
+            for (slot, endpoint) in line.endpoints.iter_mut().zip(cluster) {
                 if let IpAddr::V4(ip) = endpoint.ip() {
                     *slot = (ip, endpoint.port());
                 }
@@ -101,29 +103,27 @@ impl PortLine {
         self.flags & AFFINITY != 0
     }
 
-    /// How many endpoints a connection of `class` picks from.
-    pub fn endpoint_count(&self, class: EndpointClass) -> usize {
-        (match class {
-            EndpointClass::Cluster => self.cluster_endpoints,
-            EndpointClass::Local => self.local_endpoints,
-        }) as usize
+    /// Endpoint selection Maglev: the port has Maglev tables.
+    pub fn maglev(&self) -> bool {
+        self.flags & MAGLEV != 0
     }
 
-    /// kube-proxy's `hasEndpoints`.
+    /// How many endpoints a connection of class Cluster picks from.
+    pub fn cluster_endpoints(&self) -> usize {
+        self.cluster_endpoints as usize
+    }
+
+    /// kube-proxy's `hasEndpoints` (a node's local endpoints are among the cluster's).
     pub fn has_endpoints(&self) -> bool {
-        self.cluster_endpoints > 0 || self.local_endpoints > 0
+        self.cluster_endpoints > 0
     }
 
-    /// Endpoint `index` of `class`, when the line holds it (else read the full tables).
-    pub fn endpoint(&self, class: EndpointClass, index: usize) -> Option<SocketAddr> {
+    /// Cluster-wide endpoint `index`, when the line holds it (else read the full tables).
+    pub fn cluster_endpoint(&self, index: usize) -> Option<SocketAddr> {
         if self.flags & ENDPOINTS_INLINE == 0 {
             return None;
         }
-        let slot = match class {
-            EndpointClass::Cluster => index,
-            EndpointClass::Local => self.cluster_endpoints as usize + index,
-        };
-        let (ip, port) = self.endpoints[slot];
+        let (ip, port) = self.endpoints[index];
         Some(SocketAddr::new(IpAddr::V4(ip), port))
     }
 

@@ -105,16 +105,18 @@ pub struct CompiledServicePort {
     /// `Some` for sessionAffinity ClientIP: how long a client keeps its endpoint.
     pub affinity_timeout: Option<Duration>,
     /// loadBalancerSourceRanges of this family; applies to load-balancer IP traffic only.
-    /// Empty means everyone is allowed (a `/0` range compiles to empty too). When a range
-    /// holds a node address, the load-balancer IPs are added, as kube-proxy does.
+    /// Empty means everyone is allowed (a `/0` range compiles to empty too). A node whose
+    /// address is in a range also lets its load-balancer IPs through
+    /// ([`CompiledServicePort::allowed_sources`]).
     pub source_ranges: Vec<IpNet>,
     /// The usable endpoints, split by traffic policy class.
     pub endpoints: CategorizedEndpoints,
     /// Maglev lookup table over `endpoints.cluster`: each slot is an index into it
     /// (empty for round robin or without endpoints).
     pub maglev_cluster: Box<[u32]>,
-    /// Maglev lookup table over `endpoints.local`, like `maglev_cluster`.
-    pub maglev_local: Box<[u32]>,
+    /// Maglev lookup tables over each node's local endpoints, in the order of
+    /// `endpoints.local`, like `maglev_cluster`.
+    pub maglev_local: Vec<Box<[u32]>>,
 }
 
 /// The traffic class a new connection draws its endpoint from.
@@ -127,23 +129,64 @@ pub enum EndpointClass {
 }
 
 impl CompiledServicePort {
-    /// The endpoints (address and target port) a new connection of `class` picks from.
-    pub fn endpoints_of(&self, class: EndpointClass) -> &[SocketAddr] {
+    /// The endpoints (address and target port) a new connection of `class` on node `node`
+    /// picks from.
+    pub fn endpoints_of(&self, class: EndpointClass, node: &str) -> &[SocketAddr] {
         match class {
             EndpointClass::Cluster => &self.endpoints.cluster,
-            EndpointClass::Local => &self.endpoints.local,
+            EndpointClass::Local => self.endpoints.local_on(node),
         }
     }
 
-    pub(crate) fn maglev_of(&self, class: EndpointClass) -> &[u32] {
+    pub(crate) fn maglev_of(&self, class: EndpointClass, node: &str) -> &[u32] {
         match class {
             EndpointClass::Cluster => &self.maglev_cluster,
-            EndpointClass::Local => &self.maglev_local,
+            EndpointClass::Local => self
+                .endpoints
+                .local
+                .binary_search_by(|group| (*group.node).cmp(node))
+                .ok()
+                .and_then(|i| self.maglev_local.get(i))
+                .map_or(&[], |table| table),
         }
     }
 
-    /// kube-proxy's `hasEndpoints`: some usable endpoint exists on some node.
+    /// kube-proxy's `hasEndpoints`: some usable endpoint exists on some node. (A node's
+    /// local endpoints are usable cluster-wide too, so the cluster set says it.)
     pub fn has_endpoints(&self) -> bool {
-        !self.endpoints.cluster.is_empty() || !self.endpoints.local.is_empty()
+        !self.endpoints.cluster.is_empty()
+    }
+
+    /// The sources allowed to reach the load-balancer IPs from a node with addresses
+    /// `node_ips` (empty: everyone). When a range holds a node address, the
+    /// load-balancer IPs themselves are allowed too (traffic the node sends to its own
+    /// VIP), as kube-proxy does.
+    pub fn allowed_sources(&self, node_ips: &[IpAddr]) -> Vec<IpNet> {
+        let mut allowed = self.source_ranges.clone();
+        if self.lets_node_through(node_ips) {
+            allowed.extend(self.load_balancer_ips().map(IpNet::from));
+        }
+        allowed
+    }
+
+    /// Whether `src` may reach the load-balancer IPs ([`CompiledServicePort::allowed_sources`]),
+    /// without building the list.
+    pub fn allows_source(&self, src: IpAddr, node_ips: &[IpAddr]) -> bool {
+        self.source_ranges.is_empty()
+            || self.source_ranges.iter().any(|r| r.contains(&src))
+            || (self.load_balancer_ips().any(|ip| ip == src) && self.lets_node_through(node_ips))
+    }
+
+    fn lets_node_through(&self, node_ips: &[IpAddr]) -> bool {
+        node_ips
+            .iter()
+            .any(|ip| self.source_ranges.iter().any(|r| r.contains(ip)))
+    }
+
+    fn load_balancer_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.frontends
+            .iter()
+            .filter(|(_, frontend)| *frontend == Frontend::LoadBalancerIp)
+            .map(|(key, _)| key.address)
     }
 }

@@ -64,7 +64,7 @@ fn full_tcp_connection_through_node_port_with_masquerade() {
             let flushed = engine.update(Update::UpsertEndpointSlice(Box::new(
                 slice_mut(&mut state, "nginx").clone(),
             )));
-            assert_eq!(flushed, 0, "TCP connections are never flushed");
+            assert_eq!(flushed, Ok(0), "TCP connections are never flushed");
             assert_eq!(engine.connections(), 1);
         }
         match dir {

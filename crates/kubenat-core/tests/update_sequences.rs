@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use kubenat_core::tables::CompiledServicePort;
 use kubenat_core::{
-    ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Protocol, ProxyConfig,
-    Service, ServiceMap, ServiceName, ServicePort, TargetPort, Update,
+    ClusterState, ControlPlane, Endpoint, EndpointConditions, EndpointPort, EndpointSlice,
+    Protocol, ProxyConfig, Service, ServiceName, ServicePort, TargetPort, Update,
 };
 use proptest::prelude::*;
 
@@ -71,15 +71,15 @@ fn slice(n: u8, s: u8, endpoints: u8) -> EndpointSlice {
     }
 }
 
-/// What a map compiled for each Service name, in a form two maps can be compared by.
-fn compiled(map: &ServiceMap) -> BTreeMap<ServiceName, Vec<CompiledServicePort>> {
+/// What a control plane compiled for each Service name, in a form two can be compared by.
+fn compiled(map: &ControlPlane) -> BTreeMap<ServiceName, Vec<CompiledServicePort>> {
     (0..NAMES)
         .map(name)
         .map(|name| {
             let ports = map
                 .ports_of(&name)
                 .iter()
-                .map(|&id| map.tables().port(id).clone())
+                .map(|&id| map.snapshot().port(id).clone())
                 .collect();
             (name, ports)
         })
@@ -164,28 +164,38 @@ fn proxy() -> ProxyConfig {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Both from an empty map and from a map compiled whole, the updates end where a
-    /// fresh compile does.
+    /// Both from an empty control plane and from one compiled whole (whose snapshots an
+    /// engine keeps reading, so each change copies rather than edits), the updates end
+    /// where a fresh compile does, and the snapshots they replaced are left as they were.
     #[test]
     fn updates_compile_what_a_fresh_compile_of_their_result_does(
         initial in proptest::collection::vec(op(), 0..30),
         ops in proptest::collection::vec(op(), 1..60),
     ) {
         let mut described = Described::default();
-        let mut from_empty = ServiceMap::from_state(described.state());
+        let mut from_empty = ControlPlane::from_state(described.state());
         for op in &initial {
             from_empty.apply(described.record(op));
         }
-        let mut from_whole = ServiceMap::from_state(described.state());
+        let mut from_whole = ControlPlane::from_state(described.state());
+        let publication = from_whole.publication();
+        let first = publication.load();
+        let first_ports: Vec<_> = first
+            .ports().map(|(id, p)| (id, p.clone())).collect();
         prop_assert_eq!(compiled(&from_empty), compiled(&from_whole));
         for op in &ops {
             let update = described.record(op);
             from_empty.apply(update.clone());
             from_whole.apply(update);
+            prop_assert_eq!(publication.generation(), from_whole.snapshot().generation());
         }
-        let fresh = compiled(&ServiceMap::from_state(described.state()));
+        let fresh = compiled(&ControlPlane::from_state(described.state()));
         prop_assert_eq!(&compiled(&from_empty), &fresh);
         prop_assert_eq!(&compiled(&from_whole), &fresh);
+        // A change that changes nothing (removing what is not there) publishes nothing.
+        prop_assert!(publication.generation() <= ops.len() as u64);
+        let kept: Vec<_> = first.ports().map(|(id, p)| (id, p.clone())).collect();
+        prop_assert_eq!(kept, first_ports);
     }
 }
 
@@ -197,7 +207,7 @@ fn of_objects_listed_twice_the_last_one_listed_wins() {
         proxy: proxy(),
         ..ClusterState::default()
     };
-    let map = ServiceMap::from_state(listed(&[(1, 0), (2, 2), (1, 2), (2, 0), (1, 1)]));
+    let map = ControlPlane::from_state(listed(&[(1, 0), (2, 2), (1, 2), (2, 0), (1, 1)]));
     let ports = compiled(&map);
     let port_numbers = |n: u8| -> Vec<u16> { ports[&name(n)].iter().map(|p| p.port).collect() };
     assert_eq!(port_numbers(1), [81, 9000]);

@@ -79,7 +79,7 @@ fn removing_an_endpoint_flushes_its_udp_flows_but_not_tcp() {
     let flushed = engine.update(Update::UpsertEndpointSlice(Box::new(
         slice_mut(&mut state, "kube-dns").clone(),
     )));
-    assert_eq!(flushed, 1, "the UDP flow to the removed pod is flushed");
+    assert_eq!(flushed, Ok(1), "the UDP flow to the removed pod is flushed");
     assert_eq!(engine.connections(), 3);
     // The flushed UDP flow's next packet is a new connection to a live pod.
     let client = endpoints(&udp_out[1]).0;
@@ -115,7 +115,8 @@ fn udp_flow_to_a_serving_terminating_endpoint_is_not_flushed() {
         slice_mut(&mut state, "kube-dns").clone(),
     )));
     assert_eq!(
-        flushed, 0,
+        flushed,
+        Ok(0),
         "pkg/proxy/conntrack/cleanup.go: endpoint.IsServing() keeps the flow"
     );
     let (_, d, _) = forward_translated(
@@ -135,7 +136,7 @@ fn udp_flows_survive_when_no_endpoint_is_left() {
     let flushed = engine.update(Update::UpsertEndpointSlice(Box::new(
         slice_mut(&mut state, "kube-dns").clone(),
     )));
-    assert_eq!(flushed, 0);
+    assert_eq!(flushed, Ok(0));
     assert_eq!(engine.connections(), 4);
     let (client, pod) = endpoints(&udp_out[0]);
     let (_, d, _) =
@@ -176,7 +177,7 @@ fn removing_a_node_port_endpoint_flushes_udp_node_port_flows() {
     let slice = slice.clone();
     assert_eq!(
         engine.update(Update::UpsertEndpointSlice(Box::new(slice))),
-        1
+        Ok(1)
     );
     let (s, d, _) = forward_translated(
         &mut engine,
@@ -190,7 +191,7 @@ fn removing_a_node_port_endpoint_flushes_udp_node_port_flows() {
 #[test]
 fn removing_a_service_keeps_tracked_flows_and_guards_its_address() {
     let (mut engine, _, udp_out, tcp_out) = dns_flows();
-    assert_eq!(engine.update(Update::RemoveService(dns())), 0);
+    assert_eq!(engine.update(Update::RemoveService(dns())), Ok(0));
     assert_eq!(engine.connections(), 4);
     for out in udp_out.iter().chain(&tcp_out) {
         let (client, pod) = endpoints(out);
@@ -214,7 +215,10 @@ fn removing_a_service_keeps_tracked_flows_and_guards_its_address() {
 fn replace_flushes_stale_udp_and_keeps_tcp() {
     let (mut engine, state, udp_out, tcp_out) = dns_flows();
     // Replacing with the same state changes nothing.
-    assert_eq!(engine.update(Update::Replace(Box::new(state.clone()))), 0);
+    assert_eq!(
+        engine.update(Update::Replace(Box::new(state.clone()))),
+        Ok(0)
+    );
     assert_eq!(engine.connections(), 4);
     let gone = dns_pod_of(&udp_out[1]);
     let kept = dns_pod_of(&udp_out[0]);
@@ -222,7 +226,7 @@ fn replace_flushes_stale_udp_and_keeps_tcp() {
     slice_mut(&mut next, "kube-dns")
         .endpoints
         .retain(|e| e.addresses[0] != gone.ip());
-    assert_eq!(engine.update(Update::Replace(Box::new(next))), 1);
+    assert_eq!(engine.update(Update::Replace(Box::new(next))), Ok(1));
     assert_eq!(engine.connections(), 3);
     let (_, d, _) = forward_translated(
         &mut engine,

@@ -112,7 +112,9 @@ fn reader(id: usize, updates: mpsc::Receiver<(usize, Update)>) -> Seen {
         loop {
             match updates.try_recv() {
                 Ok((g, update)) => {
-                    engine.update(update);
+                    engine
+                        .update(update)
+                        .expect("the engine owns its control plane");
                     generation = g;
                     seen.generations += 1;
                 }

@@ -606,7 +606,7 @@ impl<'a> Renderer<'a> {
             policy_chain(out, name, &port.endpoints.cluster);
         }
         if let Some(name) = &plan.local_chain {
-            policy_chain(out, name, &port.endpoints.local);
+            policy_chain(out, name, port.endpoints.local_on(&self.settings.node_name));
         }
 
         if let Some(name) = &plan.external_chain {
@@ -641,7 +641,11 @@ impl<'a> Renderer<'a> {
         }
 
         if let Some(name) = &plan.firewall_chain {
-            let ranges: Vec<String> = port.source_ranges.iter().map(net).collect();
+            let ranges: Vec<String> = port
+                .allowed_sources(&self.settings.node_ips)
+                .iter()
+                .map(net)
+                .collect();
             chain(
                 out,
                 name,
@@ -672,13 +676,14 @@ fn plan<'a>(port: &'a CompiledServicePort, name: &str, settings: &NodeSettings) 
         port.node_port.is_some() || port.frontends.iter().any(|(_, f)| f.is_external());
     let uses_cluster = !port.endpoints.cluster.is_empty()
         && (!port.internal_policy_local || externally_accessible);
-    let uses_local = !port.endpoints.local.is_empty()
+    let local = port.endpoints.local_on(&settings.node_name);
+    let uses_local = !local.is_empty()
         && (port.internal_policy_local || (port.external_policy_local && externally_accessible));
     // kube-proxy's allReachableEndpoints: endpoint chains only for the classes in use.
     let reachable = uses_cluster
-        .then_some(&port.endpoints.cluster)
+        .then_some(&port.endpoints.cluster[..])
         .into_iter()
-        .chain(uses_local.then_some(&port.endpoints.local))
+        .chain(uses_local.then_some(local))
         .flatten();
     let endpoint_bases = reachable
         .map(|ep| {
@@ -698,7 +703,7 @@ fn plan<'a>(port: &'a CompiledServicePort, name: &str, settings: &NodeSettings) 
         cluster_chain.clone()
     };
     let has_external_endpoints =
-        has_endpoints && (!port.external_policy_local || !port.endpoints.local.is_empty());
+        has_endpoints && (!port.external_policy_local || !local.is_empty());
     let external_chain =
         (has_endpoints && externally_accessible).then(|| format!("external-{base}"));
     let has_lb_ips = port

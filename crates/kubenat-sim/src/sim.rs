@@ -358,7 +358,8 @@ impl Sim {
             for n in 0..self.nodes.len() {
                 self.nodes[n]
                     .engine
-                    .update(Update::UpsertEndpointSlice(Box::new(slice.clone())));
+                    .update(Update::UpsertEndpointSlice(Box::new(slice.clone())))
+                    .expect("each node's engine owns its control plane");
             }
         }
         for n in 0..self.nodes.len() {

@@ -83,9 +83,9 @@ pub fn json(tables: &Tables, node: &str) -> RulesJson {
                 external_traffic_policy_local: p.external_policy_local,
                 internal_traffic_policy_local: p.internal_policy_local,
                 session_affinity_timeout_seconds: p.affinity_timeout.map(|t| t.as_secs()),
-                load_balancer_source_ranges: strings(&p.source_ranges),
+                load_balancer_source_ranges: strings(&p.allowed_sources(&settings.node_ips)),
                 cluster_endpoints: strings(&p.endpoints.cluster),
-                local_endpoints: strings(&p.endpoints.local),
+                local_endpoints: strings(p.endpoints.local_on(&settings.node_name)),
             })
             .collect(),
     }

@@ -9,7 +9,7 @@ use crate::flow_index::prefetch;
 use crate::model::Protocol;
 use crate::packet;
 use crate::port_lines::frontend_hash;
-use crate::tables::{EndpointClass, ServicePortId};
+use crate::tables::ServicePortId;
 use crate::time::Instant;
 use crate::trace::NoTrace;
 use crate::verdict::{Hook, Verdict};
@@ -37,6 +37,7 @@ impl Engine {
         // bucket of the reply tuple the new connection will likely get; processing.
         const STRIDE: usize = 64;
         const DEPTH: usize = 8;
+        self.refresh();
         let n = packets.len().min(verdicts.len());
         let arriving = hook != Hook::Postrouting;
         for start in (0..n).step_by(STRIDE) {
@@ -61,7 +62,7 @@ impl Engine {
                 }
                 if let Some(i) = step.checked_sub(2 * DEPTH).filter(|&i| i < len)
                     && let Some(hash) = services[i]
-                    && let Some(id) = self.core.map.tables().lines().prefetch_line(hash)
+                    && let Some(id) = self.core.tables.lines().prefetch_line(hash)
                     && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
                 {
                     prefetch(cursor);
@@ -115,7 +116,7 @@ impl Engine {
             (IpAddr::V4(t.dst), t.protocol, t.dport)
         };
         let hash = frontend_hash(address, Protocol::from_ip_number(protocol)?, port);
-        self.core.map.tables().lines().prefetch_index(hash);
+        self.core.tables.lines().prefetch_index(hash);
         Some(hash)
     }
 
@@ -124,8 +125,8 @@ impl Engine {
     /// masquerade applies (the common case; a wrong guess costs one useless load).
     #[inline]
     fn prefetch_likely_reply(&self, packet: &[u8], id: ServicePortId) {
-        let line = self.core.map.tables().lines().line(id);
-        let count = line.endpoint_count(EndpointClass::Cluster);
+        let line = self.core.tables.lines().line(id);
+        let count = line.cluster_endpoints();
         let Some(&turn) = self.core.cursors.get(id.0 as usize * 2) else {
             return;
         };
@@ -133,7 +134,7 @@ impl Engine {
             return;
         }
         let index = turn as usize % count;
-        if let Some(endpoint) = line.endpoint(EndpointClass::Cluster, index)
+        if let Some(endpoint) = line.cluster_endpoint(index)
             && let IpAddr::V4(endpoint_ip) = endpoint.ip()
             && let Some(t) = packet::peek_tuple::<Ipv4Addr>(packet)
         {

@@ -117,7 +117,7 @@ impl Core {
     }
 
     fn portless<A: Addr>(&self, parsed: &Parsed<A>, trace: &mut impl Trace) -> Verdict {
-        match policy::decide_portless(self.map.tables(), parsed.tuple.dst.into(), trace) {
+        match policy::decide_portless(&self.tables, parsed.tuple.dst.into(), trace) {
             Decision::Drop(reason) => Verdict::Drop(reason),
             Decision::Reject(reason) => Verdict::Reject(reason),
             Decision::Pass | Decision::Service(_) => Verdict::Accept,

@@ -10,15 +10,19 @@ mod reply;
 mod select;
 mod update;
 
+pub use update::NotOwner;
+
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use std::sync::Arc;
+
 use crate::addr::Addr;
-use crate::compile::ServiceMap;
 use crate::conntrack::Tuple;
+use crate::control_plane::{ControlPlane, Publication};
 use crate::counters::Counters;
-use crate::model::ClusterState;
+use crate::model::{ClusterState, ProxyConfig};
 use crate::packet::{self, Parsed};
-use crate::tables::Tables;
+use crate::tables::{ClusterTables, NodeSettings, Tables};
 use crate::time::Instant;
 use crate::trace::{NoTrace, Trace, TraceStep};
 use crate::verdict::{Flow, Hook, Translation, Verdict};
@@ -34,9 +38,23 @@ pub enum Path {
     LocalOut,
 }
 
+/// Where an engine's snapshots come from.
+enum Source {
+    /// Its own control plane ([`Engine::new`]), changed through [`Engine::update`].
+    Own(Box<ControlPlane>),
+    /// A shared control plane's publication ([`Engine::follow`]), checked between batches.
+    Follow(Publication),
+    /// Whatever the embedder hands [`Engine::adopt`].
+    Adopted,
+}
+
 /// Everything but the per-family connection state.
 struct Core {
-    map: ServiceMap,
+    /// The cluster's snapshot with this node's settings.
+    tables: Tables,
+    source: Source,
+    /// This node's proxy settings (conntrack, masquerade ports, seed).
+    proxy: ProxyConfig,
     /// Round-robin turn per (service port, endpoint class).
     cursors: Vec<u32>,
     /// Latest time seen: time never goes backwards inside the engine.
@@ -87,40 +105,89 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Compiles `state` and starts with empty connection tracking at [`Instant::ZERO`].
-    /// Allocates the conntrack and session-affinity tables for
+    /// Compiles `state` into a control plane of the engine's own and starts with empty
+    /// connection tracking at [`Instant::ZERO`]. Allocates the conntrack and
+    /// session-affinity tables for
     /// [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity)
     /// connections up front, for each address family the state uses.
     pub fn new(state: &ClusterState) -> Engine {
         Engine::from_state(state.clone())
     }
 
-    /// [`Engine::new`], taking the state instead of copying it (the engine keeps it for
-    /// updates).
+    /// [`Engine::new`], taking the state instead of copying it (the engine's control plane
+    /// keeps it for updates).
     pub fn from_state(state: ClusterState) -> Engine {
-        let proxy = state.proxy.clone();
-        let map = ServiceMap::from_state(state);
-        let cursors = vec![0; map.tables().port_slots() * 2];
-        let (v4_in_use, v6_in_use) = (
-            map.tables().uses_family(false),
-            map.tables().uses_family(true),
-        );
+        let plane = ControlPlane::from_state(state);
+        let proxy = plane.proxy().clone();
+        let cluster = plane.snapshot().clone();
+        Engine::with_source(cluster, proxy, Source::Own(Box::new(plane)))
+    }
+
+    /// An engine of the node `proxy` configures that reads the snapshots `publication`
+    /// publishes: it takes the latest before each batch, so a batch sees exactly one
+    /// generation, and connections it tracks keep their endpoints across changes. Costs
+    /// its connection state and 8 bytes per service port (round-robin turns): the tables
+    /// are shared.
+    ///
+    /// ```
+    /// use kubenat_core::{ControlPlane, Engine, Hook, Instant, ServiceName, Update, Verdict};
+    /// use kubenat_core::reference;
+    ///
+    /// let mut plane = ControlPlane::new(&reference::cluster("nodoa"));
+    /// let publication = plane.publication();
+    /// // Two nodes' engines, one compiled cluster.
+    /// let mut nodoa = Engine::follow(publication.clone(), &reference::cluster("nodoa").proxy);
+    /// let mut nodob = Engine::follow(publication, &reference::cluster("nodob").proxy);
+    /// plane.apply(Update::RemoveService(ServiceName::new("default", "mariadb-service")));
+    /// // Both take the change before their next packet: mariadb's cluster IP is free.
+    /// for engine in [&mut nodoa, &mut nodob] {
+    ///     let mut syn = Vec::new();
+    ///     etherparse::PacketBuilder::ipv4([10, 10, 0, 50], [10, 10, 1, 101], 64)
+    ///         .tcp(40000, 3307, 1, 64240)
+    ///         .syn()
+    ///         .write(&mut syn, &[])
+    ///         .unwrap();
+    ///     assert!(!matches!(
+    ///         engine.process(Hook::Prerouting, &mut syn, Instant::ZERO),
+    ///         Verdict::Translated(_)
+    ///     ));
+    ///     assert_eq!(engine.tables().cluster().generation(), 1);
+    /// }
+    /// ```
+    pub fn follow(publication: Publication, proxy: &ProxyConfig) -> Engine {
+        let cluster = publication.load();
+        Engine::with_source(cluster, proxy.clone(), Source::Follow(publication))
+    }
+
+    /// An engine of the node `proxy` configures that reads `cluster` until the embedder
+    /// hands it another with [`Engine::adopt`] (a simulator deciding when each node
+    /// applies a change does this).
+    pub fn with_snapshot(cluster: Arc<ClusterTables>, proxy: &ProxyConfig) -> Engine {
+        Engine::with_source(cluster, proxy.clone(), Source::Adopted)
+    }
+
+    fn with_source(cluster: Arc<ClusterTables>, proxy: ProxyConfig, source: Source) -> Engine {
+        let tables = Tables::new(cluster, Arc::new(NodeSettings::from_proxy(&proxy)));
+        let cursors = vec![0; tables.port_slots() * 2];
+        let (v4_in_use, v6_in_use) = (tables.uses_family(false), tables.uses_family(true));
         Engine {
+            v4: FamilyState::new(&proxy, v4_in_use),
+            v6: FamilyState::new(&proxy, v6_in_use),
             core: Core {
-                map,
+                tables,
+                source,
                 cursors,
                 now: Instant::ZERO,
                 rng: proxy.seed,
+                proxy,
             },
-            v4: FamilyState::new(&proxy, v4_in_use),
-            v6: FamilyState::new(&proxy, v6_in_use),
             counters: Counters::default(),
         }
     }
 
-    /// The compiled tables.
+    /// The compiled tables, as this node sees them.
     pub fn tables(&self) -> &Tables {
-        self.core.map.tables()
+        &self.core.tables
     }
 
     /// Bytes of what the packet path reads for a new connection to a service: the compact
@@ -128,7 +195,15 @@ impl Engine {
     /// turns. The full tables and the cluster state they are compiled from, which only
     /// updates, traces and the other frontends read, are not counted.
     pub fn packet_path_bytes(&self) -> usize {
-        self.core.map.tables().lines().bytes() + std::mem::size_of_val(&self.core.cursors[..])
+        self.core.tables.lines().bytes() + std::mem::size_of_val(&self.core.cursors[..])
+    }
+
+    /// Bytes this engine holds beyond the shared snapshot and its connection state: its
+    /// round-robin turns and node settings.
+    pub fn own_bytes(&self) -> usize {
+        std::mem::size_of::<Engine>()
+            + std::mem::size_of_val(&self.core.cursors[..])
+            + std::mem::size_of::<NodeSettings>()
     }
 
     /// Counters per verdict and reason since the engine was made.
@@ -199,6 +274,7 @@ impl Engine {
         now: Instant,
         trace: &mut impl Trace,
     ) -> Verdict {
+        self.refresh();
         let verdict = self.hook(hook, packet, now, trace);
         self.finish(verdict, trace)
     }
@@ -219,6 +295,7 @@ impl Engine {
         now: Instant,
         trace: &mut impl Trace,
     ) -> Verdict {
+        self.refresh();
         let first = match path {
             Path::Forward => Hook::Prerouting,
             Path::LocalOut => Hook::Output,

@@ -43,7 +43,7 @@ impl Core {
             }
         }
         let decision = policy::decide(
-            self.map.tables(),
+            &self.tables,
             tuple.src.into(),
             tuple.dst.into(),
             protocol,
@@ -99,7 +99,7 @@ impl Core {
             if trace.enabled() {
                 trace.step(TraceStep::Masquerade { reason });
             }
-            let tables = self.map.tables();
+            let tables = &self.tables;
             let Some(address) = tables
                 .settings()
                 .masquerade_address(A::LEN == 16)
@@ -131,7 +131,7 @@ impl Core {
         if trace.enabled() {
             trace.step(TraceStep::ConntrackCreated { state });
         }
-        let tables = self.map.tables();
+        let tables = &self.tables;
         if tables.lines().line(plan.port).affinity()
             && let Some(timeout) = tables.port(plan.port).affinity_timeout
         {
@@ -153,7 +153,7 @@ impl Core {
     /// A masquerade source port that makes `reply` unique: a random start (Linux
     /// `fully-random`), then the next ports, up to 128 tries as netfilter bounds it.
     fn free_port<A: Addr>(&mut self, conntrack: &Conntrack<A>, mut reply: Tuple<A>) -> Option<u16> {
-        let range = self.map.proxy().masquerade_ports.clone();
+        let range = self.proxy.masquerade_ports.clone();
         let (low, high) = (*range.start(), *range.end());
         if low > high {
             return None;

@@ -6,7 +6,6 @@ use super::Core;
 use super::family::FamilyState;
 use crate::addr::Addr;
 use crate::conntrack::Tuple;
-use crate::model::EndpointSelection;
 use crate::policy::Plan;
 use crate::tables::EndpointClass;
 use crate::trace::Selection;
@@ -20,22 +19,26 @@ impl Core {
         plan: &Plan,
         tuple: &Tuple<A>,
     ) -> (SocketAddr, Selection, usize) {
-        let tables = self.map.tables();
+        let tables = &self.tables;
+        let node = &tables.settings().node_name;
         // The port's line answers the common case; the full tables the rest.
         let line = tables.lines().line(plan.port);
-        let candidates = line.endpoint_count(plan.class);
-        let endpoints = || tables.port(plan.port).endpoints_of(plan.class);
+        let endpoints = || tables.endpoints_of(plan.port, plan.class);
+        let candidates = match plan.class {
+            EndpointClass::Cluster => line.cluster_endpoints(),
+            EndpointClass::Local => endpoints().len(),
+        };
         if line.affinity()
             && let Some(remembered) = family.affinity.get(&(tuple.src, plan.port), self.now)
             && endpoints().contains(&remembered)
         {
             return (remembered, Selection::Affinity, candidates);
         }
-        let (index, selection) = match self.map.proxy().selection {
-            EndpointSelection::Maglev { .. }
-                if !tables.port(plan.port).maglev_of(plan.class).is_empty() =>
-            {
-                let maglev = tables.port(plan.port).maglev_of(plan.class);
+        // Round robin compiles no Maglev tables.
+        let maglev = || tables.port(plan.port).maglev_of(plan.class, node);
+        let (index, selection) = match line.maglev() {
+            true if !maglev().is_empty() => {
+                let maglev = maglev();
                 let hash = crate::tables::fixed_state().hash_one(tuple);
                 let slot = (hash % maglev.len() as u64) as u32;
                 (
@@ -63,9 +66,11 @@ impl Core {
                 )
             }
         };
-        let endpoint = line
-            .endpoint(plan.class, index)
-            .unwrap_or_else(|| endpoints()[index]);
+        let endpoint = match plan.class {
+            EndpointClass::Cluster => line.cluster_endpoint(index),
+            EndpointClass::Local => None,
+        }
+        .unwrap_or_else(|| endpoints()[index]);
         (endpoint, selection, candidates)
     }
 }

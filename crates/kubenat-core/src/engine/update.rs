@@ -1,11 +1,13 @@
 //! Cluster-state changes applied to a running engine.
 
-use super::Engine;
+use std::sync::Arc;
+
+use super::{Engine, Source};
 use crate::addr::Addr;
-use crate::compile::Update;
 use crate::conntrack::Conntrack;
-use crate::model::Protocol;
-use crate::tables::Tables;
+use crate::control_plane::Update;
+use crate::model::{Protocol, ProxyConfig};
+use crate::tables::{Changed, ClusterTables, NodeSettings, Tables};
 
 impl Engine {
     /// Applies a change to the cluster state. Established connections survive (a new
@@ -15,7 +17,8 @@ impl Engine {
     /// UDP connections whose endpoint is no longer serving are flushed, as kube-proxy's
     /// conntrack cleanup does (TCP and SCTP keep going to their endpoint until they close,
     /// so terminating pods drain). Round-robin turns restart for the changed Service (for
-    /// every Service on `Replace`). Returns the number of connections flushed.
+    /// every Service on `Replace`). Returns the number of connections flushed, or
+    /// [`NotOwner`] for an engine that follows a shared control plane (change that one).
     ///
     /// ```
     /// use kubenat_core::{Engine, Hook, Instant, ServiceName, Update, Verdict, reference};
@@ -40,42 +43,124 @@ impl Engine {
     ///     .unwrap();
     /// slice.endpoints[0].addresses = vec!["10.10.0.11".parse().unwrap()];
     /// // The UDP flow to the old pod is flushed, so the next query reaches the new one.
-    /// assert_eq!(engine.update(Update::UpsertEndpointSlice(Box::new(slice))), 1);
+    /// assert_eq!(engine.update(Update::UpsertEndpointSlice(Box::new(slice))), Ok(1));
     /// assert_eq!(engine.connections(), 0);
     /// ```
-    pub fn update(&mut self, update: Update) -> usize {
-        let changed = self.core.map.apply(update);
-        let proxy = self.core.map.proxy();
-        self.v4.conntrack.set_timeouts(proxy.timeouts);
-        self.v6.conntrack.set_timeouts(proxy.timeouts);
-        let tables = self.core.map.tables();
-        self.v4.ensure_in_use(proxy, tables.uses_family(false));
-        self.v6.ensure_in_use(proxy, tables.uses_family(true));
-        self.core.cursors.resize(tables.port_slots() * 2, 0);
-        let touches_udp = match &changed {
-            None => {
-                self.core.cursors.fill(0);
-                true
-            }
-            Some(name) => {
-                let ids = self.core.map.ports_of(name);
-                for id in ids {
-                    self.core.cursors[id.0 as usize * 2] = 0;
-                    self.core.cursors[id.0 as usize * 2 + 1] = 0;
-                }
-                ids.iter()
-                    .any(|&id| tables.port(id).protocol == Protocol::Udp)
-            }
+    pub fn update(&mut self, update: Update) -> Result<usize, NotOwner> {
+        let Source::Own(plane) = &mut self.core.source else {
+            return Err(NotOwner);
         };
+        let replace = matches!(update, Update::Replace(_));
+        // Let go of the snapshot first, so the control plane edits it in place rather
+        // than copying it for a reader that is about to move on anyway.
+        self.core
+            .tables
+            .set_cluster(Arc::new(ClusterTables::with_capacity(0)));
+        plane.apply(update);
+        let cluster = plane.snapshot().clone();
+        if replace {
+            // A resync brings new node settings and timeouts.
+            self.core.proxy = ProxyConfig {
+                conntrack_capacity: self.core.proxy.conntrack_capacity,
+                seed: self.core.proxy.seed,
+                ..plane.proxy().clone()
+            };
+            self.core.tables = Tables::new(
+                self.core.tables.cluster().clone(),
+                Arc::new(NodeSettings::from_proxy(&self.core.proxy)),
+            );
+            self.v4.conntrack.set_timeouts(self.core.proxy.timeouts);
+            self.v6.conntrack.set_timeouts(self.core.proxy.timeouts);
+        }
+        Ok(self.take(cluster))
+    }
+
+    /// Reads `cluster` from now on: a snapshot of the cluster this engine's node is part
+    /// of, as a [`ControlPlane`](crate::ControlPlane) published it. Round-robin turns
+    /// restart for the service ports that changed since the snapshot read so far, and
+    /// UDP connections to endpoints no longer serving are flushed, as [`Engine::update`]
+    /// does; returns how many. An engine with a control plane of its own gives it up (its
+    /// [`Engine::update`] then refuses changes).
+    pub fn adopt(&mut self, cluster: Arc<ClusterTables>) -> usize {
+        if matches!(self.core.source, Source::Own(_)) {
+            self.core.source = Source::Adopted;
+        }
+        self.take(cluster)
+    }
+
+    /// Takes the latest snapshot of the publication the engine follows, if it changed.
+    #[inline]
+    pub(super) fn refresh(&mut self) {
+        if let Source::Follow(publication) = &self.core.source
+            && publication.generation() != self.core.tables.cluster().generation()
+        {
+            let latest = publication.load();
+            self.take(latest);
+        }
+    }
+
+    fn take(&mut self, cluster: Arc<ClusterTables>) -> usize {
+        let since = self.core.tables.cluster().generation();
+        let mut flush = false;
+        let mut cursors = std::mem::take(&mut self.core.cursors);
+        cursors.resize(cluster.port_slots() * 2, 0);
+        match cluster.changes_since(since) {
+            Some(changes) => {
+                for change in changes {
+                    match change {
+                        Changed::All => {
+                            cursors.fill(0);
+                            flush = true;
+                        }
+                        Changed::Ports { ids, udp } => {
+                            for id in ids.iter() {
+                                let at = id.0 as usize * 2;
+                                if let Some(turns) = cursors.get_mut(at..at + 2) {
+                                    turns.fill(0);
+                                }
+                            }
+                            flush |= udp;
+                        }
+                    }
+                }
+            }
+            None => {
+                cursors.fill(0);
+                flush = true;
+            }
+        }
+        self.core.cursors = cursors;
+        self.core.tables.set_cluster(cluster);
+        let tables = &self.core.tables;
+        self.v4
+            .ensure_in_use(&self.core.proxy, tables.uses_family(false));
+        self.v6
+            .ensure_in_use(&self.core.proxy, tables.uses_family(true));
         // Only UDP connections are flushed: a change to a TCP/SCTP-only Service costs no
         // walk over the conntrack table.
-        if !touches_udp {
+        if !flush {
             return 0;
         }
         flush_stale_udp(&mut self.v4.conntrack, tables)
             + flush_stale_udp(&mut self.v6.conntrack, tables)
     }
 }
+
+/// [`Engine::update`] on an engine that follows a shared control plane
+/// ([`Engine::follow`], [`Engine::with_snapshot`], [`Engine::adopt`]): apply the change to
+/// that control plane instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotOwner;
+
+impl std::fmt::Display for NotOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "this engine follows a shared control plane: apply the change to the control plane",
+        )
+    }
+}
+
+impl std::error::Error for NotOwner {}
 
 /// Removes UDP connections to a service whose endpoint address is no longer serving,
 /// unless the service has no serving endpoint at all (kube-proxy's `CleanStaleEntries`).

@@ -1,19 +1,21 @@
 //! The compiled table set: one hash lookup answers each question the packet path asks.
 //!
-//! Built by [`compile()`](crate::compile()); read by the engine. Service ports get small
-//! integer ids that index a flat vector, so per-port state (round-robin cursors) is a plain
-//! array.
+//! Built once for the whole cluster by a [`ControlPlane`](crate::ControlPlane)
+//! ([`ClusterTables`]) and read by every node's engines with the node's own settings
+//! ([`Tables`]). Service ports get small integer ids that index a flat vector, so per-port
+//! state (round-robin cursors) is a plain array.
 
 mod settings;
 #[cfg(test)]
 mod tests;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use ahash::RandomState;
 use hashbrown::HashMap;
 
-use crate::model::Protocol;
+use crate::model::{IpNet, Protocol};
 use crate::port_lines::PortLines;
 pub use crate::service_port::{
     CompiledServicePort, EndpointClass, Frontend, FrontendKey, ServicePortId, ServicePortName,
@@ -30,15 +32,37 @@ pub(crate) fn fixed_state() -> RandomState {
     )
 }
 
-pub(crate) type FixedMap<K, V> = HashMap<K, V, RandomState>;
+pub(crate) type FixedState = RandomState;
+pub(crate) type FixedMap<K, V> = HashMap<K, V, FixedState>;
 
-/// The compiled tables of one node: made by [`compile()`](crate::compile()), read through
-/// [`Engine::tables`](crate::Engine::tables) or [`ServiceMap::tables`](crate::ServiceMap::tables).
+/// What changes from one snapshot to the next, for the engines that follow: which
+/// service ports were recompiled, so round-robin turns restart there and stale UDP
+/// connections are flushed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Changed {
+    /// Everything (a full compile).
+    All,
+    /// The ports of one Service: those it had before and those it has now.
+    Ports {
+        ids: Box<[ServicePortId]>,
+        /// Whether one of them is UDP (only UDP connections are flushed).
+        udp: bool,
+    },
+}
+
+/// How many generations' changes a snapshot remembers: an engine further behind treats
+/// everything as changed.
+const RECENT_CHANGES: usize = 16;
+
+/// The compiled tables of the whole cluster: one immutable snapshot, published by a
+/// [`ControlPlane`](crate::ControlPlane) and read by every node's engines at once.
 ///
-/// Answers, with one hash lookup each, which service port a destination belongs to
-/// ([`Tables::lookup`]) and everything about that port ([`Tables::port`]).
+/// Nothing in it depends on a node: each Service's local endpoints are grouped by node
+/// ([`CategorizedEndpoints::local`](crate::categorize::CategorizedEndpoints::local)), and
+/// what differs between nodes (their name, addresses, NodePort addresses, local-traffic
+/// detection) is in [`NodeSettings`]. [`Tables`] pairs the two.
 #[derive(Clone, Debug)]
-pub struct Tables {
+pub struct ClusterTables {
     ports: Vec<Option<CompiledServicePort>>,
     free_ports: Vec<u32>,
     frontends: FixedMap<FrontendKey, (ServicePortId, Frontend)>,
@@ -48,35 +72,60 @@ pub struct Tables {
     cluster_ips: FixedMap<IpAddr, u32>,
     /// Compiled service ports per family: [IPv4, IPv6].
     ports_per_family: [usize; 2],
-    settings: NodeSettings,
     /// The packet path's compact copy: a line per port, cluster IPs indexed.
     lines: PortLines,
+    /// Counts the snapshots a control plane published; the first is 0.
+    generation: u64,
+    /// The changes of the last few generations, oldest first: (generation, change).
+    recent: Vec<(u64, Changed)>,
 }
 
-impl Tables {
+impl ClusterTables {
     /// No service port yet, with room for about `ports` of them.
-    pub(crate) fn with_capacity(settings: NodeSettings, ports: usize) -> Tables {
-        Tables {
+    pub(crate) fn with_capacity(ports: usize) -> ClusterTables {
+        ClusterTables {
             ports: Vec::with_capacity(ports),
             free_ports: Vec::new(),
             frontends: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
             node_ports: FixedMap::with_hasher(fixed_state()),
             cluster_ips: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
             ports_per_family: [0; 2],
-            settings,
             lines: PortLines::with_capacity(ports),
+            generation: 0,
+            recent: Vec::new(),
         }
     }
 
-    /// The packet path's compact copy: a line per service port, cluster IPs indexed.
-    #[inline]
-    pub(crate) fn lines(&self) -> &PortLines {
-        &self.lines
+    /// Which snapshot of its control plane this is: 0 for the first, one more for each
+    /// change published since.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
-    /// The node-wide settings the tables were compiled with.
-    pub fn settings(&self) -> &NodeSettings {
-        &self.settings
+    /// Carries on the generation count of `earlier` (a recompile of everything).
+    pub(crate) fn continue_from(&mut self, earlier: &ClusterTables) {
+        self.generation = earlier.generation;
+        self.recent = earlier.recent.clone();
+    }
+
+    /// Starts the next generation, made of `change`.
+    pub(crate) fn next_generation(&mut self, change: Changed) {
+        self.generation += 1;
+        if self.recent.len() == RECENT_CHANGES {
+            self.recent.remove(0);
+        }
+        self.recent.push((self.generation, change));
+    }
+
+    /// The changes since generation `since`, oldest first; `None` when they are no longer
+    /// remembered (treat everything as changed).
+    pub(crate) fn changes_since(&self, since: u64) -> Option<impl Iterator<Item = &Changed>> {
+        let first = if since >= self.generation {
+            self.recent.len()
+        } else {
+            self.recent.iter().position(|(g, _)| *g == since + 1)?
+        };
+        Some(self.recent[first..].iter().map(|(_, change)| change))
     }
 
     /// The service port behind `address:port`, if a ClusterIP, external IP or
@@ -97,49 +146,16 @@ impl Tables {
             .copied()
     }
 
-    /// The service port behind a NodePort on destination `address`, if NodePorts answer
-    /// on that address ([`NodeSettings::serves_node_ports_on`]).
+    /// The service port behind NodePort `port` of the family (`ipv6`), on whatever node
+    /// address it answers ([`NodeSettings::serves_node_ports_on`]).
     #[inline]
-    pub fn node_port(
-        &self,
-        address: IpAddr,
-        protocol: Protocol,
-        port: u16,
-    ) -> Option<ServicePortId> {
-        if !self.settings.serves_node_ports_on(address) {
-            return None;
-        }
-        self.node_ports
-            .get(&(protocol, port, address.is_ipv6()))
-            .copied()
-    }
-
-    /// The service port a new connection to `address:port` is for, and how it got there:
-    /// [`Tables::frontend`] first, then [`Tables::node_port`].
-    #[inline]
-    pub fn lookup(
-        &self,
-        address: IpAddr,
-        protocol: Protocol,
-        port: u16,
-    ) -> Option<(ServicePortId, Frontend)> {
-        self.frontend(address, protocol, port).or_else(|| {
-            self.node_port(address, protocol, port)
-                .map(|id| (id, Frontend::NodePort))
-        })
+    pub fn node_port(&self, protocol: Protocol, port: u16, ipv6: bool) -> Option<ServicePortId> {
+        self.node_ports.get(&(protocol, port, ipv6)).copied()
     }
 
     /// Whether `address` is the cluster IP of some compiled service port (on any port).
     pub fn is_cluster_ip(&self, address: IpAddr) -> bool {
         self.cluster_ips.contains_key(&address)
-    }
-
-    /// Whether `address` is inside [`NodeSettings::service_cidrs`].
-    pub fn in_service_cidrs(&self, address: IpAddr) -> bool {
-        self.settings
-            .service_cidrs
-            .iter()
-            .any(|c| c.contains(&address))
     }
 
     /// A compiled service port. Panics on an id not handed out by these tables.
@@ -163,10 +179,9 @@ impl Tables {
             .filter_map(|(i, p)| p.as_ref().map(|p| (ServicePortId(i as u32), p)))
     }
 
-    /// Whether the family (IPv6 or IPv4) has a node address or a service port here.
-    pub fn uses_family(&self, ipv6: bool) -> bool {
-        self.settings.node_ips.iter().any(|ip| ip.is_ipv6() == ipv6)
-            || self.ports_per_family[usize::from(ipv6)] > 0
+    /// Whether some service port of the family (IPv6 or IPv4) is compiled.
+    pub fn has_family(&self, ipv6: bool) -> bool {
+        self.ports_per_family[usize::from(ipv6)] > 0
     }
 
     /// Every frontend, sorted, for printing.
@@ -192,9 +207,149 @@ impl Tables {
     }
 }
 
+/// One node's view of the compiled tables: the cluster's shared snapshot
+/// ([`ClusterTables`]) with the node's own settings. Made by [`compile()`](crate::compile())
+/// or read through [`Engine::tables`](crate::Engine::tables); cheap to clone (two shared
+/// pointers).
+///
+/// Answers, with one hash lookup each, which service port a destination belongs to
+/// ([`Tables::lookup`]) and everything about that port ([`Tables::port`]).
+#[derive(Clone, Debug)]
+pub struct Tables {
+    cluster: Arc<ClusterTables>,
+    node: Arc<NodeSettings>,
+}
+
+impl Tables {
+    /// The node `node`'s view of `cluster`.
+    pub fn new(cluster: Arc<ClusterTables>, node: Arc<NodeSettings>) -> Tables {
+        Tables { cluster, node }
+    }
+
+    /// The cluster's shared snapshot.
+    pub fn cluster(&self) -> &Arc<ClusterTables> {
+        &self.cluster
+    }
+
+    /// The packet path's compact copy: a line per service port, cluster IPs indexed.
+    #[inline]
+    pub(crate) fn lines(&self) -> &PortLines {
+        &self.cluster.lines
+    }
+
+    /// The node's own settings.
+    pub fn settings(&self) -> &NodeSettings {
+        &self.node
+    }
+
+    /// Follows another snapshot of the cluster.
+    pub(crate) fn set_cluster(&mut self, cluster: Arc<ClusterTables>) {
+        self.cluster = cluster;
+    }
+
+    /// The service port behind `address:port`, if a ClusterIP, external IP or
+    /// load-balancer IP serves it.
+    #[inline]
+    pub fn frontend(
+        &self,
+        address: IpAddr,
+        protocol: Protocol,
+        port: u16,
+    ) -> Option<(ServicePortId, Frontend)> {
+        self.cluster.frontend(address, protocol, port)
+    }
+
+    /// The service port behind a NodePort on destination `address`, if NodePorts answer
+    /// on that address on this node ([`NodeSettings::serves_node_ports_on`]).
+    #[inline]
+    pub fn node_port(
+        &self,
+        address: IpAddr,
+        protocol: Protocol,
+        port: u16,
+    ) -> Option<ServicePortId> {
+        if !self.node.serves_node_ports_on(address) {
+            return None;
+        }
+        self.cluster.node_port(protocol, port, address.is_ipv6())
+    }
+
+    /// The service port a new connection to `address:port` is for, and how it got there:
+    /// [`Tables::frontend`] first, then [`Tables::node_port`].
+    #[inline]
+    pub fn lookup(
+        &self,
+        address: IpAddr,
+        protocol: Protocol,
+        port: u16,
+    ) -> Option<(ServicePortId, Frontend)> {
+        self.frontend(address, protocol, port).or_else(|| {
+            self.node_port(address, protocol, port)
+                .map(|id| (id, Frontend::NodePort))
+        })
+    }
+
+    /// Whether `address` is the cluster IP of some compiled service port (on any port).
+    pub fn is_cluster_ip(&self, address: IpAddr) -> bool {
+        self.cluster.is_cluster_ip(address)
+    }
+
+    /// Whether `address` is inside [`NodeSettings::service_cidrs`].
+    pub fn in_service_cidrs(&self, address: IpAddr) -> bool {
+        self.node.service_cidrs.iter().any(|c| c.contains(&address))
+    }
+
+    /// A compiled service port. Panics on an id not handed out by these tables.
+    #[inline]
+    pub fn port(&self, id: ServicePortId) -> &CompiledServicePort {
+        self.cluster.port(id)
+    }
+
+    /// The usable endpoints of service port `id` on this node, for traffic policy Local.
+    pub fn local_endpoints(&self, id: ServicePortId) -> &[SocketAddr] {
+        self.port(id).endpoints.local_on(&self.node.node_name)
+    }
+
+    /// The endpoints a new connection of `class` to service port `id` picks from here.
+    pub fn endpoints_of(&self, id: ServicePortId, class: EndpointClass) -> &[SocketAddr] {
+        self.port(id).endpoints_of(class, &self.node.node_name)
+    }
+
+    /// The sources allowed to reach service port `id`'s load-balancer IPs from this node
+    /// (empty: everyone); see [`CompiledServicePort::allowed_sources`].
+    pub fn allowed_sources(&self, id: ServicePortId) -> Vec<IpNet> {
+        self.port(id).allowed_sources(&self.node.node_ips)
+    }
+
+    /// Upper bound of the ids handed out, for arrays indexed by [`ServicePortId`].
+    pub fn port_slots(&self) -> usize {
+        self.cluster.port_slots()
+    }
+
+    /// Every compiled service port, in id order.
+    pub fn ports(&self) -> impl Iterator<Item = (ServicePortId, &CompiledServicePort)> {
+        self.cluster.ports()
+    }
+
+    /// Whether the family (IPv6 or IPv4) has a node address or a service port here.
+    pub fn uses_family(&self, ipv6: bool) -> bool {
+        self.node.node_ips.iter().any(|ip| ip.is_ipv6() == ipv6) || self.cluster.has_family(ipv6)
+    }
+
+    /// Every frontend, sorted, for printing.
+    pub fn sorted_frontends(&self) -> Vec<(FrontendKey, ServicePortId, Frontend)> {
+        self.cluster.sorted_frontends()
+    }
+
+    /// Every NodePort as (protocol, port, is IPv6, service port), sorted, for printing.
+    pub fn sorted_node_ports(&self) -> Vec<(Protocol, u16, bool, ServicePortId)> {
+        self.cluster.sorted_node_ports()
+    }
+}
+
 /// Changes: the only way in, so the copies (ports, frontends, NodePorts, cluster IPs,
 /// family counts, lines) stay in step.
-impl Tables {
+impl ClusterTables {
     /// Removes the service ports `ids` (handed out by [`Tables::insert_ports`]) from every
     /// table that holds them.
     pub(crate) fn remove_ports(&mut self, ids: Vec<ServicePortId>) {

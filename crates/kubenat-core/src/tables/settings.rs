@@ -1,30 +1,48 @@
-//! The node-wide settings the packet path consults.
+//! The node-wide settings the packet path consults: what differs between the nodes that
+//! share one compiled snapshot.
 
 use std::net::IpAddr;
 
-use crate::model::{IpNet, ProxyMode};
+use crate::model::{IpNet, ProxyConfig, ProxyMode};
 
 /// The node-wide settings the packet path consults: a copy of the corresponding
-/// [`ProxyConfig`](crate::ProxyConfig) fields, which document them.
+/// [`ProxyConfig`] fields, which document them. Small, and unchanged by Service and
+/// EndpointSlice updates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeSettings {
-    /// [`ProxyConfig::node_ips`](crate::ProxyConfig::node_ips).
+    /// [`ProxyConfig::node_name`]: picks the node's local endpoints.
+    pub node_name: String,
+    /// [`ProxyConfig::node_ips`].
     pub node_ips: Vec<IpAddr>,
-    /// [`ProxyConfig::cluster_cidrs`](crate::ProxyConfig::cluster_cidrs).
+    /// [`ProxyConfig::cluster_cidrs`].
     pub cluster_cidrs: Vec<IpNet>,
-    /// [`ProxyConfig::service_cidrs`](crate::ProxyConfig::service_cidrs).
+    /// [`ProxyConfig::service_cidrs`].
     pub service_cidrs: Vec<IpNet>,
-    /// [`ProxyConfig::node_port_addresses`](crate::ProxyConfig::node_port_addresses).
+    /// [`ProxyConfig::node_port_addresses`].
     pub node_port_addresses: Vec<IpNet>,
-    /// [`ProxyConfig::masquerade_all`](crate::ProxyConfig::masquerade_all).
+    /// [`ProxyConfig::masquerade_all`].
     pub masquerade_all: bool,
-    /// [`ProxyConfig::mode`](crate::ProxyConfig::mode).
+    /// [`ProxyConfig::mode`].
     pub mode: ProxyMode,
-    /// [`ProxyConfig::localhost_node_ports`](crate::ProxyConfig::localhost_node_ports).
+    /// [`ProxyConfig::localhost_node_ports`].
     pub localhost_node_ports: bool,
 }
 
 impl NodeSettings {
+    /// The settings of the node `proxy` configures.
+    pub fn from_proxy(proxy: &ProxyConfig) -> NodeSettings {
+        NodeSettings {
+            node_name: proxy.node_name.clone(),
+            node_ips: proxy.node_ips.clone(),
+            cluster_cidrs: proxy.cluster_cidrs.clone(),
+            service_cidrs: proxy.service_cidrs.clone(),
+            node_port_addresses: proxy.node_port_addresses.clone(),
+            masquerade_all: proxy.masquerade_all,
+            mode: proxy.mode,
+            localhost_node_ports: proxy.localhost_node_ports,
+        }
+    }
+
     /// Is `ip` a pod address (inside the cluster CIDRs)?
     pub fn is_pod_ip(&self, ip: IpAddr) -> bool {
         self.cluster_cidrs.iter().any(|c| c.contains(&ip))

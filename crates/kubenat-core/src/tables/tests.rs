@@ -1,7 +1,7 @@
 use super::*;
 use std::net::Ipv4Addr;
 
-use crate::compile::{ServiceMap, Update};
+use crate::control_plane::{ControlPlane, Update};
 use crate::model::{
     ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Service, ServiceName,
     ServicePort, ServiceType, TargetPort, TrafficPolicy,
@@ -73,13 +73,12 @@ fn mirrors(tables: &Tables) -> Result<(), TestCaseError> {
         prop_assert_eq!(line.internal_policy_local(), port.internal_policy_local);
         prop_assert_eq!(line.external_policy_local(), port.external_policy_local);
         prop_assert_eq!(line.affinity(), port.affinity_timeout.is_some());
-        for class in [EndpointClass::Cluster, EndpointClass::Local] {
-            let endpoints = port.endpoints_of(class);
-            prop_assert_eq!(line.endpoint_count(class), endpoints.len());
-            for (index, &endpoint) in endpoints.iter().enumerate() {
-                let inline = line.endpoint(class, index);
-                prop_assert!(inline.is_none_or(|e| e == endpoint));
-            }
+        prop_assert_eq!(line.maglev(), !port.maglev_cluster.is_empty());
+        let endpoints = tables.endpoints_of(id, EndpointClass::Cluster);
+        prop_assert_eq!(line.cluster_endpoints(), endpoints.len());
+        for (index, &endpoint) in endpoints.iter().enumerate() {
+            let inline = line.cluster_endpoint(index);
+            prop_assert!(inline.is_none_or(|e| e == endpoint));
         }
     }
     Ok(())
@@ -104,15 +103,15 @@ proptest! {
             },
             ..Default::default()
         };
-        let mut map = ServiceMap::new(&state);
+        let mut plane = ControlPlane::new(&state);
         for (n, action, external, v6, local, endpoints) in ops {
             let update = match action {
                 0 | 1 => Update::UpsertService(Box::new(service(n, external, v6, local))),
                 2 => Update::UpsertEndpointSlice(Box::new(slice(n, endpoints))),
                 _ => Update::RemoveService(ServiceName::new("ns", format!("svc-{n}"))),
             };
-            map.apply(update);
-            mirrors(map.tables())?;
+            plane.apply(update);
+            mirrors(&plane.tables())?;
         }
     }
 }

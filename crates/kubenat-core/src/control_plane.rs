@@ -1,0 +1,367 @@
+//! The control plane: the cluster's objects held once, compiled once per change into an
+//! immutable snapshot ([`ClusterTables`]) that every engine of every node reads.
+//!
+//! Katran's control plane publishes into maps its per-CPU data plane reads; Cilium compiles
+//! one service map that every CPU reads. Here a change ([`Update`]: one Service or one
+//! EndpointSlice) recompiles only that Service's ports, and the next snapshot is published
+//! atomically ([`Publication`]); engines take it between batches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::compile::{CompileSettings, compile_service};
+use crate::known::{Known, KnownServices};
+use crate::model::{ClusterState, EndpointSlice, Protocol, ProxyConfig, ServiceName};
+use crate::node_names::NodeNames;
+use crate::tables::{Changed, ClusterTables, NodeSettings, ServicePortId, Tables};
+
+/// One change to the cluster state, as a watch on the API server would deliver it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// Replace everything (a resync).
+    Replace(Box<ClusterState>),
+    /// A Service was added or changed (matched by [`Service::name`](crate::Service::name));
+    /// it replaces the previous definition whole.
+    UpsertService(Box<crate::Service>),
+    /// A Service was deleted. Its EndpointSlices are kept until they are removed too.
+    RemoveService(ServiceName),
+    /// An EndpointSlice was added or changed (matched by its Service and name).
+    UpsertEndpointSlice(Box<EndpointSlice>),
+    /// An EndpointSlice was deleted.
+    RemoveEndpointSlice {
+        /// The Service the slice belonged to ([`EndpointSlice::service`]).
+        service: ServiceName,
+        /// The slice's [`EndpointSlice::name`].
+        name: String,
+    },
+}
+
+/// The cluster's objects, indexed by Service, and the snapshot compiled from them.
+///
+/// Make one per cluster; hand its [`Publication`] to every engine that should follow it
+/// ([`Engine::follow`](crate::Engine::follow)): the worker threads of one node, or every
+/// node of a simulated cluster. [`Engine::new`](crate::Engine::new) makes a private one.
+///
+/// ```
+/// use kubenat_core::{ControlPlane, ServiceName, Update, reference};
+///
+/// let mut plane = ControlPlane::new(&reference::cluster("nodo1"));
+/// let dns = ServiceName::new("kube-system", "kube-dns");
+/// assert_eq!(plane.apply(Update::RemoveService(dns.clone())), Some(dns));
+/// // kube-dns had two ports (UDP and TCP 53); three single-port Services remain.
+/// assert_eq!(plane.snapshot().ports().count(), 3);
+/// assert_eq!(plane.snapshot().generation(), 1);
+/// ```
+pub struct ControlPlane {
+    proxy: ProxyConfig,
+    /// Everything known under each Service name.
+    services: KnownServices,
+    nodes: NodeNames,
+    current: Arc<ClusterTables>,
+    /// Whether `current` holds a compiled state (the first compile is generation 0).
+    compiled: bool,
+    /// Made when first asked for: until then nothing else holds `current`, so a change
+    /// edits it in place.
+    publication: Option<Publication>,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("generation", &self.current.generation())
+            .field("ports", &self.current.port_slots())
+            .finish()
+    }
+}
+
+impl Known {
+    /// Drops `known`'s compiled ports from `tables` and compiles its current definition;
+    /// returns the change.
+    fn recompile(
+        &mut self,
+        tables: &mut ClusterTables,
+        settings: CompileSettings,
+        nodes: &mut NodeNames,
+    ) -> Changed {
+        let old = std::mem::take(&mut self.ports);
+        let mut udp = old
+            .iter()
+            .any(|&id| tables.port(id).protocol == Protocol::Udp);
+        let mut ids = old.clone();
+        tables.remove_ports(old);
+        if let Some(service) = &self.service {
+            let ports = compile_service(service, &self.slices, settings, &mut |name| {
+                nodes.intern(name)
+            });
+            udp |= ports.iter().any(|p| p.protocol == Protocol::Udp);
+            self.ports = tables.insert_ports(ports);
+            ids.extend(&self.ports);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Changed::Ports {
+            ids: ids.into_boxed_slice(),
+            udp,
+        }
+    }
+}
+
+impl ControlPlane {
+    /// Compiles a whole state (a copy of it: [`ControlPlane::from_state`] takes it instead).
+    pub fn new(state: &ClusterState) -> ControlPlane {
+        ControlPlane::from_state(state.clone())
+    }
+
+    /// Compiles a whole state, keeping its objects for later updates.
+    pub fn from_state(state: ClusterState) -> ControlPlane {
+        let mut plane = ControlPlane {
+            proxy: ProxyConfig::default(),
+            services: KnownServices::with_capacity(0),
+            nodes: NodeNames::default(),
+            current: Arc::new(ClusterTables::with_capacity(0)),
+            compiled: false,
+            publication: None,
+        };
+        plane.replace(state);
+        plane
+    }
+
+    /// Recompiles everything from `state`.
+    fn replace(&mut self, state: ClusterState) {
+        let ClusterState {
+            mut services,
+            endpoint_slices: mut slices,
+            proxy,
+            ..
+        } = state;
+        let settings = compile_settings(&proxy);
+        // Services compile in name order, so clashes resolve the same whatever the input
+        // order; of two Services (or two slices) with one name, the last one listed wins.
+        // Both lists sorted by Service name, they are joined in one pass, without lookups.
+        // (A stable sort keeps listing order among equal names, and the input of
+        // `kubectl get` is already in name order: one linear pass then.)
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        services.dedup_by(|later, earlier| {
+            let same = later.name == earlier.name;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        slices.sort_by(|a, b| a.service.cmp(&b.service));
+        let mut tables = ClusterTables::with_capacity(services.len());
+        let mut known = KnownServices::with_capacity(services.len());
+        let mut slices = slices.into_iter().peekable();
+        for service in services {
+            let mut entry = Known::default();
+            // Slices of Services that do not exist come first in name order: keep them.
+            while let Some(slice) = slices.next_if(|s| s.service <= service.name) {
+                if slice.service == service.name {
+                    replace_slice(&mut entry.slices, slice);
+                } else {
+                    add_slice(&mut known, slice);
+                }
+            }
+            entry.service = Some(service);
+            entry.recompile(&mut tables, settings, &mut self.nodes);
+            known.insert_new(entry);
+        }
+        for slice in slices {
+            add_slice(&mut known, slice);
+        }
+        if self.compiled {
+            // A resync: the generation count goes on, so followers see a change.
+            tables.continue_from(&self.current);
+            tables.next_generation(Changed::All);
+        }
+        self.compiled = true;
+        self.proxy = proxy;
+        self.services = known;
+        self.current = Arc::new(tables);
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> &Arc<ClusterTables> {
+        &self.current
+    }
+
+    /// The node of the proxy settings' view of the current snapshot (those of the state
+    /// compiled, or of the last [`Update::Replace`]).
+    pub fn tables(&self) -> Tables {
+        Tables::new(
+            self.current.clone(),
+            Arc::new(NodeSettings::from_proxy(&self.proxy)),
+        )
+    }
+
+    /// The service ports compiled from the Service `name` (none when it is unknown or
+    /// headless).
+    pub fn ports_of(&self, name: &ServiceName) -> &[ServicePortId] {
+        self.services
+            .find(name)
+            .map_or(&[], |slot| &self.services.get(slot).ports)
+    }
+
+    /// The proxy settings of the current state (those of the last [`Update::Replace`]).
+    pub fn proxy(&self) -> &ProxyConfig {
+        &self.proxy
+    }
+
+    /// Where engines find the latest snapshot; every clone reads the same one.
+    pub fn publication(&mut self) -> Publication {
+        self.publication
+            .get_or_insert_with(|| Publication::new(self.current.clone()))
+            .clone()
+    }
+
+    /// Applies one change and publishes the next snapshot; returns the Service whose
+    /// rules changed (all of them for [`Update::Replace`], as `None`).
+    pub fn apply(&mut self, update: Update) -> Option<ServiceName> {
+        let changed = self.edit(update);
+        if let Some(publication) = &self.publication {
+            publication.publish(self.current.clone());
+        }
+        changed
+    }
+
+    fn edit(&mut self, update: Update) -> Option<ServiceName> {
+        let (name, slot) = match update {
+            Update::Replace(state) => {
+                self.replace(*state);
+                return None;
+            }
+            Update::UpsertService(service) => {
+                let name = service.name.clone();
+                let slot = match self.services.find(&name) {
+                    Some(slot) => {
+                        self.services.get_mut(slot).service = Some(*service);
+                        slot
+                    }
+                    None => self.services.insert_new(Known {
+                        service: Some(*service),
+                        ..Known::default()
+                    }),
+                };
+                (name, slot)
+            }
+            Update::RemoveService(name) => {
+                let Some(slot) = self.services.find(&name) else {
+                    return Some(name);
+                };
+                self.services.get_mut(slot).service = None;
+                (name, slot)
+            }
+            Update::UpsertEndpointSlice(slice) => {
+                let name = slice.service.clone();
+                (name, add_slice(&mut self.services, *slice))
+            }
+            Update::RemoveEndpointSlice { service, name } => {
+                let Some(slot) = self.services.find(&service) else {
+                    return Some(service);
+                };
+                self.services
+                    .get_mut(slot)
+                    .slices
+                    .retain(|s| s.name != name);
+                (service, slot)
+            }
+        };
+        let settings = compile_settings(&self.proxy);
+        // Copies the snapshot only while an engine still reads it.
+        let tables = Arc::make_mut(&mut self.current);
+        let change = self
+            .services
+            .get_mut(slot)
+            .recompile(tables, settings, &mut self.nodes);
+        tables.next_generation(change);
+        self.services.remove_if_empty(slot, &name);
+        Some(name)
+    }
+}
+
+fn compile_settings(proxy: &ProxyConfig) -> CompileSettings {
+    CompileSettings {
+        selection: proxy.selection,
+        seed: proxy.seed,
+    }
+}
+
+/// Files `slice` under its Service's entry (made if there is none); returns the slot.
+fn add_slice(known: &mut KnownServices, slice: EndpointSlice) -> u32 {
+    match known.find(&slice.service) {
+        Some(slot) => {
+            replace_slice(&mut known.get_mut(slot).slices, slice);
+            slot
+        }
+        None => known.insert_new(Known {
+            slices: vec![slice],
+            ..Known::default()
+        }),
+    }
+}
+
+/// Puts `slice` in place of the one of the same name, or adds it.
+fn replace_slice(slices: &mut Vec<EndpointSlice>, slice: EndpointSlice) {
+    match slices.iter_mut().find(|s| s.name == slice.name) {
+        Some(old) => *old = slice,
+        None => slices.push(slice),
+    }
+}
+
+/// The latest snapshot of a [`ControlPlane`], published atomically: any number of threads
+/// read it without locks, and each reader keeps the snapshot it loaded for as long as it
+/// wants (an engine, for one batch at least).
+///
+/// `arc-swap` publishes: a reader's load is a few atomic instructions and never waits for
+/// the writer, and a snapshot is freed when its last reader lets go, which is what an
+/// immutable snapshot needs (an epoch scheme such as crossbeam-epoch would free it once
+/// readers unpin, but engines hold snapshots across batches).
+#[derive(Clone)]
+pub struct Publication {
+    shared: Arc<Published>,
+}
+
+struct Published {
+    current: ArcSwap<ClusterTables>,
+    /// The generation of `current`, readable with one load: engines compare it before
+    /// loading the snapshot itself.
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for Publication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publication")
+            .field("generation", &self.generation())
+            .finish()
+    }
+}
+
+impl Publication {
+    fn new(first: Arc<ClusterTables>) -> Publication {
+        Publication {
+            shared: Arc::new(Published {
+                generation: AtomicU64::new(first.generation()),
+                current: ArcSwap::new(first),
+            }),
+        }
+    }
+
+    fn publish(&self, next: Arc<ClusterTables>) {
+        let generation = next.generation();
+        self.shared.current.store(next);
+        self.shared.generation.store(generation, Ordering::Release);
+    }
+
+    /// The generation of the latest snapshot.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
+    }
+
+    /// The latest snapshot.
+    pub fn load(&self) -> Arc<ClusterTables> {
+        self.shared.current.load_full()
+    }
+}
