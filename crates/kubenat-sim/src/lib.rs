@@ -107,6 +107,7 @@ pub mod host;
 pub mod journey;
 pub mod node;
 pub mod queue;
+pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod spawn;
@@ -115,7 +116,8 @@ pub mod yaml;
 
 pub use capture::CaptureFile;
 pub use disruption::{Disruption, Move};
-pub use journey::{Hop, Journey, Place, Report, Step};
+pub use journey::{Hop, Journey, Step};
+pub use report::{Place, Report};
 pub use scenario::{Action, Scenario, TimedEvent};
 
 use std::path::{Path, PathBuf};

@@ -284,11 +284,6 @@ impl Scenario {
         }
     }
 
-    /// Reads a scenario file (YAML; see [`crate::yaml`]).
-    pub fn from_yaml_file(path: impl AsRef<std::path::Path>) -> Result<Scenario, String> {
-        crate::yaml::from_yaml_file(path.as_ref())
-    }
-
     /// The same scenario with another seed.
     pub fn with_seed(mut self, seed: u64) -> Scenario {
         self.seed = seed;

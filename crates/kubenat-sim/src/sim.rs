@@ -10,9 +10,10 @@ use crate::clock::{Instant, Rng};
 use crate::control::{Controller, Death};
 use crate::fabric::{Fabric, HostId, LinkId, NodeId, Port};
 use crate::host::Host;
-use crate::journey::{Journal, LinkStats, NodeStats, Place, Report, Summary};
+use crate::journey::Journal;
 use crate::node::KubeNode;
 use crate::queue::EventQueue;
+use crate::report::{LinkStats, NodeStats, Place, Report, Summary};
 use crate::scenario::{Action, ControlPlane, Pod, Scenario};
 use crate::spawn::{PodFactory, lan_app};
 

@@ -405,6 +405,13 @@ pub fn from_yaml_str(text: &str, base: &Path, default_name: &str) -> Result<Scen
     })
 }
 
+impl Scenario {
+    /// Reads a scenario file (YAML; see [`crate::yaml`]).
+    pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Scenario, String> {
+        from_yaml_file(path.as_ref())
+    }
+}
+
 /// Reads a scenario file (see the module documentation).
 pub fn from_yaml_file(path: &Path) -> Result<Scenario, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
