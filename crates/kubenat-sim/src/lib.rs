@@ -119,6 +119,7 @@ pub use disruption::{Disruption, Move};
 pub use journey::{Hop, Journey, Step};
 pub use report::{Place, Report};
 pub use scenario::{Action, Scenario, TimedEvent};
+pub use yaml::ScenarioError;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
