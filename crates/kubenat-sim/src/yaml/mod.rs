@@ -8,7 +8,7 @@
 //! manifests: [cluster.yaml, kube-proxy.yaml]
 //! network: {lan: 192.168.0.0/16, podNetwork: 10.10.0.0/16, lanLatency: 200us, vethLatency: 20us}
 //! cluster: {domain: cluster.local, dns: kube-system/kube-dns}
-//! controlPlane: {noSchedule: [nodo1], endpointDelay: 1s, restartDelay: 3s}
+//! controlPlane: {noSchedule: [nodo1], endpointDelay: 1s, restartDelay: 3s, syncDelay: 0s}
 //! machines:
 //!   - {name: lb, ip: 192.168.0.10, balancer: {port: 80, backends: [192.168.0.101:30880]}}
 //!   - {name: dns, ip: 192.168.0.53, dns: {records: {web1.miempresa.com: 192.168.0.10}}}
@@ -23,8 +23,20 @@
 //! events:
 //!   - {at: 1s, killPod: mariadb-0}
 //!   - {at: 5s, drainNode: nodob}
+//!   - {at: 9s, rollout: default/wordpress}
 //! timeLimit: 120s
 //! ```
+//!
+//! Events: `killPod: NAME` (the pod dies; its controller recreates it elsewhere),
+//! `drainNode: NAME` (cordoned, its pods evicted and recreated elsewhere) and
+//! `rollout: NAMESPACE/NAME` (`kubectl rollout restart`: the Deployment's pods, those named
+//! `NAME-<hash>-<id>` or `NAME-<id>`, replaced one at a time: each new pod, with a new
+//! address, is ready `restartDelay` after its step starts and takes its old pod's place in
+//! the EndpointSlices; the old one stops `endpointDelay` later). `syncDelay` spreads each
+//! node's kube-proxy sync: a node applies an EndpointSlice change at a random moment up to
+//! that long after it (default 0: every node at once). The report gives the requests lost
+//! to the events and each change's network programming latency (from the change to the
+//! last node applying it), p50, p99 and max.
 //!
 //! Durations are a number and a unit: `ns`, `us`, `ms`, `s`, `m` (`1.5s`, `200us`).
 //! A WordPress `db` of `name:port` is resolved through DNS per page; `address:port` is used
@@ -513,14 +525,20 @@ fn pod(r: &mut Reader, node: &Node, path: &str) -> Option<PodRead> {
 }
 
 fn event(r: &mut Reader, node: &Node, path: &str) -> Option<EventRead> {
-    const ACTIONS: [&str; 2] = ["killPod", "drainNode"];
-    let e = r.fields(node, path, &["at", ACTIONS[0], ACTIONS[1]])?;
+    const ACTIONS: [&str; 3] = ["killPod", "drainNode", "rollout"];
+    let e = r.fields(node, path, &["at", ACTIONS[0], ACTIONS[1], ACTIONS[2]])?;
     let at = r.required(&e, "at", "a time such as 1s", Reader::duration);
     let key = r.one_of(&e, "action", &ACTIONS)?;
-    let target = r.field(&e, key, Reader::text)?;
     let action = match key {
-        "killPod" => Action::KillPod { pod: target },
-        _ => Action::DrainNode { node: target },
+        "killPod" => Action::KillPod {
+            pod: r.field(&e, key, Reader::text)?,
+        },
+        "drainNode" => Action::DrainNode {
+            node: r.field(&e, key, Reader::text)?,
+        },
+        _ => Action::Rollout {
+            deployment: r.field(&e, key, |r, n, p| r.parsed(n, p, service_name))?,
+        },
     };
     Some(EventRead {
         event: TimedEvent { at: at?, action },
@@ -580,6 +598,11 @@ fn check_references(
             Action::DrainNode { node } => {
                 (!nodes.contains(node.as_str())).then(|| format!("no node {node} in the manifests"))
             }
+            Action::Rollout { deployment } => (every_pod_read
+                && !pods
+                    .iter()
+                    .any(|p| Action::in_deployment(deployment, &p.pod.namespace, &p.pod.name)))
+            .then(|| format!("no pod of Deployment {deployment} in the scenario")),
         };
         if let Some(message) = missing {
             r.problem(e.line, &e.field, message);
@@ -636,7 +659,7 @@ fn read(r: &mut Reader, root: &Node, base: &Path, default_name: &str) -> Option<
     let defaults = ControlPlane::default();
     let control_plane = match top.get("controlPlane") {
         Some(_) => r.field(&top, "controlPlane", |r, n, p| {
-            let known = ["noSchedule", "endpointDelay", "restartDelay"];
+            let known = ["noSchedule", "endpointDelay", "restartDelay", "syncDelay"];
             let c = r.fields(n, p, &known)?;
             let no_schedule = match c.has("noSchedule") {
                 true => r.field(&c, "noSchedule", |r, n, p| r.list(n, p, Reader::text)),
@@ -644,10 +667,12 @@ fn read(r: &mut Reader, root: &Node, base: &Path, default_name: &str) -> Option<
             };
             let endpoint_delay = optional(r, &c, "endpointDelay", defaults.endpoint_delay);
             let restart_delay = optional(r, &c, "restartDelay", defaults.restart_delay);
+            let sync_delay = optional(r, &c, "syncDelay", defaults.sync_delay);
             Some(ControlPlane {
                 no_schedule: no_schedule?,
                 endpoint_delay: endpoint_delay?,
                 restart_delay: restart_delay?,
+                sync_delay: sync_delay?,
             })
         }),
         None => Some(defaults),

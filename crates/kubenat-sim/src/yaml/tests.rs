@@ -78,6 +78,10 @@ fn the_table_scenario_reads() {
     let scenario = from_yaml_str(GOOD, "t.yaml", &examples(), "t").unwrap();
     assert_eq!((scenario.machines.len(), scenario.pods.len()), (1, 2));
     assert_eq!(scenario.events.len(), 1);
+    let rollout = GOOD.replace("killPod: mariadb-0", "rollout: default/mariadb");
+    let scenario = from_yaml_str(&rollout, "t.yaml", &examples(), "t").unwrap();
+    let deployment = ServiceName::new("default", "mariadb");
+    assert_eq!(scenario.events[0].action, Action::Rollout { deployment });
 }
 
 /// Each row: what to change in [`GOOD`], and every problem then reported, in order.
@@ -170,9 +174,23 @@ fn bad_files_name_file_line_and_field() {
             "killPod: mariadb-0",
             "kill: mariadb-0",
             &[
-                "t.yaml:15: events[0].kill: unknown field; expected one of at, killPod, drainNode",
-                "t.yaml:15: events[0]: no action given; expected one of killPod, drainNode",
+                "t.yaml:15: events[0].kill: unknown field; expected one of at, killPod, drainNode, rollout",
+                "t.yaml:15: events[0]: no action given; expected one of killPod, drainNode, rollout",
             ],
+        ),
+        (
+            "no such Deployment",
+            "killPod: mariadb-0",
+            "rollout: default/wordpress",
+            &[
+                "t.yaml:15: events[0].rollout: no pod of Deployment default/wordpress in the scenario",
+            ],
+        ),
+        (
+            "a Deployment without its namespace",
+            "killPod: mariadb-0",
+            "rollout: mariadb",
+            &["t.yaml:15: events[0].rollout: \"mariadb\": expected namespace/name"],
         ),
         (
             "unknown pod",
