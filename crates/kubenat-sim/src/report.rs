@@ -234,11 +234,17 @@ mod tests {
             ..change(0)
         };
         assert_eq!(ProgrammingLatency::of(&[]), None);
-        assert_eq!(ProgrammingLatency::of(std::slice::from_ref(&unapplied)), None);
+        assert_eq!(
+            ProgrammingLatency::of(std::slice::from_ref(&unapplied)),
+            None
+        );
         let mut changes: Vec<Programming> = (1..=100).rev().map(change).collect();
         changes.push(unapplied);
         let p = ProgrammingLatency::of(&changes).unwrap();
-        assert_eq!((p.changes, p.p50_ns, p.p99_ns, p.max_ns), (100, 50, 99, 100));
+        assert_eq!(
+            (p.changes, p.p50_ns, p.p99_ns, p.max_ns),
+            (100, 50, 99, 100)
+        );
         let p = ProgrammingLatency::of(&[change(7)]).unwrap();
         assert_eq!((p.changes, p.p50_ns, p.p99_ns, p.max_ns), (1, 7, 7, 7));
     }
