@@ -349,3 +349,48 @@ fn events_naming_unknown_pods_or_nodes_are_errors() {
         assert!(err.contains(&action.to_string()), "{err}");
     }
 }
+
+/// `kubectl rollout restart deployment wordpress` while the PC browses: each WordPress pod
+/// is replaced by one with a new address, the nodes' kube-proxies follow within their sync
+/// delay, and the site keeps answering.
+#[test]
+fn a_rollout_replaces_every_pod_and_the_nodes_follow() {
+    use kubenat_core::ServiceName;
+    let mut scenario = kubenat_e2e::scenario("failover.yaml");
+    scenario.events.clear();
+    scenario.control_plane.sync_delay = Duration::from_millis(200);
+    let deployment = ServiceName::new("default", "wordpress");
+    let scenario = scenario.with_event(Duration::from_secs(1), Action::Rollout { deployment });
+    let report = kubenat_sim::run(&scenario);
+    let d = &report.disruptions[0];
+    assert_eq!(d.event, "rollout deployment default/wordpress");
+    assert_eq!(d.moves.len(), 2, "{d:?}");
+    let new: Vec<&str> = d.moves.iter().filter_map(|m| m.to_pod.as_deref()).collect();
+    assert_eq!(new.len(), 2);
+    for m in &d.moves {
+        assert!(m.pod.starts_with("wordpress-5d8f7c9b6-"), "{}", m.pod);
+        let to = m.to_pod.as_deref().unwrap();
+        assert!(to.starts_with("wordpress-") && !to.starts_with("wordpress-5d8f7c9b6-"));
+        assert_ne!(Some(m.from_ip), m.to_ip);
+    }
+    // One pod at a time: the second starts once the first is ready (3 s each).
+    let ready: Vec<u64> = d.moves.iter().map(|m| m.ready_ns.unwrap()).collect();
+    assert_eq!(ready, [4_000_000_000, 7_000_000_000]);
+    // Recovered once the last old pod stopped, an endpoint delay later.
+    assert_eq!(d.recovered_ns, Some(8_000_000_000));
+    // After the rollout only new pods serve.
+    let last = report.journeys.last().unwrap();
+    assert!(
+        new.contains(&last.outcome.served_by.as_deref().unwrap()),
+        "{last:?}"
+    );
+    // Every change reached every node within the sync delay.
+    let p = report.summary.programming.as_ref().unwrap();
+    assert_eq!(p.changes, report.programming.len());
+    assert!(p.changes >= 2, "{p:?}");
+    assert!(p.max_ns <= 200_000_000 && p.p50_ns <= p.p99_ns && p.p99_ns <= p.max_ns);
+    assert_eq!(report.summary.lost, Some(d.lost.len()));
+    assert!(report.to_string().contains("network programming: "));
+    // The same seed, the same bytes.
+    assert_eq!(report.to_json(), kubenat_sim::run(&scenario).to_json());
+}

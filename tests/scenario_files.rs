@@ -161,11 +161,14 @@ fn bad_files_say_what_is_wrong() {
     ];
     for (name, text, want) in rows {
         assert_ne!(text, good, "{name}: the replacement applies");
-        let err = kubenat_sim::yaml::from_yaml_str(&text, base, "t")
+        let err = kubenat_sim::yaml::from_yaml_str(&text, "t.yaml", base, "t")
             .err()
-            .unwrap_or_else(|| panic!("{name}: accepted"));
+            .unwrap_or_else(|| panic!("{name}: accepted"))
+            .to_string();
         assert!(err.contains(want), "{name}: {err}");
     }
-    let missing = Scenario::from_yaml_file(Path::new("/nonexistent/scenario.yaml")).unwrap_err();
+    let missing = Scenario::from_yaml_file(Path::new("/nonexistent/scenario.yaml"))
+        .unwrap_err()
+        .to_string();
     assert!(missing.contains("/nonexistent/scenario.yaml"), "{missing}");
 }

@@ -8,7 +8,7 @@
 //! manifests' order on a tie, and gets the next unused address of the pod network: pod
 //! addresses are never reused within a run, so a stale address is always dead.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
@@ -39,6 +39,22 @@ pub struct Pending {
     pub slices: Vec<usize>,
     /// The replacement's spec; `None` when no node can take it.
     pub replacement: Option<Pod>,
+    /// For a rollout's step: the rollout (index in [`Controller::rollouts`]) and the old
+    /// pod (index in [`Controller::placements`]), which stops once its replacement is ready.
+    pub rollout: Option<(usize, usize)>,
+}
+
+/// A Deployment being rolled out, one pod at a time.
+#[derive(Clone, Debug)]
+pub struct Rollout {
+    /// Index in [`Controller::disruptions`].
+    pub disruption: usize,
+    /// The old pods (indexes in [`Controller::placements`]) still to replace.
+    pub remaining: VecDeque<usize>,
+    /// Old pods being replaced: their replacement planned, and not stopped yet.
+    pub stopping: usize,
+    /// New pods are named `<prefix><id>` (`wordpress-<new hash>-`).
+    pub prefix: String,
 }
 
 /// What the control plane knows.
@@ -47,6 +63,7 @@ pub struct Controller {
     pub placements: Vec<Placement>,
     pub pending: Vec<Pending>,
     pub disruptions: Vec<Disruption>,
+    pub rollouts: Vec<Rollout>,
     config: ControlPlane,
     nodes: Vec<String>,
     cordoned: BTreeSet<String>,
@@ -90,6 +107,7 @@ impl Controller {
             placements,
             pending: Vec::new(),
             disruptions: Vec::new(),
+            rollouts: Vec::new(),
             config: scenario.control_plane.clone(),
             nodes,
             cordoned: BTreeSet::new(),
@@ -119,56 +137,147 @@ impl Controller {
                     .filter(|&i| self.placements[i].alive && self.placements[i].pod.node == *node)
                     .collect()
             }
+            Action::Rollout { .. } => return Err(format!("{action}: not a pod's death")),
         };
-        let disruption = self.disruptions.len();
-        self.disruptions.push(Disruption {
-            at_ns: now.as_nanos(),
-            event: action.to_string(),
-            moves: Vec::new(),
-            recovered_ns: None,
-            lost: Vec::new(),
-            failed_after: Vec::new(),
-        });
-        if victims.is_empty() {
-            self.disruptions[disruption].recovered_ns = Some(now.as_nanos());
-        }
+        let disruption = self.disrupt(now, action, victims.is_empty());
         let mut deaths = Vec::new();
         for placement in victims {
             self.placements[placement].alive = false;
             let old = self.placements[placement].pod.clone();
-            let slices = self.slices_of(old.ip);
-            let replacement = self.schedule(&old);
-            let index = self.disruptions[disruption].moves.len();
-            self.disruptions[disruption].moves.push(Move {
-                pod: old.name.clone(),
-                from_node: old.node.clone(),
-                from_ip: old.ip,
-                to_pod: replacement.as_ref().map(|p| p.name.clone()),
-                to_node: replacement.as_ref().map(|p| p.node.clone()),
-                to_ip: replacement.as_ref().map(|p| p.ip),
-                slices: slices
-                    .iter()
-                    .map(|&s| {
-                        let s = &self.slices[s];
-                        format!("{}/{}", s.service.namespace, s.name)
-                    })
-                    .collect(),
-                endpoints_removed_ns: None,
-                ready_ns: None,
-            });
+            let name = self.replacement_name(&old.name);
+            let replacement = self.schedule(&old, name, Some(&old.node));
             deaths.push(Death {
                 placement,
-                pending: self.pending.len(),
-            });
-            self.pending.push(Pending {
-                disruption,
-                index,
-                old_ip: old.ip,
-                slices,
-                replacement,
+                pending: self.plan(disruption, &old, replacement, None),
             });
         }
         Ok(deaths)
+    }
+
+    /// Records `action`'s disruption (over already when `nothing` happens) and gives its index.
+    fn disrupt(&mut self, now: Instant, action: &Action, nothing: bool) -> usize {
+        self.disruptions.push(Disruption {
+            at_ns: now.as_nanos(),
+            event: action.to_string(),
+            moves: Vec::new(),
+            recovered_ns: nothing.then_some(now.as_nanos()),
+            lost: Vec::new(),
+            failed_after: Vec::new(),
+        });
+        self.disruptions.len() - 1
+    }
+
+    /// Plans `old`'s replacement as a move of `disruption`; gives its index in
+    /// [`Controller::pending`].
+    fn plan(
+        &mut self,
+        disruption: usize,
+        old: &Pod,
+        replacement: Option<Pod>,
+        rollout: Option<(usize, usize)>,
+    ) -> usize {
+        let slices = self.slices_of(old.ip);
+        let index = self.disruptions[disruption].moves.len();
+        self.disruptions[disruption].moves.push(Move {
+            pod: old.name.clone(),
+            from_node: old.node.clone(),
+            from_ip: old.ip,
+            to_pod: replacement.as_ref().map(|p| p.name.clone()),
+            to_node: replacement.as_ref().map(|p| p.node.clone()),
+            to_ip: replacement.as_ref().map(|p| p.ip),
+            slices: slices
+                .iter()
+                .map(|&s| {
+                    let s = &self.slices[s];
+                    format!("{}/{}", s.service.namespace, s.name)
+                })
+                .collect(),
+            endpoints_removed_ns: None,
+            ready_ns: None,
+        });
+        self.pending.push(Pending {
+            disruption,
+            index,
+            old_ip: old.ip,
+            slices,
+            replacement,
+            rollout,
+        });
+        self.pending.len() - 1
+    }
+
+    /// Starts rolling out `action`'s Deployment: gives the rollout's index, for
+    /// [`Controller::rollout_step`].
+    pub fn start_rollout(&mut self, now: Instant, action: &Action) -> Result<usize, String> {
+        let Action::Rollout { deployment } = action else {
+            return Err(format!("{action}: not a rollout"));
+        };
+        let remaining: VecDeque<usize> = (0..self.placements.len())
+            .filter(|&i| {
+                let p = &self.placements[i];
+                p.alive && Action::in_deployment(deployment, &p.pod.namespace, &p.pod.name)
+            })
+            .collect();
+        if remaining.is_empty() {
+            return Err(format!("{action}: the Deployment has no running pod"));
+        }
+        let disruption = self.disrupt(now, action, false);
+        let hash: String = (0..10)
+            .map(|_| ALPHABET[self.rng.below(ALPHABET.len() as u64) as usize] as char)
+            .collect();
+        self.rollouts.push(Rollout {
+            disruption,
+            remaining,
+            stopping: 0,
+            prefix: format!("{}-{hash}-", deployment.name),
+        });
+        Ok(self.rollouts.len() - 1)
+    }
+
+    /// The rollout's next pod: its replacement planned (index in [`Controller::pending`]),
+    /// `None` when every pod has been replaced.
+    pub fn rollout_step(&mut self, now: Instant, rollout: usize) -> Option<usize> {
+        while let Some(placement) = self.rollouts[rollout].remaining.pop_front() {
+            if !self.placements[placement].alive {
+                continue;
+            }
+            let old = self.placements[placement].pod.clone();
+            let suffix = self.suffix();
+            let name = format!("{}{suffix}", self.rollouts[rollout].prefix);
+            let replacement = self.schedule(&old, name, None);
+            let disruption = self.rollouts[rollout].disruption;
+            let pending = self.plan(disruption, &old, replacement, Some((rollout, placement)));
+            if self.pending[pending].replacement.is_some() {
+                self.rollouts[rollout].stopping += 1;
+                return Some(pending);
+            }
+        }
+        self.settle(now, rollout);
+        None
+    }
+
+    /// Whether every rollout is over (a run waits for them).
+    pub fn settled(&self) -> bool {
+        self.rollouts
+            .iter()
+            .all(|r| r.remaining.is_empty() && r.stopping == 0)
+    }
+
+    /// A rollout's old pod stops.
+    pub fn stopped(&mut self, now: Instant, rollout: usize, placement: usize) {
+        self.placements[placement].alive = false;
+        self.rollouts[rollout].stopping -= 1;
+        self.settle(now, rollout);
+    }
+
+    /// A rollout is over when every pod is replaced and every old one stopped.
+    fn settle(&mut self, now: Instant, rollout: usize) {
+        let r = &self.rollouts[rollout];
+        let d = &mut self.disruptions[r.disruption];
+        if r.remaining.is_empty() && r.stopping == 0 && d.moves.iter().all(|m| m.ready_ns.is_some())
+        {
+            d.recovered_ns.get_or_insert(now.as_nanos());
+        }
     }
 
     /// The slices listing `ip`.
@@ -185,7 +294,7 @@ impl Controller {
 
     /// Where and as what a dead pod comes back: `None` when no node can take it or the pod
     /// network has no address left (the pod stays pending, as in Kubernetes).
-    fn schedule(&mut self, old: &Pod) -> Option<Pod> {
+    fn schedule(&mut self, old: &Pod, name: String, avoid: Option<&str>) -> Option<Pod> {
         let running = |node: &str| {
             self.placements
                 .iter()
@@ -196,7 +305,7 @@ impl Controller {
             .nodes
             .iter()
             .filter(|n| {
-                **n != old.node
+                Some(n.as_str()) != avoid
                     && !self.config.no_schedule.contains(n)
                     && !self.cordoned.contains(*n)
             })
@@ -208,7 +317,7 @@ impl Controller {
         }
         self.next_ip += 1;
         Some(Pod {
-            name: self.replacement_name(&old.name),
+            name,
             namespace: old.namespace.clone(),
             ip,
             node,
@@ -221,14 +330,16 @@ impl Controller {
     fn replacement_name(&mut self, name: &str) -> String {
         match name.rsplit_once('-') {
             Some((_, ordinal)) if ordinal.bytes().all(|b| b.is_ascii_digit()) => name.into(),
-            Some((stem, _)) => {
-                let suffix: String = (0..5)
-                    .map(|_| ALPHABET[self.rng.below(ALPHABET.len() as u64) as usize] as char)
-                    .collect();
-                format!("{stem}-{suffix}")
-            }
+            Some((stem, _)) => format!("{stem}-{}", self.suffix()),
             None => format!("{name}-1"),
         }
+    }
+
+    /// Five random letters, as a ReplicaSet names its pods.
+    fn suffix(&mut self) -> String {
+        (0..5)
+            .map(|_| ALPHABET[self.rng.below(ALPHABET.len() as u64) as usize] as char)
+            .collect()
     }
 
     /// A generator for a new pod's stack.
@@ -268,6 +379,7 @@ impl Controller {
             return Vec::new();
         };
         let (old, slices, disruption) = (IpAddr::V4(p.old_ip), p.slices.clone(), p.disruption);
+        let rollout = p.rollout;
         let m = &mut self.disruptions[disruption].moves[p.index];
         m.ready_ns = Some(now.as_nanos());
         m.endpoints_removed_ns.get_or_insert(now.as_nanos());
@@ -292,8 +404,9 @@ impl Controller {
             slice.endpoints.push(endpoint.clone());
             changed.push(slice.clone());
         }
+        // A rollout is over when its last old pod stops ([`Controller::stopped`]).
         let d = &mut self.disruptions[disruption];
-        if d.moves.iter().all(|m| m.ready_ns.is_some()) {
+        if rollout.is_none() && d.moves.iter().all(|m| m.ready_ns.is_some()) {
             d.recovered_ns = Some(now.as_nanos());
         }
         changed

@@ -109,6 +109,12 @@ const CONNTRACK_PER_POD: usize = 64;
 /// And per DNS query its CoreDNS pod takes: a few retries' worth.
 const CONNTRACK_PER_QUERY: usize = 8;
 
+/// Where pods get their addresses: two million, room for 150,000 pods and as many
+/// recreated ones and more, right below the Service range it must not overlap.
+const POD_NETWORK: &str = "10.64.0.0/11";
+/// Where Services get their cluster IPs (kubeadm's default).
+const SERVICE_NETWORK: &str = "10.96.0.0/12";
+
 /// Connections each node tracks at most (`conntrack.min`, one value for the cluster as in
 /// its KubeProxyConfiguration): sized for the busiest node, a power of two, at least 1024.
 /// A thousand small engines do not each allocate the 262,144-entry default.
@@ -187,8 +193,7 @@ impl Scenario {
             services,
         } = size;
         let lan = net("192.168.0.0/16");
-        let pod_network = net("10.244.0.0/14");
-        let service_network = net("10.96.0.0/12");
+        let (pod_network, service_network) = (net(POD_NETWORK), net(SERVICE_NETWORK));
         if nodes == 0 {
             return Err("nodes=0: a cluster needs a node".into());
         }
@@ -212,7 +217,7 @@ impl Scenario {
                 dns_pods.saturating_add(web_services.saturating_mul(2))
             ));
         }
-        let first_pod = Ipv4Addr::new(10, 244, 0, 2);
+        let first_pod = Ipv4Addr::new(10, 64, 0, 2);
         let first_service = Ipv4Addr::new(10, 96, 1, 0);
         // Half the pod network stays free for the pods the control plane recreates. Web
         // Services are fewer than pods, so the service network (a million addresses) holds
@@ -370,13 +375,59 @@ mod tests {
             ),
             ("nodes=70000,pods=10,services=2", "more than the LAN"),
             (
-                "nodes=1,pods=300000,services=2",
-                "more than the pod network",
+                "nodes=1,pods=1100000,services=2",
+                "more than the pod network 10.64.0.0/11 holds",
             ),
         ] {
             let error = Scenario::generated(size.parse().unwrap(), 1).unwrap_err();
             assert!(error.contains(says), "{size}: {error}");
         }
+    }
+
+    /// The pod network, the Service range and the LAN are apart, and every address the
+    /// generator hands out is in its own.
+    #[test]
+    fn pod_service_and_node_addresses_never_overlap() {
+        let (pods, services) = (net(POD_NETWORK), net(SERVICE_NETWORK));
+        let lan = net("192.168.0.0/16");
+        for (a, b) in [(pods, services), (pods, lan), (services, lan)] {
+            assert!(
+                !a.contains(&b.network()) && !b.contains(&a.network()),
+                "{a} {b}"
+            );
+        }
+        let size = "nodes=300,pods=3000,services=300".parse().unwrap();
+        let scenario = Scenario::generated(size, 1).unwrap();
+        assert_eq!(scenario.pod_network, pods);
+        assert!(scenario.pods.iter().all(|p| pods.contains(&p.ip)));
+        let m = &scenario.manifests;
+        assert_eq!(m.service_cidrs, [IpNet::V4(services)]);
+        for ip in m.services.iter().flat_map(|s| &s.cluster_ips) {
+            assert!(
+                matches!(ip, IpAddr::V4(ip) if services.contains(ip)),
+                "{ip}"
+            );
+        }
+        for ip in m.nodes.iter().flat_map(|n| &n.addresses) {
+            assert!(matches!(ip, IpAddr::V4(ip) if lan.contains(ip)), "{ip}");
+        }
+    }
+
+    /// The size of issue 12 builds (its simulation is another matter: memory), and quickly.
+    #[test]
+    fn five_thousand_nodes_and_150k_pods_build() {
+        let size = "nodes=5000,pods=150000,services=10000".parse().unwrap();
+        let started = std::time::Instant::now();
+        let scenario = Scenario::generated(size, 1).unwrap();
+        let took = started.elapsed();
+        let m = &scenario.manifests;
+        assert_eq!(
+            (m.nodes.len(), scenario.pods.len(), m.services.len()),
+            (5000, 150_000, 10_000)
+        );
+        let last = scenario.pods.last().unwrap().ip;
+        assert!(net(POD_NETWORK).contains(&last), "{last}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub mod host;
 pub mod journey;
 pub mod node;
 pub mod queue;
+pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod spawn;
@@ -115,8 +116,10 @@ pub mod yaml;
 
 pub use capture::CaptureFile;
 pub use disruption::{Disruption, Move};
-pub use journey::{Hop, Journey, Place, Report, Step};
+pub use journey::{Hop, Journey, Step};
+pub use report::{Place, Report};
 pub use scenario::{Action, Scenario, TimedEvent};
+pub use yaml::ScenarioError;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -136,7 +139,8 @@ pub fn simulate(scenario: &Scenario, pcap_dir: Option<&Path>) -> Result<Run, Str
 }
 
 /// Plays `sim`, built from `scenario`, until every request has ended (plus a moment for
-/// connections to close), the last timed event has passed, or the time limit; streams
+/// connections to close), the last timed event has passed and every rollout is over, or
+/// the time limit; streams
 /// every link's packets into one pcap per link in `pcap_dir` if given.
 pub fn play(
     sim: &mut sim::Sim,
@@ -159,7 +163,10 @@ pub fn play(
         .max()
         .unwrap_or(clock::Instant::ZERO);
     sim.run_until(limit, Duration::from_millis(100), |s| {
-        s.now >= last_event && s.journal.journeys().len() >= expected && s.journal.unfinished() == 0
+        s.now >= last_event
+            && s.journal.journeys().len() >= expected
+            && s.journal.unfinished() == 0
+            && s.control.settled()
     });
     let captures = sim.finish_captures().map_err(captures_failed)?;
     Ok(Run {

@@ -18,7 +18,7 @@ pub struct KubeNode {
     pub name: String,
     pub ip: Ipv4Addr,
     pub engine: Engine,
-    /// Packets with nowhere to go (see [`crate::journey::NodeStats::unrouted`]).
+    /// Packets with nowhere to go (see [`crate::report::NodeStats::unrouted`]).
     pub unrouted: u64,
     /// The engine timer armed in the event queue.
     pub scheduled: Option<Instant>,

@@ -81,6 +81,24 @@ pub enum Action {
     /// evicted and recreated elsewhere. The node itself keeps forwarding (its NodePort
     /// still works).
     DrainNode { node: String },
+    /// `kubectl rollout restart deployment`: the Deployment's pods are replaced one at a
+    /// time (maxSurge 1, maxUnavailable 0). Each new pod, with a new address, joins the
+    /// EndpointSlices in its old one's place when ready; the old one stops `endpointDelay`
+    /// later. A Deployment `namespace/name` has the pods of that namespace named
+    /// `name-<hash>-<id>` or `name-<id>`.
+    Rollout { deployment: ServiceName },
+}
+
+impl Action {
+    /// Whether `pod` (in `namespace`) belongs to `deployment`: it is named
+    /// `name-<hash>-<id>` or `name-<id>`.
+    pub fn in_deployment(deployment: &ServiceName, namespace: &str, pod: &str) -> bool {
+        namespace == deployment.namespace
+            && pod
+                .strip_prefix(deployment.name.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|rest| !rest.is_empty() && rest.matches('-').count() <= 1)
+    }
 }
 
 impl std::fmt::Display for Action {
@@ -88,6 +106,7 @@ impl std::fmt::Display for Action {
         match self {
             Action::KillPod { pod } => write!(f, "kill pod {pod}"),
             Action::DrainNode { node } => write!(f, "drain node {node}"),
+            Action::Rollout { deployment } => write!(f, "rollout deployment {deployment}"),
         }
     }
 }
@@ -113,6 +132,9 @@ pub struct ControlPlane {
     /// From a pod's death until its replacement runs on another node and is ready (in its
     /// Services' EndpointSlices and in every node's rules).
     pub restart_delay: Duration,
+    /// Each node's kube-proxy applies an EndpointSlice change at a random moment up to this
+    /// long after it (its sync period); zero: every node at once.
+    pub sync_delay: Duration,
 }
 
 impl Default for ControlPlane {
@@ -121,6 +143,7 @@ impl Default for ControlPlane {
             no_schedule: Vec::new(),
             endpoint_delay: Duration::from_secs(1),
             restart_delay: Duration::from_secs(3),
+            sync_delay: Duration::ZERO,
         }
     }
 }
@@ -282,11 +305,6 @@ impl Scenario {
                 ..ControlPlane::default()
             },
         }
-    }
-
-    /// Reads a scenario file (YAML; see [`crate::yaml`]).
-    pub fn from_yaml_file(path: impl AsRef<std::path::Path>) -> Result<Scenario, String> {
-        crate::yaml::from_yaml_file(path.as_ref())
     }
 
     /// The same scenario with another seed.

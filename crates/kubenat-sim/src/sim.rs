@@ -3,16 +3,19 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use kubenat_core::{Engine, Update};
+use kubenat_core::{EndpointSlice, Engine, Update};
 
 use crate::capture::{Capture, CaptureFile};
 use crate::clock::{Instant, Rng};
 use crate::control::{Controller, Death};
 use crate::fabric::{Fabric, HostId, LinkId, NodeId, Port};
 use crate::host::Host;
-use crate::journey::{Journal, LinkStats, NodeStats, Place, Report, Summary};
+use crate::journey::Journal;
 use crate::node::KubeNode;
 use crate::queue::EventQueue;
+use crate::report::{
+    LinkStats, NodeStats, Place, Programming, ProgrammingLatency, Report, Summary,
+};
 use crate::scenario::{Action, ControlPlane, Pod, Scenario};
 use crate::spawn::{PodFactory, lan_app};
 
@@ -33,6 +36,20 @@ enum Event {
     EndpointsGone(usize),
     /// A dead pod's replacement starts and is ready (index in [`Controller::pending`]).
     Ready(usize),
+    /// A rollout (index in [`Controller::rollouts`]) replaces its next pod.
+    RolloutStep(usize),
+    /// A rollout's old pod (index in [`Controller::placements`]) stops.
+    Stop {
+        rollout: usize,
+        placement: usize,
+    },
+    /// A node's kube-proxy applies EndpointSlice change `change` (index in
+    /// [`Sim::programming`]).
+    Program {
+        node: NodeId,
+        slices: Vec<EndpointSlice>,
+        change: usize,
+    },
 }
 
 /// A running simulation.
@@ -53,6 +70,14 @@ pub struct Sim {
     /// Everything with an address, in order of appearance; `host_place[h]` is host `h`'s.
     pub places: Vec<Place>,
     host_place: Vec<usize>,
+    /// Every EndpointSlice change and when the last node applied it.
+    pub programming: Vec<Programming>,
+    /// Nodes yet to apply each change of [`Sim::programming`].
+    unapplied: Vec<usize>,
+    /// When each node's kube-proxy last synced: changes apply in order.
+    synced: Vec<Instant>,
+    /// Draws each node's sync delay (made on first use, so runs without one are unchanged).
+    sync_rng: Option<Rng>,
     factory: PodFactory,
     actions: Vec<Action>,
     delays: ControlPlane,
@@ -71,6 +96,10 @@ fn check_events(scenario: &Scenario) -> Result<(), String> {
         let known = match &e.action {
             Action::KillPod { pod } => scenario.pods.iter().any(|p| p.name == *pod),
             Action::DrainNode { node } => scenario.manifests.nodes.iter().any(|n| n.name == *node),
+            Action::Rollout { deployment } => scenario
+                .pods
+                .iter()
+                .any(|p| Action::in_deployment(deployment, &p.namespace, &p.name)),
         };
         if !known {
             return Err(format!("event {}: not in the scenario", e.action));
@@ -170,6 +199,10 @@ impl Sim {
             control,
             places,
             host_place,
+            programming: Vec::new(),
+            unapplied: Vec::new(),
+            synced: vec![Instant::ZERO; m.nodes.len()],
+            sync_rng: None,
             factory,
             actions: scenario.events.iter().map(|e| e.action.clone()).collect(),
             delays: scenario.control_plane.clone(),
@@ -250,6 +283,12 @@ impl Sim {
         };
         self.now = self.now.max(at);
         self.events += 1;
+        self.handle(at, event);
+        true
+    }
+
+    /// Handles `event`, due `at`.
+    fn handle(&mut self, at: Instant, event: Event) {
         match event {
             Event::Arrive { to, packet } => match to {
                 Port::Host(h) if !self.hosts[h].alive => self.unrouted += 1,
@@ -284,15 +323,70 @@ impl Sim {
                 let changed = self.control.remove_endpoint(self.now, p);
                 self.publish(changed);
             }
-            Event::Ready(p) => self.start_replacement(p),
+            Event::Ready(p) => {
+                self.start_replacement(p);
+                if let Some((rollout, placement)) = self.control.pending[p].rollout {
+                    let stop = Event::Stop { rollout, placement };
+                    self.queue.push(self.now + self.delays.endpoint_delay, stop);
+                    self.rollout_step(rollout);
+                }
+            }
+            Event::RolloutStep(r) => self.rollout_step(r),
+            Event::Stop { rollout, placement } => {
+                self.stop_pod(placement);
+                self.control.stopped(self.now, rollout, placement);
+            }
+            Event::Program {
+                node,
+                slices,
+                change,
+            } => {
+                for slice in slices {
+                    let update = Update::UpsertEndpointSlice(Box::new(slice));
+                    self.nodes[node]
+                        .engine
+                        .update(update)
+                        .expect("each node's engine owns its control plane");
+                }
+                self.schedule_engine(node);
+                self.unapplied[change] -= 1;
+                if self.unapplied[change] == 0 {
+                    self.programming[change].applied_ns = Some(self.now.as_nanos());
+                }
+            }
         }
-        true
+    }
+
+    /// The rollout's next pod gets its replacement, ready after the restart delay.
+    fn rollout_step(&mut self, rollout: usize) {
+        if let Some(pending) = self.control.rollout_step(self.now, rollout) {
+            let ready = self.now + self.delays.restart_delay;
+            self.queue.push(ready, Event::Ready(pending));
+        }
+    }
+
+    /// A pod's host stops: its packets go nowhere from now on.
+    fn stop_pod(&mut self, placement: usize) {
+        let p = &self.control.placements[placement];
+        let (host, ip) = (p.host, p.pod.ip);
+        self.hosts[host].alive = false;
+        self.hosts[host].device.take_tx();
+        self.fabric.remove_pod(ip);
+        self.places[self.host_place[host]].until_ns = Some(self.now.as_nanos());
     }
 
     /// The scenario's event `i` happens: pods stop, their replacements are planned.
     fn act(&mut self, i: usize) {
         let action = self.actions[i].clone();
-        let deaths = match self.control.act(self.now, &action) {
+        let deaths = match &action {
+            Action::Rollout { .. } => self
+                .control
+                .start_rollout(self.now, &action)
+                .map(|r| self.queue.push(self.now, Event::RolloutStep(r)))
+                .map(|()| Vec::new()),
+            _ => self.control.act(self.now, &action),
+        };
+        let deaths = match deaths {
             Ok(deaths) => deaths,
             Err(e) => {
                 self.control
@@ -309,12 +403,7 @@ impl Sim {
             }
         };
         for Death { placement, pending } in deaths {
-            let p = &self.control.placements[placement];
-            let (host, ip) = (p.host, p.pod.ip);
-            self.hosts[host].alive = false;
-            self.hosts[host].device.take_tx();
-            self.fabric.remove_pod(ip);
-            self.places[self.host_place[host]].until_ns = Some(self.now.as_nanos());
+            self.stop_pod(placement);
             let (gone, ready) = (self.delays.endpoint_delay, self.delays.restart_delay);
             self.queue
                 .push(self.now + gone, Event::EndpointsGone(pending));
@@ -352,18 +441,44 @@ impl Sim {
         self.publish(changed);
     }
 
-    /// Every node's kube-proxy applies the changed slices.
-    fn publish(&mut self, slices: Vec<kubenat_core::EndpointSlice>) {
-        for slice in slices {
-            for n in 0..self.nodes.len() {
-                self.nodes[n]
-                    .engine
-                    .update(Update::UpsertEndpointSlice(Box::new(slice.clone())))
-                    .expect("each node's engine owns its control plane");
-            }
+    /// Every node's kube-proxy applies the changed slices: at once, or each after its own
+    /// random sync delay (in the order the changes were made).
+    fn publish(&mut self, slices: Vec<EndpointSlice>) {
+        if slices.is_empty() {
+            return;
         }
+        let change = self.programming.len();
+        self.programming.push(Programming {
+            at_ns: self.now.as_nanos(),
+            slices: slices
+                .iter()
+                .map(|s| format!("{}/{}", s.service.namespace, s.name))
+                .collect(),
+            applied_ns: None,
+        });
+        self.unapplied.push(self.nodes.len());
+        let sync = self.delays.sync_delay;
         for n in 0..self.nodes.len() {
-            self.schedule_engine(n);
+            let delay = match sync.as_nanos() {
+                0 => 0,
+                max => {
+                    let control = &mut self.control;
+                    let rng = self.sync_rng.get_or_insert_with(|| control.fork_rng());
+                    rng.below(max as u64 + 1)
+                }
+            };
+            let at = (self.now + std::time::Duration::from_nanos(delay)).max(self.synced[n]);
+            self.synced[n] = at;
+            let program = Event::Program {
+                node: n,
+                slices: slices.clone(),
+                change,
+            };
+            if at == self.now {
+                self.handle(at, program);
+            } else {
+                self.queue.push(at, program);
+            }
         }
     }
 
@@ -427,6 +542,12 @@ impl Sim {
             }
         }
         let succeeded = journeys.iter().filter(|j| j.outcome.ok()).count();
+        let lost = (!disruptions.is_empty()).then(|| {
+            let ids: std::collections::BTreeSet<_> =
+                disruptions.iter().flat_map(|d| &d.lost).collect();
+            ids.len()
+        });
+        let programming = std::mem::take(&mut self.programming);
         Report {
             scenario: scenario.name.clone(),
             seed: scenario.seed,
@@ -441,7 +562,10 @@ impl Sim {
                 unattributed_hops: unattributed,
                 links,
                 nodes,
+                lost,
+                programming: ProgrammingLatency::of(&programming),
             },
+            programming,
             journeys,
             disruptions,
             places: std::mem::take(&mut self.places),

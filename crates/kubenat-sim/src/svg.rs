@@ -9,7 +9,8 @@
 
 use std::fmt::Write as _;
 
-use crate::journey::{FlowView, Hop, Journey, Place, Report, RequestId, Step};
+use crate::journey::{FlowView, Hop, Journey, RequestId, Step};
+use crate::report::{Place, Report};
 
 const GUTTER: i64 = 96;
 const LANE: i64 = 330;

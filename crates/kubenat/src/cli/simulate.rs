@@ -116,10 +116,10 @@ impl Simulate {
                 std::io::stdin()
                     .read_to_string(&mut text)
                     .map_err(|e| Failure::Input(format!("-: reading standard input: {e}")))?;
-                kubenat_sim::yaml::from_yaml_str(&text, Path::new("."), "stdin")
-                    .map_err(|e| Failure::Input(format!("-: {e}")))?
+                kubenat_sim::yaml::from_yaml_str(&text, "-", Path::new("."), "stdin")
+                    .map_err(|e| Failure::Input(e.to_string()))?
             }
-            file => Scenario::from_yaml_file(file).map_err(Failure::Input)?,
+            file => Scenario::from_yaml_file(file).map_err(|e| Failure::Input(e.to_string()))?,
         };
         if let Some(requests) = self.requests {
             scenario = scenario.with_requests(requests);
