@@ -7,8 +7,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant as WallClock};
 
-use crossbeam_channel::Receiver;
-use kubenat_core::{Engine, Hook, Instant, Protocol, ServiceName, Update, Verdict};
+use kubenat_core::{ControlPlane, Engine, Hook, Instant, Protocol, ServiceName, Update, Verdict};
 use serde::Serialize;
 
 use crate::synthetic::{self, FlowSpec, Rng};
@@ -175,20 +174,10 @@ impl Stream {
 }
 
 /// Runs `stream` through `engine` in batches, copying each packet into a work buffer first
-/// as a NIC would deliver a fresh packet.
+/// as a NIC would deliver a fresh packet. An engine that follows a control plane takes its
+/// latest snapshot before each batch: its packets see the old or the new state of a
+/// Service, never a mix, and never wait on a lock.
 fn pump(engine: &mut Engine, stream: &Stream, batch: usize, clock: &mut Instant) -> Throughput {
-    pump_with_updates(engine, stream, batch, clock, None)
-}
-
-/// [`pump`], applying the updates waiting on `updates` between batches: a worker's packets
-/// see the old or the new state of a Service, never a mix, and never wait on a lock.
-fn pump_with_updates(
-    engine: &mut Engine,
-    stream: &Stream,
-    batch: usize,
-    clock: &mut Instant,
-    updates: Option<&Receiver<Update>>,
-) -> Throughput {
     let batch = batch.clamp(1, 256);
     let mut buffers: Vec<[u8; 256]> = vec![[0u8; 256]; batch];
     let mut verdicts = vec![Verdict::Accept; batch];
@@ -214,13 +203,6 @@ fn pump_with_updates(
             *clock,
             &mut verdicts[..n],
         );
-        if let Some(updates) = updates {
-            while let Ok(update) = updates.try_recv() {
-                engine
-                    .update(update)
-                    .expect("the engine owns its control plane");
-            }
-        }
         *clock = *clock + Duration::from_micros(1);
         batch_times.push(t0.elapsed().as_nanos() as u64);
     }
@@ -279,20 +261,39 @@ fn lookup_ns(engine: &Engine, addresses: &[Ipv4Addr]) -> f64 {
 }
 
 /// Times `config.updates` one-Service updates (a Service's pods all replaced).
-fn time_updates(engine: &mut Engine, config: &Config, rng: &mut Rng) -> Latency {
+/// One-Service updates applied to the control plane and published, while `engine` (and
+/// so every engine of the cluster) still reads an older snapshot: what one change costs,
+/// paid once for all engines. The engine takes the last snapshot at the end.
+fn time_updates(
+    plane: &mut ControlPlane,
+    engine: &mut Engine,
+    config: &Config,
+    rng: &mut Rng,
+) -> Latency {
     let mut samples = Vec::with_capacity(config.updates);
-    for generation in 1..=config.updates {
-        let i = rng.below(config.services);
-        let name = ServiceName::new("bench", format!("svc-{i}"));
-        let slice = synthetic::slice(&name, i, config.endpoints, generation);
-        let update = Update::UpsertEndpointSlice(Box::new(slice));
+    for update in one_service_updates(config, rng) {
         let start = WallClock::now();
-        engine
-            .update(update)
-            .expect("the engine owns its control plane");
+        plane.apply(update);
         samples.push(start.elapsed().as_nanos() as u64);
     }
+    engine.process_batch(Hook::Prerouting, &mut [], Instant::ZERO, &mut []);
     latency(samples)
+}
+
+/// `config.updates` EndpointSlice changes, each moving every endpoint of a random Service.
+fn one_service_updates(config: &Config, rng: &mut Rng) -> Vec<Update> {
+    (1..=config.updates)
+        .map(|generation| {
+            let i = rng.below(config.services.max(1));
+            let name = ServiceName::new("bench", format!("svc-{i}"));
+            Update::UpsertEndpointSlice(Box::new(synthetic::slice(
+                &name,
+                i,
+                config.endpoints,
+                generation,
+            )))
+        })
+        .collect()
 }
 
 /// Runs every measurement. `allocated` reports the bytes the process holds (a counting
@@ -312,13 +313,16 @@ pub fn run(
     let syns: Vec<Vec<u8>> = specs.iter().map(|f| synthetic::packet(f, true)).collect();
     let acks: Vec<Vec<u8>> = specs.iter().map(|f| synthetic::packet(f, false)).collect();
 
-    // The engine keeps the state it compiles: its copy counts in the memory, not the time.
+    // The control plane keeps the state it compiles: its copy counts in the memory, not
+    // the time.
     phase("compiling");
     let before_compile = allocated();
     let owned = state.clone();
     let start = WallClock::now();
-    let mut engine = Engine::from_state(owned);
+    let mut plane = ControlPlane::from_state(owned);
+    let publication = plane.publication();
     let compile_seconds = start.elapsed().as_secs_f64();
+    let mut engine = Engine::follow(publication.clone(), &state.proxy);
     let after_compile = allocated();
     let packet_path_bytes = engine.packet_path_bytes();
 
@@ -357,7 +361,7 @@ pub fn run(
 
     phase("updates");
     let before_updates = allocated();
-    let update = time_updates(&mut engine, config, &mut rng);
+    let update = time_updates(&mut plane, &mut engine, config, &mut rng);
     let after_updates = allocated();
 
     let memory = match (before_compile, after_compile, before_updates, after_updates) {
@@ -439,9 +443,10 @@ fn mixed(
     )
 }
 
-/// The established traffic over `config.threads` workers, shared nothing: each worker has
-/// its own engine (tables replica and conntrack shard) and the connections a symmetric
-/// 5-tuple hash gives it, as RSS would spread them over per-core rings.
+/// The established traffic over `config.threads` workers: each worker has its own engine
+/// (conntrack shard and round-robin turns) following one control plane's snapshots, and
+/// the connections a symmetric 5-tuple hash gives it, as RSS would spread them over
+/// per-core rings. One-Service updates are published to all of them while traffic runs.
 fn threaded(
     config: &Config,
     state: &kubenat_core::ClusterState,
@@ -471,50 +476,29 @@ fn threaded(
     let mut state = state.clone();
     state.proxy.conntrack_capacity = syns.len() / threads + syns.len() / 8 + 1;
     let start_barrier = std::sync::Barrier::new(threads + 1);
-    // One-Service updates stream to every worker while the traffic runs.
-    let channels: Vec<_> = (0..threads)
-        .map(|_| crossbeam_channel::unbounded::<Update>())
-        .collect();
-    let updates: Vec<Update> = (1..=config.updates)
-        .map(|generation| {
-            let i = rng.below(config.services.max(1));
-            let name = ServiceName::new("bench", format!("svc-{i}"));
-            Update::UpsertEndpointSlice(Box::new(synthetic::slice(
-                &name,
-                i,
-                config.endpoints,
-                generation,
-            )))
-        })
-        .collect();
+    let updates = one_service_updates(config, rng);
+    let mut plane = ControlPlane::new(&state);
+    let publication = plane.publication();
     let results: Vec<Throughput> = std::thread::scope(|scope| {
         let workers: Vec<_> = streams
             .iter()
-            .zip(&channels)
-            .map(|((opening, traffic), (_, receiver))| {
-                let state = &state;
+            .map(|(opening, traffic)| {
+                let proxy = &state.proxy;
+                let publication = publication.clone();
                 let barrier = &start_barrier;
                 scope.spawn(move || {
-                    let mut engine = Engine::new(state);
+                    let mut engine = Engine::follow(publication, proxy);
                     let mut clock = Instant::ZERO;
                     pump(&mut engine, opening, config.batch, &mut clock);
                     barrier.wait();
-                    pump_with_updates(
-                        &mut engine,
-                        traffic,
-                        config.batch,
-                        &mut clock,
-                        Some(receiver),
-                    )
+                    pump(&mut engine, traffic, config.batch, &mut clock)
                 })
             })
             .collect();
         start_barrier.wait();
-        for update in &updates {
-            for (sender, _) in &channels {
-                // A worker that already finished has dropped nothing: sends never fail.
-                let _ = sender.send(update.clone());
-            }
+        // One-Service updates are published while the traffic runs.
+        for update in updates {
+            plane.apply(update);
         }
         workers
             .into_iter()

@@ -90,14 +90,23 @@ impl Known {
             .iter()
             .any(|&id| tables.port(id).protocol == Protocol::Udp);
         let mut ids = old.clone();
-        tables.remove_ports(old);
-        if let Some(service) = &self.service {
-            let ports = compile_service(service, &self.slices, settings, &mut |name| {
+        let ports = match &self.service {
+            Some(service) => compile_service(service, &self.slices, settings, &mut |name| {
                 nodes.intern(name)
-            });
-            udp |= ports.iter().any(|p| p.protocol == Protocol::Udp);
-            self.ports = tables.insert_ports(ports);
-            ids.extend(&self.ports);
+            }),
+            None => Vec::new(),
+        };
+        udp |= ports.iter().any(|p| p.protocol == Protocol::Udp);
+        // New endpoints behind the same frontends (the common change) keep their ids.
+        match tables.replace_ports(&old, ports) {
+            Ok(()) => self.ports = old,
+            Err(ports) => {
+                tables.remove_ports(old);
+                if self.service.is_some() {
+                    self.ports = tables.insert_ports(ports);
+                    ids.extend(&self.ports);
+                }
+            }
         }
         ids.sort_unstable();
         ids.dedup();

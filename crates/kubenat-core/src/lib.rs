@@ -62,6 +62,7 @@
 mod addr;
 pub mod categorize;
 pub mod checksum;
+mod chunks;
 mod compile;
 pub mod conntrack;
 mod control_plane;

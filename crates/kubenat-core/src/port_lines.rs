@@ -11,7 +11,9 @@
 //! fall back to the full tables, which stay the reference.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
+use crate::chunks::Chunks;
 use crate::flow_index::{FlowIndex, prefetch};
 use crate::model::Protocol;
 use crate::service_port::{CompiledServicePort, ServicePortId};
@@ -135,15 +137,22 @@ impl PortLine {
     }
 }
 
+/// log2 of the lines per leaf of the persistent array: 64 lines, 4 KiB, so a change
+/// copies one short run of lines (a million lines need four branch levels, the upper
+/// ones hot in cache).
+const LINE_LEAF_BITS: u32 = 6;
+
 /// Cluster-IP frontends to their service ports, and one [`PortLine`] per service port.
+/// Shared between snapshots: the lines in a persistent array, the index copied only when a
+/// change adds or removes a cluster IP.
 #[derive(Clone)]
 pub(crate) struct PortLines {
-    index: FlowIndex,
+    index: Arc<FlowIndex>,
     /// Keys in `index`, and how many it was sized for.
     keys: usize,
     capacity: usize,
     /// Indexed by [`ServicePortId`].
-    lines: Vec<PortLine>,
+    lines: Chunks<PortLine>,
 }
 
 impl std::fmt::Debug for PortLines {
@@ -178,32 +187,34 @@ impl PortLines {
     pub fn with_capacity(ports: usize) -> PortLines {
         let capacity = ports.max(16);
         PortLines {
-            index: FlowIndex::new(capacity),
+            index: Arc::new(FlowIndex::new(capacity)),
             keys: 0,
             capacity,
-            lines: Vec::with_capacity(ports),
+            lines: Chunks::new(LINE_LEAF_BITS, UNUSED_LINE),
         }
+    }
+
+    /// Makes `id`'s line describe `port`, whose cluster IP, protocol and port are those of
+    /// the port it replaces (so the index stays as it is).
+    pub fn replace(&mut self, id: ServicePortId, port: &CompiledServicePort) {
+        self.lines.set(id.0 as usize, PortLine::new(port));
     }
 
     /// Makes `id`'s line describe `port`, and indexes its cluster IP when `indexed` (the
     /// port owns that frontend in the full tables).
     pub fn insert(&mut self, id: ServicePortId, port: &CompiledServicePort, indexed: bool) {
-        let slot = id.0 as usize;
-        if self.lines.len() <= slot {
-            self.lines.resize(slot + 1, UNUSED_LINE);
-        }
-        self.lines[slot] = PortLine::new(port);
+        self.lines.set(id.0 as usize, PortLine::new(port));
         if indexed {
             if self.keys == self.capacity {
                 self.grow();
             }
             let hash = frontend_hash(port.cluster_ip, port.protocol, port.port);
-            if self.index.insert(hash, id.0) {
+            if Arc::make_mut(&mut self.index).insert(hash, id.0) {
                 self.keys += 1;
             } else {
                 // Every bucket within reach is full: rebuild larger and retry once.
                 self.grow();
-                self.keys += usize::from(self.index.insert(hash, id.0));
+                self.keys += usize::from(Arc::make_mut(&mut self.index).insert(hash, id.0));
             }
         }
     }
@@ -211,11 +222,13 @@ impl PortLines {
     /// Forgets `id`'s line and index key (`port` is what was inserted for it).
     pub fn remove(&mut self, id: ServicePortId, port: &CompiledServicePort) {
         let hash = frontend_hash(port.cluster_ip, port.protocol, port.port);
-        if self.index.remove(hash, id.0) {
+        if self.index.find(hash, |value| value == id.0).is_some()
+            && Arc::make_mut(&mut self.index).remove(hash, id.0)
+        {
             self.keys -= 1;
         }
-        if let Some(line) = self.lines.get_mut(id.0 as usize) {
-            *line = UNUSED_LINE;
+        if (id.0 as usize) < self.lines.len() {
+            self.lines.set(id.0 as usize, UNUSED_LINE);
         }
     }
 
@@ -232,7 +245,7 @@ impl PortLines {
                 keys += usize::from(index.insert(hash, id as u32));
             }
         }
-        self.index = index;
+        self.index = Arc::new(index);
         self.keys = keys;
     }
 
@@ -247,15 +260,17 @@ impl PortLines {
         let hash = frontend_hash(address, protocol, port);
         self.index
             .find(hash, |id| {
-                self.lines[id as usize].is_frontend(address, protocol, port)
+                self.lines
+                    .get(id as usize)
+                    .is_frontend(address, protocol, port)
             })
-            .map(|id| (ServicePortId(id), &self.lines[id as usize]))
+            .map(|id| (ServicePortId(id), self.lines.get(id as usize)))
     }
 
     /// The line of `id` (a port compiled into these tables).
     #[inline]
     pub fn line(&self, id: ServicePortId) -> &PortLine {
-        &self.lines[id.0 as usize]
+        self.lines.get(id.0 as usize)
     }
 
     /// Starts loading the index bucket of a frontend hashed by [`frontend_hash`].
@@ -268,13 +283,13 @@ impl PortLines {
     #[inline]
     pub fn prefetch_line(&self, hash: u64) -> Option<ServicePortId> {
         let id = self.index.find(hash, |_| true)?;
-        prefetch(&self.lines[id as usize]);
+        prefetch(self.lines.get(id as usize));
         Some(ServicePortId(id))
     }
 
     /// Bytes held: the index and the lines.
     pub fn bytes(&self) -> usize {
-        self.index.bytes() + self.lines.capacity() * std::mem::size_of::<PortLine>()
+        self.index.bytes() + self.lines.bytes()
     }
 }
 

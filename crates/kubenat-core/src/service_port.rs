@@ -129,6 +129,17 @@ pub enum EndpointClass {
 }
 
 impl CompiledServicePort {
+    /// Whether `other` is reached the same way: same cluster IP, port, protocol,
+    /// frontends and NodePort (what the lookup maps and the cluster-IP index hold).
+    pub(crate) fn same_frontends(&self, other: &CompiledServicePort) -> bool {
+        self.cluster_ip == other.cluster_ip
+            && self.port == other.port
+            && self.protocol == other.protocol
+            && self.ipv6 == other.ipv6
+            && self.node_port == other.node_port
+            && self.frontends == other.frontends
+    }
+
     /// The endpoints (address and target port) a new connection of `class` on node `node`
     /// picks from.
     pub fn endpoints_of(&self, class: EndpointClass, node: &str) -> &[SocketAddr] {

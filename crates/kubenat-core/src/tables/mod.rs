@@ -15,6 +15,7 @@ use std::sync::Arc;
 use ahash::RandomState;
 use hashbrown::HashMap;
 
+use crate::chunks::Chunks;
 use crate::model::{IpNet, Protocol};
 use crate::port_lines::PortLines;
 pub use crate::service_port::{
@@ -61,15 +62,19 @@ const RECENT_CHANGES: usize = 16;
 /// ([`CategorizedEndpoints::local`](crate::categorize::CategorizedEndpoints::local)), and
 /// what differs between nodes (their name, addresses, NodePort addresses, local-traffic
 /// detection) is in [`NodeSettings`]. [`Tables`] pairs the two.
+///
+/// Cheap to clone, which is how the next generation starts: the service ports sit in a
+/// persistent array and the lookup maps behind shared pointers, so a change copies the
+/// run of ports it touches, and a map only when it adds or removes a key.
 #[derive(Clone, Debug)]
 pub struct ClusterTables {
-    ports: Vec<Option<CompiledServicePort>>,
+    ports: Chunks<Option<Arc<CompiledServicePort>>>,
     free_ports: Vec<u32>,
-    frontends: FixedMap<FrontendKey, (ServicePortId, Frontend)>,
+    frontends: Arc<FixedMap<FrontendKey, (ServicePortId, Frontend)>>,
     /// (protocol, node port, is IPv6) → service port.
-    node_ports: FixedMap<(Protocol, u16, bool), ServicePortId>,
+    node_ports: Arc<FixedMap<(Protocol, u16, bool), ServicePortId>>,
     /// Cluster IPs with how many service ports use them, for the wrong-port check.
-    cluster_ips: FixedMap<IpAddr, u32>,
+    cluster_ips: Arc<FixedMap<IpAddr, u32>>,
     /// Compiled service ports per family: [IPv4, IPv6].
     ports_per_family: [usize; 2],
     /// The packet path's compact copy: a line per port, cluster IPs indexed.
@@ -77,18 +82,22 @@ pub struct ClusterTables {
     /// Counts the snapshots a control plane published; the first is 0.
     generation: u64,
     /// The changes of the last few generations, oldest first: (generation, change).
-    recent: Vec<(u64, Changed)>,
+    recent: Vec<(u64, Arc<Changed>)>,
 }
+
+/// log2 of the service ports per leaf of the persistent array: 16, so a change clones
+/// few port pointers.
+const PORT_LEAF_BITS: u32 = 4;
 
 impl ClusterTables {
     /// No service port yet, with room for about `ports` of them.
     pub(crate) fn with_capacity(ports: usize) -> ClusterTables {
         ClusterTables {
-            ports: Vec::with_capacity(ports),
+            ports: Chunks::new(PORT_LEAF_BITS, None),
             free_ports: Vec::new(),
-            frontends: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
-            node_ports: FixedMap::with_hasher(fixed_state()),
-            cluster_ips: FixedMap::with_capacity_and_hasher(ports, fixed_state()),
+            frontends: Arc::new(FixedMap::with_capacity_and_hasher(ports, fixed_state())),
+            node_ports: Arc::new(FixedMap::with_hasher(fixed_state())),
+            cluster_ips: Arc::new(FixedMap::with_capacity_and_hasher(ports, fixed_state())),
             ports_per_family: [0; 2],
             lines: PortLines::with_capacity(ports),
             generation: 0,
@@ -114,7 +123,7 @@ impl ClusterTables {
         if self.recent.len() == RECENT_CHANGES {
             self.recent.remove(0);
         }
-        self.recent.push((self.generation, change));
+        self.recent.push((self.generation, Arc::new(change)));
     }
 
     /// The changes since generation `since`, oldest first; `None` when they are no longer
@@ -125,7 +134,7 @@ impl ClusterTables {
         } else {
             self.recent.iter().position(|(g, _)| *g == since + 1)?
         };
-        Some(self.recent[first..].iter().map(|(_, change)| change))
+        Some(self.recent[first..].iter().map(|(_, change)| &**change))
     }
 
     /// The service port behind `address:port`, if a ClusterIP, external IP or
@@ -161,8 +170,9 @@ impl ClusterTables {
     /// A compiled service port. Panics on an id not handed out by these tables.
     #[inline]
     pub fn port(&self, id: ServicePortId) -> &CompiledServicePort {
-        self.ports[id.0 as usize]
-            .as_ref()
+        self.ports
+            .get(id.0 as usize)
+            .as_deref()
             .expect("service port id from these tables")
     }
 
@@ -176,7 +186,7 @@ impl ClusterTables {
         self.ports
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (ServicePortId(i as u32), p)))
+            .filter_map(|(i, p)| p.as_deref().map(|p| (ServicePortId(i as u32), p)))
     }
 
     /// Whether some service port of the family (IPv6 or IPv4) is compiled.
@@ -355,9 +365,10 @@ impl ClusterTables {
     pub(crate) fn remove_ports(&mut self, ids: Vec<ServicePortId>) {
         // Freed in reverse so a recompile takes the same ids back in the same order.
         for id in ids.into_iter().rev() {
-            let Some(port) = self.ports[id.0 as usize].take() else {
+            let Some(port) = self.ports.get(id.0 as usize).clone() else {
                 continue;
             };
+            self.ports.set(id.0 as usize, None);
             self.lines.remove(id, &port);
             for (key, _) in &port.frontends {
                 if self
@@ -365,25 +376,49 @@ impl ClusterTables {
                     .get(key)
                     .is_some_and(|(owner, _)| *owner == id)
                 {
-                    self.frontends.remove(key);
+                    Arc::make_mut(&mut self.frontends).remove(key);
                 }
             }
             if let Some(node_port) = port.node_port {
                 let key = (port.protocol, node_port, port.ipv6);
                 if self.node_ports.get(&key) == Some(&id) {
-                    self.node_ports.remove(&key);
+                    Arc::make_mut(&mut self.node_ports).remove(&key);
                 }
             }
             // Cluster IPs are reference-counted by the ports that use them.
-            if let Some(n) = self.cluster_ips.get_mut(&port.cluster_ip) {
+            let cluster_ips = Arc::make_mut(&mut self.cluster_ips);
+            if let Some(n) = cluster_ips.get_mut(&port.cluster_ip) {
                 *n -= 1;
                 if *n == 0 {
-                    self.cluster_ips.remove(&port.cluster_ip);
+                    cluster_ips.remove(&port.cluster_ip);
                 }
             }
             self.ports_per_family[usize::from(port.ipv6)] -= 1;
             self.free_ports.push(id.0);
         }
+    }
+
+    /// Puts `ports` in place of the ports `ids` when each reaches the same frontends and
+    /// NodePort as the one it replaces (an EndpointSlice change): only the ports and their
+    /// lines change, no lookup map. Gives the ports back when they differ.
+    pub(crate) fn replace_ports(
+        &mut self,
+        ids: &[ServicePortId],
+        ports: Vec<CompiledServicePort>,
+    ) -> Result<(), Vec<CompiledServicePort>> {
+        let same_place = ids.len() == ports.len()
+            && ids
+                .iter()
+                .zip(&ports)
+                .all(|(&id, new)| self.port(id).same_frontends(new));
+        if !same_place {
+            return Err(ports);
+        }
+        for (&id, port) in ids.iter().zip(ports) {
+            self.lines.replace(id, &port);
+            self.ports.set(id.0 as usize, Some(Arc::new(port)));
+        }
+        Ok(())
     }
 
     /// Adds a Service's compiled ports to every table (the full tables and the packet path's
@@ -393,16 +428,16 @@ impl ClusterTables {
         for port in ports {
             let slot = match self.free_ports.pop() {
                 Some(slot) => slot,
-                None => {
-                    self.ports.push(None);
-                    (self.ports.len() - 1) as u32
-                }
+                None => self.ports.push(None) as u32,
             };
             let id = ServicePortId(slot);
             let mut owns_cluster_ip = false;
             for &(key, frontend) in &port.frontends {
                 // First definition wins on a clash, as an API server would refuse the second.
-                if let hashbrown::hash_map::Entry::Vacant(vacant) = self.frontends.entry(key) {
+                if !self.frontends.contains_key(&key)
+                    && let hashbrown::hash_map::Entry::Vacant(vacant) =
+                        Arc::make_mut(&mut self.frontends).entry(key)
+                {
                     vacant.insert((id, frontend));
                     owns_cluster_ip |= frontend == Frontend::ClusterIp;
                 }
@@ -410,13 +445,16 @@ impl ClusterTables {
             // The packet path's index mirrors the cluster-IP frontends this port owns.
             self.lines.insert(id, &port, owns_cluster_ip);
             if let Some(node_port) = port.node_port {
-                self.node_ports
-                    .entry((port.protocol, node_port, port.ipv6))
-                    .or_insert(id);
+                let key = (port.protocol, node_port, port.ipv6);
+                if !self.node_ports.contains_key(&key) {
+                    Arc::make_mut(&mut self.node_ports).insert(key, id);
+                }
             }
-            *self.cluster_ips.entry(port.cluster_ip).or_insert(0) += 1;
+            *Arc::make_mut(&mut self.cluster_ips)
+                .entry(port.cluster_ip)
+                .or_insert(0) += 1;
             self.ports_per_family[usize::from(port.ipv6)] += 1;
-            self.ports[slot as usize] = Some(port);
+            self.ports.set(slot as usize, Some(Arc::new(port)));
             ids.push(id);
         }
         ids
