@@ -18,7 +18,8 @@ const BRANCH: usize = 1 << BRANCH_BITS;
 enum Node<T> {
     /// Never written: every item below reads as the fill value.
     Empty,
-    Branch(Arc<[Node<T>]>),
+    /// A fixed-size array: the child index needs no bounds check.
+    Branch(Arc<[Node<T>; BRANCH]>),
     Leaf(Arc<[T]>),
 }
 
@@ -92,7 +93,7 @@ impl<T: Clone> Chunks<T> {
                 *node = if shift == self.leaf_bits {
                     Node::Leaf(vec![self.fill.clone(); leaf_size].into())
                 } else {
-                    Node::Branch(vec![Node::Empty; BRANCH].into())
+                    Node::Branch(Arc::new(std::array::from_fn(|_| Node::Empty)))
                 };
             }
             match node {
@@ -111,9 +112,9 @@ impl<T: Clone> Chunks<T> {
         if index >= self.len {
             while index >= self.capacity() {
                 let old = std::mem::replace(&mut self.root, Node::Empty);
-                let mut children = vec![Node::Empty; BRANCH];
+                let mut children: [Node<T>; BRANCH] = std::array::from_fn(|_| Node::Empty);
                 children[0] = old;
-                self.root = Node::Branch(children.into());
+                self.root = Node::Branch(Arc::new(children));
                 self.depth += 1;
             }
             self.len = index + 1;

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::model::{Protocol, ProxyMode};
+use crate::port_lines::PortLine;
 use crate::tables::{EndpointClass, Frontend, ServicePortId, Tables};
 use crate::trace::{MasqueradeReason, Trace, TraceStep};
 use crate::verdict::{DropReason, RejectReason};
@@ -12,6 +13,8 @@ use crate::verdict::{DropReason, RejectReason};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Plan {
     pub port: ServicePortId,
+    /// The port's line, copied: the packet path reads it again without another lookup.
+    pub line: PortLine,
     pub class: EndpointClass,
     pub masquerade: Option<MasqueradeReason>,
 }
@@ -113,6 +116,7 @@ pub(crate) fn decide(
     }
     Decision::Service(Plan {
         port: id,
+        line: *port,
         class,
         masquerade,
     })

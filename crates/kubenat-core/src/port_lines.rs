@@ -258,13 +258,17 @@ impl PortLines {
         port: u16,
     ) -> Option<(ServicePortId, &PortLine)> {
         let hash = frontend_hash(address, protocol, port);
-        self.index
-            .find(hash, |id| {
-                self.lines
-                    .get(id as usize)
-                    .is_frontend(address, protocol, port)
-            })
-            .map(|id| (ServicePortId(id), self.lines.get(id as usize)))
+        // The line is found once: the walk down the persistent array is not free.
+        let mut found = None;
+        let id = self.index.find(hash, |id| {
+            let line = self.lines.get(id as usize);
+            let matches = line.is_frontend(address, protocol, port);
+            if matches {
+                found = Some(line);
+            }
+            matches
+        })?;
+        found.map(|line| (ServicePortId(id), line))
     }
 
     /// The line of `id` (a port compiled into these tables).

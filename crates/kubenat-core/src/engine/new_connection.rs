@@ -132,7 +132,7 @@ impl Core {
             trace.step(TraceStep::ConntrackCreated { state });
         }
         let tables = &self.tables;
-        if tables.lines().line(plan.port).affinity()
+        if plan.line.affinity()
             && let Some(timeout) = tables.port(plan.port).affinity_timeout
         {
             family.affinity.set(

@@ -22,7 +22,7 @@ impl Core {
         let tables = &self.tables;
         let node = &tables.settings().node_name;
         // The port's line answers the common case; the full tables the rest.
-        let line = tables.lines().line(plan.port);
+        let line = &plan.line;
         let endpoints = || tables.endpoints_of(plan.port, plan.class);
         let candidates = match plan.class {
             EndpointClass::Cluster => line.cluster_endpoints(),
