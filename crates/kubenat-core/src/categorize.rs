@@ -51,17 +51,19 @@ struct Candidate {
 }
 
 /// Collects the endpoints of `service`'s port `port_name`/`protocol` in the family of
-/// `family_of` from `slices`, and splits them into the cluster-wide set and each node's
-/// local set. Node names go through `intern`, so the compiled tables keep one copy of
-/// each. The result is sorted and free of duplicates, so compiled tables do not depend on
-/// the order slices arrived in.
+/// `family_of` from `slices`, and splits them into the cluster-wide set and, for a Service
+/// that uses local endpoints (`local` is `Some`: a Local traffic policy applies), each
+/// node's local set; kube-proxy's `CategorizeEndpoints` computes local endpoints for such
+/// Services only. Node names go through `local`, which interns them, so the compiled
+/// tables keep one copy of each. The result is sorted and free of duplicates, so compiled
+/// tables do not depend on the order slices arrived in.
 pub fn categorize(
     slices: &[EndpointSlice],
     service: &ServiceName,
     port_name: &str,
     protocol: Protocol,
     family_of: IpAddr,
-    intern: &mut dyn FnMut(&str) -> Arc<str>,
+    mut local: Option<&mut dyn FnMut(&str) -> Arc<str>>,
 ) -> CategorizedEndpoints {
     let mut candidates = Vec::with_capacity(slices.iter().map(|s| s.endpoints.len()).sum());
     for slice in slices.iter().filter(|s| &s.service == service) {
@@ -87,7 +89,10 @@ pub fn categorize(
                 ready: c.ready,
                 serving: c.serving || c.ready,
                 serving_terminating: c.serving && c.terminating,
-                node: endpoint.node_name.as_deref().map(&mut *intern),
+                node: match (&mut local, endpoint.node_name.as_deref()) {
+                    (Some(intern), Some(name)) => Some(intern(name)),
+                    _ => None,
+                },
             });
         }
     }
@@ -116,7 +121,7 @@ pub fn categorize(
     let mut on_nodes: Vec<&Candidate> = candidates.iter().filter(|c| c.node.is_some()).collect();
     // By node, then address (the sort is stable).
     on_nodes.sort_by(|a, b| a.node.cmp(&b.node));
-    let local: Vec<LocalEndpoints> = on_nodes
+    let local_groups: Vec<LocalEndpoints> = on_nodes
         .chunk_by(|a, b| a.node == b.node)
         .filter_map(|group| {
             let endpoints = usable(group);
@@ -133,7 +138,7 @@ pub fn categorize(
     serving.dedup();
     CategorizedEndpoints {
         cluster: usable(&all),
-        local,
+        local: local_groups,
         serving,
     }
 }
@@ -213,7 +218,7 @@ mod tests {
                 "http",
                 Protocol::Tcp,
                 "10.0.0.0".parse().unwrap(),
-                &mut |name| Arc::from(name),
+                Some(&mut |name| Arc::from(name)),
             );
             assert_eq!(got.cluster, addrs(&cluster));
             assert_eq!(got.local_on("a"), addrs(&local));
@@ -239,7 +244,7 @@ mod tests {
             "http",
             Protocol::Tcp,
             "10.0.0.0".parse().unwrap(),
-            &mut |name| Arc::from(name),
+            Some(&mut |name| Arc::from(name)),
         );
         assert_eq!(
             got.cluster,
@@ -266,7 +271,7 @@ mod tests {
             "http",
             Protocol::Tcp,
             "10.0.0.0".parse().unwrap(),
-            &mut |name| Arc::from(name),
+            Some(&mut |name| Arc::from(name)),
         );
         assert_eq!(got.cluster, addrs(&["10.0.0.1:80"]));
     }
@@ -288,7 +293,7 @@ mod tests {
             "http",
             Protocol::Tcp,
             "10.0.0.0".parse().unwrap(),
-            &mut |name| Arc::from(name),
+            Some(&mut |name| Arc::from(name)),
         );
         // 10.0.0.2 is not ready as the first slice says; 10.0.0.1 is local and ready.
         assert_eq!(got.cluster, addrs(&["10.0.0.1:80", "10.0.0.3:80"]));

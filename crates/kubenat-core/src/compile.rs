@@ -42,8 +42,9 @@ pub(crate) struct CompileSettings {
 /// assert_eq!(frontend, Frontend::ClusterIp);
 /// assert_eq!(tables.port(id).name.to_string(), "default/wp-service:http");
 /// assert_eq!(tables.port(id).endpoints.cluster.len(), 2);
-/// // nodob runs one of wp-service's two pods.
-/// assert_eq!(tables.local_endpoints(id), ["10.10.0.112:80".parse().unwrap()]);
+/// // nodob runs one of wp-service's two pods, but its traffic policies are Cluster: as in
+/// // kube-proxy, local endpoints are worked out only for a Local policy.
+/// assert!(tables.local_endpoints(id).is_empty());
 /// // nginx's NodePort answers on the node's own address.
 /// assert!(tables.lookup("192.168.0.102".parse().unwrap(), Protocol::Tcp, 30880).is_some());
 /// ```
@@ -66,6 +67,11 @@ pub(crate) fn compile_service(
     let mut out = Vec::with_capacity(service.cluster_ips.len() * service.ports.len());
     let externally_accessible =
         service.service_type != ServiceType::ClusterIp || !service.external_ips.is_empty();
+    let external_policy_local =
+        externally_accessible && service.external_traffic_policy == TrafficPolicy::Local;
+    let internal_policy_local = service.internal_traffic_policy == TrafficPolicy::Local;
+    // kube-proxy's UsesLocalEndpoints: only then are local endpoints worked out.
+    let uses_local = internal_policy_local || external_policy_local;
     for &cluster_ip in &service.cluster_ips {
         let ipv6 = cluster_ip.is_ipv6();
         let source_ranges = source_ranges(service, cluster_ip);
@@ -76,7 +82,7 @@ pub(crate) fn compile_service(
                 &port.name,
                 port.protocol,
                 cluster_ip,
-                intern,
+                uses_local.then_some(&mut *intern),
             );
             let (maglev_cluster, maglev_local) = match settings.selection {
                 EndpointSelection::Maglev { table_size } => (
@@ -128,9 +134,8 @@ pub(crate) fn compile_service(
                 port: port.port,
                 frontends,
                 node_port,
-                external_policy_local: externally_accessible
-                    && service.external_traffic_policy == TrafficPolicy::Local,
-                internal_policy_local: service.internal_traffic_policy == TrafficPolicy::Local,
+                external_policy_local,
+                internal_policy_local,
                 affinity_timeout: match service.session_affinity {
                     SessionAffinity::None => None,
                     SessionAffinity::ClientIp { timeout } => Some(timeout),
