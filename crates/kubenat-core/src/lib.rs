@@ -82,6 +82,7 @@ mod port_lines;
 pub mod reference;
 pub mod reject;
 mod service_port;
+mod slab;
 pub mod tables;
 mod time;
 pub mod trace;

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use kubenat_core::conntrack::MAX_CAPACITY;
 use kubenat_core::{ConntrackTimeouts, ProxyMode};
 use serde::{Deserialize, Serialize};
 
@@ -283,8 +284,29 @@ impl KubeProxyConfiguration {
             let min = min.unwrap_or(131_072);
             // nf_conntrack_max = max(maxPerCore * CPUs, min); maxPerCore 0 leaves the kernel's.
             if per_core > 0 {
-                let max = per_core.saturating_mul(ASSUMED_CPUS).max(min);
-                conntrack_capacity = Some(usize::try_from(max).unwrap_or(usize::MAX));
+                let scaled = per_core.saturating_mul(ASSUMED_CPUS);
+                let max = scaled.max(min);
+                let limit = MAX_CAPACITY as i64;
+                if max > limit {
+                    // The kernel's nf_conntrack_max is a 32-bit int: kube-proxy fails the same way.
+                    let (field, how) = if scaled >= min {
+                        (
+                            "conntrack.maxPerCore",
+                            format!(
+                                "{per_core} per core x {ASSUMED_CPUS} CPUs = {scaled} connections"
+                            ),
+                        )
+                    } else {
+                        ("conntrack.min", format!("{min} connections"))
+                    };
+                    problems.push((
+                        field.into(),
+                        format!("{how} is more than a conntrack table can track ({limit})"),
+                        false,
+                    ));
+                } else {
+                    conntrack_capacity = Some(max as usize);
+                }
             }
         }
 

@@ -377,6 +377,20 @@ const ROWS: &[(&str, &str, &str, &str, &str)] = &[
         "bad.yaml:7: KubeProxyConfiguration: conntrack.tcpEstablishedTimeout: invalid type: integer `86400`, expected a string",
     ),
     (
+        "proxy conntrack maxPerCore past 32-bit",
+        PROXY,
+        "  tcpEstablishedTimeout: 24h0m0s",
+        "  maxPerCore: 1000000000",
+        "bad.yaml:7: KubeProxyConfiguration: conntrack.maxPerCore: 1000000000 per core x 8 CPUs = 8000000000 connections is more than a conntrack table can track (2147483646)",
+    ),
+    (
+        "proxy conntrack min past 32-bit",
+        PROXY,
+        "  tcpEstablishedTimeout: 24h0m0s",
+        "  min: 3000000000",
+        "bad.yaml:7: KubeProxyConfiguration: conntrack.min: 3000000000 connections is more than a conntrack table can track (2147483646)",
+    ),
+    (
         "proxy conntrack duration text",
         PROXY,
         "24h0m0s",

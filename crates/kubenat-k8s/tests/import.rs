@@ -478,6 +478,38 @@ conntrack: {{maxPerCore: 1000, min: 20000}}
 }
 
 #[test]
+fn a_large_conntrack_maximum_is_a_ceiling_not_a_reservation() {
+    // Issue 12: `min: 20000000` took 2.2 GB to trace one packet, and `maxPerCore:
+    // 1000000000` aborted on a 137 GB allocation (now an error naming the field).
+    for (conntrack, capacity) in [
+        ("{min: 20000000}", 20_000_000),
+        ("{maxPerCore: 100000000}", 800_000_000),
+    ] {
+        let text = format!(
+            "apiVersion: v1
+kind: Node
+metadata: {{name: n1}}
+status:
+  addresses:
+  - {{type: InternalIP, address: 192.168.0.101}}
+---
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+conntrack: {conntrack}
+"
+        );
+        let state = ok(&text).cluster_state("n1").expect("node");
+        assert_eq!(state.proxy.conntrack_capacity, capacity);
+        let engine = kubenat_core::Engine::new(&state);
+        assert!(
+            engine.conntrack_bytes() < 64 * 1024,
+            "{conntrack}: {} bytes",
+            engine.conntrack_bytes()
+        );
+    }
+}
+
+#[test]
 fn merge_later_definitions_win_with_a_warning() {
     let mut a = ok(NODE_AND_SERVICE_YAML);
     let b = ok(&NODE_AND_SERVICE_YAML.replace("8080", "9090"));

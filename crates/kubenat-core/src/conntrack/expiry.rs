@@ -12,13 +12,13 @@ impl<A: Addr> Conntrack<A> {
     #[inline]
     pub fn touch(&mut self, index: u32, state: State, now: Instant) {
         let expires = now + state.timeout(&self.timeouts);
-        let entry = &mut self.entries[index as usize];
+        let entry = &mut self.entries[index];
         if entry.state == state && expires < entry.linked_expiry + RELINK_AFTER {
             entry.expires = expires;
             return;
         }
         self.unlink(index);
-        let entry = &mut self.entries[index as usize];
+        let entry = &mut self.entries[index];
         entry.state = state;
         entry.expires = expires;
         self.link(index);
@@ -30,7 +30,7 @@ impl<A: Addr> Conntrack<A> {
         for state in 0..STATES {
             loop {
                 let head = self.lists[state].head;
-                if head == NIL || self.entries[head as usize].expires > now {
+                if head == NIL || self.entries[head].expires > now {
                     break;
                 }
                 self.remove(head);
@@ -45,17 +45,17 @@ impl<A: Addr> Conntrack<A> {
         self.lists
             .iter()
             .filter(|l| l.head != NIL)
-            .map(|l| self.entries[l.head as usize].expires)
+            .map(|l| self.entries[l.head].expires)
             .min()
     }
 
     /// Appends to the tail of its state's list: lists stay sorted by expiry as long as time
     /// does not go backwards (the engine clamps it).
     pub(super) fn link(&mut self, index: u32) {
-        let state = self.entries[index as usize].state as usize;
+        let state = self.entries[index].state as usize;
         let tail = self.lists[state].tail;
         {
-            let entry = &mut self.entries[index as usize];
+            let entry = &mut self.entries[index];
             entry.prev = tail;
             entry.next = NIL;
             entry.linked_expiry = entry.expires;
@@ -63,7 +63,7 @@ impl<A: Addr> Conntrack<A> {
         if tail == NIL {
             self.lists[state].head = index;
         } else {
-            self.entries[tail as usize].next = index;
+            self.entries[tail].next = index;
         }
         self.lists[state].tail = index;
     }
@@ -71,17 +71,17 @@ impl<A: Addr> Conntrack<A> {
     pub(super) fn unlink(&mut self, index: u32) {
         let Entry {
             prev, next, state, ..
-        } = self.entries[index as usize];
+        } = self.entries[index];
         let list = &mut self.lists[state as usize];
         if prev == NIL {
             list.head = next;
         } else {
-            self.entries[prev as usize].next = next;
+            self.entries[prev].next = next;
         }
         if next == NIL {
             list.tail = prev;
         } else {
-            self.entries[next as usize].prev = prev;
+            self.entries[next].prev = prev;
         }
     }
 }

@@ -70,14 +70,19 @@ impl<A: Addr> Conntrack<A> {
             prev: NIL,
             next: NIL,
         };
-        // Below capacity, a free slot exists.
-        let index = self.free;
-        self.free = self.entries[index as usize].next;
-        self.entries[index as usize] = entry;
+        // Below capacity: a freed slot, or a new one at the end of the slab.
+        let index = if self.free != NIL {
+            let index = self.free;
+            self.free = self.entries[index].next;
+            self.entries[index] = entry;
+            index
+        } else {
+            self.entries.push(entry)
+        };
         self.len += 1;
         self.link(index);
-        // Sized at half load for `capacity` connections, the index practically always has
-        // room; if a neighbourhood ever fills up, the connection is refused whole.
+        // Grown to stay at most half full, the index practically always has room; if a
+        // neighbourhood ever fills up, the connection is refused whole.
         let original_stored = self.keys.insert(original_hash, index << 1);
         let reply_stored = original_stored && self.keys.insert(reply_hash, (index << 1) | 1);
         let snat_stored =
@@ -90,7 +95,7 @@ impl<A: Addr> Conntrack<A> {
                 self.keys.remove(original_hash, index << 1);
             }
             self.unlink(index);
-            self.entries[index as usize].next = self.free;
+            self.entries[index].next = self.free;
             self.free = index;
             self.len -= 1;
             return Err(InsertError::Full);
@@ -101,14 +106,14 @@ impl<A: Addr> Conntrack<A> {
     /// Forgets the connection at `index`, which must be live.
     pub fn remove(&mut self, index: u32) {
         self.unlink(index);
-        let entry = self.entries[index as usize];
+        let entry = self.entries[index];
         let slot = index << 1;
         self.keys.remove(tuple_hash(&entry.original), slot);
         self.keys.remove(tuple_hash(&entry.reply), slot | 1);
         if entry.masquerade {
             self.snat_keys.remove(tuple_hash(&entry.post_dnat()), index);
         }
-        self.entries[index as usize].next = self.free;
+        self.entries[index].next = self.free;
         self.free = index;
         self.len -= 1;
     }

@@ -1,7 +1,7 @@
 //! Finding a connection by a packet's tuple, and the prefetches that let a batch do it from cache.
 
-use super::Conntrack;
 use super::tuple::{Direction, Tuple, tuple_hash};
+use super::{Conntrack, Entry};
 use crate::addr::Addr;
 use crate::time::Instant;
 
@@ -25,20 +25,10 @@ impl<A: Addr> Conntrack<A> {
     pub fn prefetch_entry(&self, hash: u64) -> bool {
         match self.keys.find(hash, |_| true) {
             Some(slot) => {
-                crate::flow_index::prefetch(&self.entries[(slot >> 1) as usize]);
+                crate::flow_index::prefetch(&self.entries[slot >> 1]);
                 true
             }
             None => false,
-        }
-    }
-
-    #[inline]
-    pub(super) fn key_tuple(&self, slot: u32) -> &Tuple<A> {
-        let entry = &self.entries[(slot >> 1) as usize];
-        if slot & 1 == 0 {
-            &entry.original
-        } else {
-            &entry.reply
         }
     }
 
@@ -47,21 +37,31 @@ impl<A: Addr> Conntrack<A> {
     #[inline]
     pub fn lookup(&self, tuple: &Tuple<A>) -> Option<(u32, Direction)> {
         self.lookup_hashed(tuple, tuple_hash(tuple))
+            .map(|(index, direction, _)| (index, direction))
     }
 
-    /// [`Conntrack::lookup`] of a tuple whose [`Conntrack::hash`] the caller has.
+    /// [`Conntrack::lookup`] with the connection's entry, read once.
+    #[inline]
+    pub fn lookup_entry(&self, tuple: &Tuple<A>) -> Option<(u32, Direction, &Entry<A>)> {
+        self.lookup_hashed(tuple, tuple_hash(tuple))
+    }
+
+    /// [`Conntrack::lookup_entry`] of a tuple whose [`Conntrack::hash`] the caller has.
     #[inline(always)]
-    pub(super) fn lookup_hashed(&self, tuple: &Tuple<A>, hash: u64) -> Option<(u32, Direction)> {
-        self.keys
-            .find(hash, |slot| self.key_tuple(slot) == tuple)
-            .map(|slot| {
-                let direction = if slot & 1 == 0 {
-                    Direction::Original
-                } else {
-                    Direction::Reply
-                };
-                (slot >> 1, direction)
-            })
+    pub(super) fn lookup_hashed(
+        &self,
+        tuple: &Tuple<A>,
+        hash: u64,
+    ) -> Option<(u32, Direction, &Entry<A>)> {
+        self.keys.find_map(hash, |slot| {
+            let entry = &self.entries[slot >> 1];
+            let (key, direction) = if slot & 1 == 0 {
+                (&entry.original, Direction::Original)
+            } else {
+                (&entry.reply, Direction::Reply)
+            };
+            (key == tuple).then_some((slot >> 1, direction, entry))
+        })
     }
 
     /// [`Conntrack::lookup`], hiding a connection whose timer ran out by `now` (it is only
@@ -69,14 +69,14 @@ impl<A: Addr> Conntrack<A> {
     #[inline]
     pub fn lookup_live(&self, tuple: &Tuple<A>, now: Instant) -> Option<(u32, Direction)> {
         self.lookup(tuple)
-            .filter(|&(index, _)| self.entries[index as usize].expires > now)
+            .filter(|&(index, _)| self.entries[index].expires > now)
     }
 
     /// The masqueraded connection whose original-direction packets, after DNAT, have `tuple`.
     #[inline]
     pub fn lookup_masqueraded(&self, tuple: &Tuple<A>) -> Option<u32> {
         self.snat_keys.find(tuple_hash(tuple), |index| {
-            self.entries[index as usize].post_dnat() == *tuple
+            self.entries[index].post_dnat() == *tuple
         })
     }
 

@@ -1,11 +1,20 @@
-//! Connection tracking: a fixed-capacity table of connections, each reachable by its
-//! original and its reply tuple, with netfilter's per-state timeouts.
+//! Connection tracking: a table of connections up to a configured maximum, each reachable
+//! by its original and its reply tuple, with netfilter's per-state timeouts.
 //!
 //! Entries live in a slab; the hash table stores only `index << 1 | direction` (4 bytes a
 //! key), so a connection costs one entry plus two 4-byte slots. Every state has its own
 //! timeout, so entries of one state expire in the order they were last touched: one
 //! intrusive list per state keeps them sorted, expiry pops list heads, and `poll_at` is the
-//! earliest head. Nothing allocates after construction.
+//! earliest head.
+//!
+//! Memory follows the connections, like the kernel's `nf_conntrack_max`, a ceiling rather
+//! than a reservation: a new table holds about 2 KiB. Only [`Conntrack::insert`] allocates,
+//! and only when the table grows past its high-water mark: the slab by one 1,024-entry
+//! chunk (64 KiB for IPv4; entries never move), an index by doubling with incremental
+//! rehash (from a quarter full, each insert clears two buckets of the next table, then
+//! moves two of the old one; no insert clears, rehashes or copies a whole table).
+//! [`Conntrack::reserve`] grows it ahead instead. Removing and expiring connections free
+//! their slots for reuse but keep the memory.
 //!
 //! The engine keeps one [`Conntrack`] per address family; this module is public for tools
 //! and tests that want to drive a table directly.
@@ -26,12 +35,17 @@ pub(crate) use tuple::mix;
 pub use tuple::{Direction, Tuple};
 
 use crate::addr::Addr;
-use crate::flow_index::FlowIndex;
+use crate::flow_index::GrowingIndex;
 use crate::model::ConntrackTimeouts;
-use crate::time::Instant;
+use crate::slab::Slab;
 use state::STATES;
 
 const NIL: u32 = u32::MAX;
+
+/// The most connections one table tracks: an index key is `index << 1 | direction` in 32
+/// bits. A larger capacity is taken as this (about 2.1 billion, like the kernel's
+/// `nf_conntrack_max`, a 32-bit signed integer).
+pub const MAX_CAPACITY: usize = (NIL / 2 - 1) as usize;
 
 #[derive(Clone, Copy)]
 struct List {
@@ -49,7 +63,9 @@ struct List {
 /// use kubenat_core::conntrack::{Conntrack, Direction, State, Tuple};
 /// use kubenat_core::{ConntrackTimeouts, Instant};
 ///
-/// let mut ct = Conntrack::new(1024, ConntrackTimeouts::default());
+/// // A ceiling, not a reservation: the table grows with the connections it tracks.
+/// let mut ct = Conntrack::new(1_000_000_000, ConntrackTimeouts::default());
+/// assert!(ct.bytes() < 16 * 1024);
 /// let original = Tuple {
 ///     src: Ipv4Addr::new(10, 0, 0, 5),
 ///     dst: Ipv4Addr::new(10, 96, 0, 10),
@@ -65,14 +81,15 @@ struct List {
 /// assert_eq!(ct.poll_at(), Some(Instant::from_secs(120)));
 /// assert_eq!(ct.expire(Instant::from_secs(120)), 1);
 /// assert!(ct.is_empty());
+/// assert!(ct.bytes() < 128 * 1024, "one slab chunk and small indexes");
 /// ```
 pub struct Conntrack<A> {
-    entries: Vec<Entry<A>>,
-    /// Head of the free-slot chain (through `next`).
+    entries: Slab<Entry<A>>,
+    /// Head of the chain (through `next`) of slots freed by removed connections.
     free: u32,
-    keys: FlowIndex,
+    keys: GrowingIndex,
     /// Masqueraded connections by their post-DNAT tuple, for the leaving hook.
-    snat_keys: FlowIndex,
+    snat_keys: GrowingIndex,
     lists: [List; STATES],
     capacity: usize,
     len: usize,
@@ -80,37 +97,16 @@ pub struct Conntrack<A> {
 }
 
 impl<A: Addr> Conntrack<A> {
-    /// An empty table for at most `capacity` connections (allocated now, never again),
-    /// with `timeouts` per state.
+    /// An empty table for at most `capacity` connections (at most [`MAX_CAPACITY`]),
+    /// with `timeouts` per state. Allocates a few KiB now; the rest as connections come.
     pub fn new(capacity: usize, timeouts: ConntrackTimeouts) -> Conntrack<A> {
-        let capacity = capacity.min(NIL as usize / 2 - 1);
-        // Every slot is written now, chained free in order: the first connections do not
-        // pay the page faults of fresh memory on the packet path.
-        let unused = Tuple {
-            src: A::read(&[0; 16]),
-            dst: A::read(&[0; 16]),
-            sport: 0,
-            dport: 0,
-            protocol: 0,
-        };
-        let entries = (0..capacity)
-            .map(|i| Entry {
-                original: unused,
-                reply: unused,
-                expires: Instant::ZERO,
-                state: State::TcpClose,
-                masquerade: false,
-                linked_expiry: Instant::ZERO,
-                prev: NIL,
-                next: if i + 1 < capacity { i as u32 + 1 } else { NIL },
-            })
-            .collect();
+        let capacity = capacity.min(MAX_CAPACITY);
         Conntrack {
-            entries,
-            free: if capacity > 0 { 0 } else { NIL },
-            keys: FlowIndex::new(capacity * 2),
-            // Only masqueraded connections are keyed here: usually far from full.
-            snat_keys: FlowIndex::dense(capacity),
+            entries: Slab::new(),
+            free: NIL,
+            keys: GrowingIndex::new(capacity * 2),
+            // Only masqueraded connections are keyed here.
+            snat_keys: GrowingIndex::new(capacity),
             lists: [List {
                 head: NIL,
                 tail: NIL,
@@ -136,17 +132,33 @@ impl<A: Addr> Conntrack<A> {
         self.capacity
     }
 
-    /// The connection at `index`. Panics on an index never handed out; a removed
+    /// Bytes the table holds: its slab chunks and both indexes. It grows with the
+    /// connections tracked at once, never past what `capacity` of them need.
+    pub fn bytes(&self) -> usize {
+        self.entries.bytes() + self.keys.bytes() + self.snat_keys.bytes()
+    }
+
+    /// Allocates now what `connections` connections need (at most the capacity), so
+    /// inserting up to that many at once allocates nothing and moves nothing.
+    pub fn reserve(&mut self, connections: usize) {
+        let connections = connections.min(self.capacity);
+        self.entries.reserve(connections);
+        self.keys.reserve(connections * 2);
+        self.snat_keys.reserve(connections);
+    }
+
+    /// The connection at `index`. Panics on an index past every one handed out; a removed
     /// connection's index reads stale or reused data.
+    #[inline]
     pub fn entry(&self, index: u32) -> &Entry<A> {
-        &self.entries[index as usize]
+        &self.entries[index]
     }
 
     /// Every live connection's index.
     pub fn indices(&self) -> impl Iterator<Item = u32> + '_ {
         self.lists.iter().flat_map(move |list| {
             std::iter::successors((list.head != NIL).then_some(list.head), move |&i| {
-                let next = self.entries[i as usize].next;
+                let next = self.entries[i].next;
                 (next != NIL).then_some(next)
             })
         })

@@ -1,6 +1,9 @@
 use super::*;
+use crate::time::Instant;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+
+use proptest::prelude::*;
 
 fn tuple(src: u8, sport: u16, dst: u8, dport: u16) -> Tuple<Ipv4Addr> {
     Tuple {
@@ -101,4 +104,110 @@ fn insert_errors_read_as_sentences() {
         InsertError::Clash.to_string(),
         "the connection clashes with a tracked one"
     );
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u16, bool),
+    Remove(u16),
+    /// Seconds to let pass before expiring.
+    Expire(u8),
+}
+
+proptest! {
+    /// The table agrees with a HashMap model while it grows (slab chunks and index
+    /// doublings) and shrinks under inserts, removes and expiry, never holds more than its
+    /// capacity, and finds every live connection by both tuples (masqueraded ones by their
+    /// post-DNAT tuple too).
+    #[test]
+    fn grows_and_shrinks_like_a_map(
+        ops in proptest::collection::vec(
+            prop_oneof![
+                6 => (any::<u16>(), any::<bool>())
+                    .prop_map(|(k, m)| Op::Insert(k, m)),
+                2 => any::<u16>().prop_map(Op::Remove),
+                1 => (0u8..40).prop_map(Op::Expire),
+            ],
+            0..2500,
+        ),
+        capacity in 1usize..3000,
+    ) {
+        use std::collections::HashMap;
+        let mut ct = Conntrack::new(capacity, ConntrackTimeouts::default());
+        // key -> (index, expires)
+        let mut model: HashMap<u16, (u32, Instant)> = HashMap::new();
+        let mut now = Instant::ZERO;
+        let original = |k: u16| tuple((k >> 8) as u8, k, 2, 53);
+        let reply = |k: u16| tuple(3, 8053, (k >> 8) as u8, k);
+        for op in ops {
+            match op {
+                Op::Insert(k, masquerade) => {
+                    let result = ct.insert(original(k), reply(k), masquerade, State::UdpUnreplied, now);
+                    if model.contains_key(&k) {
+                        prop_assert_eq!(result, Err(InsertError::Clash));
+                    } else if model.len() == capacity {
+                        prop_assert_eq!(result, Err(InsertError::Full));
+                    } else {
+                        let index = result.unwrap();
+                        model.insert(k, (index, now + Duration::from_secs(30)));
+                    }
+                }
+                Op::Remove(k) => {
+                    if let Some((index, _)) = model.remove(&k) {
+                        ct.remove(index);
+                        prop_assert!(ct.lookup(&original(k)).is_none());
+                        prop_assert!(ct.lookup(&reply(k)).is_none());
+                    }
+                }
+                Op::Expire(secs) => {
+                    now = now + Duration::from_secs(secs.into());
+                    let expired = ct.expire(now);
+                    let before = model.len();
+                    model.retain(|_, &mut (_, expires)| expires > now);
+                    prop_assert_eq!(expired, before - model.len());
+                }
+            }
+            prop_assert_eq!(ct.len(), model.len());
+        }
+        for (&k, &(index, expires)) in &model {
+            prop_assert_eq!(ct.lookup(&original(k)), Some((index, Direction::Original)));
+            prop_assert_eq!(ct.lookup(&reply(k)), Some((index, Direction::Reply)));
+            prop_assert_eq!(ct.entry(index).expires, expires);
+            let post_dnat = ct.entry(index).post_dnat();
+            let masqueraded = ct.entry(index).masquerade;
+            prop_assert_eq!(ct.lookup_masqueraded(&post_dnat).is_some(), masqueraded);
+        }
+        prop_assert_eq!(ct.indices().count(), model.len());
+    }
+}
+
+#[test]
+fn a_billion_connection_ceiling_holds_what_a_thousand_need() {
+    let mut ct = Conntrack::new(1_000_000_000, ConntrackTimeouts::default());
+    assert_eq!(ct.capacity(), 1_000_000_000);
+    assert!(ct.bytes() < 4096, "{} bytes empty", ct.bytes());
+    for k in 0..1000u16 {
+        let t = tuple((k >> 8) as u8, k, 2, 80);
+        ct.insert(
+            t,
+            t.reversed(),
+            k % 2 == 0,
+            State::TcpSynSent,
+            Instant::ZERO,
+        )
+        .unwrap();
+    }
+    let live = 1000 * std::mem::size_of::<Entry<Ipv4Addr>>();
+    assert!(
+        ct.bytes() <= (1 << 20) + live,
+        "{} bytes for 1000 connections",
+        ct.bytes()
+    );
+}
+
+#[test]
+fn a_capacity_past_32_bit_indexes_is_taken_as_the_most_there_can_be() {
+    let ct = Conntrack::<Ipv4Addr>::new(usize::MAX, ConntrackTimeouts::default());
+    assert_eq!(ct.capacity(), MAX_CAPACITY);
+    assert!(ct.bytes() < 4096);
 }

@@ -22,8 +22,7 @@ impl Core {
     ) -> Verdict {
         let tuple = parsed.tuple;
         let conntrack = &mut family.conntrack;
-        if let Some((index, direction)) = conntrack.lookup(&tuple) {
-            let entry = *conntrack.entry(index);
+        if let Some((index, direction, &entry)) = conntrack.lookup_entry(&tuple) {
             let expired = entry.expires <= self.now;
             let reopened = transitions::reopens(entry.state, direction, parsed.tcp_flags);
             if !expired && !reopened {

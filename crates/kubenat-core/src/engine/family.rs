@@ -25,8 +25,9 @@ pub(super) struct FamilyState<A> {
 }
 
 impl<A: Addr> FamilyState<A> {
-    /// Sized for `capacity` connections; a family no Service and no node address uses gets
-    /// no table at all (its packets can meet no NAT rule, so they pass untracked).
+    /// Capped at `capacity` connections (the tables grow as they come); a family no
+    /// Service and no node address uses gets no table at all (its packets can meet no NAT
+    /// rule, so they pass untracked).
     pub(super) fn new(proxy: &ProxyConfig, in_use: bool) -> Self {
         let capacity = if in_use { proxy.conntrack_capacity } else { 0 };
         FamilyState {
@@ -36,6 +37,22 @@ impl<A: Addr> FamilyState<A> {
             fragments: ExpiringMap::new((capacity / 16).max(1024)),
             last: None,
         }
+    }
+
+    /// Room for `connections` connections, affinity clients and fragment heads, each up
+    /// to its table's capacity; nothing for a family not in use.
+    pub(super) fn reserve(&mut self, connections: usize) {
+        if self.conntrack.capacity() == 0 {
+            return;
+        }
+        self.conntrack.reserve(connections);
+        self.affinity.reserve(connections);
+        self.fragments.reserve(connections);
+    }
+
+    /// Bytes held by the conntrack, affinity and fragment tables.
+    pub(super) fn bytes(&self) -> usize {
+        self.conntrack.bytes() + self.affinity.bytes() + self.fragments.bytes()
     }
 
     /// Gives a family that came into use its tables (an update, never a packet, does this).

@@ -66,9 +66,10 @@ struct Core {
 /// One node's kube-proxy data plane: compiled tables plus connection tracking.
 ///
 /// Sans-IO: packets and time come in as arguments; nothing here reads a clock, opens a
-/// socket or allocates per packet. IPv4 and IPv6 are both handled, each with its own
-/// conntrack table of [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity)
-/// connections.
+/// socket or allocates per packet, except that a new connection may grow the connection
+/// tables (see [`Engine::conntrack_bytes`]). IPv4 and IPv6 are both handled, each with its
+/// own conntrack table of up to
+/// [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity) connections.
 ///
 /// An embedding loop:
 ///
@@ -106,10 +107,9 @@ pub struct Engine {
 
 impl Engine {
     /// Compiles `state` into a control plane of the engine's own and starts with empty
-    /// connection tracking at [`Instant::ZERO`]. Allocates the conntrack and
-    /// session-affinity tables for
-    /// [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity)
-    /// connections up front, for each address family the state uses.
+    /// connection tracking at [`Instant::ZERO`]. The conntrack, session-affinity and fragment tables of each address family the
+    /// state uses start at a few KiB and grow with the connections, up to
+    /// [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity).
     pub fn new(state: &ClusterState) -> Engine {
         Engine::from_state(state.clone())
     }
@@ -204,6 +204,34 @@ impl Engine {
         std::mem::size_of::<Engine>()
             + std::mem::size_of_val(&self.core.cursors[..])
             + std::mem::size_of::<NodeSettings>()
+    }
+
+    /// Bytes of connection state (both families): the conntrack tables with their
+    /// session-affinity and fragment tables. They follow the connections tracked at once:
+    /// a new connection past the high-water mark may allocate (a 1,024-entry slab chunk,
+    /// or an index twice the size, cleared and filled a few buckets per insert), amortized
+    /// and never a copy of a table; removed and expired connections leave their slots for
+    /// reuse. [`Engine::reserve_connections`] grows them ahead instead.
+    ///
+    /// ```
+    /// use kubenat_core::{ClusterState, Engine};
+    ///
+    /// let mut state = ClusterState::default();
+    /// state.proxy.conntrack_capacity = 1_000_000_000;
+    /// // A ceiling, not a reservation.
+    /// assert!(Engine::new(&state).conntrack_bytes() < 64 * 1024);
+    /// ```
+    pub fn conntrack_bytes(&self) -> usize {
+        self.v4.bytes() + self.v6.bytes()
+    }
+
+    /// Grows the connection tables of each family in use now to hold `connections`
+    /// connections (and as many session-affinity clients and fragment heads), each up to
+    /// its capacity: for an embedder that wants no allocation on the packet path until
+    /// the traffic passes that many connections at once.
+    pub fn reserve_connections(&mut self, connections: usize) {
+        self.v4.reserve(connections);
+        self.v6.reserve(connections);
     }
 
     /// Counters per verdict and reason since the engine was made.

@@ -132,7 +132,10 @@ pub struct ProxyConfig {
     /// are dropped ([`DropReason::ConntrackFull`](crate::DropReason::ConntrackFull)). A family
     /// with no node address and no Service gets no table: its packets meet no NAT rule and
     /// pass untracked. The session-affinity table holds an eighth as many clients (at least
-    /// 1024). Fixed when the [`Engine`](crate::Engine) is made.
+    /// 1024). A ceiling, not a reservation: the tables grow with the connections tracked
+    /// ([`Engine::conntrack_bytes`](crate::Engine::conntrack_bytes)). At most
+    /// [`conntrack::MAX_CAPACITY`](crate::conntrack::MAX_CAPACITY) (about 2.1 billion; a
+    /// larger value is taken as that). Fixed when the [`Engine`](crate::Engine) is made.
     pub conntrack_capacity: usize,
     /// Source ports masquerade may choose (Linux `fully-random` uses 1024-65535).
     pub masquerade_ports: std::ops::RangeInclusive<u16>,
