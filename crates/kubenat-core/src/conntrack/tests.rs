@@ -143,10 +143,11 @@ proptest! {
             match op {
                 Op::Insert(k, masquerade) => {
                     let result = ct.insert(original(k), reply(k), masquerade, State::UdpUnreplied, now);
-                    if model.contains_key(&k) {
-                        prop_assert_eq!(result, Err(InsertError::Clash));
-                    } else if model.len() == capacity {
+                    // A full table refuses before it looks for a clash.
+                    if model.len() == capacity {
                         prop_assert_eq!(result, Err(InsertError::Full));
+                    } else if model.contains_key(&k) {
+                        prop_assert_eq!(result, Err(InsertError::Clash));
                     } else {
                         let index = result.unwrap();
                         model.insert(k, (index, now + Duration::from_secs(30)));
