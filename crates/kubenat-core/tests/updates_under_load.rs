@@ -1,18 +1,26 @@
-//! Updates under load: a writer thread streams whole new states and one-Service deltas to
-//! reader threads that push packets through their own engines (the shared-nothing design
-//! `kubenat bench --threads` uses). Every verdict agrees with the state its engine had
-//! applied, never with a mix; no packet is lost or processed twice; nothing panics.
+//! Updates under load, two ways.
+//!
+//! - A writer thread streams whole new states and one-Service deltas to reader threads
+//!   that push packets through engines with control planes of their own. Every verdict
+//!   agrees with the state its engine had applied, never with a mix; no packet is lost or
+//!   processed twice; nothing panics.
+//! - A writer applies the same changes once to one control plane while many engines
+//!   follow its publication (what `kubenat bench --threads` does). Each batch sees exactly
+//!   one generation, generations only move forward, every engine reaches the last one,
+//!   and established connections keep the endpoint they were given.
 
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use common::packets::{endpoints, tcp};
 use common::sa;
 use kubenat_core::{
-    ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Engine, Hook, Instant,
-    Protocol, ProxyConfig, Service, ServiceName, ServicePort, TargetPort, Update, Verdict,
+    ClusterState, ControlPlane, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Engine,
+    Hook, Instant, Protocol, ProxyConfig, Publication, Service, ServiceName, ServicePort,
+    TargetPort, Update, Verdict,
 };
 
 const READERS: usize = 3;
@@ -168,12 +176,7 @@ fn every_verdict_agrees_with_the_state_applied() {
         // The writer: deltas, and every tenth generation a whole new state.
         for g in 1..=GENERATIONS {
             for sender in &senders {
-                let update = if g % 10 == 0 {
-                    Update::Replace(Box::new(state(g)))
-                } else {
-                    Update::UpsertEndpointSlice(Box::new(slice(g)))
-                };
-                sender.send((g, update)).unwrap();
+                sender.send((g, change(g))).unwrap();
             }
             std::thread::yield_now();
         }
@@ -196,6 +199,129 @@ fn every_verdict_agrees_with_the_state_applied() {
         assert_eq!(
             seen.generations, GENERATIONS,
             "reader {id}: every update applied"
+        );
+    }
+}
+
+/// The writer's change `g` (generation `g` of the control plane): a delta, and every tenth
+/// a whole new state.
+fn change(g: usize) -> Update {
+    if g % 10 == 0 {
+        Update::Replace(Box::new(state(g)))
+    } else {
+        Update::UpsertEndpointSlice(Box::new(slice(g)))
+    }
+}
+
+const FOLLOWERS: usize = 6;
+
+/// One engine following `publication` until `done`, then one batch more: what it saw.
+fn follower(id: usize, publication: Publication, done: &AtomicBool) -> Seen {
+    let mut engine = Engine::follow(publication, &state(0).proxy);
+    let mut seen = Seen {
+        packets: 0,
+        counted: 0,
+        wrong: Vec::new(),
+        generations: 0,
+    };
+    let mut port = 1024u16;
+    let mut now = Instant::ZERO;
+    let mut last_generation = 0;
+    // The connection opened last batch and the endpoint it got.
+    let mut open: Option<(SocketAddr, SocketAddr)> = None;
+    let mut verdicts = vec![Verdict::Accept; usize::from(PACKETS_PER_BATCH) + 1];
+    loop {
+        let finishing = done.load(Ordering::Acquire);
+        let mut packets: Vec<Vec<u8>> = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..PACKETS_PER_BATCH {
+            port = port.checked_add(1).unwrap_or(1024);
+            let client = SocketAddr::new(IpAddr::from([10, 3, id as u8, 1]), port);
+            clients.push(client);
+            packets.push(tcp(client, sa("10.96.0.10:80"), "syn", b""));
+        }
+        if let Some((client, _)) = open {
+            packets.push(tcp(client, sa("10.96.0.10:80"), "ack", b""));
+        }
+        let mut batch: Vec<&mut [u8]> = packets.iter_mut().map(|p| p.as_mut_slice()).collect();
+        // A second a batch: client ports wrap only long after their connections expired.
+        now = now + std::time::Duration::from_secs(1);
+        engine.process_batch(Hook::Prerouting, &mut batch, now, &mut verdicts);
+        seen.packets += packets.len() as u64;
+        // The generation the whole batch ran on.
+        let generation = engine.tables().cluster().generation() as usize;
+        if generation < last_generation {
+            seen.wrong
+                .push(format!("went back from {last_generation} to {generation}"));
+        }
+        if generation != last_generation {
+            seen.generations += 1;
+        }
+        last_generation = generation;
+        let expected = pods(generation);
+        let syns = usize::from(PACKETS_PER_BATCH);
+        for (packet, verdict) in packets[..syns].iter().zip(&verdicts) {
+            let (_, destination) = endpoints(packet);
+            if !(matches!(verdict, Verdict::Translated(_)) && expected.contains(&destination.ip()))
+            {
+                seen.wrong.push(format!(
+                    "generation {generation}: {verdict:?} to {destination}"
+                ));
+            }
+        }
+        if let (Some((_, given)), Some(ack)) = (open, packets.get(syns)) {
+            let (_, destination) = endpoints(ack);
+            if destination != given {
+                seen.wrong
+                    .push(format!("established went to {destination}, not {given}"));
+            }
+        }
+        open = Some((clients[0], endpoints(&packets[0]).1));
+        if finishing {
+            seen.counted = engine.counters().total();
+            seen.generations = generation;
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn engines_following_one_control_plane_see_one_generation_per_batch() {
+    let mut plane = ControlPlane::new(&state(0));
+    let publication = plane.publication();
+    let done = AtomicBool::new(false);
+    let results: Vec<Seen> = std::thread::scope(|scope| {
+        let followers: Vec<_> = (0..FOLLOWERS)
+            .map(|id| {
+                let publication = publication.clone();
+                let done = &done;
+                scope.spawn(move || follower(id, publication, done))
+            })
+            .collect();
+        for g in 1..=GENERATIONS {
+            plane.apply(change(g));
+            std::thread::yield_now();
+        }
+        done.store(true, Ordering::Release);
+        followers
+            .into_iter()
+            .map(|f| f.join().expect("no follower panics"))
+            .collect()
+    });
+    assert_eq!(publication.generation(), GENERATIONS as u64);
+    for (id, seen) in results.iter().enumerate() {
+        assert!(
+            seen.wrong.is_empty(),
+            "follower {id}: {:?}",
+            &seen.wrong[..seen.wrong.len().min(5)]
+        );
+        assert_eq!(
+            seen.counted, seen.packets,
+            "follower {id}: every packet counted once"
+        );
+        assert_eq!(
+            seen.generations, GENERATIONS,
+            "follower {id}: reached the last generation"
         );
     }
 }
