@@ -7,7 +7,10 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant as WallClock};
 
-use kubenat_core::{ControlPlane, Engine, Hook, Instant, Protocol, ServiceName, Update, Verdict};
+use kubenat_core::{
+    ControlPlane, Engine, Hook, Instant, Protocol, ProxyConfig, Publication, ServiceName, Update,
+    Verdict,
+};
 use serde::Serialize;
 
 use crate::synthetic::{self, FlowSpec, Rng};
@@ -355,9 +358,11 @@ pub fn run(
     );
 
     phase("mixed traffic and threads");
-    let mixed =
-        (config.new_flow_ratio > 0.0).then(|| mixed(config, &state, &specs, &acks, &mut rng));
-    let threaded = (config.threads > 1).then(|| threaded(config, &state, &syns, &acks, &mut rng));
+    // Both follow the control plane compiled above: no second copy of the cluster.
+    let mixed = (config.new_flow_ratio > 0.0)
+        .then(|| mixed(config, &publication, &state.proxy, &specs, &acks, &mut rng));
+    let threaded = (config.threads > 1)
+        .then(|| threaded(config, &mut plane, &state.proxy, (&syns, &acks), &mut rng));
 
     phase("updates");
     let before_updates = allocated();
@@ -402,16 +407,19 @@ pub fn run(
 /// Established traffic with a share of new connections (fresh source ports each time).
 fn mixed(
     config: &Config,
-    state: &kubenat_core::ClusterState,
+    publication: &Publication,
+    proxy: &ProxyConfig,
     specs: &[FlowSpec],
     acks: &[Vec<u8>],
     rng: &mut Rng,
 ) -> Throughput {
     let total = config.packets.max(specs.len());
     let new_count = ((total as f64) * config.new_flow_ratio.clamp(0.0, 1.0)) as usize;
-    let mut state = state.clone();
-    state.proxy.conntrack_capacity = specs.len() + new_count;
-    let mut engine = Engine::new(&state);
+    let proxy = ProxyConfig {
+        conntrack_capacity: specs.len() + new_count,
+        ..proxy.clone()
+    };
+    let mut engine = Engine::follow(publication.clone(), &proxy);
     let mut clock = Instant::ZERO;
     let syns: Vec<Vec<u8>> = specs.iter().map(|f| synthetic::packet(f, true)).collect();
     let order: Vec<u32> = (0..specs.len() as u32).collect();
@@ -449,9 +457,9 @@ fn mixed(
 /// per-core rings. One-Service updates are published to all of them while traffic runs.
 fn threaded(
     config: &Config,
-    state: &kubenat_core::ClusterState,
-    syns: &[Vec<u8>],
-    acks: &[Vec<u8>],
+    plane: &mut ControlPlane,
+    proxy: &ProxyConfig,
+    (syns, acks): (&[Vec<u8>], &[Vec<u8>]),
     rng: &mut Rng,
 ) -> Throughput {
     let threads = config.threads;
@@ -473,17 +481,18 @@ fn threaded(
             (Stream::new(syns, flows), Stream::new(acks, &order))
         })
         .collect();
-    let mut state = state.clone();
-    state.proxy.conntrack_capacity = syns.len() / threads + syns.len() / 8 + 1;
+    let proxy = ProxyConfig {
+        conntrack_capacity: syns.len() / threads + syns.len() / 8 + 1,
+        ..proxy.clone()
+    };
     let start_barrier = std::sync::Barrier::new(threads + 1);
     let updates = one_service_updates(config, rng);
-    let mut plane = ControlPlane::new(&state);
     let publication = plane.publication();
     let results: Vec<Throughput> = std::thread::scope(|scope| {
         let workers: Vec<_> = streams
             .iter()
             .map(|(opening, traffic)| {
-                let proxy = &state.proxy;
+                let proxy = &proxy;
                 let publication = publication.clone();
                 let barrier = &start_barrier;
                 scope.spawn(move || {
