@@ -7,8 +7,8 @@ use kubenat_bench::run::{Report, Throughput};
 fn phase(out: &mut String, name: &str, t: &Throughput) {
     let _ = writeln!(
         out,
-        "{name:<16} {:>7.2} Mpps  {:>7.1} ns/packet  batch p50 {} ns, p99 {} ns",
-        t.mpps, t.ns_per_packet, t.batch_p50_ns, t.batch_p99_ns
+        "{name:<16} {:>7.2} Mpps  {:>7.1} ns/packet  batch p50 {} ns, p99 {} ns, max {} ns",
+        t.mpps, t.ns_per_packet, t.batch_p50_ns, t.batch_p99_ns, t.max_batch_ns
     );
 }
 
@@ -33,6 +33,7 @@ pub fn text(r: &Report) -> String {
         "ceiling", r.ceiling_mlookups_per_second
     );
     phase(&mut out, "new flows", &r.new_flows);
+    phase(&mut out, "  tables grown", &r.new_flows_pregrown);
     phase(&mut out, "established", &r.established);
     let _ = writeln!(
         out,

@@ -1117,6 +1117,7 @@ fn bench_json_keeps_its_fields() {
         "lookup_miss_ns",
         "ceiling_mlookups_per_second",
         "new_flows",
+        "new_flows_pregrown",
         "established",
         "mixed",
         "threaded",
@@ -1129,6 +1130,10 @@ fn bench_json_keeps_its_fields() {
     assert_eq!(report["config"]["threads"], 2);
     assert_eq!(report["config"]["new_flow_ratio"], 0.5);
     assert!(report["memory"]["bytes_per_connection"].as_f64().unwrap() > 0.0);
+    let new_flows = &report["new_flows"];
+    assert!(
+        new_flows["max_batch_ns"].as_u64().unwrap() >= new_flows["batch_p99_ns"].as_u64().unwrap()
+    );
 }
 
 #[test]
