@@ -74,9 +74,15 @@ pub struct Latency {
 /// Bytes the engine holds, measured by the caller's allocator.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Memory {
-    /// Compiled tables and the state they are compiled from.
+    /// The control plane (the objects it keeps for updates and its compiled snapshot)
+    /// and one engine following it, its connection tables left out.
     pub tables_bytes: u64,
     pub bytes_per_service_port: f64,
+    /// The same per service port: the whole cluster's cost, whatever the engines.
+    pub cluster_bytes_per_service_port: f64,
+    /// What each further engine (a worker thread, a simulated node) adds beyond its
+    /// connection tables: its round-robin turns and settings; the snapshot is shared.
+    pub engine_extra_bytes: u64,
     /// Of those, what the packet path reads for new connections
     /// ([`Engine::packet_path_bytes`]): the compact lines, their index and the round-robin
     /// turns, endpoints inline.
@@ -336,6 +342,14 @@ pub fn run(
     let mut engine = Engine::follow(publication.clone(), &state.proxy);
     let after_compile = allocated();
     let packet_path_bytes = engine.packet_path_bytes();
+    let before_extra = allocated();
+    let extra = Engine::follow(publication.clone(), &state.proxy);
+    let engine_extra_bytes = allocated().zip(before_extra).map(|(after, before)| {
+        after
+            .saturating_sub(before)
+            .saturating_sub(extra.conntrack_bytes() as u64)
+    });
+    drop(extra);
     let empty_conntrack_bytes = engine.conntrack_bytes() as u64;
 
     phase("timing lookups");
@@ -390,6 +404,8 @@ pub fn run(
             Some(Memory {
                 tables_bytes,
                 bytes_per_service_port: tables_bytes as f64 / services as f64,
+                cluster_bytes_per_service_port: tables_bytes as f64 / services as f64,
+                engine_extra_bytes: engine_extra_bytes.unwrap_or(0),
                 packet_path_bytes_per_service_port: packet_path_bytes as f64 / services as f64,
                 conntrack_bytes,
                 bytes_per_connection: conntrack_bytes as f64 / flows as f64,

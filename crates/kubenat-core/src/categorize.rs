@@ -50,6 +50,9 @@ struct Candidate {
     node: Option<Arc<str>>,
 }
 
+/// Returns the one shared copy of a node name (see `node_names`).
+pub type InternNodeName<'a> = dyn FnMut(&str) -> Arc<str> + 'a;
+
 /// Collects the endpoints of `service`'s port `port_name`/`protocol` in the family of
 /// `family_of` from `slices`, and splits them into the cluster-wide set and, for a Service
 /// that uses local endpoints (`local` is `Some`: a Local traffic policy applies), each
@@ -63,7 +66,7 @@ pub fn categorize(
     port_name: &str,
     protocol: Protocol,
     family_of: IpAddr,
-    mut local: Option<&mut dyn FnMut(&str) -> Arc<str>>,
+    mut local: Option<&mut InternNodeName<'_>>,
 ) -> CategorizedEndpoints {
     let mut candidates = Vec::with_capacity(slices.iter().map(|s| s.endpoints.len()).sum());
     for slice in slices.iter().filter(|s| &s.service == service) {

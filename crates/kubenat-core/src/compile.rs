@@ -3,9 +3,8 @@
 //! for each Service that changed.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use crate::categorize::categorize;
+use crate::categorize::{InternNodeName, categorize};
 use crate::control_plane::ControlPlane;
 use crate::maglev;
 use crate::model::{
@@ -62,7 +61,7 @@ pub(crate) fn compile_service(
     service: &Service,
     slices: &[EndpointSlice],
     settings: CompileSettings,
-    intern: &mut dyn FnMut(&str) -> Arc<str>,
+    intern: &mut InternNodeName<'_>,
 ) -> Vec<CompiledServicePort> {
     let mut out = Vec::with_capacity(service.cluster_ips.len() * service.ports.len());
     let externally_accessible =

@@ -59,11 +59,12 @@ pub fn text(r: &Report) -> String {
     if let Some(m) = &r.memory {
         let _ = writeln!(
             out,
-            "{:<16} tables {:.1} MB ({:.0} B per service port, {:.0} B of it on the packet path), conntrack {:.1} MB ({:.0} B per connection), {:.0} B per update",
+            "{:<16} cluster {:.1} MB ({:.0} B per service port, {:.0} B of it on the packet path), {:.1} MB more per engine, conntrack {:.1} MB ({:.0} B per connection), {:.0} B per update",
             "memory",
             m.tables_bytes as f64 / 1e6,
-            m.bytes_per_service_port,
+            m.cluster_bytes_per_service_port,
             m.packet_path_bytes_per_service_port,
+            m.engine_extra_bytes as f64 / 1e6,
             m.conntrack_bytes as f64 / 1e6,
             m.bytes_per_connection,
             m.bytes_per_update

@@ -1130,6 +1130,12 @@ fn bench_json_keeps_its_fields() {
     assert_eq!(report["config"]["threads"], 2);
     assert_eq!(report["config"]["new_flow_ratio"], 0.5);
     assert!(report["memory"]["bytes_per_connection"].as_f64().unwrap() > 0.0);
+    // 10 Services: the cluster's bytes are the objects and the snapshot; another engine
+    // adds its turns and settings only (well under a kilobyte per service port).
+    let memory = &report["memory"];
+    assert!(memory["cluster_bytes_per_service_port"].as_f64().unwrap() > 0.0);
+    let extra = memory["engine_extra_bytes"].as_u64().unwrap();
+    assert!(extra > 0 && extra < 64 * 1024, "engine_extra_bytes {extra}");
     let new_flows = &report["new_flows"];
     assert!(
         new_flows["max_batch_ns"].as_u64().unwrap() >= new_flows["batch_p99_ns"].as_u64().unwrap()

@@ -146,11 +146,15 @@ proptest! {
                     // A full table refuses before it looks for a clash.
                     if model.len() == capacity {
                         prop_assert_eq!(result, Err(InsertError::Full));
-                    } else if model.contains_key(&k) {
-                        prop_assert_eq!(result, Err(InsertError::Clash));
                     } else {
-                        let index = result.unwrap();
-                        model.insert(k, (index, now + Duration::from_secs(30)));
+                        match model.entry(k) {
+                            std::collections::hash_map::Entry::Occupied(_) => {
+                                prop_assert_eq!(result, Err(InsertError::Clash));
+                            }
+                            std::collections::hash_map::Entry::Vacant(slot) => {
+                                slot.insert((result.unwrap(), now + Duration::from_secs(30)));
+                            }
+                        }
                     }
                 }
                 Op::Remove(k) => {
