@@ -7,9 +7,10 @@
 //! The remaining pods, half of the rest, are clients: each picks a Service at random,
 //! resolves `svc-<k>` through the cluster DNS (its node DNATs the query to a CoreDNS pod)
 //! and makes HTTP requests to the Service's cluster IP (its node DNATs them to a web pod).
-//! Pods are spread round robin over the nodes; every node's engine holds the whole service
-//! map, and its conntrack table is sized for a node's traffic through the generated
-//! KubeProxyConfiguration, as an operator would.
+//! Pods are spread round robin over the nodes; every node's engine reads the one snapshot
+//! of the whole service map the simulation's control plane compiles, and its conntrack
+//! table is sized for a node's traffic through the generated KubeProxyConfiguration, as an
+//! operator would.
 //!
 //! ```
 //! use kubenat_sim::generate::ClusterSize;

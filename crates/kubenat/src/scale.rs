@@ -23,7 +23,8 @@ pub struct Measured {
     pub simulated_packets: u64,
     pub simulated_seconds: f64,
     pub events: u64,
-    /// Building the network: every node's engine compiled, every pod's stack.
+    /// Building the network: the cluster compiled once, every node's engine, every pod's
+    /// stack.
     pub build_seconds: f64,
     /// Playing it, to the report.
     pub run_seconds: f64,
