@@ -61,6 +61,50 @@ struct Unapplied {
     snapshot: Option<Arc<ClusterTables>>,
 }
 
+/// How far building a simulation got ([`Sim::build`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Building {
+    /// `nodes` (each node's engine, the first compiling the cluster), then `pods`.
+    pub step: &'static str,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Reports one step's progress every [`Teller::EVERY`] items and at its end.
+struct Teller<'a> {
+    progress: &'a mut dyn FnMut(Building),
+    at: Building,
+}
+
+impl<'a> Teller<'a> {
+    const EVERY: usize = 256;
+
+    fn new(progress: &'a mut dyn FnMut(Building), step: &'static str, total: usize) -> Self {
+        let at = Building {
+            step,
+            done: 0,
+            total,
+        };
+        progress(at);
+        Teller { progress, at }
+    }
+
+    fn one(&mut self) {
+        self.at.done += 1;
+        if self.at.done % Self::EVERY == 0 {
+            (self.progress)(self.at);
+        }
+    }
+}
+
+impl Drop for Teller<'_> {
+    fn drop(&mut self) {
+        if self.at.done % Self::EVERY != 0 {
+            (self.progress)(self.at);
+        }
+    }
+}
+
 /// A running simulation.
 pub struct Sim {
     pub now: Instant,
@@ -122,6 +166,12 @@ fn check_events(scenario: &Scenario) -> Result<(), String> {
 impl Sim {
     /// Builds the network of `scenario`.
     pub fn new(scenario: &Scenario) -> Result<Sim, String> {
+        Sim::build(scenario, &mut |_| {})
+    }
+
+    /// [`Sim::new`], telling `progress` how far it got (every few hundred nodes or pods,
+    /// and at the end of each step): building 150,000 pods takes seconds.
+    pub fn build(scenario: &Scenario, progress: &mut dyn FnMut(Building)) -> Result<Sim, String> {
         check_events(scenario)?;
         let factory = PodFactory::new(scenario)?;
         let mut rng = Rng::new(scenario.seed);
@@ -131,7 +181,9 @@ impl Sim {
         let mut places = Vec::new();
         let mut node_ids = BTreeMap::new();
         let mut plane = None;
+        let mut tell = Teller::new(progress, "nodes", m.nodes.len());
         for node in &m.nodes {
+            tell.one();
             let ip = first_v4(&node.addresses)
                 .ok_or_else(|| format!("node {} has no IPv4 address", node.name))?;
             let mut proxy = m.proxy_config(&node.name).map_err(|d| d.to_string())?;
@@ -159,6 +211,7 @@ impl Sim {
             });
             nodes.push(KubeNode::new(id, &node.name, ip, engine));
         }
+        drop(tell);
         let mut hosts = Vec::new();
         let mut host_place = Vec::new();
         for machine in &scenario.machines {
@@ -183,7 +236,9 @@ impl Sim {
             ));
         }
         let mut pod_hosts = Vec::new();
+        let mut tell = Teller::new(progress, "pods", scenario.pods.len());
         for pod in &scenario.pods {
+            tell.one();
             let &node = node_ids
                 .get(&pod.node)
                 .ok_or_else(|| format!("pod {} is on unknown node {}", pod.name, pod.node))?;
@@ -208,6 +263,7 @@ impl Sim {
             ));
         }
         let node_names = m.nodes.iter().map(|n| n.name.clone()).collect();
+        drop(tell);
         let control = Controller::new(scenario, node_names, &pod_hosts, rng.fork());
         let plane = match plane {
             Some(plane) => plane.map_err(|d| d.to_string())?,
