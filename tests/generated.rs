@@ -83,3 +83,37 @@ fn captures_of_more_links_than_open_files_are_whole() {
         assert_eq!(packets, x.packets, "{}", x.name);
     }
 }
+
+/// A few hundred nodes sharing one compiled cluster, with Deployments rolled out while the
+/// clients' requests are under way: every request still succeeds (an old pod stops only
+/// after every node's kube-proxy has moved on), and each EndpointSlice change reached
+/// every node within the sync delay. The 5,000-node run is measured in release (see
+/// docs/benchmarks.md), not here.
+#[test]
+fn hundreds_of_nodes_share_one_snapshot_through_rollouts() {
+    let size: ClusterSize = "nodes=300,pods=3000,services=30,churn=3".parse().unwrap();
+    let scenario = Scenario::generated(size, 2).unwrap();
+    assert_eq!(scenario.events.len(), 3);
+    let mut sim = kubenat_sim::sim::Sim::new(&scenario).unwrap();
+    let generation = sim.plane.snapshot().generation();
+    let report = kubenat_sim::play(&mut sim, &scenario, None).unwrap().report;
+    let s = &report.summary;
+    assert!(s.requests > 1000, "{}", s.requests);
+    assert_eq!(s.succeeded, s.requests, "{} failed", s.failed);
+    assert_eq!(s.lost, Some(0));
+    // Each rollout step changes the Service's slice once: the new pod in the old one's place.
+    let p = s.programming.as_ref().expect("changes applied everywhere");
+    assert_eq!(p.changes, report.programming.len());
+    assert_eq!(
+        sim.plane.snapshot().generation() - generation,
+        p.changes as u64
+    );
+    assert!(p.max_ns <= 500_000_000, "{p:?}");
+    // Every node ended on the last snapshot.
+    for n in &sim.nodes {
+        assert!(std::sync::Arc::ptr_eq(
+            n.engine.tables().cluster(),
+            sim.plane.snapshot()
+        ));
+    }
+}

@@ -429,8 +429,10 @@ impl Manifests {
         ))
     }
 
-    /// The proxy settings of `node`, as [`Manifests::cluster_state`] describes them.
-    fn proxy_config(&self, node: &str) -> Result<ProxyConfig, Diagnostic> {
+    /// The proxy settings of `node`, as [`Manifests::cluster_state`] describes them,
+    /// without copying the Services and slices: what a node's engine needs besides the
+    /// cluster's shared snapshot (a simulator of many nodes compiles the cluster once).
+    pub fn proxy_config(&self, node: &str) -> Result<ProxyConfig, Diagnostic> {
         let (settings, problems) = self.proxy.clone().unwrap_or_default().settings();
         if let Some((field, message, _)) = problems.into_iter().find(|p| !p.2) {
             return Err(Diagnostic {

@@ -31,6 +31,11 @@ impl SimDevice {
         self.rx.push_back(packet);
     }
 
+    /// Packets received and not yet read by smoltcp, in order.
+    pub fn received(&self) -> impl Iterator<Item = &[u8]> {
+        self.rx.iter().map(Vec::as_slice)
+    }
+
     /// Packets smoltcp sent since the last call, in order.
     pub fn take_tx(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.tx)

@@ -7,9 +7,15 @@
 //! The remaining pods, half of the rest, are clients: each picks a Service at random,
 //! resolves `svc-<k>` through the cluster DNS (its node DNATs the query to a CoreDNS pod)
 //! and makes HTTP requests to the Service's cluster IP (its node DNATs them to a web pod).
-//! Pods are spread round robin over the nodes; every node's engine holds the whole service
-//! map, and its conntrack table is sized for a node's traffic through the generated
-//! KubeProxyConfiguration, as an operator would.
+//! Pods are spread round robin over the nodes; every node's engine reads the one snapshot
+//! of the whole service map the simulation's control plane compiles, and its conntrack
+//! table is sized for a node's traffic through the generated KubeProxyConfiguration, as an
+//! operator would.
+//!
+//! `churn=N` rolls out N web Deployments (`default/svc-<k>`, spread over the Services)
+//! while the clients' requests are under way, each node's kube-proxy syncing up to 500 ms
+//! after each EndpointSlice change: the report counts the requests lost and the network
+//! programming latency.
 //!
 //! ```
 //! use kubenat_sim::generate::ClusterSize;
@@ -35,23 +41,26 @@ use kubenat_k8s::{ConntrackConfiguration, IpNet, KubeProxyConfiguration, Manifes
 
 use crate::apps::pc::Browse;
 use crate::clock::{Instant, Rng};
-use crate::scenario::{ControlPlane, Pod, PodApp, Scenario};
+use crate::scenario::{Action, ControlPlane, Pod, PodApp, Scenario, TimedEvent};
 
-/// How big a generated cluster is.
+/// How big a generated cluster is, and how much of it changes while traffic flows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClusterSize {
     pub nodes: usize,
     pub pods: usize,
     /// Services in all, the cluster DNS included.
     pub services: usize,
+    /// Web Deployments rolled out during the run (`churn=N`, default 0).
+    pub churn: usize,
 }
 
 impl FromStr for ClusterSize {
     type Err = String;
 
-    /// `nodes=1000,pods=10000,services=1000`, every key once, in any order.
+    /// `nodes=1000,pods=10000,services=1000`, every key once, in any order, and
+    /// optionally `churn=N`.
     fn from_str(text: &str) -> Result<ClusterSize, String> {
-        let (mut nodes, mut pods, mut services) = (None, None, None);
+        let (mut nodes, mut pods, mut services, mut churn) = (None, None, None, None);
         for part in text.split(',') {
             let (key, value) = part.split_once('=').ok_or_else(|| {
                 format!("{part:?}: expected KEY=NUMBER (nodes=1000,pods=10000,services=1000)")
@@ -60,7 +69,12 @@ impl FromStr for ClusterSize {
                 "nodes" => &mut nodes,
                 "pods" => &mut pods,
                 "services" => &mut services,
-                other => return Err(format!("{other:?}: expected nodes, pods or services")),
+                "churn" => &mut churn,
+                other => {
+                    return Err(format!(
+                        "{other:?}: expected nodes, pods, services or churn"
+                    ));
+                }
             };
             if slot.is_some() {
                 return Err(format!("{key} given twice"));
@@ -76,6 +90,7 @@ impl FromStr for ClusterSize {
                 nodes,
                 pods,
                 services,
+                churn: churn.unwrap_or(0),
             }),
             _ => Err("expected nodes=N,pods=N,services=N".into()),
         }
@@ -88,7 +103,11 @@ impl fmt::Display for ClusterSize {
             f,
             "nodes={},pods={},services={}",
             self.nodes, self.pods, self.services
-        )
+        )?;
+        match self.churn {
+            0 => Ok(()),
+            n => write!(f, ",churn={n}"),
+        }
     }
 }
 
@@ -109,6 +128,13 @@ const CONNTRACK_PER_POD: usize = 64;
 /// And per DNS query its CoreDNS pod takes: a few retries' worth.
 const CONNTRACK_PER_QUERY: usize = 8;
 
+/// With churn, each node's kube-proxy applies an EndpointSlice change up to this long after
+/// it (kube-proxy's `minSyncPeriod` is 1 s), so programming latency has a spread to measure.
+const CHURN_SYNC_DELAY: Duration = Duration::from_millis(500);
+/// With churn, a rollout's new pod is ready this long after its step starts, so a
+/// Deployment of a few pods rolls out while the clients' requests are under way.
+const CHURN_RESTART_DELAY: Duration = Duration::from_millis(200);
+
 /// Where pods get their addresses: two million, room for 150,000 pods and as many
 /// recreated ones and more, right below the Service range it must not overlap.
 const POD_NETWORK: &str = "10.64.0.0/11";
@@ -118,8 +144,19 @@ const SERVICE_NETWORK: &str = "10.96.0.0/12";
 /// Connections each node tracks at most (`conntrack.min`, one value for the cluster as in
 /// its KubeProxyConfiguration): sized for the busiest node, a power of two, at least 1024.
 /// A thousand small engines do not each allocate the 262,144-entry default.
-fn conntrack_per_node(pods_per_node: usize, queries_per_dns_pod: usize) -> usize {
-    (CONNTRACK_PER_POD * pods_per_node + CONNTRACK_PER_QUERY * queries_per_dns_pod)
+///
+/// The busiest CoreDNS pod takes more than an even share: every node's round robin starts
+/// at the first endpoint, so with `c` clients a node the first `c` CoreDNS pods each take
+/// a query from every node (at 5,000 nodes, 5,000 queries where an even share is 240).
+fn conntrack_per_node(
+    nodes: usize,
+    pods_per_node: usize,
+    clients: usize,
+    dns_pods: usize,
+) -> usize {
+    let even = clients.div_ceil(dns_pods);
+    let in_step = nodes * clients.div_ceil(nodes).div_ceil(dns_pods);
+    (CONNTRACK_PER_POD * pods_per_node + (CONNTRACK_PER_QUERY * even).max(in_step))
         .next_power_of_two()
         .max(1024)
 }
@@ -191,6 +228,7 @@ impl Scenario {
             nodes,
             pods,
             services,
+            churn,
         } = size;
         let lan = net("192.168.0.0/16");
         let (pod_network, service_network) = (net(POD_NETWORK), net(SERVICE_NETWORK));
@@ -210,6 +248,11 @@ impl Scenario {
         let dns_pods = (nodes / NODES_PER_DNS_POD).max(MIN_DNS_PODS);
         let clients = pods.saturating_sub(dns_pods) / 2;
         let web_pods = pods.saturating_sub(dns_pods + clients);
+        if churn > web_services {
+            return Err(format!(
+                "churn={churn}: more than the {web_services} web Deployments"
+            ));
+        }
         if clients == 0 || web_pods < web_services {
             return Err(format!(
                 "pods={pods}: {nodes} nodes and {services} services need at least {} pods \
@@ -296,7 +339,7 @@ impl Scenario {
             );
         }
 
-        let conntrack = conntrack_per_node(pods.div_ceil(nodes), clients.div_ceil(dns_pods));
+        let conntrack = conntrack_per_node(nodes, pods.div_ceil(nodes), clients, dns_pods);
         let manifests = Manifests {
             services: all_services,
             endpoint_slices: slices,
@@ -318,8 +361,33 @@ impl Scenario {
             }),
             ..Manifests::default()
         };
+        // Rollouts of Deployments spread over the Services, started while the clients'
+        // first requests are under way.
+        let events = (0..churn)
+            .map(|i| TimedEvent {
+                at: START_SPREAD * (i as u32 + 1) / (churn as u32 + 1),
+                action: Action::Rollout {
+                    deployment: ServiceName::new(
+                        "default",
+                        format!("svc-{}", i * web_services / churn + 1),
+                    ),
+                },
+            })
+            .collect();
+        let control_plane = match churn {
+            0 => ControlPlane::default(),
+            _ => ControlPlane {
+                sync_delay: CHURN_SYNC_DELAY,
+                restart_delay: CHURN_RESTART_DELAY,
+                ..ControlPlane::default()
+            },
+        };
+        let churned = match churn {
+            0 => String::new(),
+            n => format!(", {n} rollouts"),
+        };
         Ok(Scenario {
-            name: format!("generated: {nodes} nodes, {pods} pods, {services} services"),
+            name: format!("generated: {nodes} nodes, {pods} pods, {services} services{churned}"),
             seed,
             manifests,
             lan,
@@ -331,8 +399,8 @@ impl Scenario {
             lan_latency: Duration::from_micros(200),
             veth_latency: Duration::from_micros(20),
             time_limit: Duration::from_secs(60),
-            events: Vec::new(),
-            control_plane: ControlPlane::default(),
+            events,
+            control_plane,
         })
     }
 }
@@ -348,14 +416,15 @@ mod tests {
             Ok(ClusterSize {
                 nodes: 1,
                 pods: 9,
-                services: 3
+                services: 3,
+                churn: 0,
             })
         );
         for (bad, says) in [
             ("nodes=1,pods=9", "expected nodes=N"),
             ("nodes=1,pods=9,services=x", "whole number"),
             ("nodes=1,nodes=2,pods=9,services=3", "twice"),
-            ("cpus=4", "expected nodes, pods or services"),
+            ("cpus=4", "expected nodes, pods, services or churn"),
             ("", "expected KEY=NUMBER"),
         ] {
             let error = bad.parse::<ClusterSize>().unwrap_err();
@@ -374,6 +443,10 @@ mod tests {
                 "at least 10 pods (4 for the cluster DNS",
             ),
             ("nodes=70000,pods=10,services=2", "more than the LAN"),
+            (
+                "nodes=2,pods=20,services=3,churn=3",
+                "more than the 2 web Deployments",
+            ),
             (
                 "nodes=1,pods=1100000,services=2",
                 "more than the pod network 10.64.0.0/11 holds",
@@ -453,8 +526,11 @@ mod tests {
         assert_eq!(scenario.expected_requests(), 9);
         let state = m.cluster_state("node-1").unwrap();
         assert_eq!(state.proxy.conntrack_capacity, 1024);
-        // 10,000 pods on 1,000 nodes: 640 for a node's pods, 648 for a CoreDNS pod's share
-        // of 4,999 clients' queries (62 replicas).
-        assert_eq!(conntrack_per_node(10, 81), 2048);
+        // 10,000 pods on 1,000 nodes: 640 for a node's pods, 1,000 for the first CoreDNS
+        // pods' queries (one from each node; an even share of 4,999 clients' queries over
+        // 62 replicas is 81, 648 with retries).
+        assert_eq!(conntrack_per_node(1000, 10, 4999, 62), 2048);
+        // 150,000 on 5,000: 1,920 and 5,000 (not 8 x 240).
+        assert_eq!(conntrack_per_node(5000, 30, 74_844, 312), 8192);
     }
 }

@@ -9,6 +9,7 @@ use smoltcp::socket::Socket;
 use smoltcp::socket::tcp::State;
 use smoltcp::wire::{HardwareAddress, IpCidr};
 
+use crate::apps::tcp::Listening;
 use crate::apps::{App, Ctx, PortAllocator, earliest};
 use crate::clock::{Instant, Rng, TICK, from_smoltcp, to_smoltcp};
 use crate::device::SimDevice;
@@ -28,6 +29,7 @@ pub struct Host {
     pub ports: PortAllocator,
     pub rng: Rng,
     retired: Vec<SocketHandle>,
+    listening: Listening,
     /// The wake-up armed in the event queue.
     pub scheduled: Option<Instant>,
     /// False once the host is stopped (a dead pod): it sends nothing and takes nothing.
@@ -69,6 +71,7 @@ impl Host {
             ports: PortAllocator::new(&mut rng),
             rng,
             retired: Vec::new(),
+            listening: Listening::default(),
             scheduled: None,
             alive: true,
         }
@@ -82,6 +85,9 @@ impl Host {
     ) -> (Vec<Vec<u8>>, Option<Instant>) {
         let t = to_smoltcp(now);
         let mut app_wake = None;
+        for packet in self.device.received() {
+            self.listening.prepare(packet, &mut self.sockets);
+        }
         for _ in 0..16 {
             self.iface.poll(t, &mut self.device, &mut self.sockets);
             let mut cx = Ctx {
@@ -94,6 +100,7 @@ impl Host {
                 rng: &mut self.rng,
                 ports: &mut self.ports,
                 retired: &mut self.retired,
+                listening: &mut self.listening,
             };
             app_wake = self.app.poll(&mut cx);
             if app_wake.is_none_or(|w| w > now) {

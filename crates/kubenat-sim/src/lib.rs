@@ -3,7 +3,9 @@
 //! A deterministic discrete-event simulation of a small company network with a Kubernetes
 //! cluster in it, where every host is a real TCP/IP stack (smoltcp, `Medium::Ip`) and every
 //! Kubernetes node forwards pod traffic through its own kubenat [`Engine`](kubenat_core::Engine),
-//! as a Linux node with kube-proxy does.
+//! as a Linux node with kube-proxy does. The cluster is compiled once, by one
+//! [`ControlPlane`](kubenat_core::ControlPlane): every node's engine reads its snapshot and
+//! adopts the next one when that node's kube-proxy syncs.
 //!
 //! [`run`] plays a [`Scenario`] and returns a [`Report`]: each request's journey hop by hop
 //! (PC -> balancer -> NodePort -> DNAT -> ingress controller -> Host rule -> Service ->

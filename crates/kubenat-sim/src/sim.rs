@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
-use kubenat_core::{EndpointSlice, Engine, Update};
+use kubenat_core::tables::ClusterTables;
+use kubenat_core::{ClusterState, EndpointSlice, Engine, Update};
 
 use crate::capture::{Capture, CaptureFile};
 use crate::clock::{Instant, Rng};
@@ -44,12 +46,63 @@ enum Event {
         placement: usize,
     },
     /// A node's kube-proxy applies EndpointSlice change `change` (index in
-    /// [`Sim::programming`]).
+    /// [`Sim::programming`]): its engine adopts the snapshot made by that change.
     Program {
         node: NodeId,
-        slices: Vec<EndpointSlice>,
         change: usize,
     },
+}
+
+/// A change of [`Sim::programming`] some nodes have yet to apply.
+struct Unapplied {
+    /// How many nodes.
+    nodes: usize,
+    /// The snapshot the change made, held until the last of them adopts it.
+    snapshot: Option<Arc<ClusterTables>>,
+}
+
+/// How far building a simulation got ([`Sim::build`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Building {
+    /// `nodes` (each node's engine, the first compiling the cluster), then `pods`.
+    pub step: &'static str,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Reports one step's progress every [`Teller::EVERY`] items and at its end.
+struct Teller<'a> {
+    progress: &'a mut dyn FnMut(Building),
+    at: Building,
+}
+
+impl<'a> Teller<'a> {
+    const EVERY: usize = 256;
+
+    fn new(progress: &'a mut dyn FnMut(Building), step: &'static str, total: usize) -> Self {
+        let at = Building {
+            step,
+            done: 0,
+            total,
+        };
+        progress(at);
+        Teller { progress, at }
+    }
+
+    fn one(&mut self) {
+        self.at.done += 1;
+        if self.at.done % Self::EVERY == 0 {
+            (self.progress)(self.at);
+        }
+    }
+}
+
+impl Drop for Teller<'_> {
+    fn drop(&mut self) {
+        if self.at.done % Self::EVERY != 0 {
+            (self.progress)(self.at);
+        }
+    }
 }
 
 /// A running simulation.
@@ -60,6 +113,8 @@ pub struct Sim {
     pub hosts: Vec<Host>,
     pub nodes: Vec<KubeNode>,
     pub journal: Journal,
+    /// The cluster's one control plane: every node's engine reads its snapshots.
+    pub plane: kubenat_core::ControlPlane,
     pub events: u64,
     /// Packets a LAN machine sent to an address nobody owns, and packets that reached a
     /// stopped host.
@@ -72,8 +127,8 @@ pub struct Sim {
     host_place: Vec<usize>,
     /// Every EndpointSlice change and when the last node applied it.
     pub programming: Vec<Programming>,
-    /// Nodes yet to apply each change of [`Sim::programming`].
-    unapplied: Vec<usize>,
+    /// Nodes yet to apply each change of [`Sim::programming`], and its snapshot.
+    unapplied: Vec<Unapplied>,
     /// When each node's kube-proxy last synced: changes apply in order.
     synced: Vec<Instant>,
     /// Draws each node's sync delay (made on first use, so runs without one are unchanged).
@@ -111,6 +166,12 @@ fn check_events(scenario: &Scenario) -> Result<(), String> {
 impl Sim {
     /// Builds the network of `scenario`.
     pub fn new(scenario: &Scenario) -> Result<Sim, String> {
+        Sim::build(scenario, &mut |_| {})
+    }
+
+    /// [`Sim::new`], telling `progress` how far it got (every few hundred nodes or pods,
+    /// and at the end of each step): building 150,000 pods takes seconds.
+    pub fn build(scenario: &Scenario, progress: &mut dyn FnMut(Building)) -> Result<Sim, String> {
         check_events(scenario)?;
         let factory = PodFactory::new(scenario)?;
         let mut rng = Rng::new(scenario.seed);
@@ -119,11 +180,25 @@ impl Sim {
         let mut nodes = Vec::new();
         let mut places = Vec::new();
         let mut node_ids = BTreeMap::new();
+        let mut plane = None;
+        let mut tell = Teller::new(progress, "nodes", m.nodes.len());
         for node in &m.nodes {
+            tell.one();
             let ip = first_v4(&node.addresses)
                 .ok_or_else(|| format!("node {} has no IPv4 address", node.name))?;
-            let mut state = m.cluster_state(&node.name).map_err(|d| d.to_string())?;
-            state.proxy.seed = rng.next_u64();
+            let mut proxy = m.proxy_config(&node.name).map_err(|d| d.to_string())?;
+            proxy.seed = rng.next_u64();
+            // The cluster compiles once, with the first node's settings: nothing in the
+            // snapshot depends on the node (a Maglev table's seed is the cluster's).
+            let plane = plane.get_or_insert_with(|| {
+                let state = m.cluster_state(&node.name).map(|state| ClusterState {
+                    proxy: proxy.clone(),
+                    ..state
+                });
+                state.map(kubenat_core::ControlPlane::from_state)
+            });
+            let plane = plane.as_ref().map_err(|d| d.to_string())?;
+            let engine = Engine::with_snapshot(plane.snapshot().clone(), &proxy);
             let id = fabric.add_node(&node.name, ip);
             node_ids.insert(node.name.clone(), id);
             places.push(Place {
@@ -134,8 +209,9 @@ impl Sim {
                 since_ns: 0,
                 until_ns: None,
             });
-            nodes.push(KubeNode::new(id, &node.name, ip, Engine::from_state(state)));
+            nodes.push(KubeNode::new(id, &node.name, ip, engine));
         }
+        drop(tell);
         let mut hosts = Vec::new();
         let mut host_place = Vec::new();
         for machine in &scenario.machines {
@@ -160,7 +236,9 @@ impl Sim {
             ));
         }
         let mut pod_hosts = Vec::new();
+        let mut tell = Teller::new(progress, "pods", scenario.pods.len());
         for pod in &scenario.pods {
+            tell.one();
             let &node = node_ids
                 .get(&pod.node)
                 .ok_or_else(|| format!("pod {} is on unknown node {}", pod.name, pod.node))?;
@@ -185,7 +263,12 @@ impl Sim {
             ));
         }
         let node_names = m.nodes.iter().map(|n| n.name.clone()).collect();
+        drop(tell);
         let control = Controller::new(scenario, node_names, &pod_hosts, rng.fork());
+        let plane = match plane {
+            Some(plane) => plane.map_err(|d| d.to_string())?,
+            None => kubenat_core::ControlPlane::from_state(ClusterState::default()),
+        };
         let mut sim = Sim {
             now: Instant::ZERO,
             queue: EventQueue::default(),
@@ -193,6 +276,7 @@ impl Sim {
             hosts,
             nodes,
             journal: Journal::default(),
+            plane,
             events: 0,
             unrouted: 0,
             capture: None,
@@ -336,23 +420,18 @@ impl Sim {
                 self.stop_pod(placement);
                 self.control.stopped(self.now, rollout, placement);
             }
-            Event::Program {
-                node,
-                slices,
-                change,
-            } => {
-                for slice in slices {
-                    let update = Update::UpsertEndpointSlice(Box::new(slice));
-                    self.nodes[node]
-                        .engine
-                        .update(update)
-                        .expect("each node's engine owns its control plane");
-                }
-                self.schedule_engine(node);
-                self.unapplied[change] -= 1;
-                if self.unapplied[change] == 0 {
+            Event::Program { node, change } => {
+                let unapplied = &mut self.unapplied[change];
+                unapplied.nodes -= 1;
+                let snapshot = if unapplied.nodes == 0 {
                     self.programming[change].applied_ns = Some(self.now.as_nanos());
-                }
+                    unapplied.snapshot.take()
+                } else {
+                    unapplied.snapshot.clone()
+                };
+                let snapshot = snapshot.expect("held until the last node adopts it");
+                self.nodes[node].engine.adopt(snapshot);
+                self.schedule_engine(node);
             }
         }
     }
@@ -441,8 +520,9 @@ impl Sim {
         self.publish(changed);
     }
 
-    /// Every node's kube-proxy applies the changed slices: at once, or each after its own
-    /// random sync delay (in the order the changes were made).
+    /// The control plane compiles the changed slices into the next snapshot, and every
+    /// node's kube-proxy applies it: at once, or each after its own random sync delay (in
+    /// the order the changes were made).
     fn publish(&mut self, slices: Vec<EndpointSlice>) {
         if slices.is_empty() {
             return;
@@ -456,7 +536,14 @@ impl Sim {
                 .collect(),
             applied_ns: None,
         });
-        self.unapplied.push(self.nodes.len());
+        for slice in slices {
+            self.plane
+                .apply(Update::UpsertEndpointSlice(Box::new(slice)));
+        }
+        self.unapplied.push(Unapplied {
+            nodes: self.nodes.len(),
+            snapshot: Some(self.plane.snapshot().clone()),
+        });
         let sync = self.delays.sync_delay;
         for n in 0..self.nodes.len() {
             let delay = match sync.as_nanos() {
@@ -469,11 +556,7 @@ impl Sim {
             };
             let at = (self.now + std::time::Duration::from_nanos(delay)).max(self.synced[n]);
             self.synced[n] = at;
-            let program = Event::Program {
-                node: n,
-                slices: slices.clone(),
-                change,
-            };
+            let program = Event::Program { node: n, change };
             if at == self.now {
                 self.handle(at, program);
             } else {

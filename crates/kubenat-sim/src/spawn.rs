@@ -1,7 +1,9 @@
 //! Building the applications a scenario names, at the start of the run and again for pods
 //! the control plane recreates.
 
+use std::cell::OnceCell;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kubenat_core::Service;
@@ -27,6 +29,8 @@ pub struct PodFactory {
     pub dns_ip: Ipv4Addr,
     pub cluster_domain: String,
     pub veth_latency: Duration,
+    /// The zone every cluster DNS pod serves, made for the first one.
+    cluster_zone: OnceCell<Arc<Zone>>,
 }
 
 impl PodFactory {
@@ -50,6 +54,7 @@ impl PodFactory {
             dns_ip,
             cluster_domain: scenario.cluster_domain.clone(),
             veth_latency: scenario.veth_latency,
+            cluster_zone: OnceCell::new(),
         })
     }
 
@@ -57,10 +62,12 @@ impl PodFactory {
     pub fn app(&self, app: &PodApp, namespace: &str) -> Box<dyn App> {
         let resolver = ResolverConfig::pod(namespace, self.dns_ip, &self.cluster_domain);
         match app {
-            PodApp::ClusterDns => Box::new(DnsServer::new(Zone::cluster(
-                &self.services,
-                &self.cluster_domain,
-            ))),
+            PodApp::ClusterDns => {
+                let zone = self
+                    .cluster_zone
+                    .get_or_init(|| Arc::new(Zone::cluster(&self.services, &self.cluster_domain)));
+                Box::new(DnsServer::new(zone.clone()))
+            }
             PodApp::IngressController { class } => Box::new(IngressController::new(
                 RoutingTable::new(&self.ingresses, &self.services, class.as_deref()),
             )),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kubenat_sim::Report;
 use kubenat_sim::generate::ClusterSize;
+use kubenat_sim::report::ProgrammingLatency;
 use serde::Serialize;
 
 /// The figures of one run. The JSON of `--output json`.
@@ -19,11 +20,16 @@ pub struct Measured {
     pub requests: usize,
     pub succeeded: usize,
     pub failed: usize,
+    /// Requests lost to rollouts (`churn=N`; none without).
+    pub lost: Option<usize>,
+    /// From each EndpointSlice change to the last node applying it (`churn=N`).
+    pub programming: Option<ProgrammingLatency>,
     /// Packets carried, counted once per link crossed.
     pub simulated_packets: u64,
     pub simulated_seconds: f64,
     pub events: u64,
-    /// Building the network: every node's engine compiled, every pod's stack.
+    /// Building the network: the cluster compiled once, every node's engine, every pod's
+    /// stack.
     pub build_seconds: f64,
     /// Playing it, to the report.
     pub run_seconds: f64,
@@ -54,6 +60,8 @@ impl Measured {
             requests: s.requests,
             succeeded: s.succeeded,
             failed: s.failed,
+            lost: s.lost,
+            programming: s.programming.clone(),
             simulated_packets,
             simulated_seconds,
             events: s.events,
@@ -74,6 +82,20 @@ impl Measured {
             "requests      {}: {} succeeded, {} failed",
             self.requests, self.succeeded, self.failed
         );
+        if let Some(lost) = self.lost {
+            let _ = writeln!(out, "churn         {lost} request(s) lost to rollouts");
+        }
+        if let Some(p) = &self.programming {
+            let ms = |ns: u64| ns as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "programming   {} changes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                p.changes,
+                ms(p.p50_ns),
+                ms(p.p99_ns),
+                ms(p.max_ns)
+            );
+        }
         let _ = writeln!(
             out,
             "simulated     {:.3} s, {} packets, {} events",

@@ -38,7 +38,7 @@ impl Balancer {
 impl App for Balancer {
     fn poll(&mut self, cx: &mut Ctx<'_>) -> Option<Instant> {
         let mut again = false;
-        while let Some(h) = self.listener.accept(cx.sockets) {
+        while let Some(h) = self.listener.accept(cx) {
             let client = Stream::accepted(h);
             let request = client
                 .incoming_flow(cx.sockets)

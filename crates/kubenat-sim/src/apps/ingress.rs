@@ -297,7 +297,7 @@ impl IngressController {
 
 impl App for IngressController {
     fn poll(&mut self, cx: &mut Ctx<'_>) -> Option<Instant> {
-        while let Some(h) = self.listener.accept(cx.sockets) {
+        while let Some(h) = self.listener.accept(cx) {
             self.exchanges.push(Exchange {
                 client: Stream::accepted(h),
                 request: None,

@@ -44,7 +44,7 @@ impl MariaDb {
 
 impl App for MariaDb {
     fn poll(&mut self, cx: &mut Ctx<'_>) -> Option<Instant> {
-        while let Some(h) = self.listener.accept(cx.sockets) {
+        while let Some(h) = self.listener.accept(cx) {
             self.conns.push(Stream::accepted(h));
         }
         let mut again = false;

@@ -31,6 +31,8 @@ pub struct Ctx<'a> {
     pub ports: &'a mut PortAllocator,
     /// Sockets the app is done with; the host removes each once it is closed.
     pub retired: &'a mut Vec<SocketHandle>,
+    /// The ports the host serves ([`tcp::Listener`]).
+    pub listening: &'a mut tcp::Listening,
 }
 
 impl Ctx<'_> {

@@ -55,7 +55,7 @@ fn answer(cx: &mut Ctx<'_>, conn: &mut Stream) -> bool {
 
 impl App for Web {
     fn poll(&mut self, cx: &mut Ctx<'_>) -> Option<Instant> {
-        while let Some(h) = self.listener.accept(cx.sockets) {
+        while let Some(h) = self.listener.accept(cx) {
             self.conns.push(Stream::accepted(h));
         }
         let mut again = false;

@@ -202,7 +202,7 @@ impl WordPress {
 
 impl App for WordPress {
     fn poll(&mut self, cx: &mut Ctx<'_>) -> Option<Instant> {
-        while let Some(h) = self.listener.accept(cx.sockets) {
+        while let Some(h) = self.listener.accept(cx) {
             self.pages.push(Page {
                 client: Stream::accepted(h),
                 request: None,

@@ -247,6 +247,18 @@ pub fn byte_bar() -> Option<indicatif::ProgressBar> {
     })
 }
 
+/// A progress bar in items (nodes, pods) on stderr, when stderr is a terminal.
+pub fn count_bar() -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .expect("constant template"),
+        );
+        bar
+    })
+}
+
 /// A spinner with the step under way on stderr, when stderr is a terminal.
 pub fn phase_spinner() -> Option<indicatif::ProgressBar> {
     std::io::stderr().is_terminal().then(|| {

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use clap::error::ErrorKind;
 use kubenat::scale;
 use kubenat_sim::generate::ClusterSize;
+use kubenat_sim::sim::Building;
 use kubenat_sim::{Run, Scenario};
 
 use super::{
-    Failure, Format, OutputArg, emit, emit_stderr, examples, is_stdio, phase_spinner, render, usage,
+    Failure, Format, OutputArg, count_bar, emit, emit_stderr, examples, is_stdio, phase_spinner,
+    render, usage,
 };
 
 /// Printed after the notes' journey when `kubenat` runs with no arguments.
@@ -166,16 +168,27 @@ impl Simulate {
         scenario: &Scenario,
         bad: impl Fn(String) -> Failure,
     ) -> Result<Played, Failure> {
+        let bar = count_bar();
+        let mut building = |b: Building| {
+            if let Some(bar) = &bar {
+                bar.set_length(b.total as u64);
+                bar.set_position(b.done as u64);
+                bar.set_message(format!("{} built", b.step));
+            }
+        };
+        let started = Instant::now();
+        let sim = kubenat_sim::sim::Sim::build(scenario, &mut building);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let mut sim = sim.map_err(bad)?;
+        let built = started.elapsed();
         let spinner = phase_spinner();
         let say = |what: &str| {
             if let Some(spinner) = &spinner {
                 spinner.set_message(what.to_string());
             }
         };
-        say("building the network");
-        let started = Instant::now();
-        let mut sim = kubenat_sim::sim::Sim::new(scenario).map_err(bad)?;
-        let built = started.elapsed();
         say("playing");
         let run = kubenat_sim::play(&mut sim, scenario, self.pcap.as_deref())
             .map_err(Failure::Runtime)?;
