@@ -8,7 +8,7 @@
 //! manifests' order on a tie, and gets the next unused address of the pod network: pod
 //! addresses are never reused within a run, so a stale address is always dead.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
@@ -295,12 +295,13 @@ impl Controller {
     /// Where and as what a dead pod comes back: `None` when no node can take it or the pod
     /// network has no address left (the pod stays pending, as in Kubernetes).
     fn schedule(&mut self, old: &Pod, name: String, avoid: Option<&str>) -> Option<Pod> {
-        let running = |node: &str| {
-            self.placements
-                .iter()
-                .filter(|p| p.alive && p.pod.node == node)
-                .count()
-        };
+        // One pass over the placements, not one per node: 5,000 nodes × 150,000 pods
+        // made each scheduling decision take seconds.
+        let mut running: HashMap<&str, usize> = HashMap::new();
+        for p in self.placements.iter().filter(|p| p.alive) {
+            *running.entry(p.pod.node.as_str()).or_default() += 1;
+        }
+        let running = |node: &str| running.get(node).copied().unwrap_or(0);
         let node = self
             .nodes
             .iter()
