@@ -25,7 +25,8 @@ use std::time::{Duration, Instant as WallClock};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use kubenat_bench::synthetic::{self, FlowSpec, Rng};
 use kubenat_core::{
-    ClusterState, Engine, Hook, Instant, Protocol, ServiceName, Update, Verdict, checksum,
+    ChecksumStatus, ClusterState, Engine, Hook, Instant, PacketMeta, Protocol, ServiceName, Update,
+    Verdict, checksum,
 };
 
 /// The allocator `kubenat bench` runs on, so `compile` and `update` compare with it.
@@ -128,7 +129,9 @@ fn run_batch(
         buffer[..template.len()].copy_from_slice(template);
         *slot = &mut buffer[..template.len()];
     }
-    engine.process_batch(Hook::Prerouting, &mut packets, now, verdicts);
+    // Verified, as from a NIC that checks checksums.
+    let mut metas = [PacketMeta::new(ChecksumStatus::Verified); BATCH];
+    engine.process_batch(Hook::Prerouting, &mut packets, &mut metas, now, verdicts);
 }
 
 /// Short runs for big sizes: a full run takes minutes, not hours.

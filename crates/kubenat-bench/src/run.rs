@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant as WallClock};
 
 use kubenat_core::{
-    ControlPlane, Engine, Hook, Instant, Protocol, ProxyConfig, Publication, ServiceName, Update,
-    Verdict,
+    ChecksumStatus, ControlPlane, Engine, Hook, Instant, PacketMeta, Protocol, ProxyConfig,
+    Publication, ServiceName, Update, Verdict,
 };
 use serde::Serialize;
 
@@ -32,6 +32,10 @@ pub struct Config {
     /// One-Service updates to time.
     pub updates: usize,
     pub seed: u64,
+    /// Hand the packets over unverified, so the engine verifies their checksums as the
+    /// kernel does at PREROUTING; by default they come verified, as from a NIC that checks
+    /// them (CHECKSUM_UNNECESSARY).
+    pub verify_checksums: bool,
 }
 
 impl Default for Config {
@@ -46,6 +50,7 @@ impl Default for Config {
             packets: 2_000_000,
             updates: 1_000,
             seed: 42,
+            verify_checksums: false,
         }
     }
 }
@@ -194,9 +199,17 @@ impl Stream {
 /// as a NIC would deliver a fresh packet. An engine that follows a control plane takes its
 /// latest snapshot before each batch: its packets see the old or the new state of a
 /// Service, never a mix, and never wait on a lock.
-fn pump(engine: &mut Engine, stream: &Stream, batch: usize, clock: &mut Instant) -> Throughput {
-    let batch = batch.clamp(1, 256);
+///
+/// The metadata is set once: each packet's checksum status, as its NIC would report it;
+/// PREROUTING rewrites the connection it carries, so nothing per packet is left to reset.
+fn pump(engine: &mut Engine, stream: &Stream, config: &Config, clock: &mut Instant) -> Throughput {
+    let batch = config.batch.clamp(1, 256);
     let mut buffers: Vec<[u8; 256]> = vec![[0u8; 256]; batch];
+    let checksum = match config.verify_checksums {
+        true => ChecksumStatus::Unverified,
+        false => ChecksumStatus::Verified,
+    };
+    let mut metas = vec![PacketMeta::new(checksum); batch];
     let mut verdicts = vec![Verdict::Accept; batch];
     let mut batch_times = Vec::with_capacity(stream.len() / batch + 1);
     let start = WallClock::now();
@@ -217,6 +230,7 @@ fn pump(engine: &mut Engine, stream: &Stream, batch: usize, clock: &mut Instant)
         engine.process_batch(
             Hook::Prerouting,
             &mut packets[..n],
+            &mut metas[..n],
             *clock,
             &mut verdicts[..n],
         );
@@ -293,7 +307,7 @@ fn time_updates(
         plane.apply(update);
         samples.push(start.elapsed().as_nanos() as u64);
     }
-    engine.process_batch(Hook::Prerouting, &mut [], Instant::ZERO, &mut []);
+    engine.process_batch(Hook::Prerouting, &mut [], &mut [], Instant::ZERO, &mut []);
     latency(samples)
 }
 
@@ -366,14 +380,14 @@ pub fn run(
     let mut clock = Instant::ZERO;
     let new_order: Vec<u32> = (0..flows as u32).collect();
     let syn_stream = Stream::new(&syns, &new_order);
-    let new_flows = pump(&mut engine, &syn_stream, config.batch, &mut clock);
+    let new_flows = pump(&mut engine, &syn_stream, config, &mut clock);
     let conntrack_bytes = engine.conntrack_bytes() as u64;
     phase("established flows");
     let established_order = shuffled(flows, config.packets.max(flows), &mut rng);
     let established = pump(
         &mut engine,
         &Stream::new(&acks, &established_order),
-        config.batch,
+        config,
         &mut clock,
     );
 
@@ -382,7 +396,7 @@ pub fn run(
     // leaves its slot and index room for the next.
     clock = clock + Duration::from_secs(6 * 86_400);
     engine.handle_timeout(clock);
-    let new_flows_pregrown = pump(&mut engine, &syn_stream, config.batch, &mut clock);
+    let new_flows_pregrown = pump(&mut engine, &syn_stream, config, &mut clock);
     drop(syn_stream);
 
     phase("mixed traffic and threads");
@@ -449,12 +463,7 @@ fn mixed(
     let mut clock = Instant::ZERO;
     let syns: Vec<Vec<u8>> = specs.iter().map(|f| synthetic::packet(f, true)).collect();
     let order: Vec<u32> = (0..specs.len() as u32).collect();
-    pump(
-        &mut engine,
-        &Stream::new(&syns, &order),
-        config.batch,
-        &mut clock,
-    );
+    pump(&mut engine, &Stream::new(&syns, &order), config, &mut clock);
     let mut templates = acks.to_vec();
     let fresh = synthetic::flows(config.services.max(1), new_count, config.seed ^ 0x5eed);
     templates.extend(fresh.iter().enumerate().map(|(k, f)| {
@@ -472,7 +481,7 @@ fn mixed(
     pump(
         &mut engine,
         &Stream::new(&templates, &order),
-        config.batch,
+        config,
         &mut clock,
     )
 }
@@ -524,9 +533,9 @@ fn threaded(
                 scope.spawn(move || {
                     let mut engine = Engine::follow(publication, proxy);
                     let mut clock = Instant::ZERO;
-                    pump(&mut engine, opening, config.batch, &mut clock);
+                    pump(&mut engine, opening, config, &mut clock);
                     barrier.wait();
-                    pump(&mut engine, traffic, config.batch, &mut clock)
+                    pump(&mut engine, traffic, config, &mut clock)
                 })
             })
             .collect();

@@ -9,18 +9,35 @@ fn fold(mut sum: u32) -> u16 {
     sum as u16
 }
 
-/// Adds the 16-bit words of `bytes` (big-endian, odd tail padded with zero) to `sum`.
+/// A one's-complement sum (such as [`pseudo_header_sum`]'s) folded to 16 bits, not
+/// complemented: what a partial checksum field holds (CHECKSUM_PARTIAL).
+pub fn fold_sum(sum: u32) -> u16 {
+    fold(sum)
+}
+
+/// Adds the 16-bit words of `bytes` (big-endian, odd tail padded with zero) to `sum`;
+/// the result fits in 17 bits. Sums 32-bit words into a 64-bit accumulator, which folds
+/// to the same one's-complement sum (2^16 is 1 modulo 0xffff) in half the additions:
+/// verifying a whole packet's checksum walks every byte of it.
 #[inline]
-fn add_words(mut sum: u32, bytes: &[u8]) -> u32 {
-    let mut chunks = bytes.chunks_exact(2);
-    for pair in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
+fn add_words(sum: u32, bytes: &[u8]) -> u32 {
+    let mut acc = u64::from(sum);
+    let mut quads = bytes.chunks_exact(4);
+    for quad in &mut quads {
+        acc += u64::from(u32::from_be_bytes([quad[0], quad[1], quad[2], quad[3]]));
     }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
+    let mut pairs = quads.remainder().chunks_exact(2);
+    for pair in &mut pairs {
+        acc += u64::from(u16::from_be_bytes([pair[0], pair[1]]));
     }
+    if let [last] = pairs.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = acc as u32;
     // Keep room for further additions: fold back into 17 bits.
-    (sum & 0xffff) + (sum >> 16)
+    (acc & 0xffff) + (acc >> 16)
 }
 
 /// RFC 1624 eqn. 3: the checksum after the covered bytes `old` became `new`
@@ -49,6 +66,12 @@ pub fn compute(initial: u32, bytes: &[u8]) -> u16 {
     !fold(add_words(initial, bytes))
 }
 
+/// Whether `bytes`, checksum field included, sum to a valid Internet checksum (an IPv4
+/// header, an ICMPv4 message, or a transport segment after its pseudo-header sum).
+pub fn is_valid(initial: u32, bytes: &[u8]) -> bool {
+    compute(initial, bytes) == 0
+}
+
 /// The one's-complement sum of a TCP/UDP/ICMPv6 pseudo-header (RFC 768, RFC 8200 §8.1),
 /// to pass to [`compute`] as `initial`.
 pub fn pseudo_header_sum(source: &[u8], destination: &[u8], protocol: u8, length: u32) -> u32 {
@@ -65,7 +88,27 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The 16-bit words one by one: what [`add_words`] must agree with.
+    fn add_words_naive(mut sum: u32, bytes: &[u8]) -> u32 {
+        for pair in bytes.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+        }
+        while sum > 0x1_ffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum
+    }
+
     proptest! {
+        /// Summing 32-bit words folds to the sum of the 16-bit words.
+        #[test]
+        fn word_sums_agree(
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+            initial in 0u32..0x1_ffff,
+        ) {
+            prop_assert_eq!(fold(add_words(initial, &data)), fold(add_words_naive(initial, &data)));
+        }
+
         /// Incremental update equals recomputation, for any data and any rewrite.
         #[test]
         fn update_matches_recompute(

@@ -7,6 +7,7 @@ use etherparse::LaxIpSlice;
 use crate::addr::Addr;
 use crate::checksum;
 use crate::conntrack::{Conntrack, Direction, Entry, Tuple};
+use crate::meta::ChecksumStatus;
 use crate::packet::{self, ICMPV4, ICMPV6, Parsed, SCTP, TCP, UDP};
 use crate::time::Instant;
 use crate::verdict::DropReason;
@@ -112,8 +113,18 @@ pub(crate) fn translate_error<A: Addr>(
         &quoted.tuple,
         &new_quoted,
         false,
+        ChecksumStatus::default(),
     );
-    packet::rewrite(packet, icmp_at, 0, &outer.tuple, &new_outer, false);
+    let complete = ChecksumStatus::default();
+    packet::rewrite(
+        packet,
+        icmp_at,
+        0,
+        &outer.tuple,
+        &new_outer,
+        false,
+        complete,
+    );
     // The quote changed inside the ICMP payload: recompute the ICMP checksum whole.
     packet[icmp_at + 2..icmp_at + 4].fill(0);
     let initial = if outer.tuple.protocol == ICMPV6 {

@@ -73,6 +73,7 @@ mod flow_index;
 mod icmp;
 mod known;
 pub mod maglev;
+mod meta;
 mod model;
 mod node_names;
 mod packet;
@@ -98,6 +99,7 @@ pub use compile::compile;
 pub use control_plane::{ControlPlane, Publication, Update};
 pub use counters::Counters;
 pub use engine::{Engine, NotOwner, Path};
+pub use meta::{ChecksumStatus, PacketMeta};
 pub use model::*; // the model types' one public path
 pub use time::Instant;
 pub use trace::{Trace, TraceStep};

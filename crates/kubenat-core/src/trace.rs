@@ -5,7 +5,7 @@
 //! such as a `Vec<TraceStep>`, for the CLI to print.
 //!
 //! ```
-//! use kubenat_core::{Engine, Hook, Instant, TraceStep, reference};
+//! use kubenat_core::{Engine, Hook, Instant, PacketMeta, TraceStep, reference};
 //!
 //! // nodoa's kube-proxy; a pod on it opens a TCP connection to wp-service's cluster IP.
 //! let mut engine = Engine::new(&reference::cluster("nodoa"));
@@ -16,7 +16,8 @@
 //!     .write(&mut packet, &[])
 //!     .unwrap();
 //! let mut steps: Vec<TraceStep> = Vec::new();
-//! engine.process_traced(Hook::Prerouting, &mut packet, Instant::ZERO, &mut steps);
+//! let mut meta = PacketMeta::default();
+//! engine.process_traced(Hook::Prerouting, &mut packet, &mut meta, Instant::ZERO, &mut steps);
 //! for step in &steps {
 //!     println!("{step}"); // e.g. "service default/wp-service:http matched by its cluster IP"
 //! }

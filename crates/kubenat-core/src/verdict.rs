@@ -102,6 +102,14 @@ reasons! {
         MalformedExtensionHeader => "malformed-extension-header",
         /// TCP/UDP/SCTP header cut short or with an impossible length.
         MalformedTransportHeader => "malformed-transport-header",
+        /// An IPv4 header whose checksum is wrong, arriving: the kernel drops it on
+        /// receive, before any netfilter hook (`ip_rcv`, counted as InCsumErrors).
+        IpHeaderChecksum => "ip-header-checksum",
+        /// A TCP, UDP, SCTP or ICMP packet arriving with a wrong checksum that nothing
+        /// verified before ([`ChecksumStatus::Unverified`](crate::ChecksumStatus)):
+        /// conntrack calls it INVALID (`nf_conntrack_checksum`), so it is never NATed and
+        /// kube-proxy's rules drop it; it creates no connection and takes no turn.
+        TransportChecksum => "transport-checksum",
         /// An ICMP error whose quoted packet cannot be parsed.
         MalformedIcmpError => "malformed-icmp-error",
         /// A fragment the engine cannot place: a later fragment whose first fragment was

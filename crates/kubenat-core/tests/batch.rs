@@ -7,7 +7,7 @@ use common::clusters::nodoa_two_dns;
 use common::packets::{echo_request, reply_to, split, tcp, udp};
 use common::runner::secs;
 use common::sa;
-use kubenat_core::{Engine, Hook, Instant, Verdict};
+use kubenat_core::{Engine, Hook, Instant, PacketMeta, Verdict};
 
 #[test]
 fn process_batch_matches_one_by_one() {
@@ -43,7 +43,8 @@ fn process_batch_matches_one_by_one() {
         let mut batch: Vec<Vec<u8>> = packets.to_vec();
         let mut refs: Vec<&mut [u8]> = batch.iter_mut().map(|p| p.as_mut_slice()).collect();
         let mut verdicts = vec![Verdict::Accept; packets.len()];
-        batched.process_batch(Hook::Prerouting, &mut refs, now, &mut verdicts);
+        let mut metas = vec![PacketMeta::default(); packets.len()];
+        batched.process_batch(Hook::Prerouting, &mut refs, &mut metas, now, &mut verdicts);
         for (i, packet) in packets.iter().enumerate() {
             let mut p = packet.clone();
             let verdict = single.process(Hook::Prerouting, &mut p, now);

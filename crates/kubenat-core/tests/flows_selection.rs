@@ -18,7 +18,9 @@ use common::ip;
 use common::packets::{assert_checksums, endpoints, tcp};
 use common::twins::{dual_stack, v6};
 use kubenat_core::trace::Selection;
-use kubenat_core::{EndpointSelection, Engine, Instant, Path, TraceStep, Verdict, reference};
+use kubenat_core::{
+    EndpointSelection, Engine, Instant, PacketMeta, Path, TraceStep, Verdict, reference,
+};
 
 // ---------------------------------------------------------------------------------------
 // Round robin
@@ -249,6 +251,7 @@ fn session_affinity_client_ip() {
                 let verdict = engine.process_path_traced(
                     Path::Forward,
                     &mut pkt,
+                    &mut PacketMeta::default(),
                     Instant::from_secs(s.at_secs),
                     &mut trace,
                 );

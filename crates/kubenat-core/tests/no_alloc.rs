@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::packets::{echo_request, reply_to, split, tcp, udp};
 use common::sa;
-use kubenat_core::{Engine, Hook, Instant, Path, Verdict, reference};
+use kubenat_core::{Engine, Hook, Instant, PacketMeta, Path, Verdict, reference};
 
 struct Counting;
 
@@ -86,6 +86,7 @@ fn no_packet_kind_allocates() {
     packets.push((Path::Forward, vec![0x45, 0, 0]));
     let mut reply = vec![0u8; kubenat_core::reject::MAX_REPLY_LEN];
     let mut verdicts = vec![Verdict::Accept; 64];
+    let mut metas = vec![PacketMeta::default(); 64];
 
     COUNTING.store(true, Ordering::SeqCst);
     for (i, (path, packet)) in packets.iter_mut().enumerate() {
@@ -104,6 +105,7 @@ fn no_packet_kind_allocates() {
     engine.process_batch(
         Hook::Prerouting,
         &mut batch,
+        &mut metas,
         Instant::from_secs(10),
         &mut verdicts,
     );

@@ -19,8 +19,8 @@ use common::packets::{endpoints, tcp};
 use common::sa;
 use kubenat_core::{
     ClusterState, ControlPlane, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Engine,
-    Hook, Instant, Protocol, ProxyConfig, Publication, Service, ServiceName, ServicePort,
-    TargetPort, Update, Verdict,
+    Hook, Instant, PacketMeta, Protocol, ProxyConfig, Publication, Service, ServiceName,
+    ServicePort, TargetPort, Update, Verdict,
 };
 
 const READERS: usize = 3;
@@ -114,6 +114,7 @@ fn reader(id: usize, updates: mpsc::Receiver<(usize, Update)>) -> Seen {
     // Time moves a second a batch, so connections expire and the table never fills.
     let mut now = Instant::ZERO;
     let mut verdicts = vec![Verdict::Accept; usize::from(PACKETS_PER_BATCH) * 2];
+    let mut metas = vec![PacketMeta::default(); verdicts.len()];
     loop {
         // Between batches: every update waiting, in order.
         let mut closed = false;
@@ -143,7 +144,7 @@ fn reader(id: usize, updates: mpsc::Receiver<(usize, Update)>) -> Seen {
         }
         let mut batch: Vec<&mut [u8]> = packets.iter_mut().map(|p| p.as_mut_slice()).collect();
         now = now + std::time::Duration::from_secs(1);
-        engine.process_batch(Hook::Prerouting, &mut batch, now, &mut verdicts);
+        engine.process_batch(Hook::Prerouting, &mut batch, &mut metas, now, &mut verdicts);
         seen.packets += packets.len() as u64;
         let expected = pods(generation);
         for (packet, verdict) in packets.iter().zip(&verdicts) {
@@ -230,6 +231,7 @@ fn follower(id: usize, publication: Publication, done: &AtomicBool) -> Seen {
     // The connection opened last batch and the endpoint it got.
     let mut open: Option<(SocketAddr, SocketAddr)> = None;
     let mut verdicts = vec![Verdict::Accept; usize::from(PACKETS_PER_BATCH) + 1];
+    let mut metas = vec![PacketMeta::default(); verdicts.len()];
     loop {
         let finishing = done.load(Ordering::Acquire);
         let mut packets: Vec<Vec<u8>> = Vec::new();
@@ -246,7 +248,7 @@ fn follower(id: usize, publication: Publication, done: &AtomicBool) -> Seen {
         let mut batch: Vec<&mut [u8]> = packets.iter_mut().map(|p| p.as_mut_slice()).collect();
         // A second a batch: client ports wrap only long after their connections expired.
         now = now + std::time::Duration::from_secs(1);
-        engine.process_batch(Hook::Prerouting, &mut batch, now, &mut verdicts);
+        engine.process_batch(Hook::Prerouting, &mut batch, &mut metas, now, &mut verdicts);
         seen.packets += packets.len() as u64;
         // The generation the whole batch ran on.
         let generation = engine.tables().cluster().generation() as usize;

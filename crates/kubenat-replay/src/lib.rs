@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path as FsPath, PathBuf};
 
-use kubenat_core::{Engine, Instant, Path, Verdict};
+use kubenat_core::{ChecksumStatus, Engine, Instant, PacketMeta, Path, Verdict};
 use pcap_file::pcap::{PcapHeader, PcapWriter, RawPcapPacket};
 use pcap_file::pcapng::{PcapNgReader, RawBlock};
 use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
@@ -128,14 +128,48 @@ impl std::error::Error for ReplayError {
     }
 }
 
+/// What a replay makes of the captured packets' checksums.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CaptureChecksums {
+    /// As the kernel on the receiving node would: a wrong checksum drops the packet
+    /// (`ip-header-checksum`, `transport-checksum`), except a TCP or UDP checksum left for
+    /// offload (the field holds the pseudo-header sum, as in captures taken on the
+    /// sending host or a veth), which is translated as a partial checksum.
+    #[default]
+    Verify,
+    /// Every transport checksum is taken as verified (`--trust-checksums`); the IPv4
+    /// header's is still checked, as `ip_rcv` does whatever the NIC says.
+    Trust,
+}
+
 /// Replays the capture `input` through `engine` as traffic on `path`, writing the packets
-/// that leave the node to `output` (a pcap). `progress(read, total)` is called as the input
-/// is read (about every 64 KiB, and once at the start and at the end).
+/// that leave the node to `output` (a pcap), with checksums verified
+/// ([`CaptureChecksums::Verify`]). `progress(read, total)` is called as the input is read
+/// (about every 64 KiB, and once at the start and at the end).
 pub fn replay(
     engine: &mut Engine,
     input: &FsPath,
     output: &FsPath,
     path: Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Summary, ReplayError> {
+    replay_with(
+        engine,
+        input,
+        output,
+        path,
+        CaptureChecksums::Verify,
+        progress,
+    )
+}
+
+/// [`replay`], with the checksums taken as `checksums` says.
+pub fn replay_with(
+    engine: &mut Engine,
+    input: &FsPath,
+    output: &FsPath,
+    path: Path,
+    checksums: CaptureChecksums,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Summary, ReplayError> {
     let io_in = |source| ReplayError::Io {
@@ -151,6 +185,7 @@ pub fn replay(
     let mut run = Run {
         engine,
         path,
+        checksums,
         input,
         output,
         writer: None,
@@ -379,6 +414,7 @@ struct Stamp {
 struct Run<'a, 'p> {
     engine: &'a mut Engine,
     path: Path,
+    checksums: CaptureChecksums,
     input: &'a FsPath,
     output: &'a FsPath,
     writer: Option<PcapWriter<BufWriter<File>>>,
@@ -701,7 +737,15 @@ impl Run<'_, '_> {
             self.counts.dropped(IP_VERSION_MISMATCH);
             return Ok(());
         }
-        match self.engine.process_path(self.path, ip, now) {
+        let mut meta = match self.checksums {
+            CaptureChecksums::Verify => PacketMeta::from_capture(ip),
+            CaptureChecksums::Trust => PacketMeta::new(ChecksumStatus::Verified),
+        };
+        let mut trace = kubenat_core::trace::NoTrace;
+        match self
+            .engine
+            .process_path_traced(self.path, ip, &mut meta, now, &mut trace)
+        {
             Verdict::Accept => {
                 self.counts.accept += 1;
                 self.write_frame(stamp, orig_len, false)

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use kubenat_core::reject::MAX_REPLY_LEN;
 use kubenat_core::trace::Selection;
-use kubenat_core::{Engine, Hook, TraceStep, Verdict};
+use kubenat_core::{Engine, Hook, PacketMeta, TraceStep, Verdict};
 
 use crate::clock::Instant;
 use crate::fabric::{Fabric, LinkId, NodeId, NodeRoute, Port};
@@ -92,9 +92,12 @@ impl KubeNode {
         journal: &mut Journal,
     ) -> Option<Out> {
         let mut pre = Vec::new();
-        let first = self
-            .engine
-            .process_traced(Hook::Prerouting, &mut packet, now, &mut pre);
+        // smoltcp computes every checksum, so they are verified as the kernel would; the
+        // metadata carries the packet's connection on to POSTROUTING.
+        let mut meta = PacketMeta::default();
+        let first =
+            self.engine
+                .process_traced(Hook::Prerouting, &mut packet, &mut meta, now, &mut pre);
         let before = pre.iter().find_map(|s| match s {
             TraceStep::Received { flow, .. } => Some(FlowView::from(*flow)),
             _ => None,
@@ -144,7 +147,9 @@ impl KubeNode {
             self.verdict(journal, request, now, before, "TTL exceeded".into());
             return None;
         }
-        let second = self.engine.process(Hook::Postrouting, &mut packet, now);
+        let second = self
+            .engine
+            .process_with(Hook::Postrouting, &mut packet, &mut meta, now);
         match second {
             Verdict::Drop(reason) => {
                 self.verdict(

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{IpNumber, PacketBuilder};
 use kubenat_core::trace::TraceStep;
-use kubenat_core::{ClusterState, Engine, Instant, Path, Protocol, Verdict};
+use kubenat_core::{ClusterState, Engine, Instant, PacketMeta, Path, Protocol, Verdict};
 
 /// Where one probe packet went, and why.
 #[derive(Clone, Debug)]
@@ -87,7 +87,10 @@ pub fn trace(state: ClusterState, protocol: Protocol, src: SocketAddr, dst: Sock
     let mut engine = Engine::from_state(state);
     let mut packet = first_packet(protocol, src, dst);
     let mut steps = Vec::new();
-    let verdict = engine.process_path_traced(path, &mut packet, Instant::ZERO, &mut steps);
+    // The packet is built with valid checksums, and they are checked as on the wire.
+    let mut meta = PacketMeta::default();
+    let verdict =
+        engine.process_path_traced(path, &mut packet, &mut meta, Instant::ZERO, &mut steps);
     let service = steps.iter().find_map(|s| match s {
         TraceStep::ServiceMatched { service, .. } => Some(service.to_string()),
         _ => None,

@@ -95,6 +95,9 @@ impl<A: Addr> Conntrack<A> {
                 self.keys.remove(original_hash, index << 1);
             }
             self.unlink(index);
+            // A stale index (a packet's metadata held past its connection) must not find a
+            // masquerade mark here.
+            self.entries[index].masquerade = false;
             self.entries[index].next = self.free;
             self.free = index;
             self.len -= 1;
@@ -113,6 +116,9 @@ impl<A: Addr> Conntrack<A> {
         if entry.masquerade {
             self.snat_keys.remove(tuple_hash(&entry.post_dnat()), index);
         }
+        // A stale index (a packet's metadata held past its connection) must not find a
+        // masquerade mark here.
+        self.entries[index].masquerade = false;
         self.entries[index].next = self.free;
         self.free = index;
         self.len -= 1;

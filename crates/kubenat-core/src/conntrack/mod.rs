@@ -154,6 +154,14 @@ impl<A: Addr> Conntrack<A> {
         &self.entries[index]
     }
 
+    /// The connection marked for masquerade at `index`, if `index` holds one: a removed
+    /// connection loses its mark, and an index never handed out gives `None`.
+    pub fn masqueraded(&self, index: u32) -> Option<&Entry<A>> {
+        ((index as usize) < self.entries.len())
+            .then(|| &self.entries[index])
+            .filter(|entry| entry.masquerade)
+    }
+
     /// Every live connection's index.
     pub fn indices(&self) -> impl Iterator<Item = u32> + '_ {
         self.lists.iter().flat_map(move |list| {

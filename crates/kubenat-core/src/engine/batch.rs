@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::Engine;
 use crate::conntrack::{Conntrack, Tuple};
 use crate::flow_index::prefetch;
+use crate::meta::PacketMeta;
 use crate::model::Protocol;
 use crate::packet;
 use crate::port_lines::frontend_hash;
@@ -16,8 +17,8 @@ use crate::verdict::{Hook, Verdict};
 
 impl Engine {
     /// Runs a batch through one hook at one time: `verdicts[i]` is the verdict of
-    /// `packets[i]`, as [`Engine::process`] gives it. Stops at the shorter of the two
-    /// slices.
+    /// `packets[i]` with metadata `metas[i]`, as [`Engine::process_with`] gives it. Stops
+    /// at the shortest of the three slices.
     ///
     /// Faster than one call per packet: like DPDK's bulk hash lookup, it first hashes every
     /// packet's tuple and prefetches the conntrack index buckets, then prefetches the
@@ -29,6 +30,7 @@ impl Engine {
         &mut self,
         hook: Hook,
         packets: &mut [&mut [u8]],
+        metas: &mut [PacketMeta],
         now: Instant,
         verdicts: &mut [Verdict],
     ) {
@@ -38,7 +40,7 @@ impl Engine {
         const STRIDE: usize = 64;
         const DEPTH: usize = 8;
         self.refresh();
-        let n = packets.len().min(verdicts.len());
+        let n = packets.len().min(metas.len()).min(verdicts.len());
         let arriving = hook != Hook::Postrouting;
         for start in (0..n).step_by(STRIDE) {
             let len = (n - start).min(STRIDE);
@@ -77,7 +79,8 @@ impl Engine {
                     // Written in place and counted there: a verdict is 144 bytes, and
                     // passing it through `finish` by value copied it twice per packet.
                     let verdict = &mut verdicts[start + i];
-                    *verdict = self.hook(hook, packets[start + i], now, &mut NoTrace);
+                    let (packet, meta) = (&mut *packets[start + i], &mut metas[start + i]);
+                    *verdict = self.hook(hook, packet, meta, now, &mut NoTrace);
                     self.counters.record(verdict);
                 }
             }

@@ -5,6 +5,7 @@ use super::family::{Family, FamilyState};
 use super::{Core, apply};
 use crate::addr::Addr;
 use crate::conntrack::{Conntrack, Direction, Entry, Tuple};
+use crate::meta::{Connection, PacketMeta};
 use crate::packet::Parsed;
 use crate::trace::{Trace, TraceStep};
 use crate::transitions;
@@ -17,6 +18,7 @@ impl Core {
         &mut self,
         family: &mut FamilyState<A>,
         packet: &mut [u8],
+        meta: &mut PacketMeta,
         parsed: &Parsed<A>,
         trace: &mut impl Trace,
     ) -> Verdict {
@@ -36,10 +38,10 @@ impl Core {
                     transitions::next(entry.state, direction, parsed.tcp_flags, parsed.sctp_chunk);
                 conntrack.touch(index, state, self.now);
                 let after = tracked(&entry, direction, &tuple);
-                let masquerade =
-                    (direction == Direction::Original && entry.masquerade).then_some(index);
-                family.last = Some((after, masquerade));
-                return apply(packet, parsed, &after);
+                if direction == Direction::Original && entry.masquerade {
+                    meta.connection = Connection::masqueraded::<A>(index);
+                }
+                return apply(packet, parsed, &after, meta.checksum());
             }
             if reopened && trace.enabled() {
                 trace.step(TraceStep::ConntrackReopened);
@@ -49,21 +51,31 @@ impl Core {
         if trace.enabled() {
             trace.step(TraceStep::ConntrackMiss);
         }
-        self.new_connection(family, packet, parsed, tuple, trace)
+        self.new_connection(family, packet, meta, parsed, tuple, trace)
     }
 }
 
 /// POSTROUTING: masquerade connections marked for it. The packet's connection is the one
-/// the arriving hook just handled when the tuples agree (as netfilter's skb->ct), else the
-/// masqueraded connection that leaves DNAT with this tuple.
+/// its metadata carries from the arriving hook (as netfilter's skb->ct) when that
+/// connection still leaves DNAT with the packet's tuple; a packet that did not come through
+/// an arriving hook with this metadata takes the masqueraded connection that leaves DNAT
+/// with its tuple.
 pub(super) fn masquerade<A: Addr>(
     conntrack: &Conntrack<A>,
-    last: Option<(Tuple<A>, Option<u32>)>,
+    meta: &PacketMeta,
     packet: &mut [u8],
     parsed: &Parsed<A>,
 ) -> Verdict {
-    let index = match last {
-        Some((tuple, index)) if tuple == parsed.tuple => index,
+    let index = match meta.connection {
+        Connection::NotMasqueraded => None,
+        Connection::Masqueraded { v6, index }
+            if v6 == (A::LEN == 16)
+                && conntrack
+                    .masqueraded(index)
+                    .is_some_and(|entry| entry.post_dnat() == parsed.tuple) =>
+        {
+            Some(index)
+        }
         _ => conntrack.lookup_masqueraded(&parsed.tuple),
     };
     match index {
@@ -71,6 +83,7 @@ pub(super) fn masquerade<A: Addr>(
             packet,
             parsed,
             &masqueraded(conntrack.entry(index), &parsed.tuple),
+            meta.checksum(),
         ),
         None => Verdict::Accept,
     }

@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::fragments::FragmentKey;
 use crate::addr::Addr;
-use crate::conntrack::{Conntrack, Tuple};
+use crate::conntrack::Conntrack;
 use crate::expiring::ExpiringMap;
 use crate::model::ProxyConfig;
 use crate::tables::ServicePortId;
@@ -17,11 +17,6 @@ pub(super) struct FamilyState<A> {
     /// First fragments' ports, so later fragments follow their connection
     /// (netfilter reassembles; a per-packet engine remembers, as Cilium does).
     pub(super) fragments: ExpiringMap<FragmentKey<A>, (u16, u16)>,
-    /// The last packet through PREROUTING/OUTPUT: the tuple it left with and, when its
-    /// connection is to be masqueraded, that connection. netfilter carries the connection
-    /// with the packet (skb->ct), so POSTROUTING knows it even when two connections leave
-    /// DNAT with the same tuple.
-    pub(super) last: Option<(Tuple<A>, Option<u32>)>,
 }
 
 impl<A: Addr> FamilyState<A> {
@@ -35,7 +30,6 @@ impl<A: Addr> FamilyState<A> {
             // Clients with live affinity are far fewer than connections.
             affinity: ExpiringMap::new((capacity / 8).max(1024)),
             fragments: ExpiringMap::new((capacity / 16).max(1024)),
-            last: None,
         }
     }
 

@@ -8,6 +8,7 @@ use super::family::FamilyState;
 use super::{Core, flow};
 use crate::addr::Addr;
 use crate::conntrack::Tuple;
+use crate::meta::ChecksumStatus;
 use crate::packet::{self, Parsed};
 use crate::verdict::{DropReason, Hook, Translation, Verdict};
 
@@ -75,8 +76,10 @@ impl Core {
         };
         match after {
             Some(after) if after != tuple => {
-                // Addresses only: the transport header (and its checksum) is in the first fragment.
-                packet::rewrite(packet, parsed.l4_offset, 0, &tuple, &after, false);
+                // Addresses only: the transport header (and its checksum) is in the first
+                // fragment.
+                let complete = ChecksumStatus::default();
+                packet::rewrite(packet, parsed.l4_offset, 0, &tuple, &after, false, complete);
                 Verdict::Translated(Translation {
                     before: flow(&tuple),
                     after: flow(&after),

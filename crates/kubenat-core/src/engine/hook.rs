@@ -7,6 +7,7 @@ use super::family::{Family, FamilyState};
 use super::{Core, Engine, flow};
 use crate::addr::Addr;
 use crate::icmp;
+use crate::meta::{Connection, PacketMeta};
 use crate::packet::{self, Fragment, Parsed, Transport};
 use crate::policy::{self, Decision};
 use crate::time::Instant;
@@ -19,6 +20,7 @@ impl Engine {
         &mut self,
         hook: Hook,
         packet: &mut [u8],
+        meta: &mut PacketMeta,
         now: Instant,
         trace: &mut impl Trace,
     ) -> Verdict {
@@ -28,12 +30,14 @@ impl Engine {
                 Ipv4Addr::state(&mut self.v4, &mut self.v6),
                 hook,
                 packet,
+                meta,
                 trace,
             ),
             Some(6) => self.core.hook(
                 Ipv6Addr::state(&mut self.v4, &mut self.v6),
                 hook,
                 packet,
+                meta,
                 trace,
             ),
             _ => Verdict::Drop(DropReason::MalformedIpHeader),
@@ -48,12 +52,19 @@ impl Core {
         family: &mut FamilyState<A>,
         hook: Hook,
         packet: &mut [u8],
+        meta: &mut PacketMeta,
         trace: &mut impl Trace,
     ) -> Verdict {
         let parsed = match packet::parse::<A>(packet) {
             Ok(parsed) => parsed,
             Err(reason) => return Verdict::Drop(reason),
         };
+        if hook == Hook::Prerouting
+            && let Err(reason) = packet::verify_arriving(packet, &parsed, meta.checksum())
+        {
+            meta.connection = Connection::NotMasqueraded;
+            return Verdict::Drop(reason);
+        }
         if trace.enabled() {
             trace.step(TraceStep::Received {
                 hook,
@@ -66,16 +77,13 @@ impl Core {
             }
             (Transport::Ports, _) => {
                 let verdict = match hook {
-                    Hook::Postrouting => {
-                        let last = family.last.take();
-                        masquerade(&family.conntrack, last, packet, &parsed)
-                    }
+                    Hook::Postrouting => masquerade(&family.conntrack, meta, packet, &parsed),
                     Hook::Prerouting | Hook::Output => {
                         // Until the rules say otherwise, the packet leaves unmarked: an
                         // untracked or invalid packet must not be taken at POSTROUTING
                         // for another connection that shares its tuple.
-                        family.last = Some((parsed.tuple, None));
-                        self.ports(family, packet, &parsed, trace)
+                        meta.connection = Connection::NotMasqueraded;
+                        self.ports(family, packet, meta, &parsed, trace)
                     }
                 };
                 if parsed.fragment == Fragment::First

@@ -20,6 +20,7 @@ use crate::addr::Addr;
 use crate::conntrack::Tuple;
 use crate::control_plane::{ControlPlane, Publication};
 use crate::counters::Counters;
+use crate::meta::{ChecksumStatus, PacketMeta};
 use crate::model::{ClusterState, ProxyConfig};
 use crate::packet::{self, Parsed};
 use crate::tables::{ClusterTables, NodeSettings, Tables};
@@ -288,38 +289,61 @@ impl Engine {
     /// assert_eq!(t.after.source, "10.10.1.101:3307".parse().unwrap());
     /// assert_eq!(engine.connections(), 1);
     /// ```
+    ///
+    /// The packet comes with fresh metadata ([`PacketMeta::default`]): its checksums are
+    /// verified at PREROUTING, and POSTROUTING finds its connection by its tuple. A caller
+    /// that hands one packet through several hooks, or knows its checksum state, uses
+    /// [`Engine::process_with`].
     #[inline]
     pub fn process(&mut self, hook: Hook, packet: &mut [u8], now: Instant) -> Verdict {
-        self.process_traced(hook, packet, now, &mut NoTrace)
+        self.process_with(hook, packet, &mut PacketMeta::default(), now)
     }
 
-    /// [`Engine::process`], recording every decision into `trace`.
+    /// [`Engine::process`] with the packet's own metadata: what the caller knows of its
+    /// checksum, and the connection an earlier hook gave it (written here for the next).
+    #[inline]
+    pub fn process_with(
+        &mut self,
+        hook: Hook,
+        packet: &mut [u8],
+        meta: &mut PacketMeta,
+        now: Instant,
+    ) -> Verdict {
+        self.process_traced(hook, packet, meta, now, &mut NoTrace)
+    }
+
+    /// [`Engine::process_with`], recording every decision into `trace`.
     #[inline]
     pub fn process_traced(
         &mut self,
         hook: Hook,
         packet: &mut [u8],
+        meta: &mut PacketMeta,
         now: Instant,
         trace: &mut impl Trace,
     ) -> Verdict {
         self.refresh();
-        let verdict = self.hook(hook, packet, now, trace);
+        let verdict = self.hook(hook, packet, meta, now, trace);
         self.finish(verdict, trace)
     }
 
     /// Runs one packet through both hooks of `path` (DNAT on the way in, masquerade on the
     /// way out) and reports the combined change: [`Translation::before`] from the first
     /// hook, [`Translation::after`] from the second. Counted once. A drop or reject in the
-    /// first hook skips the second.
+    /// first hook skips the second. The packet's checksums are verified on a forwarded
+    /// path ([`PacketMeta::default`]); [`Engine::process_path_traced`] takes metadata.
     pub fn process_path(&mut self, path: Path, packet: &mut [u8], now: Instant) -> Verdict {
-        self.process_path_traced(path, packet, now, &mut NoTrace)
+        let mut meta = PacketMeta::default();
+        self.process_path_traced(path, packet, &mut meta, now, &mut NoTrace)
     }
 
-    /// [`Engine::process_path`], recording every decision into `trace`.
+    /// [`Engine::process_path`] with the packet's metadata, recording every decision into
+    /// `trace`.
     pub fn process_path_traced(
         &mut self,
         path: Path,
         packet: &mut [u8],
+        meta: &mut PacketMeta,
         now: Instant,
         trace: &mut impl Trace,
     ) -> Verdict {
@@ -328,16 +352,18 @@ impl Engine {
             Path::Forward => Hook::Prerouting,
             Path::LocalOut => Hook::Output,
         };
-        let verdict = match self.hook(first, packet, now, trace) {
-            Verdict::Accept => self.hook(Hook::Postrouting, packet, now, trace),
-            Verdict::Translated(t) => match self.hook(Hook::Postrouting, packet, now, trace) {
-                Verdict::Translated(second) => Verdict::Translated(Translation {
-                    before: t.before,
-                    after: second.after,
-                    icmp_error: t.icmp_error,
-                }),
-                _ => Verdict::Translated(t),
-            },
+        let verdict = match self.hook(first, packet, meta, now, trace) {
+            Verdict::Accept => self.hook(Hook::Postrouting, packet, meta, now, trace),
+            Verdict::Translated(t) => {
+                match self.hook(Hook::Postrouting, packet, meta, now, trace) {
+                    Verdict::Translated(second) => Verdict::Translated(Translation {
+                        before: t.before,
+                        after: second.after,
+                        icmp_error: t.icmp_error,
+                    }),
+                    _ => Verdict::Translated(t),
+                }
+            }
             stop => stop,
         };
         self.finish(verdict, trace)
@@ -389,7 +415,12 @@ fn flow<A: Addr>(tuple: &Tuple<A>) -> Flow {
 }
 
 /// Rewrites the packet to `after` if that changes anything.
-fn apply<A: Addr>(packet: &mut [u8], parsed: &Parsed<A>, after: &Tuple<A>) -> Verdict {
+fn apply<A: Addr>(
+    packet: &mut [u8],
+    parsed: &Parsed<A>,
+    after: &Tuple<A>,
+    checksum: ChecksumStatus,
+) -> Verdict {
     if *after == parsed.tuple {
         return Verdict::Accept;
     }
@@ -400,6 +431,7 @@ fn apply<A: Addr>(packet: &mut [u8], parsed: &Parsed<A>, after: &Tuple<A>) -> Ve
         &parsed.tuple,
         after,
         true,
+        checksum,
     );
     Verdict::Translated(Translation {
         before: flow(&parsed.tuple),

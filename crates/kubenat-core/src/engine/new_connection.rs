@@ -5,6 +5,7 @@ use super::family::{Family, FamilyState};
 use super::{Core, apply};
 use crate::addr::Addr;
 use crate::conntrack::{Conntrack, InsertError, Tuple};
+use crate::meta::{Connection, PacketMeta};
 use crate::model::Protocol;
 use crate::packet::Parsed;
 use crate::policy::{self, Decision};
@@ -21,6 +22,7 @@ impl Core {
         &mut self,
         family: &mut FamilyState<A>,
         packet: &mut [u8],
+        meta: &mut PacketMeta,
         parsed: &Parsed<A>,
         tuple: Tuple<A>,
         trace: &mut impl Trace,
@@ -63,7 +65,6 @@ impl Core {
             // Not a Service: tracked as the kernel would, so masquerade never reuses its tuple.
             return match conntrack.insert(tuple, tuple.reversed(), false, state, self.now) {
                 Ok(_) => {
-                    family.last = Some((tuple, None));
                     if trace.enabled() {
                         trace.step(TraceStep::ConntrackCreated { state });
                     }
@@ -117,14 +118,10 @@ impl Core {
             .conntrack
             .insert(tuple, reply, masquerade.is_some(), state, self.now)
         {
-            Ok(index) => {
-                let after = Tuple {
-                    dst: endpoint_ip,
-                    dport: endpoint.port(),
-                    ..tuple
-                };
-                family.last = Some((after, masquerade.map(|_| index)));
+            Ok(index) if masquerade.is_some() => {
+                meta.connection = Connection::masqueraded::<A>(index);
             }
+            Ok(_) => {}
             Err(InsertError::Full) => return Verdict::Drop(DropReason::ConntrackFull),
             Err(InsertError::Clash) => return Verdict::Drop(DropReason::TupleClash),
         }
@@ -147,7 +144,7 @@ impl Core {
             dport: endpoint.port(),
             ..tuple
         };
-        apply(packet, parsed, &after)
+        apply(packet, parsed, &after, meta.checksum())
     }
 
     /// A masquerade source port that makes `reply` unique: a random start (Linux

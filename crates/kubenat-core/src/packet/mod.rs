@@ -3,9 +3,11 @@
 
 mod parse;
 mod rewrite;
+mod verify;
 
 pub(crate) use parse::{parse, peek_tuple};
 pub(crate) use rewrite::rewrite;
+pub(crate) use verify::{holds_pseudo_header_sum, verify_arriving};
 
 use crate::conntrack::Tuple;
 

@@ -5,6 +5,7 @@ use super::{ICMPV6, SCTP, TCP, UDP, read_u16, write_u16};
 use crate::addr::Addr;
 use crate::checksum;
 use crate::conntrack::Tuple;
+use crate::meta::ChecksumStatus;
 
 /// Byte offsets of the source and destination address in an IP header of family `A`.
 fn address_offsets<A: Addr>() -> (usize, usize) {
@@ -25,7 +26,9 @@ fn pseudo_checksum_offset(protocol: u8) -> Option<usize> {
 /// Rewrites the addresses and ports of the IP packet at the start of `packet` from `from`
 /// to `to`, keeping every checksum valid. `l4_offset`/`l4_available` locate the transport
 /// header and how many of its bytes are present (a quoted header in an ICMP error may be
-/// cut after the ports). Ports are rewritten only for port protocols.
+/// cut after the ports). Ports are rewritten only for port protocols. A `Partial`
+/// transport checksum holds the pseudo-header sum still to be completed: only the
+/// addresses change it, and SCTP's CRC is left to whoever completes it.
 pub(crate) fn rewrite<A: Addr>(
     packet: &mut [u8],
     l4_offset: usize,
@@ -33,7 +36,9 @@ pub(crate) fn rewrite<A: Addr>(
     from: &Tuple<A>,
     to: &Tuple<A>,
     whole_sctp: bool,
+    status: ChecksumStatus,
 ) {
+    let partial = status == ChecksumStatus::Partial;
     let (src_at, dst_at) = address_offsets::<A>();
     let mut old_addrs = [0u8; 32];
     let mut new_addrs = [0u8; 32];
@@ -60,8 +65,12 @@ pub(crate) fn rewrite<A: Addr>(
     {
         let at = l4_offset + at;
         let old = read_u16(packet, at);
-        // A zero UDP checksum over IPv4 means "none" and stays so.
-        if !(protocol == UDP && A::LEN == 4 && old == 0) {
+        if partial {
+            // The field holds the sum itself, not its complement (the kernel's
+            // `inet_proto_csum_replace4` with CHECKSUM_PARTIAL).
+            write_u16(packet, at, !checksum::update(!old, old_addrs, new_addrs));
+        } else if !(protocol == UDP && A::LEN == 4 && old == 0) {
+            // A zero UDP checksum over IPv4 means "none" and stays so.
             let mut sum = checksum::update(old, old_addrs, new_addrs);
             if has_ports {
                 sum = checksum::update(sum, &port_words(from), &port_words(to));
@@ -72,7 +81,7 @@ pub(crate) fn rewrite<A: Addr>(
             write_u16(packet, at, sum);
         }
     }
-    if protocol == SCTP && whole_sctp && l4_available >= 12 {
+    if protocol == SCTP && whole_sctp && !partial && l4_available >= 12 {
         let sctp = &mut packet[l4_offset..l4_offset + l4_available];
         sctp[8..12].fill(0);
         let crc = crc32c::crc32c(sctp);

@@ -19,8 +19,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use kubenat_core::{
-    ClusterState, DropReason, Engine, Flow, Hook, Instant, Path, Protocol, RejectReason, TraceStep,
-    Verdict,
+    ClusterState, DropReason, Engine, Flow, Hook, Instant, PacketMeta, Path, Protocol,
+    RejectReason, TraceStep, Verdict,
 };
 
 use super::clusters::{NODE_A, NODE_B};
@@ -245,7 +245,13 @@ pub fn run_row(
         let original = packet(row.proto, source, destination, false);
         let mut pkt = original.clone();
         let mut trace = Vec::new();
-        let verdict = engine.process_path_traced(row.path, &mut pkt, now, &mut trace);
+        let verdict = engine.process_path_traced(
+            row.path,
+            &mut pkt,
+            &mut PacketMeta::default(),
+            now,
+            &mut trace,
+        );
         let masqueraded = trace
             .iter()
             .any(|s| matches!(s, TraceStep::Masquerade { .. }));

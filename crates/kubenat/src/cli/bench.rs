@@ -39,6 +39,10 @@ pub struct Bench {
     /// One-Service updates to time (0: none).
     #[arg(long, default_value_t = 1_000)]
     updates: usize,
+    /// Hand packets over unverified, so the engine checks their checksums as the kernel
+    /// does at PREROUTING (by default they come verified, as from a NIC that checks them).
+    #[arg(long)]
+    verify_checksums: bool,
     #[command(flatten)]
     output: OutputArg,
 }
@@ -72,6 +76,7 @@ impl Bench {
             packets: self.packets,
             updates: self.updates,
             seed: 42,
+            verify_checksums: self.verify_checksums,
         };
         let held = || Some(kubenat::memory::held());
         let spinner = phase_spinner();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use kubenat_core::Engine;
-use kubenat_replay::{ReplayError, Summary, replay};
+use kubenat_replay::{CaptureChecksums, ReplayError, Summary, replay_with};
 
 use super::{
     Failure, NodeArgs, OutputArg, byte_bar, emit, emit_file, emit_stderr, examples, is_stdio,
@@ -39,6 +39,10 @@ pub struct Replay {
     /// Whose traffic the capture holds: what the node forwards, or what it sends itself.
     #[arg(long, value_enum, default_value = "forward")]
     path: PathArg,
+    /// Take every TCP, UDP, SCTP and ICMP checksum as verified (as from a NIC that checks
+    /// them) instead of dropping packets whose checksum is wrong, as the kernel does.
+    #[arg(long)]
+    trust_checksums: bool,
     #[command(flatten)]
     output: OutputArg,
 }
@@ -159,11 +163,16 @@ impl Replay {
                 bar.set_position(read);
             }
         };
-        let replayed = replay(
+        let checksums = match self.trust_checksums {
+            true => CaptureChecksums::Trust,
+            false => CaptureChecksums::Verify,
+        };
+        let replayed = replay_with(
             &mut engine,
             &files.input,
             &files.output,
             path,
+            checksums,
             &mut progress,
         );
         if let Some(bar) = bar {
