@@ -19,7 +19,7 @@ pub(crate) fn verify_arriving<A: Addr>(
 ) -> Result<(), DropReason> {
     if A::LEN == 4 {
         let header_len = usize::from(packet[0] & 0x0f) * 4;
-        if !checksum::is_valid(0, &packet[..header_len]) {
+        if !checksum::ipv4_header_is_valid(&packet[..header_len]) {
             return Err(DropReason::IpHeaderChecksum);
         }
     }
