@@ -162,10 +162,10 @@ fn mariadb_dies_and_the_site_keeps_working() {
         panic!("{report}")
     };
     assert_eq!(
-        (m.pod.as_str(), m.from_node.as_str()),
-        ("mariadb-0", "nodoc")
+        (m.pod.as_deref(), m.from_node.as_deref()),
+        (Some("mariadb-0"), Some("nodoc"))
     );
-    assert_eq!(m.from_ip, "10.10.0.103".parse::<Ipv4Addr>().unwrap());
+    assert_eq!(m.from_ip, "10.10.0.103".parse::<Ipv4Addr>().ok());
     // A StatefulSet pod keeps its name; it goes to a schedulable node other than the one
     // it died on (nodo1 is the NoSchedule control plane) with an address no pod had.
     assert_eq!(m.to_pod.as_deref(), Some("mariadb-0"));
@@ -233,7 +233,7 @@ fn draining_a_node_moves_its_pods_and_the_site_comes_back() {
     let mut moved: Vec<(&str, &str)> = d
         .moves
         .iter()
-        .map(|m| (m.pod.as_str(), m.to_node.as_deref().unwrap()))
+        .map(|m| (m.pod.as_deref().unwrap(), m.to_node.as_deref().unwrap()))
         .collect();
     moved.sort();
     // Both of nodob's pods leave, neither to the cordoned nodob nor to nodo1 (NoSchedule).
@@ -245,11 +245,11 @@ fn draining_a_node_moves_its_pods_and_the_site_comes_back() {
     }
     // The ReplicaSet's replacement has a new name; the ingress controller's too.
     for m in &d.moves {
-        let to = m.to_pod.as_deref().unwrap();
-        assert_ne!(to, m.pod);
+        let (from, to) = (m.pod.as_deref().unwrap(), m.to_pod.as_deref().unwrap());
+        assert_ne!(to, from);
         assert_eq!(
             to.rsplit_once('-').unwrap().0,
-            m.pod.rsplit_once('-').unwrap().0
+            from.rsplit_once('-').unwrap().0
         );
     }
     let (_, after) = assert_recovers(&report);
@@ -259,7 +259,7 @@ fn draining_a_node_moves_its_pods_and_the_site_comes_back() {
     let wp_new = d
         .moves
         .iter()
-        .find(|m| m.pod.starts_with("wordpress"))
+        .find(|m| m.pod.as_deref().unwrap().starts_with("wordpress"))
         .and_then(|m| m.to_pod.clone())
         .unwrap();
     let served: std::collections::BTreeSet<_> = after
@@ -337,6 +337,10 @@ fn events_naming_unknown_pods_or_nodes_are_errors() {
         Action::DrainNode {
             node: "nodoz".into(),
         },
+        Action::Scale {
+            deployment: kubenat_core::ServiceName::new("default", "nope"),
+            replicas: 2,
+        },
     ] {
         let scenario = Scenario {
             events: vec![TimedEvent {
@@ -368,10 +372,11 @@ fn a_rollout_replaces_every_pod_and_the_nodes_follow() {
     let new: Vec<&str> = d.moves.iter().filter_map(|m| m.to_pod.as_deref()).collect();
     assert_eq!(new.len(), 2);
     for m in &d.moves {
-        assert!(m.pod.starts_with("wordpress-5d8f7c9b6-"), "{}", m.pod);
+        let from = m.pod.as_deref().unwrap();
+        assert!(from.starts_with("wordpress-5d8f7c9b6-"), "{from}");
         let to = m.to_pod.as_deref().unwrap();
         assert!(to.starts_with("wordpress-") && !to.starts_with("wordpress-5d8f7c9b6-"));
-        assert_ne!(Some(m.from_ip), m.to_ip);
+        assert_ne!(m.from_ip, m.to_ip);
     }
     // One pod at a time: the second starts once the first is ready (3 s each).
     let ready: Vec<u64> = d.moves.iter().map(|m| m.ready_ns.unwrap()).collect();
@@ -393,4 +398,189 @@ fn a_rollout_replaces_every_pod_and_the_nodes_follow() {
     assert!(report.to_string().contains("network programming: "));
     // The same seed, the same bytes.
     assert_eq!(report.to_json(), kubenat_sim::run(&scenario).to_json());
+}
+
+/// `examples/miempresa/scale.yaml`: WordPress scaled 2 -> 4 -> 1 while the PC browses, each
+/// node syncing up to 200 ms late. The new pods serve once ready; the surplus ones leave
+/// the slice first and stop only after every node dropped them: no request fails.
+#[test]
+fn scaling_wordpress_up_and_down_loses_no_request() {
+    use kubenat_sim::disruption::Change;
+    let scenario = kubenat_e2e::scenario("scale.yaml");
+    let report = kubenat_sim::run(&scenario);
+    let [up, down] = report.disruptions.as_slice() else {
+        panic!("{report}")
+    };
+    assert_eq!(up.event, "scale deployment default/wordpress --replicas=4");
+    assert_eq!(
+        down.event,
+        "scale deployment default/wordpress --replicas=1"
+    );
+
+    // Up: two new pods of the same ReplicaSet, new names and addresses, on two different
+    // schedulable nodes (nodo1 is NoSchedule), ready after the restart delay.
+    assert_eq!(up.moves.len(), 2, "{report}");
+    let mut new = Vec::new();
+    for m in &up.moves {
+        assert_eq!(
+            (m.change, &m.pod, m.from_ip),
+            (Change::Started, &None, None)
+        );
+        let to = m.to_pod.clone().unwrap();
+        assert!(to.starts_with("wordpress-5d8f7c9b6-"), "{to}");
+        assert!(!to.ends_with("-abcde") && !to.ends_with("-fghij"), "{to}");
+        assert!(
+            report
+                .places
+                .iter()
+                .filter(|p| p.since_ns == 0)
+                .all(|p| Some(p.ip) != m.to_ip)
+        );
+        assert_eq!(m.slices, ["default/wp-service-9qz4m"]);
+        assert_eq!(m.ready_ns, Some(4_000_000_000));
+        new.push(to);
+    }
+    let nodes: Vec<_> = up
+        .moves
+        .iter()
+        .map(|m| m.to_node.as_deref().unwrap())
+        .collect();
+    assert_ne!(nodes[0], nodes[1]);
+    assert!(!nodes.contains(&"nodo1"), "{nodes:?}");
+    assert_eq!(up.recovered_ns, Some(4_000_000_000));
+
+    // Down: the newest three stop (the two new ones, then fghij), leaving the slice at
+    // once and stopping an endpoint delay after the last node applied that.
+    let mut stopped: Vec<String> = down.moves.iter().map(|m| m.pod.clone().unwrap()).collect();
+    stopped.sort();
+    let mut want = vec![
+        "wordpress-5d8f7c9b6-fghij".to_string(),
+        new[0].clone(),
+        new[1].clone(),
+    ];
+    want.sort();
+    assert_eq!(stopped, want, "{report}");
+    let removal = report
+        .programming
+        .iter()
+        .find(|c| c.at_ns == 6_000_000_000)
+        .expect("the scale-down's change");
+    let applied = removal.applied_ns.unwrap();
+    assert!(
+        applied > 6_000_000_000 && applied <= 6_200_000_000,
+        "{applied}"
+    );
+    for m in &down.moves {
+        assert_eq!(m.change, Change::Stopped);
+        assert_eq!((&m.to_pod, m.to_ip), (&None, None));
+        assert_eq!(m.endpoints_removed_ns, Some(6_000_000_000));
+        let place = report
+            .places
+            .iter()
+            .find(|p| Some(p.ip) == m.from_ip)
+            .unwrap();
+        assert_eq!(
+            place.until_ns,
+            Some(applied + 1_000_000_000),
+            "{}",
+            place.name
+        );
+    }
+    assert_eq!(down.recovered_ns, Some(applied + 1_000_000_000));
+
+    // Every request succeeded; a new pod served some; after the scale-down only the one
+    // pod left serves.
+    assert_eq!(report.summary.requests, 110, "{report}");
+    assert_eq!(report.summary.failed, 0, "{report}");
+    assert!(report.journeys.iter().all(|j| j.outcome.ok()));
+    assert_eq!(report.summary.lost, Some(0));
+    assert!(
+        new.iter()
+            .any(|pod| report.summary.served_by.contains_key(pod)),
+        "{report}"
+    );
+    for j in report.journeys.iter().filter(|j| j.started_ns > applied) {
+        let served = j.outcome.served_by.as_deref();
+        assert_eq!(
+            served,
+            Some("wordpress-5d8f7c9b6-abcde"),
+            "request {}",
+            j.id
+        );
+    }
+    assert!(report.to_string().contains("scaled down"), "{report}");
+    assert_eq!(report.to_json(), kubenat_sim::run(&scenario).to_json());
+}
+
+/// Pods named `name-<ordinal>` scale as a StatefulSet's: up takes the next ordinal, down
+/// stops the highest; the site keeps answering.
+#[test]
+fn a_statefulset_scales_by_ordinal() {
+    use kubenat_core::ServiceName;
+    let mut scenario = kubenat_e2e::scenario("failover.yaml");
+    scenario.events.clear();
+    let mariadb = ServiceName::new("default", "mariadb");
+    let scale = |replicas| Action::Scale {
+        deployment: mariadb.clone(),
+        replicas,
+    };
+    let scenario = scenario
+        .with_event(Duration::from_secs(1), scale(3))
+        .with_event(Duration::from_secs(5), scale(2));
+    let report = kubenat_sim::run(&scenario);
+    let [up, down] = report.disruptions.as_slice() else {
+        panic!("{report}")
+    };
+    let started: Vec<_> = up
+        .moves
+        .iter()
+        .filter_map(|m| m.to_pod.as_deref())
+        .collect();
+    assert_eq!(started, ["mariadb-1", "mariadb-2"]);
+    let stopped: Vec<_> = down.moves.iter().filter_map(|m| m.pod.as_deref()).collect();
+    assert_eq!(stopped, ["mariadb-2"]);
+    assert_eq!(report.summary.failed, 0, "{report}");
+    assert_eq!(report.summary.lost, Some(0));
+}
+
+/// Scaled to zero the site fails (no endpoints); scaled back up, the new pod joins the
+/// Service the old ones were in, and serves.
+#[test]
+fn a_deployment_scaled_to_zero_comes_back_into_its_service() {
+    use kubenat_core::ServiceName;
+    let mut scenario = kubenat_e2e::scenario("failover.yaml");
+    scenario.events.clear();
+    let wordpress = ServiceName::new("default", "wordpress");
+    let scale = |replicas| Action::Scale {
+        deployment: wordpress.clone(),
+        replicas,
+    };
+    let scenario = scenario
+        .with_event(Duration::from_secs(1), scale(0))
+        .with_event(Duration::from_secs(2), scale(1));
+    let report = kubenat_sim::run(&scenario);
+    let [down, up] = report.disruptions.as_slice() else {
+        panic!("{report}")
+    };
+    assert_eq!(down.moves.len(), 2, "{report}");
+    let [m] = up.moves.as_slice() else {
+        panic!("{report}")
+    };
+    assert_eq!(m.slices, ["default/wp-service-9qz4m"]);
+    let new = m.to_pod.as_deref().unwrap();
+    let recovered = up.recovered_ns.expect("recovered");
+    let after: Vec<_> = report
+        .journeys
+        .iter()
+        .filter(|j| j.started_ns > recovered)
+        .collect();
+    assert!(after.len() >= 10, "{report}");
+    for j in after {
+        assert!(j.outcome.ok(), "request {}: {:?}", j.id, j.outcome);
+        assert_eq!(j.outcome.served_by.as_deref(), Some(new));
+    }
+    assert!(
+        report.summary.lost.unwrap() > 0,
+        "nothing served for 4 s: {report}"
+    );
 }

@@ -7,17 +7,22 @@
 //! cordoned, not the one it died on) with the fewest running pods, the first in the
 //! manifests' order on a tie, and gets the next unused address of the pod network: pod
 //! addresses are never reused within a run, so a stale address is always dead.
+//! Scaling a Deployment is [`Controller::start_scale`].
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod scale;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
-use kubenat_core::{Endpoint, EndpointConditions, EndpointSlice};
+use kubenat_core::{Endpoint, EndpointConditions, EndpointSlice, ServiceName};
 
 use crate::clock::{Instant, Rng};
-use crate::disruption::{Disruption, Move};
+use crate::disruption::{Change, Disruption, Move};
 use crate::fabric::HostId;
 use crate::scenario::{Action, ControlPlane, Pod, Scenario};
+
+pub use scale::{ScaleOrder, Scaling};
 
 /// A pod as placed: its spec (name, address, node) and the host running it.
 #[derive(Clone, Debug)]
@@ -27,21 +32,25 @@ pub struct Placement {
     pub alive: bool,
 }
 
-/// A dead pod's replacement, decided when it died and started later.
+/// A dead pod's replacement, decided when it died and started later; or a scale-up's new
+/// pod.
 #[derive(Clone, Debug)]
 pub struct Pending {
     /// Index in [`Controller::disruptions`] and in its [`Disruption::moves`].
     pub disruption: usize,
     pub index: usize,
-    /// The dead pod's address.
-    pub old_ip: Ipv4Addr,
-    /// The slices (indexes in [`Controller::slices`]) the dead pod was an endpoint of.
+    /// The dead pod's address (`None` for a scale-up's new pod).
+    pub old_ip: Option<Ipv4Addr>,
+    /// The slices (indexes in [`Controller::slices`]) the dead pod was an endpoint of, and
+    /// the new one joins.
     pub slices: Vec<usize>,
     /// The replacement's spec; `None` when no node can take it.
     pub replacement: Option<Pod>,
     /// For a rollout's step: the rollout (index in [`Controller::rollouts`]) and the old
     /// pod (index in [`Controller::placements`]), which stops once its replacement is ready.
     pub rollout: Option<(usize, usize)>,
+    /// For a scale-up's new pod: the scaling (index in [`Controller::scalings`]).
+    pub scaling: Option<usize>,
 }
 
 /// A Deployment being rolled out, one pod at a time.
@@ -64,6 +73,9 @@ pub struct Controller {
     pub pending: Vec<Pending>,
     pub disruptions: Vec<Disruption>,
     pub rollouts: Vec<Rollout>,
+    pub scalings: Vec<Scaling>,
+    /// The slices a Deployment's pods join, remembered for scaling it up from zero.
+    deployment_slices: BTreeMap<ServiceName, Vec<usize>>,
     config: ControlPlane,
     nodes: Vec<String>,
     cordoned: BTreeSet<String>,
@@ -108,6 +120,8 @@ impl Controller {
             pending: Vec::new(),
             disruptions: Vec::new(),
             rollouts: Vec::new(),
+            scalings: Vec::new(),
+            deployment_slices: BTreeMap::new(),
             config: scenario.control_plane.clone(),
             nodes,
             cordoned: BTreeSet::new(),
@@ -137,7 +151,9 @@ impl Controller {
                     .filter(|&i| self.placements[i].alive && self.placements[i].pod.node == *node)
                     .collect()
             }
-            Action::Rollout { .. } => return Err(format!("{action}: not a pod's death")),
+            Action::Rollout { .. } | Action::Scale { .. } => {
+                return Err(format!("{action}: not a pod's death"));
+            }
         };
         let disruption = self.disrupt(now, action, victims.is_empty());
         let mut deaths = Vec::new();
@@ -145,10 +161,11 @@ impl Controller {
             self.placements[placement].alive = false;
             let old = self.placements[placement].pod.clone();
             let name = self.replacement_name(&old.name);
-            let replacement = self.schedule(&old, name, Some(&old.node));
+            let replacement = self.schedule(&old, name, Some(&old.node), &[]);
+            let slices = self.slices_of(old.ip);
             deaths.push(Death {
                 placement,
-                pending: self.plan(disruption, &old, replacement, None),
+                pending: self.plan(disruption, Some(&old), slices, replacement, None),
             });
         }
         Ok(deaths)
@@ -167,24 +184,51 @@ impl Controller {
         self.disruptions.len() - 1
     }
 
-    /// Plans `old`'s replacement as a move of `disruption`; gives its index in
-    /// [`Controller::pending`].
+    /// Plans `old`'s replacement (or, without `old`, a new pod) in `slices` as a move of
+    /// `disruption`; gives its index in [`Controller::pending`].
     fn plan(
         &mut self,
         disruption: usize,
-        old: &Pod,
+        old: Option<&Pod>,
+        slices: Vec<usize>,
         replacement: Option<Pod>,
         rollout: Option<(usize, usize)>,
     ) -> usize {
-        let slices = self.slices_of(old.ip);
-        let index = self.disruptions[disruption].moves.len();
-        self.disruptions[disruption].moves.push(Move {
-            pod: old.name.clone(),
-            from_node: old.node.clone(),
-            from_ip: old.ip,
-            to_pod: replacement.as_ref().map(|p| p.name.clone()),
-            to_node: replacement.as_ref().map(|p| p.node.clone()),
-            to_ip: replacement.as_ref().map(|p| p.ip),
+        let change = match old {
+            Some(_) => Change::Replaced,
+            None => Change::Started,
+        };
+        let index = self.record_move(disruption, change, old, replacement.as_ref(), &slices);
+        self.pending.push(Pending {
+            disruption,
+            index,
+            old_ip: old.map(|p| p.ip),
+            slices,
+            replacement,
+            rollout,
+            scaling: None,
+        });
+        self.pending.len() - 1
+    }
+
+    /// Adds a move from `old` to `new` in `slices` to `disruption`; gives its index.
+    fn record_move(
+        &mut self,
+        disruption: usize,
+        change: Change,
+        old: Option<&Pod>,
+        new: Option<&Pod>,
+        slices: &[usize],
+    ) -> usize {
+        let moves = &mut self.disruptions[disruption].moves;
+        moves.push(Move {
+            change,
+            pod: old.map(|p| p.name.clone()),
+            from_node: old.map(|p| p.node.clone()),
+            from_ip: old.map(|p| p.ip),
+            to_pod: new.map(|p| p.name.clone()),
+            to_node: new.map(|p| p.node.clone()),
+            to_ip: new.map(|p| p.ip),
             slices: slices
                 .iter()
                 .map(|&s| {
@@ -195,15 +239,7 @@ impl Controller {
             endpoints_removed_ns: None,
             ready_ns: None,
         });
-        self.pending.push(Pending {
-            disruption,
-            index,
-            old_ip: old.ip,
-            slices,
-            replacement,
-            rollout,
-        });
-        self.pending.len() - 1
+        moves.len() - 1
     }
 
     /// Starts rolling out `action`'s Deployment: gives the rollout's index, for
@@ -244,9 +280,11 @@ impl Controller {
             let old = self.placements[placement].pod.clone();
             let suffix = self.suffix();
             let name = format!("{}{suffix}", self.rollouts[rollout].prefix);
-            let replacement = self.schedule(&old, name, None);
+            let replacement = self.schedule(&old, name, None, &[]);
             let disruption = self.rollouts[rollout].disruption;
-            let pending = self.plan(disruption, &old, replacement, Some((rollout, placement)));
+            let slices = self.slices_of(old.ip);
+            let step = Some((rollout, placement));
+            let pending = self.plan(disruption, Some(&old), slices, replacement, step);
             if self.pending[pending].replacement.is_some() {
                 self.rollouts[rollout].stopping += 1;
                 return Some(pending);
@@ -256,11 +294,12 @@ impl Controller {
         None
     }
 
-    /// Whether every rollout is over (a run waits for them).
+    /// Whether every rollout and scaling is over (a run waits for them).
     pub fn settled(&self) -> bool {
         self.rollouts
             .iter()
             .all(|r| r.remaining.is_empty() && r.stopping == 0)
+            && self.scalings.iter().all(|s| s.unfinished == 0)
     }
 
     /// A rollout's old pod stops.
@@ -293,13 +332,25 @@ impl Controller {
     }
 
     /// Where and as what a dead pod comes back: `None` when no node can take it or the pod
-    /// network has no address left (the pod stays pending, as in Kubernetes).
-    fn schedule(&mut self, old: &Pod, name: String, avoid: Option<&str>) -> Option<Pod> {
+    /// network has no address left (the pod stays pending, as in Kubernetes). `planned`
+    /// are the nodes of pods decided but not running yet, counted as running.
+    fn schedule(
+        &mut self,
+        old: &Pod,
+        name: String,
+        avoid: Option<&str>,
+        planned: &[String],
+    ) -> Option<Pod> {
         // One pass over the placements, not one per node: 5,000 nodes × 150,000 pods
         // made each scheduling decision take seconds.
         let mut running: HashMap<&str, usize> = HashMap::new();
-        for p in self.placements.iter().filter(|p| p.alive) {
-            *running.entry(p.pod.node.as_str()).or_default() += 1;
+        let alive = self
+            .placements
+            .iter()
+            .filter(|p| p.alive)
+            .map(|p| &p.pod.node);
+        for node in alive.chain(planned) {
+            *running.entry(node.as_str()).or_default() += 1;
         }
         let running = |node: &str| running.get(node).copied().unwrap_or(0);
         let node = self
@@ -351,15 +402,25 @@ impl Controller {
     /// The dead pod of `pending` leaves its slices; returns the slices changed.
     pub fn remove_endpoint(&mut self, now: Instant, pending: usize) -> Vec<EndpointSlice> {
         let p = &self.pending[pending];
-        let (old, slices) = (IpAddr::V4(p.old_ip), p.slices.clone());
+        let Some(old) = p.old_ip else {
+            return Vec::new();
+        };
         self.disruptions[p.disruption].moves[p.index]
             .endpoints_removed_ns
             .get_or_insert(now.as_nanos());
+        let slices = p.slices.clone();
+        self.remove_from(&slices, &[IpAddr::V4(old)])
+    }
+
+    /// `ips` leave `slices`; returns the slices changed.
+    fn remove_from(&mut self, slices: &[usize], ips: &[IpAddr]) -> Vec<EndpointSlice> {
         let mut changed = Vec::new();
-        for s in slices {
+        for &s in slices {
             let slice = &mut self.slices[s];
             let before = slice.endpoints.len();
-            slice.endpoints.retain(|e| !e.addresses.contains(&old));
+            slice
+                .endpoints
+                .retain(|e| !e.addresses.iter().any(|a| ips.contains(a)));
             if slice.endpoints.len() != before {
                 changed.push(slice.clone());
             }
@@ -379,8 +440,8 @@ impl Controller {
         let Some(pod) = p.replacement.clone() else {
             return Vec::new();
         };
-        let (old, slices, disruption) = (IpAddr::V4(p.old_ip), p.slices.clone(), p.disruption);
-        let rollout = p.rollout;
+        let (old, slices, disruption) = (p.old_ip.map(IpAddr::V4), p.slices.clone(), p.disruption);
+        let (rollout, scaling) = (p.rollout, p.scaling);
         let m = &mut self.disruptions[disruption].moves[p.index];
         m.ready_ns = Some(now.as_nanos());
         m.endpoints_removed_ns.get_or_insert(now.as_nanos());
@@ -401,13 +462,18 @@ impl Controller {
         let mut changed = Vec::new();
         for s in slices {
             let slice = &mut self.slices[s];
-            slice.endpoints.retain(|e| !e.addresses.contains(&old));
+            if let Some(old) = &old {
+                slice.endpoints.retain(|e| !e.addresses.contains(old));
+            }
             slice.endpoints.push(endpoint.clone());
             changed.push(slice.clone());
         }
         // A rollout is over when its last old pod stops ([`Controller::stopped`]).
+        if let Some(scaling) = scaling {
+            self.scaled(now, scaling);
+        }
         let d = &mut self.disruptions[disruption];
-        if rollout.is_none() && d.moves.iter().all(|m| m.ready_ns.is_some()) {
+        if rollout.is_none() && scaling.is_none() && d.moves.iter().all(|m| m.ready_ns.is_some()) {
             d.recovered_ns = Some(now.as_nanos());
         }
         changed

@@ -9,20 +9,36 @@ use serde::Serialize;
 
 use crate::journey::{Journey, RequestId};
 
-/// One pod stopped and (if a node could take it) recreated elsewhere.
+/// What a [`Move`] did to a pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// A pod stopped and was recreated (a death, a drain, a rollout's step).
+    Replaced,
+    /// A scale-up started a pod where there was none.
+    Started,
+    /// A scale-down stopped a pod for good.
+    Stopped,
+}
+
+/// One pod stopped and (if a node could take it) recreated elsewhere; or, for a scale, one
+/// pod started or stopped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Move {
-    pub pod: String,
-    pub from_node: String,
-    pub from_ip: Ipv4Addr,
+    pub change: Change,
+    /// The pod stopped; `None` (and its node and address) for a pod a scale-up started.
+    pub pod: Option<String>,
+    pub from_node: Option<String>,
+    pub from_ip: Option<Ipv4Addr>,
     /// The replacement's name (a StatefulSet pod keeps its own); `None`: no node could
-    /// take it, it stays pending.
+    /// take it, it stays pending (or, for [`Change::Stopped`], none was wanted).
     pub to_pod: Option<String>,
     pub to_node: Option<String>,
     pub to_ip: Option<Ipv4Addr>,
-    /// The EndpointSlices (`namespace/name`) that listed the dead pod.
+    /// The EndpointSlices (`namespace/name`) that listed the stopped pod, or that the
+    /// started one joins.
     pub slices: Vec<String>,
-    /// When the dead address left every node's rules.
+    /// When the stopped pod's address left every node's rules.
     pub endpoints_removed_ns: Option<u64>,
     /// When the replacement was running and in every node's rules.
     pub ready_ns: Option<u64>,
@@ -74,23 +90,27 @@ impl fmt::Display for Disruption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "event at {}: {}", ms(self.at_ns), self.event)?;
         for m in &self.moves {
-            write!(
-                f,
-                "  pod {} on {} ({}) stopped",
-                m.pod, m.from_node, m.from_ip
-            )?;
-            match (&m.to_pod, &m.to_node, &m.to_ip) {
+            match (&m.pod, &m.from_node, &m.from_ip) {
                 (Some(pod), Some(node), Some(ip)) => {
+                    write!(f, "  pod {pod} on {node} ({ip}) stopped")?
+                }
+                _ => write!(f, "  new pod")?,
+            }
+            match (&m.to_pod, &m.to_node, &m.to_ip, m.change) {
+                (Some(pod), Some(node), Some(ip), Change::Started) => {
+                    writeln!(f, " {pod} on {node} ({ip})")?
+                }
+                (Some(pod), Some(node), Some(ip), _) => {
                     writeln!(f, "; rescheduled as {pod} on {node} ({ip})")?
                 }
+                (.., Change::Stopped) => writeln!(f, "; scaled down")?,
                 _ => writeln!(f, "; no node can take it: pending")?,
             }
-            if let Some(t) = m.endpoints_removed_ns {
+            if let (Some(t), Some(ip)) = (m.endpoints_removed_ns, m.from_ip) {
                 writeln!(
                     f,
-                    "    {}: {} out of {} on every node",
+                    "    {}: {ip} out of {} on every node",
                     ms(t),
-                    m.from_ip,
                     m.slices.join(", ")
                 )?;
             }

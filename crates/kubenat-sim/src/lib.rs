@@ -117,7 +117,7 @@ pub mod svg;
 pub mod yaml;
 
 pub use capture::CaptureFile;
-pub use disruption::{Disruption, Move};
+pub use disruption::{Change, Disruption, Move};
 pub use journey::{Hop, Journey, Step};
 pub use report::{Place, Report};
 pub use scenario::{Action, Scenario, TimedEvent};

@@ -87,6 +87,15 @@ pub enum Action {
     /// later. A Deployment `namespace/name` has the pods of that namespace named
     /// `name-<hash>-<id>` or `name-<id>`.
     Rollout { deployment: ServiceName },
+    /// `kubectl scale deployment --replicas=N`: new pods (new names and addresses, on the
+    /// least-loaded nodes) join the EndpointSlices when ready; surplus ones, the newest
+    /// first, leave the slices at once and stop `endpointDelay` after every node applied
+    /// that. Pods named `name-<ordinal>` scale as a StatefulSet's: new ones take the
+    /// lowest free ordinals, the highest go first.
+    Scale {
+        deployment: ServiceName,
+        replicas: u32,
+    },
 }
 
 impl Action {
@@ -107,6 +116,10 @@ impl std::fmt::Display for Action {
             Action::KillPod { pod } => write!(f, "kill pod {pod}"),
             Action::DrainNode { node } => write!(f, "drain node {node}"),
             Action::Rollout { deployment } => write!(f, "rollout deployment {deployment}"),
+            Action::Scale {
+                deployment,
+                replicas,
+            } => write!(f, "scale deployment {deployment} --replicas={replicas}"),
         }
     }
 }

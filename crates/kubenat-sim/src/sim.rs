@@ -9,7 +9,7 @@ use kubenat_core::{ClusterState, EndpointSlice, Engine, Update};
 
 use crate::capture::{Capture, CaptureFile};
 use crate::clock::{Instant, Rng};
-use crate::control::{Controller, Death};
+use crate::control::{Controller, Death, ScaleOrder};
 use crate::fabric::{Fabric, HostId, LinkId, NodeId, Port};
 use crate::host::Host;
 use crate::journey::Journal;
@@ -45,6 +45,11 @@ enum Event {
         rollout: usize,
         placement: usize,
     },
+    /// A scale-down's surplus pod (index in [`Controller::placements`]) stops.
+    Retire {
+        scaling: usize,
+        placement: usize,
+    },
     /// A node's kube-proxy applies EndpointSlice change `change` (index in
     /// [`Sim::programming`]): its engine adopts the snapshot made by that change.
     Program {
@@ -59,6 +64,9 @@ struct Unapplied {
     nodes: usize,
     /// The snapshot the change made, held until the last of them adopts it.
     snapshot: Option<Arc<ClusterTables>>,
+    /// Events due an endpoint delay after the last of them adopts it (pods that left the
+    /// slices stop then).
+    after: Vec<Event>,
 }
 
 /// How far building a simulation got ([`Sim::build`]).
@@ -151,7 +159,7 @@ fn check_events(scenario: &Scenario) -> Result<(), String> {
         let known = match &e.action {
             Action::KillPod { pod } => scenario.pods.iter().any(|p| p.name == *pod),
             Action::DrainNode { node } => scenario.manifests.nodes.iter().any(|n| n.name == *node),
-            Action::Rollout { deployment } => scenario
+            Action::Rollout { deployment } | Action::Scale { deployment, .. } => scenario
                 .pods
                 .iter()
                 .any(|p| Action::in_deployment(deployment, &p.namespace, &p.name)),
@@ -420,11 +428,20 @@ impl Sim {
                 self.stop_pod(placement);
                 self.control.stopped(self.now, rollout, placement);
             }
+            Event::Retire { scaling, placement } => {
+                self.stop_pod(placement);
+                self.control.scaled(self.now, scaling);
+            }
             Event::Program { node, change } => {
                 let unapplied = &mut self.unapplied[change];
                 unapplied.nodes -= 1;
                 let snapshot = if unapplied.nodes == 0 {
                     self.programming[change].applied_ns = Some(self.now.as_nanos());
+                    let after = std::mem::take(&mut unapplied.after);
+                    let at = self.now + self.delays.endpoint_delay;
+                    for event in after {
+                        self.queue.push(at, event);
+                    }
                     unapplied.snapshot.take()
                 } else {
                     unapplied.snapshot.clone()
@@ -441,6 +458,31 @@ impl Sim {
         if let Some(pending) = self.control.rollout_step(self.now, rollout) {
             let ready = self.now + self.delays.restart_delay;
             self.queue.push(ready, Event::Ready(pending));
+        }
+    }
+
+    /// A scale's new pods are ready after the restart delay; its surplus pods leave the
+    /// slices now and stop an endpoint delay after the last node applied that.
+    fn scale(&mut self, order: ScaleOrder) {
+        let ready = self.now + self.delays.restart_delay;
+        for pending in order.starts {
+            self.queue.push(ready, Event::Ready(pending));
+        }
+        let scaling = order.scaling;
+        let stops = order
+            .stops
+            .into_iter()
+            .map(|placement| Event::Retire { scaling, placement });
+        match self.publish(order.changed) {
+            Some(change) if self.programming[change].applied_ns.is_none() => {
+                self.unapplied[change].after.extend(stops);
+            }
+            _ => {
+                let at = self.now + self.delays.endpoint_delay;
+                for stop in stops {
+                    self.queue.push(at, stop);
+                }
+            }
         }
     }
 
@@ -462,6 +504,11 @@ impl Sim {
                 .control
                 .start_rollout(self.now, &action)
                 .map(|r| self.queue.push(self.now, Event::RolloutStep(r)))
+                .map(|()| Vec::new()),
+            Action::Scale { .. } => self
+                .control
+                .start_scale(self.now, &action)
+                .map(|order| self.scale(order))
                 .map(|()| Vec::new()),
             _ => self.control.act(self.now, &action),
         };
@@ -522,10 +569,11 @@ impl Sim {
 
     /// The control plane compiles the changed slices into the next snapshot, and every
     /// node's kube-proxy applies it: at once, or each after its own random sync delay (in
-    /// the order the changes were made).
-    fn publish(&mut self, slices: Vec<EndpointSlice>) {
+    /// the order the changes were made). Gives the change's index in [`Sim::programming`],
+    /// `None` when no slice changed.
+    fn publish(&mut self, slices: Vec<EndpointSlice>) -> Option<usize> {
         if slices.is_empty() {
-            return;
+            return None;
         }
         let change = self.programming.len();
         self.programming.push(Programming {
@@ -543,6 +591,7 @@ impl Sim {
         self.unapplied.push(Unapplied {
             nodes: self.nodes.len(),
             snapshot: Some(self.plane.snapshot().clone()),
+            after: Vec::new(),
         });
         let sync = self.delays.sync_delay;
         for n in 0..self.nodes.len() {
@@ -563,6 +612,7 @@ impl Sim {
                 self.queue.push(at, program);
             }
         }
+        Some(change)
     }
 
     /// Runs until `done` holds (then `grace` longer, for connections to close), the queue

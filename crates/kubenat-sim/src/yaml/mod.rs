@@ -1,6 +1,7 @@
 //! Scenario files in YAML: the topology, the manifests it runs (paths relative to the
 //! file), the applications, the traffic and the timed events. `examples/miempresa/
-//! scenario.yaml` is [`Scenario::notes`] written out; `failover.yaml` adds a failure.
+//! scenario.yaml` is [`Scenario::notes`] written out; `failover.yaml` adds a failure,
+//! `scale.yaml` scales WordPress up and down.
 //!
 //! ```yaml
 //! name: my cluster
@@ -24,17 +25,24 @@
 //!   - {at: 1s, killPod: mariadb-0}
 //!   - {at: 5s, drainNode: nodob}
 //!   - {at: 9s, rollout: default/wordpress}
+//!   - {at: 20s, scale: default/wordpress, replicas: 4}
 //! timeLimit: 120s
 //! ```
 //!
 //! Events: `killPod: NAME` (the pod dies; its controller recreates it elsewhere),
-//! `drainNode: NAME` (cordoned, its pods evicted and recreated elsewhere) and
+//! `drainNode: NAME` (cordoned, its pods evicted and recreated elsewhere),
 //! `rollout: NAMESPACE/NAME` (`kubectl rollout restart`: the Deployment's pods, those named
 //! `NAME-<hash>-<id>` or `NAME-<id>`, replaced one at a time: each new pod, with a new
 //! address, is ready `restartDelay` after its step starts and takes its old pod's place in
-//! the EndpointSlices; the old one stops `endpointDelay` later). `syncDelay` spreads each
-//! node's kube-proxy sync: a node applies an EndpointSlice change at a random moment up to
-//! that long after it (default 0: every node at once). The report gives the requests lost
+//! the EndpointSlices; the old one stops `endpointDelay` later) and `scale: NAMESPACE/NAME`
+//! with `replicas: N` (`kubectl scale`: missing pods start at once, each named as its
+//! ReplicaSet names pods and with a new address on the least-loaded schedulable node, and
+//! join the EndpointSlices `restartDelay` later; surplus pods, the newest first, leave the
+//! slices at once and stop `endpointDelay` after the last node applied that, so no request
+//! is cut. Pods named `NAME-<ordinal>` scale as a StatefulSet's: new ones take the lowest
+//! free ordinals, the highest stop first). `syncDelay` spreads each node's kube-proxy sync:
+//! a node applies an EndpointSlice change at a random moment up to that long after it
+//! (default 0: every node at once). The report gives the requests lost
 //! to the events and each change's network programming latency (from the change to the
 //! last node applying it), p50, p99 and max.
 //!
@@ -48,6 +56,7 @@
 //! ```text
 //! failover.yaml:47: pods[1].ip: "10.10.0.300" is not an IPv4 address
 //! failover.yaml:71: events[0].killPod: no pod mariadb-9 in the scenario
+//! scale.yaml:75: events[0].replicas: expected a number of pods (0 or more), found the number -1
 //! ```
 
 #[cfg(test)]
@@ -525,10 +534,19 @@ fn pod(r: &mut Reader, node: &Node, path: &str) -> Option<PodRead> {
 }
 
 fn event(r: &mut Reader, node: &Node, path: &str) -> Option<EventRead> {
-    const ACTIONS: [&str; 3] = ["killPod", "drainNode", "rollout"];
-    let e = r.fields(node, path, &["at", ACTIONS[0], ACTIONS[1], ACTIONS[2]])?;
+    const ACTIONS: [&str; 4] = ["killPod", "drainNode", "rollout", "scale"];
+    let known = [
+        "at", ACTIONS[0], ACTIONS[1], ACTIONS[2], ACTIONS[3], "replicas",
+    ];
+    let e = r.fields(node, path, &known)?;
     let at = r.required(&e, "at", "a time such as 1s", Reader::duration);
-    let key = r.one_of(&e, "action", &ACTIONS)?;
+    let key = r.one_of(&e, "action", &ACTIONS);
+    if key.is_some_and(|key| key != "scale") && e.has("replicas") {
+        let line = e.get("replicas").map_or(e.line, |n| n.line);
+        r.problem(line, &e.path("replicas"), "only a scale takes replicas");
+    }
+    let key = key?;
+    let deployment = |r: &mut Reader| r.field(&e, key, |r, n, p| r.parsed(n, p, service_name));
     let action = match key {
         "killPod" => Action::KillPod {
             pod: r.field(&e, key, Reader::text)?,
@@ -536,9 +554,19 @@ fn event(r: &mut Reader, node: &Node, path: &str) -> Option<EventRead> {
         "drainNode" => Action::DrainNode {
             node: r.field(&e, key, Reader::text)?,
         },
-        _ => Action::Rollout {
-            deployment: r.field(&e, key, |r, n, p| r.parsed(n, p, service_name))?,
+        "rollout" => Action::Rollout {
+            deployment: deployment(r)?,
         },
+        _ => {
+            let deployment = deployment(r);
+            let replicas = r.required(&e, "replicas", "a number of pods", |r, n, p| {
+                r.number(n, p, "a number of pods (0 or more)")
+            });
+            Action::Scale {
+                deployment: deployment?,
+                replicas: replicas?,
+            }
+        }
     };
     Some(EventRead {
         event: TimedEvent { at: at?, action },
@@ -598,7 +626,7 @@ fn check_references(
             Action::DrainNode { node } => {
                 (!nodes.contains(node.as_str())).then(|| format!("no node {node} in the manifests"))
             }
-            Action::Rollout { deployment } => (every_pod_read
+            Action::Rollout { deployment } | Action::Scale { deployment, .. } => (every_pod_read
                 && !pods
                     .iter()
                     .any(|p| Action::in_deployment(deployment, &p.pod.namespace, &p.pod.name)))

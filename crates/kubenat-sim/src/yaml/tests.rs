@@ -82,6 +82,17 @@ fn the_table_scenario_reads() {
     let scenario = from_yaml_str(&rollout, "t.yaml", &examples(), "t").unwrap();
     let deployment = ServiceName::new("default", "mariadb");
     assert_eq!(scenario.events[0].action, Action::Rollout { deployment });
+    for (replicas, want) in [("3", 3), ("0", 0)] {
+        let scale = format!("scale: default/mariadb, replicas: {replicas}");
+        let text = GOOD.replace("killPod: mariadb-0", &scale);
+        let scenario = from_yaml_str(&text, "t.yaml", &examples(), "t").unwrap();
+        let deployment = ServiceName::new("default", "mariadb");
+        let action = Action::Scale {
+            deployment,
+            replicas: want,
+        };
+        assert_eq!(scenario.events[0].action, action, "{replicas}");
+    }
 }
 
 /// Each row: what to change in [`GOOD`], and every problem then reported, in order.
@@ -174,8 +185,10 @@ fn bad_files_name_file_line_and_field() {
             "killPod: mariadb-0",
             "kill: mariadb-0",
             &[
-                "t.yaml:15: events[0].kill: unknown field; expected one of at, killPod, drainNode, rollout",
-                "t.yaml:15: events[0]: no action given; expected one of killPod, drainNode, rollout",
+                "t.yaml:15: events[0].kill: unknown field; expected one of at, killPod, drainNode, \
+                 rollout, scale, replicas",
+                "t.yaml:15: events[0]: no action given; expected one of killPod, drainNode, rollout, \
+                 scale",
             ],
         ),
         (
@@ -191,6 +204,63 @@ fn bad_files_name_file_line_and_field() {
             "killPod: mariadb-0",
             "rollout: mariadb",
             &["t.yaml:15: events[0].rollout: \"mariadb\": expected namespace/name"],
+        ),
+        (
+            "a scale of no such Deployment",
+            "killPod: mariadb-0",
+            "scale: default/wordpress, replicas: 2",
+            &["t.yaml:15: events[0].scale: no pod of Deployment default/wordpress in the scenario"],
+        ),
+        (
+            "a scale without its namespace",
+            "killPod: mariadb-0",
+            "scale: mariadb, replicas: 2",
+            &["t.yaml:15: events[0].scale: \"mariadb\": expected namespace/name"],
+        ),
+        (
+            "a scale without replicas",
+            "killPod: mariadb-0",
+            "scale: default/mariadb",
+            &["t.yaml:15: events[0].replicas: missing: expected a number of pods"],
+        ),
+        (
+            "negative replicas",
+            "killPod: mariadb-0",
+            "scale: default/mariadb, replicas: -1",
+            &[
+                "t.yaml:15: events[0].replicas: expected a number of pods (0 or more), found the \
+                 number -1",
+            ],
+        ),
+        (
+            "replicas that are not a number",
+            "killPod: mariadb-0",
+            "scale: default/mariadb, replicas: four",
+            &[
+                "t.yaml:15: events[0].replicas: expected a number of pods (0 or more), found \
+                 \"four\"",
+            ],
+        ),
+        (
+            "a scale and another action",
+            "killPod: mariadb-0",
+            "killPod: mariadb-0, scale: default/mariadb, replicas: 2",
+            &["t.yaml:15: events[0]: more than one action given: killPod, scale"],
+        ),
+        (
+            "replicas for another action",
+            "killPod: mariadb-0",
+            "killPod: mariadb-0, replicas: 2",
+            &["t.yaml:15: events[0].replicas: only a scale takes replicas"],
+        ),
+        (
+            "a bad time and bad replicas, both reported",
+            "{at: 1s, killPod: mariadb-0}",
+            "{at: 1, scale: default/mariadb, replicas: x}",
+            &[
+                "t.yaml:15: events[0].at: duration \"1\" has no unit (ns, us, ms, s, m)",
+                "t.yaml:15: events[0].replicas: expected a number of pods (0 or more), found \"x\"",
+            ],
         ),
         (
             "unknown pod",
