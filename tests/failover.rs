@@ -40,9 +40,9 @@ fn mariadb_verdict(sim: &mut Sim, node: usize, port: u16) -> Result<SocketAddr, 
         .engine
         .process_path(Path::Forward, &mut packet, now)
     {
-        Verdict::Translated(t) => {
+        Verdict::Translated(_) => {
             kubenat_e2e::check_packet(&packet).unwrap();
-            Ok(t.after.destination)
+            Ok(kubenat_core::Flow::of_packet(&packet).unwrap().destination)
         }
         Verdict::Reject(reason) => Err(reason),
         other => panic!("node {node}: unexpected {other:?}"),

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant as WallClock};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use kubenat_bench::synthetic::{self, FlowSpec, Rng};
 use kubenat_core::{
-    ChecksumStatus, ClusterState, Engine, Hook, Instant, PacketMeta, Protocol, ServiceName, Update,
-    Verdict, checksum,
+    ChecksumStatus, ClusterState, Engine, Flow, Hook, Instant, PacketMeta, Protocol, ServiceName,
+    Update, Verdict, checksum,
 };
 
 /// The allocator `kubenat bench` runs on, so `compile` and `update` compare with it.
@@ -67,16 +67,17 @@ fn fixture(services: usize) -> Fixture {
     for spec in &specs {
         // Three-way handshake through the engine, so the connection is established.
         let mut syn = synthetic::packet(spec, true);
-        let Verdict::Translated(t) = engine.process(Hook::Prerouting, &mut syn, now) else {
+        let Verdict::Translated(_) = engine.process(Hook::Prerouting, &mut syn, now) else {
             panic!("SYN to {} was not translated", spec.service);
         };
-        let endpoint = t.after.destination;
+        let endpoint = Flow::of_packet(&syn).expect("a SYN parses").destination;
         let mut syn_ack = kubenat_benches::tcp_packet(endpoint, spec.client, "syn,ack", 1);
-        let Verdict::Translated(back) = engine.process(Hook::Prerouting, &mut syn_ack, now) else {
+        let Verdict::Translated(_) = engine.process(Hook::Prerouting, &mut syn_ack, now) else {
             panic!("SYN-ACK from {endpoint} was not reverse-translated");
         };
         assert_eq!(
-            back.after.source, spec.service,
+            Flow::of_packet(&syn_ack).expect("a SYN-ACK parses").source,
+            spec.service,
             "reverse NAT restores the cluster IP"
         );
         let ack = synthetic::packet(spec, false);

@@ -20,7 +20,7 @@ use std::time::Duration;
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use kubenat_core::reject::MAX_REPLY_LEN;
 use kubenat_core::{
-    ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Engine, Instant,
+    ClusterState, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Engine, Flow, Instant,
     IpNet, Path, Protocol, ProxyConfig, Service, ServiceName, ServicePort, ServiceType, TargetPort,
     Verdict,
 };
@@ -146,15 +146,18 @@ fn main() {
         let verdict = engine.process_path(Path::Forward, &mut packet, now);
         println!("[{at:>4} ms] {who}: SYN {src} -> {dst}");
         match verdict {
-            Verdict::Translated(t) => {
-                println!("           translated to {}", t.after);
+            Verdict::Translated(_) => {
+                // The packet was rewritten in place: read where it goes now.
+                let after = Flow::of_packet(&packet).expect("a translated packet parses");
+                println!("           translated to {after}");
                 // The endpoint answers the packet as it received it: swap the translated
                 // tuple. Conntrack recognises the reply and undoes DNAT and masquerade.
-                let mut reply = tcp(t.after.destination, t.after.source, true, true);
+                let mut reply = tcp(after.destination, after.source, true, true);
                 let later = now + Duration::from_millis(1);
                 match engine.process_path(Path::Forward, &mut reply, later) {
-                    Verdict::Translated(back) => {
-                        println!("           reply becomes {}", back.after)
+                    Verdict::Translated(_) => {
+                        let back = Flow::of_packet(&reply).expect("a translated reply parses");
+                        println!("           reply becomes {back}")
                     }
                     other => println!("           reply: {other:?}"),
                 }

@@ -37,7 +37,7 @@
 //! (`cargo run -p kubenat-core --example packets`).
 //!
 //! ```
-//! use kubenat_core::{Engine, Path, Instant, Verdict, reference};
+//! use kubenat_core::{Engine, Flow, Path, Instant, Verdict, reference};
 //!
 //! // The kube-proxy of node "nodob" in the reference cluster.
 //! let mut engine = Engine::new(&reference::cluster("nodob"));
@@ -50,11 +50,11 @@
 //!     .unwrap();
 //! // PREROUTING DNATs it to the nginx pod, POSTROUTING masquerades it to nodob's address
 //! // (externalTrafficPolicy Cluster), all rewritten in place.
-//! let Verdict::Translated(t) = engine.process_path(Path::Forward, &mut syn, Instant::ZERO) else {
-//!     panic!("expected a translation");
-//! };
-//! assert_eq!(t.after.destination, "10.10.0.105:80".parse().unwrap());
-//! assert_eq!(t.after.source.ip(), "192.168.0.102".parse::<std::net::IpAddr>().unwrap());
+//! let verdict = engine.process_path(Path::Forward, &mut syn, Instant::ZERO);
+//! assert!(matches!(verdict, Verdict::Translated(r) if r.destination() && r.source()));
+//! let after = Flow::of_packet(&syn).unwrap();
+//! assert_eq!(after.destination, "10.10.0.105:80".parse().unwrap());
+//! assert_eq!(after.source.ip(), "192.168.0.102".parse::<std::net::IpAddr>().unwrap());
 //! ```
 
 #![warn(missing_docs)]
@@ -103,4 +103,4 @@ pub use meta::{ChecksumStatus, PacketMeta};
 pub use model::*; // the model types' one public path
 pub use time::Instant;
 pub use trace::{Trace, TraceStep};
-pub use verdict::{DropReason, Flow, Hook, RejectReason, Translation, Verdict};
+pub use verdict::{DropReason, Flow, Hook, RejectReason, Rewrite, Verdict};

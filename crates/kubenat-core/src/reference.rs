@@ -96,7 +96,7 @@ const SERVICES: &[Spec] = &[
 /// addresses, so nothing is masqueradable). Everything else is [`ProxyConfig::default`].
 ///
 /// ```
-/// use kubenat_core::{Engine, Hook, Instant, Verdict, reference};
+/// use kubenat_core::{Engine, Flow, Hook, Instant, Verdict, reference};
 ///
 /// // On nodob, the PC opens a TCP connection to nginx's NodePort.
 /// let mut engine = Engine::new(&reference::cluster("nodob"));
@@ -108,8 +108,9 @@ const SERVICES: &[Spec] = &[
 ///     .unwrap();
 /// match engine.process(Hook::Prerouting, &mut syn, Instant::ZERO) {
 ///     // DNAT to nginx's only pod; masquerade follows in POSTROUTING.
-///     Verdict::Translated(t) => {
-///         assert_eq!(t.after.destination, "10.10.0.105:80".parse().unwrap())
+///     Verdict::Translated(_) => {
+///         let after = Flow::of_packet(&syn).unwrap();
+///         assert_eq!(after.destination, "10.10.0.105:80".parse().unwrap())
 ///     }
 ///     other => panic!("{other:?}"),
 /// }

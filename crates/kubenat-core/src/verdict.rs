@@ -1,7 +1,9 @@
 //! What the engine decided about a packet, and why.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::conntrack::Tuple;
 
 /// Where in the node's netfilter pipeline a packet is handed to the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,16 +38,78 @@ impl fmt::Display for Flow {
     }
 }
 
-/// What a translated packet looked like before and after.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Translation {
-    /// The packet's 5-tuple as it arrived.
-    pub before: Flow,
-    /// The packet's 5-tuple as it leaves (for an ICMP error, its outer header).
-    pub after: Flow,
+impl Flow {
+    /// The 5-tuple of the raw IP packet `packet` (IPv4 or IPv6), as the engine reads it;
+    /// `None` when it cannot be parsed. Copy a packet and read both to see what a
+    /// translation changed; a trace reports it too ([`TraceStep::Rewritten`](crate::TraceStep)).
+    pub fn of_packet(packet: &[u8]) -> Option<Flow> {
+        match packet.first()? >> 4 {
+            4 => crate::packet::parse::<Ipv4Addr>(packet)
+                .ok()
+                .map(|p| p.tuple.flow()),
+            6 => crate::packet::parse::<Ipv6Addr>(packet)
+                .ok()
+                .map(|p| p.tuple.flow()),
+            _ => None,
+        }
+    }
+}
+
+/// What a translation rewrote, in two bytes with the verdict: the packet holds the result.
+/// The tuples before and after come through a trace
+/// ([`TraceStep::Rewritten`](crate::TraceStep)) or [`Flow::of_packet`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Rewrite {
+    bits: u8,
+}
+
+impl Rewrite {
+    const DESTINATION: u8 = 1;
+    const SOURCE: u8 = 2;
+    const ICMP_ERROR: u8 = 4;
+
+    /// What changed from `before` to `after`.
+    #[inline]
+    pub(crate) fn between<A: PartialEq>(before: &Tuple<A>, after: &Tuple<A>) -> Rewrite {
+        let mut bits = 0;
+        if before.dst != after.dst || before.dport != after.dport {
+            bits |= Rewrite::DESTINATION;
+        }
+        if before.src != after.src || before.sport != after.sport {
+            bits |= Rewrite::SOURCE;
+        }
+        Rewrite { bits }
+    }
+
+    /// The same, for an ICMP error whose quoted packet was translated too.
+    pub(crate) fn of_icmp_error(self) -> Rewrite {
+        Rewrite {
+            bits: self.bits | Rewrite::ICMP_ERROR,
+        }
+    }
+
+    /// Everything either rewrite changed (one packet through two hooks).
+    pub(crate) fn and(self, other: Rewrite) -> Rewrite {
+        Rewrite {
+            bits: self.bits | other.bits,
+        }
+    }
+
+    /// The destination address or port was rewritten: DNAT, or a reply's source NAT undone.
+    pub const fn destination(self) -> bool {
+        self.bits & Rewrite::DESTINATION != 0
+    }
+
+    /// The source address or port was rewritten: masquerade, or a reply's DNAT undone.
+    pub const fn source(self) -> bool {
+        self.bits & Rewrite::SOURCE != 0
+    }
+
     /// The packet was an ICMP error about a tracked connection; its quoted header was
-    /// translated too.
-    pub icmp_error: bool,
+    /// translated too (the flags describe its outer header).
+    pub const fn icmp_error(self) -> bool {
+        self.bits & Rewrite::ICMP_ERROR != 0
+    }
 }
 
 /// The engine's decision for one packet.
@@ -55,7 +119,7 @@ pub enum Verdict {
     /// Untouched: pass it on.
     Accept,
     /// Rewritten in place: pass it on.
-    Translated(Translation),
+    Translated(Rewrite),
     /// Discard it silently.
     Drop(DropReason),
     /// Discard it and send the sender the reply
@@ -142,5 +206,16 @@ reasons! {
         NoEndpoints => "no-endpoints",
         /// nftables mode: a cluster IP on a port (or protocol) the Service does not have.
         PortNotServed => "port-not-served",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_is_two_bytes() {
+        assert!(size_of::<Verdict>() <= 16, "{}", size_of::<Verdict>());
+        assert_eq!(size_of::<Verdict>(), 2);
     }
 }

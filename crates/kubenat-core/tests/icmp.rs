@@ -335,7 +335,7 @@ fn icmp_errors_about_translated_connections_are_reverse_translated() {
         let (verdict, out) = forward(&mut engine, error, secs(1));
         let t = translated(verdict);
         assert!(
-            t.icmp_error,
+            t.icmp_error(),
             "{name}: reported as an ICMP error translation"
         );
         let (outer_src, outer_dst, quoted) = read_icmp_error(&out);

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use kubenat_core::reject::MAX_REPLY_LEN;
 use kubenat_core::trace::Selection;
-use kubenat_core::{Engine, Hook, PacketMeta, TraceStep, Verdict};
+use kubenat_core::{Engine, Flow, Hook, PacketMeta, TraceStep, Verdict};
 
 use crate::clock::Instant;
 use crate::fabric::{Fabric, LinkId, NodeId, NodeRoute, Port};
@@ -180,8 +180,8 @@ impl KubeNode {
             }
         }
         let after = match (second, first) {
-            (Verdict::Translated(t), _) | (_, Verdict::Translated(t)) => {
-                Some(FlowView::from(t.after))
+            (Verdict::Translated(_), _) | (_, Verdict::Translated(_)) => {
+                Flow::of_packet(&packet).map(FlowView::from)
             }
             _ => before,
         };

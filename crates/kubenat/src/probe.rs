@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{IpNumber, PacketBuilder};
 use kubenat_core::trace::TraceStep;
-use kubenat_core::{ClusterState, Engine, Instant, PacketMeta, Path, Protocol, Verdict};
+use kubenat_core::{ClusterState, Engine, Flow, Instant, PacketMeta, Path, Protocol, Verdict};
 
 /// Where one probe packet went, and why.
 #[derive(Clone, Debug)]
@@ -17,6 +17,8 @@ pub struct Report {
     pub masquerade: bool,
     pub service: Option<String>,
     pub steps: Vec<TraceStep>,
+    /// The packet's 5-tuple as it leaves the node, when it was translated.
+    pub after: Option<Flow>,
 }
 
 impl Report {
@@ -98,10 +100,12 @@ pub fn trace(state: ClusterState, protocol: Protocol, src: SocketAddr, dst: Sock
     let masquerade = steps
         .iter()
         .any(|s| matches!(s, TraceStep::Masquerade { .. }));
-    let endpoint = match verdict {
-        Verdict::Translated(t) if t.after.destination != t.before.destination => {
-            Some(t.after.destination)
-        }
+    let after = match verdict {
+        Verdict::Translated(_) => Flow::of_packet(&packet),
+        _ => None,
+    };
+    let endpoint = match (verdict, after) {
+        (Verdict::Translated(t), Some(after)) if t.destination() => Some(after.destination),
         _ => None,
     };
     Report {
@@ -111,5 +115,6 @@ pub fn trace(state: ClusterState, protocol: Protocol, src: SocketAddr, dst: Sock
         masquerade,
         service,
         steps,
+        after,
     }
 }

@@ -63,8 +63,9 @@ pub fn text(report: &Report, node: &str) -> String {
     for (i, step) in report.steps.iter().enumerate() {
         let _ = writeln!(out, "  {:>2}. {step}", i + 1);
     }
+    let leaves = report.after.map(|f| f.to_string()).unwrap_or_default();
     let _ = match (&report.verdict, report.endpoint, &report.service) {
-        (Verdict::Translated(t), Some(endpoint), Some(service)) => writeln!(
+        (Verdict::Translated(_), Some(endpoint), Some(service)) => writeln!(
             out,
             "=> {service}: sent to endpoint {endpoint}{}; leaves {node} as {}",
             if report.masquerade {
@@ -72,10 +73,10 @@ pub fn text(report: &Report, node: &str) -> String {
             } else {
                 ", source kept"
             },
-            t.after
+            leaves
         ),
-        (Verdict::Translated(t), _, _) => {
-            writeln!(out, "=> translated: leaves {node} as {}", t.after)
+        (Verdict::Translated(_), _, _) => {
+            writeln!(out, "=> translated: leaves {node} as {leaves}")
         }
         (Verdict::Accept, _, _) => writeln!(out, "=> accepted untouched: no Service rule applies"),
         (Verdict::Drop(reason), _, _) => writeln!(out, "=> dropped: {reason}"),

@@ -212,15 +212,19 @@ fn round_robin() -> Vec<RoundRobinTurn> {
         let src = addr(&format!("10.10.0.105:{}", 43000 + i));
         let now = Instant::from_millis(u64::from(i));
         let mut packet = probe::first_packet(Protocol::Tcp, src, addr("10.10.1.102:8080"));
-        if let Verdict::Translated(t) = engine.process_path(Path::Forward, &mut packet, now) {
-            let mut reply = probe::first_packet(Protocol::Tcp, t.after.destination, t.after.source);
+        if let Verdict::Translated(_) = engine.process_path(Path::Forward, &mut packet, now)
+            && let Some(after) = kubenat_core::Flow::of_packet(&packet)
+        {
+            let mut reply = probe::first_packet(Protocol::Tcp, after.destination, after.source);
             let back = engine.process_path(Path::Forward, &mut reply, now);
             turns.push(RoundRobinTurn {
                 request: turns.len() + 1,
-                endpoint: t.after.destination,
+                endpoint: after.destination,
                 reply_verdict: report::verdict_name(&back),
                 reply: match back {
-                    Verdict::Translated(b) => Some(b.after.to_string()),
+                    Verdict::Translated(_) => {
+                        kubenat_core::Flow::of_packet(&reply).map(|f| f.to_string())
+                    }
                     _ => None,
                 },
             });
@@ -242,7 +246,11 @@ fn describe(out: &mut String, report: &Report) {
         let _ = writeln!(out, "    {service} -> endpoint {endpoint}{masquerade}");
     }
     let _ = match report.verdict {
-        Verdict::Translated(t) => writeln!(out, "    => leaves the node as {}", t.after),
+        Verdict::Translated(_) => writeln!(
+            out,
+            "    => leaves the node as {}",
+            report.after.map(|f| f.to_string()).unwrap_or_default()
+        ),
         Verdict::Accept => writeln!(out, "    => passes untouched: no kube-proxy rule applies"),
         Verdict::Drop(reason) => writeln!(out, "    => dropped: {reason}"),
         Verdict::Reject(reason) => writeln!(

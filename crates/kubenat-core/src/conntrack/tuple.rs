@@ -1,6 +1,9 @@
 //! The key of a connection: its tuple in one direction, and the hash the index files it under.
 
+use std::net::SocketAddr;
+
 use crate::addr::Addr;
+use crate::verdict::Flow;
 
 /// A connection's address and ports in one direction. `A` is
 /// [`Ipv4Addr`](std::net::Ipv4Addr) or [`Ipv6Addr`](std::net::Ipv6Addr).
@@ -16,6 +19,17 @@ pub struct Tuple<A> {
     pub dport: u16,
     /// IP protocol number (6 TCP, 17 UDP, 132 SCTP).
     pub protocol: u8,
+}
+
+impl<A: Addr> Tuple<A> {
+    /// The tuple as a [`Flow`], the form traces and the CLI show.
+    pub(crate) fn flow(&self) -> Flow {
+        Flow {
+            protocol: self.protocol,
+            source: SocketAddr::new(self.src.into(), self.sport),
+            destination: SocketAddr::new(self.dst.into(), self.dport),
+        }
+    }
 }
 
 impl<A: Addr> Tuple<A> {

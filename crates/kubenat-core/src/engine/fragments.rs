@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
+use super::Core;
 use super::established::{masqueraded, tracked};
 use super::family::FamilyState;
-use super::{Core, flow};
 use crate::addr::Addr;
 use crate::conntrack::Tuple;
 use crate::meta::ChecksumStatus;
 use crate::packet::{self, Parsed};
-use crate::verdict::{DropReason, Hook, Translation, Verdict};
+use crate::verdict::{DropReason, Hook, Rewrite, Verdict};
 
 /// How long the ports of a first fragment are remembered for the fragments after it
 /// (Linux `ipfrag_time`).
@@ -80,11 +80,7 @@ impl Core {
                 // fragment.
                 let complete = ChecksumStatus::default();
                 packet::rewrite(packet, parsed.l4_offset, 0, &tuple, &after, false, complete);
-                Verdict::Translated(Translation {
-                    before: flow(&tuple),
-                    after: flow(&after),
-                    icmp_error: false,
-                })
+                Verdict::Translated(Rewrite::between(&tuple, &after))
             }
             _ => Verdict::Accept,
         }

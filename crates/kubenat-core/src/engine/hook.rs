@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::established::masquerade;
 use super::family::{Family, FamilyState};
-use super::{Core, Engine, flow};
+use super::{Core, Engine};
 use crate::addr::Addr;
 use crate::icmp;
 use crate::meta::{Connection, PacketMeta};
@@ -12,7 +12,7 @@ use crate::packet::{self, Fragment, Parsed, Transport};
 use crate::policy::{self, Decision};
 use crate::time::Instant;
 use crate::trace::{Trace, TraceStep};
-use crate::verdict::{DropReason, Hook, Translation, Verdict};
+use crate::verdict::{DropReason, Hook, Rewrite, Verdict};
 
 impl Engine {
     /// One packet through `hook`, on the family its version names.
@@ -68,7 +68,7 @@ impl Core {
         if trace.enabled() {
             trace.step(TraceStep::Received {
                 hook,
-                flow: flow(&parsed.tuple),
+                flow: parsed.tuple.flow(),
             });
         }
         match (parsed.transport, hook) {
@@ -99,11 +99,7 @@ impl Core {
                         if trace.enabled() {
                             trace.step(TraceStep::IcmpErrorRelated { direction });
                         }
-                        Verdict::Translated(Translation {
-                            before: flow(&parsed.tuple),
-                            after: flow(&after),
-                            icmp_error: true,
-                        })
+                        Verdict::Translated(Rewrite::between(&parsed.tuple, &after).of_icmp_error())
                     }
                     Ok(None) => Verdict::Accept,
                     Err(reason) => Verdict::Drop(reason),

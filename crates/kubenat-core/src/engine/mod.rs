@@ -12,7 +12,7 @@ mod update;
 
 pub use update::NotOwner;
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ use crate::packet::{self, Parsed};
 use crate::tables::{ClusterTables, NodeSettings, Tables};
 use crate::time::Instant;
 use crate::trace::{NoTrace, Trace, TraceStep};
-use crate::verdict::{Flow, Hook, Translation, Verdict};
+use crate::verdict::{Flow, Hook, Rewrite, Verdict};
 use family::FamilyState;
 
 /// The way a packet crosses the node, for callers that run both hooks in one call
@@ -256,7 +256,7 @@ impl Engine {
     /// reverse NAT happen in the first hook, masquerade in the second.
     ///
     /// ```
-    /// use kubenat_core::{Engine, Hook, Instant, Verdict, reference};
+    /// use kubenat_core::{Engine, Flow, Hook, Instant, Verdict, reference};
     ///
     /// fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, syn_ack: bool) -> Vec<u8> {
     ///     let mut builder =
@@ -272,9 +272,11 @@ impl Engine {
     /// let mut engine = Engine::new(&reference::cluster("nodoa"));
     /// let mut syn = tcp([10, 10, 0, 50], 40000, [10, 10, 1, 101], 3307, false);
     /// let verdict = engine.process(Hook::Prerouting, &mut syn, Instant::ZERO);
-    /// let Verdict::Translated(t) = verdict else { panic!("DNAT expected") };
-    /// assert_eq!(t.after.destination, "10.10.0.103:3306".parse().unwrap());
+    /// let Verdict::Translated(rewrite) = verdict else { panic!("DNAT expected") };
+    /// assert!(rewrite.destination() && !rewrite.source());
     /// // The packet itself was rewritten.
+    /// let flow = Flow::of_packet(&syn).unwrap();
+    /// assert_eq!(flow.destination, "10.10.0.103:3306".parse().unwrap());
     /// let ip = etherparse::Ipv4HeaderSlice::from_slice(&syn).unwrap();
     /// assert_eq!(ip.destination(), [10, 10, 0, 103]);
     /// // A pod source is not masqueraded: POSTROUTING leaves it alone.
@@ -283,10 +285,10 @@ impl Engine {
     /// // The endpoint's SYN-ACK comes back from the service address.
     /// let mut syn_ack = tcp([10, 10, 0, 103], 3306, [10, 10, 0, 50], 40000, true);
     /// let now = Instant::from_millis(1);
-    /// let Verdict::Translated(t) = engine.process(Hook::Prerouting, &mut syn_ack, now) else {
-    ///     panic!("reverse NAT expected");
-    /// };
-    /// assert_eq!(t.after.source, "10.10.1.101:3307".parse().unwrap());
+    /// let verdict = engine.process(Hook::Prerouting, &mut syn_ack, now);
+    /// assert!(matches!(verdict, Verdict::Translated(r) if r.source()), "reverse NAT");
+    /// let flow = Flow::of_packet(&syn_ack).unwrap();
+    /// assert_eq!(flow.source, "10.10.1.101:3307".parse().unwrap());
     /// assert_eq!(engine.connections(), 1);
     /// ```
     ///
@@ -323,14 +325,14 @@ impl Engine {
         trace: &mut impl Trace,
     ) -> Verdict {
         self.refresh();
+        let before = trace.enabled().then(|| Flow::of_packet(packet)).flatten();
         let verdict = self.hook(hook, packet, meta, now, trace);
-        self.finish(verdict, trace)
+        self.finish(verdict, before, packet, trace)
     }
 
     /// Runs one packet through both hooks of `path` (DNAT on the way in, masquerade on the
-    /// way out) and reports the combined change: [`Translation::before`] from the first
-    /// hook, [`Translation::after`] from the second. Counted once. A drop or reject in the
-    /// first hook skips the second. The packet's checksums are verified on a forwarded
+    /// way out) and reports the combined change: what either hook rewrote. Counted once. A
+    /// drop or reject in the first hook skips the second. The packet's checksums are verified on a forwarded
     /// path ([`PacketMeta::default`]); [`Engine::process_path_traced`] takes metadata.
     pub fn process_path(&mut self, path: Path, packet: &mut [u8], now: Instant) -> Verdict {
         let mut meta = PacketMeta::default();
@@ -348,40 +350,48 @@ impl Engine {
         trace: &mut impl Trace,
     ) -> Verdict {
         self.refresh();
+        let before = trace.enabled().then(|| Flow::of_packet(packet)).flatten();
         let first = match path {
             Path::Forward => Hook::Prerouting,
             Path::LocalOut => Hook::Output,
         };
         let verdict = match self.hook(first, packet, meta, now, trace) {
             Verdict::Accept => self.hook(Hook::Postrouting, packet, meta, now, trace),
-            Verdict::Translated(t) => {
+            Verdict::Translated(first) => {
                 match self.hook(Hook::Postrouting, packet, meta, now, trace) {
-                    Verdict::Translated(second) => Verdict::Translated(Translation {
-                        before: t.before,
-                        after: second.after,
-                        icmp_error: t.icmp_error,
-                    }),
-                    _ => Verdict::Translated(t),
+                    Verdict::Translated(second) => Verdict::Translated(first.and(second)),
+                    _ => Verdict::Translated(first),
                 }
             }
             stop => stop,
         };
-        self.finish(verdict, trace)
+        self.finish(verdict, before, packet, trace)
     }
 
+    /// Counts the verdict and, when tracing, records it: a rewrite with the packet's
+    /// 5-tuple `before` and as it leaves.
     #[inline(always)]
-    fn finish(&mut self, verdict: Verdict, trace: &mut impl Trace) -> Verdict {
+    fn finish(
+        &mut self,
+        verdict: Verdict,
+        before: Option<Flow>,
+        packet: &[u8],
+        trace: &mut impl Trace,
+    ) -> Verdict {
         self.counters.record(&verdict);
         if trace.enabled() {
-            trace.step(match verdict {
-                Verdict::Accept => TraceStep::Accepted,
-                Verdict::Translated(t) => TraceStep::Rewritten {
-                    before: t.before,
-                    after: t.after,
+            let step = match verdict {
+                Verdict::Translated(_) => match (before, Flow::of_packet(packet)) {
+                    (Some(before), Some(after)) => Some(TraceStep::Rewritten { before, after }),
+                    _ => None,
                 },
-                Verdict::Drop(reason) => TraceStep::Dropped(reason),
-                Verdict::Reject(reason) => TraceStep::Rejected(reason),
-            });
+                Verdict::Accept => Some(TraceStep::Accepted),
+                Verdict::Drop(reason) => Some(TraceStep::Dropped(reason)),
+                Verdict::Reject(reason) => Some(TraceStep::Rejected(reason)),
+            };
+            if let Some(step) = step {
+                trace.step(step);
+            }
         }
         verdict
     }
@@ -406,14 +416,6 @@ impl Engine {
     }
 }
 
-fn flow<A: Addr>(tuple: &Tuple<A>) -> Flow {
-    Flow {
-        protocol: tuple.protocol,
-        source: SocketAddr::new(tuple.src.into(), tuple.sport),
-        destination: SocketAddr::new(tuple.dst.into(), tuple.dport),
-    }
-}
-
 /// Rewrites the packet to `after` if that changes anything.
 fn apply<A: Addr>(
     packet: &mut [u8],
@@ -433,9 +435,5 @@ fn apply<A: Addr>(
         true,
         checksum,
     );
-    Verdict::Translated(Translation {
-        before: flow(&parsed.tuple),
-        after: flow(after),
-        icmp_error: false,
-    })
+    Verdict::Translated(Rewrite::between(&parsed.tuple, after))
 }
