@@ -7,6 +7,7 @@ pub mod completions;
 pub mod man;
 pub mod replay;
 pub mod rules;
+pub mod run;
 pub mod simulate;
 pub mod story;
 pub mod trace;
@@ -28,6 +29,7 @@ Examples:
       --proto udp --src 10.244.1.5:5353 --dst 10.96.0.10:53 -o json
   kubenat rules --cluster dump.yaml --node worker-1 -o nft > rules.nft && nft -c -f rules.nft
   kubenat replay --cluster dump.yaml --node worker-1 --in capture.pcap --out after.pcap
+  ip netns exec node1 kubenat run --cluster dump.yaml --node worker-1   # live traffic, as root
   kubenat simulate examples/miempresa/failover.yaml --summary
   kubenat simulate --generate nodes=1000,pods=10000,services=1000 -o json
   kubenat bench --services 1000000 --endpoints 4 --flows 1000000 --threads 2 -o json
@@ -41,13 +43,14 @@ Exit codes:
   0  success
   1  a bad input file: manifests, a capture, a scenario file
   2  a rejected argument (unknown flag, value out of range, conflicting flags)
-  3  a runtime or system failure (writing the output, a capture, a diagram)";
+  3  a runtime or system failure (writing the output, a capture, a diagram; kubenat run
+     not root, or the network namespace refused a change)";
 
 #[derive(Parser)]
 #[command(
     name = "kubenat",
     version,
-    about = "kube-proxy's Service NAT in userspace: simulate a cluster, trace, inspect and replay traffic through a node's rules",
+    about = "kube-proxy's Service NAT in userspace: simulate a cluster, trace, inspect and replay traffic through a node's rules, or run them on live traffic",
     after_help = OVERVIEW
 )]
 pub struct Cli {
@@ -63,6 +66,7 @@ pub enum Command {
     Story(story::Story),
     Bench(bench::Bench),
     Replay(replay::Replay),
+    Run(run::Run),
     Completions(completions::Completions),
     Man(man::Man),
 }
@@ -78,6 +82,7 @@ impl Cli {
             Some(Command::Story(c)) => c.run(),
             Some(Command::Bench(c)) => c.run(),
             Some(Command::Replay(c)) => c.run(),
+            Some(Command::Run(c)) => c.run(),
             Some(Command::Completions(c)) => c.run(),
             Some(Command::Man(c)) => c.run(),
         }

@@ -1,0 +1,150 @@
+//! The packet loop: wait for packets or a signal, read every queued packet (up to a batch),
+//! run each through the engine on its whole path, write back what it lets through and the
+//! ICMP error for what it rejects.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd as _;
+use std::time::Duration;
+
+use kubenat_core::reject::MAX_REPLY_LEN;
+use kubenat_core::{Engine, Instant, Path, Verdict};
+
+use crate::signals::{Request, Signals};
+use crate::tun::Tun;
+
+/// Packets read before they are processed and written: enough to amortize the wake-up,
+/// few enough that the first waits little for the last.
+const BATCH: usize = 64;
+/// Without GSO (no virtio-net header) no packet is longer than an IPv4 datagram can be.
+const PACKET_BUFFER: usize = 65_535;
+/// The longest sleep without a signal or a packet: the engine's next expiry, at most this.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// What the loop did, for the exit summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Packets read from the TUN.
+    pub received: u64,
+    /// Packets written back: passed, translated, and rejects' ICMP errors.
+    pub sent: u64,
+    /// Writes the kernel refused (a packet it found malformed, a full queue).
+    pub send_errors: u64,
+}
+
+/// Runs until SIGINT or SIGTERM. `clock` gives the engine's time.
+pub fn run(
+    engine: &mut Engine,
+    tun: &Tun,
+    signals: &Signals,
+    clock: impl Fn() -> Instant,
+) -> io::Result<Totals> {
+    let mut buffers = vec![vec![0u8; PACKET_BUFFER]; BATCH];
+    let mut lengths = [0usize; BATCH];
+    let mut reply = [0u8; MAX_REPLY_LEN];
+    let mut totals = Totals::default();
+    loop {
+        wait(tun, signals, engine, &clock)?;
+        match signals.take()? {
+            Some(Request::Stop) => return Ok(totals),
+            Some(Request::Reload) => {
+                eprintln!(
+                    "kubenat run: SIGHUP: re-reading --cluster is not implemented yet; ignored"
+                )
+            }
+            None => {}
+        }
+        let mut count = 0;
+        while count < BATCH {
+            match tun.recv(&mut buffers[count]) {
+                Ok(length) => {
+                    lengths[count] = length;
+                    count += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("reading {}: {e}", tun.name()),
+                    ));
+                }
+            }
+        }
+        totals.received += count as u64;
+        let now = clock();
+        for (buffer, &length) in buffers.iter_mut().zip(&lengths[..count]) {
+            let packet = &mut buffer[..length];
+            let out: &[u8] = match engine.process_path(path(engine, packet), packet, now) {
+                Verdict::Accept | Verdict::Translated(_) => packet,
+                Verdict::Reject(_) => match engine.write_reject_reply(packet, &mut reply) {
+                    Ok(length) => &reply[..length],
+                    Err(_) => continue,
+                },
+                // Drops, and any verdict a later engine adds: fail closed.
+                _ => continue,
+            };
+            match tun.send(out) {
+                Ok(()) => totals.sent += 1,
+                Err(_) => totals.send_errors += 1,
+            }
+        }
+        if engine.poll_at().is_some_and(|at| at <= now) {
+            engine.handle_timeout(now);
+        }
+    }
+}
+
+/// Which hooks a packet from the TUN takes: one the node sent comes from one of its own
+/// addresses (as `kubenat trace` decides), anything else arrived on an interface.
+fn path(engine: &Engine, packet: &[u8]) -> Path {
+    let source = match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 => {
+            IpAddr::from(<[u8; 4]>::try_from(&packet[12..16]).unwrap_or_default())
+        }
+        Some(6) if packet.len() >= 40 => {
+            IpAddr::from(<[u8; 16]>::try_from(&packet[8..24]).unwrap_or_default())
+        }
+        _ => return Path::Forward,
+    };
+    if source.is_loopback() || engine.tables().settings().is_local_ip(source) {
+        Path::LocalOut
+    } else {
+        Path::Forward
+    }
+}
+
+/// Sleeps until a packet or a signal arrives, or the engine has connections to expire.
+fn wait(
+    tun: &Tun,
+    signals: &Signals,
+    engine: &Engine,
+    clock: &impl Fn() -> Instant,
+) -> io::Result<()> {
+    let timeout = match engine.poll_at() {
+        Some(at) => at.saturating_since(clock()).min(IDLE),
+        None => IDLE,
+    };
+    let mut fds = [
+        libc::pollfd {
+            fd: tun.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: signals.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // Round up: a zero timeout for an expiry less than a millisecond away would spin.
+    let millis = timeout.as_micros().div_ceil(1000) as libc::c_int;
+    // SAFETY: `fds` is a valid array of two pollfd for the whole call.
+    if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) } < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Attaching to the namespace: the TUN device, the sysctls forwarding through it needs and
+//! the policy routing, each change journaled before it is made and undone on detach.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::Ipv4Addr;
+
+use crate::journal::{Journal, Undo};
+use crate::tun::Tun;
+use crate::{ip, routing, sysctl};
+
+/// The namespace with kubenat in its path.
+pub struct Attached {
+    pub tun: Tun,
+    /// The interfaces whose arriving packets go through kubenat.
+    pub interfaces: Vec<String>,
+    journal: Journal,
+}
+
+/// Creates the TUN device `kn<pid>` and steers traffic into it: what arrives on the
+/// interfaces `wanted` names (none: all but lo) and what the node sends to `services`. On
+/// an error, what was changed is undone.
+pub fn attach(services: &BTreeSet<Ipv4Addr>, wanted: &[String]) -> io::Result<Attached> {
+    let mut journal = Journal::create()?;
+    let links = ip::links()?;
+    let interfaces = interfaces(&links, wanted)?;
+    let tun = Tun::create(&format!("kn{}", std::process::id()))?;
+    let name = tun.name().to_string();
+    // As large as the largest interface's, so that no forwarded packet is too big for it.
+    let mtu = links
+        .iter()
+        .map(|l| l.mtu)
+        .filter(|&m| m < 65536)
+        .max()
+        .unwrap_or(1500);
+    // The TUN's own settings go with it: nothing to journal. No IPv6 on it (no router
+    // solicitations to loop back); written-back packets come from anywhere, the node's own
+    // addresses included (masquerade, ICMP errors), so no reverse-path check.
+    sysctl::write(&sysctl::device_key("ipv6", &name, "disable_ipv6"), "1")?;
+    sysctl::write(&sysctl::device_key("ipv4", &name, "rp_filter"), "0")?;
+    sysctl::write(&sysctl::device_key("ipv4", &name, "accept_local"), "1")?;
+    ip::ip(&["link", "set", &name, "mtu", &mtu.to_string(), "up"])?;
+
+    let all_routes = ip::ip(&["-4", "route", "show", "table", "all"])?;
+    for table in [routing::INTERFACES_TABLE, routing::SERVICES_TABLE] {
+        let in_use = all_routes.lines().any(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.windows(2).any(|w| w == ["table", table])
+        });
+        if in_use {
+            return Err(io::Error::other(format!(
+                "routing table {table} is in use (`ip route show table {table}`): kubenat run \
+                 needs tables {} and {} for itself",
+                routing::INTERFACES_TABLE,
+                routing::SERVICES_TABLE
+            )));
+        }
+        journal.record(Undo::ip(&["-4", "route", "flush", "table", table]))?;
+    }
+    ip::batch(&routing::routes(&name, services))?;
+
+    set(&mut journal, "net/ipv4/ip_forward", "1")?;
+    // The TUN's rp_filter counts only if `all` is 0 (the kernel takes the larger): lower
+    // `all` and raise each other device to the old `all`, so their checks stay as they were.
+    let all = sysctl::read("net/ipv4/conf/all/rp_filter")?;
+    if all != "0" {
+        for link in links.iter().filter(|l| l.name != "lo") {
+            let key = sysctl::device_key("ipv4", &link.name, "rp_filter");
+            if sysctl::read(&key)?.parse::<u8>().ok() < all.parse::<u8>().ok() {
+                set(&mut journal, &key, &all)?;
+            }
+        }
+        set(&mut journal, "net/ipv4/conf/all/rp_filter", "0")?;
+    }
+
+    for rule in routing::rules(&name, &interfaces) {
+        let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
+        journal.record(Undo::ip(&[&["rule", "del"], &rule[..]].concat()))?;
+        ip::ip(&[&["rule", "add"], &rule[..]].concat())?;
+    }
+    if ip::ip(&["-4", "rule", "list", "pref", "0"])?.contains("lookup local") {
+        journal.record(Undo::ip(&[
+            "rule", "add", "pref", "0", "lookup", "local", "protocol", "kernel",
+        ]))?;
+        ip::ip(&["rule", "del", "pref", "0", "lookup", "local"])?;
+    }
+    Ok(Attached {
+        tun,
+        interfaces,
+        journal,
+    })
+}
+
+impl Attached {
+    /// Undoes every change, last first, and removes the TUN device. Returns the undo steps
+    /// that failed.
+    pub fn detach(self) -> Vec<String> {
+        let Attached { tun, journal, .. } = self;
+        let failures = journal.restore();
+        drop(tun);
+        failures
+    }
+}
+
+/// Sets a sysctl, journaling its old value.
+fn set(journal: &mut Journal, key: &str, value: &str) -> io::Result<()> {
+    let old = sysctl::read(key)?;
+    if old != value {
+        journal.record(Undo::Sysctl {
+            key: key.to_string(),
+            value: old,
+        })?;
+        sysctl::write(key, value)?;
+    }
+    Ok(())
+}
+
+/// The interfaces to steer: those named, which must exist, or every one but lo.
+fn interfaces(links: &[ip::Link], wanted: &[String]) -> io::Result<Vec<String>> {
+    if wanted.is_empty() {
+        return Ok(links
+            .iter()
+            .filter(|l| l.name != "lo")
+            .map(|l| l.name.clone())
+            .collect());
+    }
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|w| !links.iter().any(|l| &l.name == *w))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "--interface {}: no such device in this network namespace (it has {})",
+                missing.join(", "),
+                links
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(wanted.to_vec())
+}

@@ -1,0 +1,117 @@
+//! `kubenat run`: a node's engine on the live traffic of a Linux network namespace.
+//!
+//! Policy routing steers every IPv4 packet arriving on the node's interfaces, and every
+//! packet the node sends to a Service address, into a TUN device (see [`routing`]). The
+//! packet loop reads them in batches, runs each through [`Engine::process_path`] (DNAT and
+//! reverse NAT, then masquerade), and writes back what passes, rewritten, or the ICMP port
+//! unreachable for what is rejected; the kernel routes what comes back out of the TUN as
+//! usual, neighbour resolution included. The namespace needs no NAT rules of its own.
+//!
+//! Every change to the host is journaled before it is made and undone on exit, on an error
+//! and on a panic; [`cleanup`] undoes what a run killed outright left behind.
+//!
+//! IPv4 only in this version: IPv6 traffic is not steered and passes through the kernel.
+
+mod datapath;
+mod host;
+mod ip;
+mod journal;
+pub mod routing;
+mod signals;
+mod sysctl;
+mod tun;
+
+use std::fmt;
+
+use kubenat_core::{ClusterState, Engine, Instant};
+
+pub use datapath::Totals;
+pub use signals::Signals;
+
+/// What to take over.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The interfaces whose arriving traffic goes through kubenat; empty: all but lo.
+    pub interfaces: Vec<String>,
+}
+
+/// Where a run is attached, for the `ready` line.
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    /// The TUN device the traffic goes through.
+    pub tun: String,
+    /// The interfaces whose arriving traffic is steered into it.
+    pub interfaces: Vec<String>,
+}
+
+/// Why a run could not start, or stopped.
+#[derive(Debug)]
+pub struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error(e.to_string())
+    }
+}
+
+/// Takes over the Service NAT of this network namespace for `state`'s node until `signals`
+/// delivers SIGINT or SIGTERM, then restores the namespace. `ready` is called once packets
+/// go through kubenat. Block the signals ([`Signals::block`]) before anything else starts a
+/// thread.
+pub fn run(
+    state: ClusterState,
+    options: &Options,
+    signals: &Signals,
+    ready: impl FnOnce(&Attachment),
+) -> Result<Totals, Error> {
+    need_root()?;
+    let services = routing::service_addresses(&state);
+    let mut engine = Engine::from_state(state);
+    let attached = host::attach(&services, &options.interfaces)
+        .map_err(|e| Error(format!("attaching to the network namespace: {e}")))?;
+    ready(&Attachment {
+        tun: attached.tun.name().to_string(),
+        interfaces: attached.interfaces.clone(),
+    });
+    let start = std::time::Instant::now();
+    let clock = || Instant::from_nanos(start.elapsed().as_nanos() as u64);
+    let totals = datapath::run(&mut engine, &attached.tun, signals, clock);
+    let failures = attached.detach();
+    let totals = totals.map_err(|e| Error(format!("packet loop: {e}")))?;
+    if !failures.is_empty() {
+        return Err(Error(format!(
+            "restoring the network namespace: {}",
+            failures.join("; ")
+        )));
+    }
+    Ok(totals)
+}
+
+/// Undoes what a run that ended without restoring (killed, crashed) changed in this
+/// network namespace. Idempotent: returns the number of changes undone, 0 when there were
+/// none. The TUN device needs nothing: the kernel removes it with its routes when the run's
+/// process ends.
+pub fn cleanup() -> Result<usize, Error> {
+    need_root()?;
+    journal::recover().map_err(|e| Error(format!("cleaning up: {e}")))
+}
+
+fn need_root() -> Result<(), Error> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Error(
+            "kubenat run changes the network namespace (a TUN device, routing rules, \
+             sysctls): run it as root"
+                .into(),
+        ));
+    }
+    Ok(())
+}
