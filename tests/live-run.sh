@@ -9,8 +9,11 @@
 #
 # Proves: a ClusterIP reaches both WordPress endpoints over several connections (pod source
 # kept); the nginx NodePort from the PC reaches the ingress pod masqueraded, replies come
-# back; a Service port that does not exist is refused at once; SIGINT restores every rule,
-# route, device and sysctl and exits 0; after SIGKILL, `--cleanup` restores them and is
+# back; hairpin (a WordPress pod reaching itself through its Service, masqueraded); a UDP
+# DNS query to kube-dns; a Service port that does not exist is refused at once; SIGUSR1
+# prints the counters as JSON; SIGHUP applies an endpoint taken out of the re-read file
+# while a connection to it stays open and working; SIGINT restores every rule, route,
+# device and sysctl and exits 0; after SIGKILL, `--cleanup` restores them and is
 # idempotent.
 #
 #   tests/live-run.sh path/to/kubenat
@@ -29,10 +32,12 @@ PY=$(python3 -c 'import sys; print(sys.executable)') || fail "needs python3"
 ID=$$
 NODE=kn-node-$ID
 PC=kn-pc-$ID
-PODS=(client wp1 wp2 ingress)
-declare -A POD_IP=([client]=10.10.0.50 [wp1]=10.10.0.102 [wp2]=10.10.0.112 [ingress]=10.10.0.105)
-CLUSTER=(--cluster examples/miempresa/cluster.yaml --cluster examples/miempresa/kube-proxy.yaml --node nodoa)
+PODS=(client wp1 wp2 ingress dns)
+declare -A POD_IP=([client]=10.10.0.50 [wp1]=10.10.0.102 [wp2]=10.10.0.112 [ingress]=10.10.0.105 [dns]=10.10.0.10)
 WORK=$(mktemp -d)
+# A copy, so that SIGHUP can be shown a change.
+cp examples/miempresa/cluster.yaml "$WORK/cluster.yaml"
+CLUSTER=(--cluster "$WORK/cluster.yaml" --cluster examples/miempresa/kube-proxy.yaml --node nodoa)
 RUN_PID=""
 
 cleanup() {
@@ -89,9 +94,15 @@ in_node sysctl -qw net.ipv4.conf.all.rp_filter=1
 
 # --- servers and clients -----------------------------------------------------------------
 cat > "$WORK/server.py" <<'EOF'
-# Answers each TCP connection with "NAME PEER-ADDRESS" and closes it.
-import socket, sys
+# Answers each TCP connection with "NAME PEER-ADDRESS", then echoes what it gets until the
+# peer closes.
+import socket, sys, threading
 name = sys.argv[1]
+def serve(c, peer):
+    with c:
+        c.sendall(f"{name} {peer[0]}\n".encode())
+        while data := c.recv(200):
+            c.sendall(data)
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 80))
@@ -99,8 +110,65 @@ s.listen(64)
 print("listening", flush=True)
 while True:
     c, peer = s.accept()
-    c.sendall(f"{name} {peer[0]}\n".encode())
-    c.close()
+    threading.Thread(target=serve, args=(c, peer), daemon=True).start()
+EOF
+cat > "$WORK/dns.py" <<'EOF'
+# A DNS server of one answer: every query gets its ID back with an A record, 10.10.0.102,
+# whatever it asks (the test checks the path, not DNS); prints "listening" when bound.
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 53))
+print("listening", flush=True)
+while True:
+    query, peer = s.recvfrom(512)
+    header = query[:2] + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0)
+    answer = struct.pack(">HHHLH4s", 0xC00C, 1, 1, 30, 4, socket.inet_aton("10.10.0.102"))
+    s.sendto(header + query[12:] + answer, peer)
+EOF
+cat > "$WORK/dig.py" <<'EOF'
+# Asks HOST:53 for NAME's A record over UDP; prints "answer ADDRESS from SERVER" or the error.
+import socket, struct, sys
+host, name = sys.argv[1], sys.argv[2]
+query = struct.pack(">HHHHHH", 0x4b4e, 0x0100, 1, 0, 0, 0)
+query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+query += struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(query, (host, 53))
+try:
+    reply, server = s.recvfrom(512)
+    assert reply[:2] == query[:2], "the reply carries the query's ID"
+    print(f"answer {socket.inet_ntoa(reply[-4:])} from {server[0]}", flush=True)
+except OSError as e:
+    print(f"error {e}", flush=True)
+EOF
+cat > "$WORK/hold.py" <<'EOF'
+# Connects to HOST:PORT, prints the greeting, then keeps the connection open until FLAG
+# exists (at most 20 s) and prints what one echo through it gives.
+import os, socket, sys, time
+host, port, flag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+c = socket.create_connection((host, port), timeout=3)
+c.settimeout(3)
+print(c.recv(200).decode().strip(), flush=True)
+deadline = time.monotonic() + 20
+while not os.path.exists(flag) and time.monotonic() < deadline:
+    time.sleep(0.05)
+try:
+    c.sendall(b"ping\n")
+    print("echo " + c.recv(200).decode().strip(), flush=True)
+except OSError as e:
+    print(f"error {e}", flush=True)
+EOF
+cat > "$WORK/not-ready.py" <<'EOF'
+# Marks the endpoint ADDRESS of the manifests in FILE not ready, as the API server would
+# once its pod stops being ready.
+import re, sys
+path, address = sys.argv[1], sys.argv[2]
+text = open(path).read()
+pattern = r"(- " + re.escape(address) + r"\n\s+conditions:\n\s+ready: )true"
+changed = re.sub(pattern, r"\1false", text)
+assert changed != text, "the endpoint's ready condition was not found"
+open(path, "w").write(changed)
 EOF
 cat > "$WORK/client.py" <<'EOF'
 # Connects COUNT times to HOST:PORT; prints each answer, or "refused"/"timeout"/the error.
@@ -121,7 +189,9 @@ for pod in wp1 wp2 ingress; do
   ip netns exec "$(pod_ns "$pod")" "$PY" -u "$WORK/server.py" "$pod" > "$WORK/$pod.log" 2>&1 &
   disown
 done
-for pod in wp1 wp2 ingress; do
+ip netns exec "$(pod_ns dns)" "$PY" -u "$WORK/dns.py" > "$WORK/dns.log" 2>&1 &
+disown
+for pod in wp1 wp2 ingress dns; do
   timeout 10 bash -c "until grep -q listening '$WORK/$pod.log'; do sleep 0.05; done" \
     || fail "server $pod did not start: $(cat "$WORK/$pod.log")"
 done
@@ -172,6 +242,52 @@ client "$PC" 192.168.0.101 30880 3 > "$WORK/nodeport"
 client "$(pod_ns client)" 10.10.1.102 9999 1 > "$WORK/refused"
 grep -Eq '^refused after 0\.[0-4]' "$WORK/refused" || fail "port 9999 not refused quickly: $(cat "$WORK/refused")"
 
+# Hairpin: a WordPress pod through its own Service; when round robin sends it to itself,
+# it sees the node's address (masqueraded), and the reply still finds its way back.
+client "$(pod_ns wp1)" 10.10.1.102 8080 6 > "$WORK/hairpin"
+grep -qx "wp1 192.168.0.101" "$WORK/hairpin" || fail "hairpin to itself not masqueraded: $(cat "$WORK/hairpin")"
+grep -qx "wp2 10.10.0.102" "$WORK/hairpin" || fail "wp1 never reached wp2 unmasqueraded: $(cat "$WORK/hairpin")"
+
+# UDP DNS: kube-dns's cluster IP 10.10.1.10:53 to the DNS pod, the answer back from the
+# Service's address.
+ip netns exec "$(pod_ns client)" timeout 10 "$PY" -u "$WORK/dig.py" 10.10.1.10 wp-service.default.svc.cluster.local > "$WORK/dig"
+grep -qx "answer 10.10.0.102 from 10.10.1.10" "$WORK/dig" || fail "UDP DNS through kube-dns: $(cat "$WORK/dig")"
+
+# SIGUSR1: one JSON line of counters on stderr.
+kill -USR1 "$RUN_PID"
+timeout 5 bash -c "until grep -q '\"verdicts\"' '$WORK/run.err'; do sleep 0.05; done" \
+  || fail "no counters after SIGUSR1: $(cat "$WORK/run.err")"
+grep '"verdicts"' "$WORK/run.err" | tail -1 | "$PY" -c '
+import json, sys
+stats = json.loads(sys.stdin.read())
+assert stats["verdicts"]["translated"] > 0, stats
+assert stats["packets_in"] > 0 and stats["packets_out"] > 0, stats
+assert stats["connections"] > 0 and stats["conntrack_max"] > 0, stats
+assert "packets_in_per_second" in stats and "drop_reasons" in stats, stats
+' || fail "the SIGUSR1 counters are not as expected: $(grep verdicts "$WORK/run.err" | tail -1)"
+
+# SIGHUP: the endpoint a connection is open to leaves the re-read file (not ready); the
+# open connection keeps working, new ones go to the other endpoint only.
+ip netns exec "$(pod_ns client)" timeout 30 "$PY" -u "$WORK/hold.py" 10.10.1.102 8080 "$WORK/flag" > "$WORK/held" &
+HOLD_PID=$!
+timeout 5 bash -c "until [ -s '$WORK/held' ]; do sleep 0.05; done" || fail "the held connection never opened"
+HELD=$(cut -d' ' -f1 "$WORK/held")
+case "$HELD" in
+  wp1) GONE=10.10.0.102; STAYS=wp2 ;;
+  wp2) GONE=10.10.0.112; STAYS=wp1 ;;
+  *) fail "held: $(cat "$WORK/held")" ;;
+esac
+"$PY" "$WORK/not-ready.py" "$WORK/cluster.yaml" "$GONE" || fail "could not edit the cluster file"
+kill -HUP "$RUN_PID"
+timeout 5 bash -c "until grep -q 'SIGHUP: [1-9][0-9]* changes applied' '$WORK/run.err'; do sleep 0.05; done" \
+  || fail "SIGHUP was not applied: $(cat "$WORK/run.err")"
+client "$(pod_ns client)" 10.10.1.102 8080 4 > "$WORK/after-hup"
+[ "$(grep -cx "$STAYS 10.10.0.50" "$WORK/after-hup")" = 4 ] \
+  || fail "after SIGHUP new connections still reach $HELD: $(cat "$WORK/after-hup")"
+touch "$WORK/flag"
+wait "$HOLD_PID" || true
+grep -qx "echo ping" "$WORK/held" || fail "the connection open across SIGHUP broke: $(cat "$WORK/held")"
+
 # SIGINT: exit 0, everything as it was.
 kill -INT "$RUN_PID"
 STATUS=0
@@ -194,4 +310,4 @@ grep -q " 0 changes" "$WORK/cleanup2" || fail "second --cleanup undid something:
 snapshot "$WORK/cleaned"
 diff -u "$WORK/before" "$WORK/cleaned" >&2 || fail "--cleanup after SIGKILL left the node changed (diff above)"
 
-echo "live-run: ok (ClusterIP to both endpoints, NodePort masqueraded, refused port, SIGINT restore, --cleanup after SIGKILL)" >&2
+echo "live-run: ok (ClusterIP to both endpoints, NodePort masqueraded, refused port, hairpin, UDP DNS, SIGUSR1 counters, SIGHUP with an open connection, SIGINT restore, --cleanup after SIGKILL)" >&2

@@ -88,6 +88,7 @@ pub mod tables;
 mod time;
 pub mod trace;
 mod transitions;
+mod update_between;
 mod verdict;
 
 /// The packet library the engine parses with, for building and checking packets (see

@@ -11,6 +11,7 @@ use kubenat_core::reject::MAX_REPLY_LEN;
 use kubenat_core::{Engine, Instant, Path, Verdict};
 
 use crate::signals::{Request, Signals};
+use crate::stats::Reporter;
 use crate::tun::Tun;
 
 /// Packets read before they are processed and written: enough to amortize the wake-up,
@@ -32,28 +33,31 @@ pub struct Totals {
     pub send_errors: u64,
 }
 
-/// Runs until SIGINT or SIGTERM. `clock` gives the engine's time.
+/// Runs until SIGINT or SIGTERM. `clock` gives the engine's time; `reload` is called on
+/// SIGHUP, between batches, to apply what changed to the engine; `reporter` prints the
+/// counters on SIGUSR1 and when its period comes.
 pub fn run(
     engine: &mut Engine,
     tun: &Tun,
     signals: &Signals,
     clock: impl Fn() -> Instant,
+    reload: &mut dyn FnMut(&mut Engine),
+    reporter: &mut Reporter,
 ) -> io::Result<Totals> {
     let mut buffers = vec![vec![0u8; PACKET_BUFFER]; BATCH];
     let mut lengths = [0usize; BATCH];
     let mut reply = [0u8; MAX_REPLY_LEN];
     let mut totals = Totals::default();
     loop {
-        wait(tun, signals, engine, &clock)?;
-        match signals.take()? {
-            Some(Request::Stop) => return Ok(totals),
-            Some(Request::Reload) => {
-                eprintln!(
-                    "kubenat run: SIGHUP: re-reading --cluster is not implemented yet; ignored"
-                )
+        wait(tun, signals, engine, reporter, &clock)?;
+        while let Some(request) = signals.take()? {
+            match request {
+                Request::Stop => return Ok(totals),
+                Request::Reload => reload(engine),
+                Request::Stats => reporter.report(engine, &totals),
             }
-            None => {}
         }
+        reporter.tick(engine, &totals);
         let mut count = 0;
         while count < BATCH {
             match tun.recv(&mut buffers[count]) {
@@ -119,12 +123,16 @@ fn wait(
     tun: &Tun,
     signals: &Signals,
     engine: &Engine,
+    reporter: &Reporter,
     clock: &impl Fn() -> Instant,
 ) -> io::Result<()> {
-    let timeout = match engine.poll_at() {
+    let mut timeout = match engine.poll_at() {
         Some(at) => at.saturating_since(clock()).min(IDLE),
         None => IDLE,
     };
+    if let Some(report) = reporter.due_in() {
+        timeout = timeout.min(report);
+    }
     let mut fds = [
         libc::pollfd {
             fd: tun.as_raw_fd(),

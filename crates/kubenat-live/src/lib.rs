@@ -18,6 +18,7 @@ mod ip;
 mod journal;
 pub mod routing;
 mod signals;
+mod stats;
 mod sysctl;
 mod tun;
 
@@ -33,6 +34,8 @@ pub use signals::Signals;
 pub struct Options {
     /// The interfaces whose arriving traffic goes through kubenat; empty: all but lo.
     pub interfaces: Vec<String>,
+    /// Print the counters this often (they are printed on SIGUSR1 in any case).
+    pub stats_every: Option<std::time::Duration>,
 }
 
 /// Where a run is attached, for the `ready` line.
@@ -64,16 +67,20 @@ impl From<std::io::Error> for Error {
 
 /// Takes over the Service NAT of this network namespace for `state`'s node until `signals`
 /// delivers SIGINT or SIGTERM, then restores the namespace. `ready` is called once packets
-/// go through kubenat. Block the signals ([`Signals::block`]) before anything else starts a
-/// thread.
+/// go through kubenat. On SIGHUP, `reload` gives the cluster as it is now (the `--cluster`
+/// files read again): what changed is applied to the running engine as updates, so
+/// established connections keep their endpoints; an error keeps the rules as they were.
+/// Block the signals ([`Signals::block`]) before anything else starts a thread.
 pub fn run(
     state: ClusterState,
     options: &Options,
     signals: &Signals,
     ready: impl FnOnce(&Attachment),
+    mut reload: impl FnMut() -> Result<ClusterState, String>,
 ) -> Result<Totals, Error> {
     need_root()?;
     let services = routing::service_addresses(&state);
+    let mut current = state.clone();
     let mut engine = Engine::from_state(state);
     let attached = host::attach(&services, &options.interfaces)
         .map_err(|e| Error(format!("attaching to the network namespace: {e}")))?;
@@ -83,7 +90,24 @@ pub fn run(
     });
     let start = std::time::Instant::now();
     let clock = || Instant::from_nanos(start.elapsed().as_nanos() as u64);
-    let totals = datapath::run(&mut engine, &attached.tun, signals, clock);
+    let tun_name = attached.tun.name().to_string();
+    let mut apply_reload = |engine: &mut Engine| match reload() {
+        Ok(next) => {
+            let applied = apply_changes(engine, &current, &next, &tun_name);
+            eprintln!("kubenat run: SIGHUP: {applied} changes applied");
+            current = next;
+        }
+        Err(e) => eprintln!("kubenat run: SIGHUP: {e}; the rules stay as they were"),
+    };
+    let mut reporter = stats::Reporter::new(options.stats_every);
+    let totals = datapath::run(
+        &mut engine,
+        &attached.tun,
+        signals,
+        clock,
+        &mut apply_reload,
+        &mut reporter,
+    );
     let failures = attached.detach();
     let totals = totals.map_err(|e| Error(format!("packet loop: {e}")))?;
     if !failures.is_empty() {
@@ -93,6 +117,30 @@ pub fn run(
         )));
     }
     Ok(totals)
+}
+
+/// Applies the changes from `old` to `new` to the engine (its own control plane: every
+/// update is taken), and routes the node's own packets to Service addresses that are new
+/// into the TUN (routes to addresses that went stay: a packet to them crosses kubenat,
+/// which lets it pass). Returns how many updates were applied.
+fn apply_changes(engine: &mut Engine, old: &ClusterState, new: &ClusterState, tun: &str) -> usize {
+    let mut applied = 0;
+    for update in kubenat_core::Update::between(old, new) {
+        if engine.update(update).is_ok() {
+            applied += 1;
+        }
+    }
+    let before = routing::service_addresses(old);
+    let added: std::collections::BTreeSet<_> = routing::service_addresses(new)
+        .difference(&before)
+        .copied()
+        .collect();
+    if !added.is_empty() {
+        if let Err(e) = ip::batch(&routing::service_routes(tun, &added)) {
+            eprintln!("kubenat run: SIGHUP: routing new Service addresses: {e}");
+        }
+    }
+    applied
 }
 
 /// Undoes what a run that ended without restoring (killed, crashed) changed in this

@@ -71,10 +71,18 @@ pub fn routes(tun: &str, services: &BTreeSet<Ipv4Addr>) -> Vec<String> {
     let mut routes = vec![format!(
         "route add default dev {tun} table {INTERFACES_TABLE} proto {PROTOCOL}"
     )];
-    routes.extend(services.iter().map(|address| {
-        format!("route add {address}/32 dev {tun} table {SERVICES_TABLE} proto {PROTOCOL}")
-    }));
+    routes.extend(service_routes(tun, services));
     routes
+}
+
+/// The `ip -batch` lines that send the node's own packets to `services` into the TUN.
+pub fn service_routes(tun: &str, services: &BTreeSet<Ipv4Addr>) -> Vec<String> {
+    services
+        .iter()
+        .map(|address| {
+            format!("route add {address}/32 dev {tun} table {SERVICES_TABLE} proto {PROTOCOL}")
+        })
+        .collect()
 }
 
 /// Every IPv4 address a Service answers on: cluster IPs, external IPs, load-balancer IPs.

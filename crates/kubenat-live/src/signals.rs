@@ -1,4 +1,4 @@
-//! SIGINT, SIGTERM and SIGHUP as a readable descriptor (signalfd), so the packet loop waits
+//! SIGINT, SIGTERM, SIGHUP and SIGUSR1 as a readable descriptor (signalfd), so the packet loop waits
 //! for packets and signals in one `poll` and no handler runs in the middle of a batch.
 
 use std::io;
@@ -9,8 +9,10 @@ use std::os::fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd};
 pub enum Request {
     /// SIGINT or SIGTERM: restore the host and exit.
     Stop,
-    /// SIGHUP: re-read the cluster (a later slice; ignored for now rather than fatal).
+    /// SIGHUP: re-read the cluster and apply what changed.
     Reload,
+    /// SIGUSR1: print the counters.
+    Stats,
 }
 
 /// The blocked signals and the descriptor that delivers them.
@@ -18,10 +20,10 @@ pub struct Signals {
     fd: OwnedFd,
 }
 
-const HANDLED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+const HANDLED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1];
 
 impl Signals {
-    /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and every thread it starts
+    /// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 in the calling thread and every thread it starts
     /// afterwards, and opens the descriptor they arrive on. Call it first, before any
     /// other thread exists, or a signal may reach one that still has the default action
     /// (which ends the process without restoring the host).
@@ -80,6 +82,7 @@ impl Signals {
         }
         Ok(match info.ssi_signo as libc::c_int {
             libc::SIGHUP => Some(Request::Reload),
+            libc::SIGUSR1 => Some(Request::Stats),
             _ => Some(Request::Stop),
         })
     }

@@ -246,6 +246,15 @@ impl Engine {
         self.v4.conntrack.len() + self.v6.conntrack.len()
     }
 
+    /// The most connections the engine tracks per family (the configured conntrack
+    /// maximum; 0 for a family no Service and no node address uses).
+    pub fn conntrack_capacity(&self) -> usize {
+        self.v4
+            .conntrack
+            .capacity()
+            .max(self.v6.conntrack.capacity())
+    }
+
     /// Runs one packet through one hook. `packet` is raw IP (for a frame, pass the slice
     /// after the link header); it is rewritten in place when translated, checksums
     /// included, and never changes length. A packet that is neither IPv4 nor IPv6 is

@@ -44,9 +44,14 @@ pub struct Run {
     /// warning.
     #[arg(long)]
     strict: bool,
+    /// Print the counters as one JSON line on stderr every SECONDS (they are printed on
+    /// SIGUSR1 in any case): verdicts, drop and reject reasons, connections, packets per
+    /// second in and out.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_period)]
+    stats: Option<std::time::Duration>,
     /// Undo what a run that was killed (or crashed) left changed in this network namespace,
     /// then exit. Safe to repeat: with nothing left, it does nothing.
-    #[arg(long, conflicts_with_all = ["clusters", "node", "interfaces", "strict"])]
+    #[arg(long, conflicts_with_all = ["clusters", "node", "interfaces", "strict", "stats"])]
     cleanup: bool,
 }
 
@@ -76,13 +81,35 @@ impl Run {
         let state = node.load()?;
         let options = Options {
             interfaces: self.interfaces,
+            stats_every: self.stats,
         };
-        let totals = kubenat_live::run(state, &options, &signals, announce)
+        // SIGHUP reads the --cluster files again; standard input cannot be read twice.
+        let reload = || {
+            if node.stdin_count() > 0 {
+                return Err("--cluster - (standard input) cannot be read again".to_string());
+            }
+            node.load().map_err(|failure| match failure {
+                Failure::Input(message) | Failure::Runtime(message) => message,
+                Failure::Usage(error) => error.to_string(),
+            })
+        };
+        let totals = kubenat_live::run(state, &options, &signals, announce, reload)
             .map_err(|e| Failure::Runtime(e.to_string()))?;
         emit_stderr(format!(
             "kubenat run: stopped; {} packets in, {} out, {} refused by the kernel\n",
             totals.received, totals.sent, totals.send_errors
         ))
+    }
+}
+
+/// A period of at least a millisecond, in seconds (`0.5`, `10`).
+fn parse_period(text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.001..=86_400.0).contains(&seconds) => {
+            Ok(std::time::Duration::from_secs_f64(seconds))
+        }
+        Ok(_) => Err("a period is 0.001 to 86400 seconds".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
