@@ -8,17 +8,18 @@ use std::os::fd::AsRawFd as _;
 use std::time::Duration;
 
 use kubenat_core::reject::MAX_REPLY_LEN;
-use kubenat_core::{Engine, Instant, Path, Verdict};
+use kubenat_core::trace::NoTrace;
+use kubenat_core::{Engine, Instant, PacketMeta, Path, Verdict};
 
 use crate::signals::{Request, Signals};
 use crate::stats::Reporter;
-use crate::tun::Tun;
+use crate::tun::{self, Tun, VNET_HEADER_LEN};
 
 /// Packets read before they are processed and written: enough to amortize the wake-up,
 /// few enough that the first waits little for the last.
 const BATCH: usize = 64;
-/// Without GSO (no virtio-net header) no packet is longer than an IPv4 datagram can be.
-const PACKET_BUFFER: usize = 65_535;
+/// The virtio-net header and the largest packet: a GSO super-packet is at most 64 KiB.
+const PACKET_BUFFER: usize = VNET_HEADER_LEN + 65_535;
 /// The longest sleep without a signal or a packet: the engine's next expiry, at most this.
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -78,17 +79,30 @@ pub fn run(
         totals.received += count as u64;
         let now = clock();
         for (buffer, &length) in buffers.iter_mut().zip(&lengths[..count]) {
-            let packet = &mut buffer[..length];
-            let out: &[u8] = match engine.process_path(path(engine, packet), packet, now) {
+            if length < VNET_HEADER_LEN {
+                continue;
+            }
+            let (header, packet) = buffer[..length].split_at_mut(VNET_HEADER_LEN);
+            let mut header: [u8; VNET_HEADER_LEN] = (&*header).try_into().unwrap_or_default();
+            // The header says whether the checksum is partial or verified; it goes back
+            // unchanged with the packet, whose header lengths NAT never changes.
+            let mut meta = PacketMeta::new(tun::checksum_status(&header));
+            let path = path(engine, packet);
+            let verdict = engine.process_path_traced(path, packet, &mut meta, now, &mut NoTrace);
+            let out: &[u8] = match verdict {
                 Verdict::Accept | Verdict::Translated(_) => packet,
                 Verdict::Reject(_) => match engine.write_reject_reply(packet, &mut reply) {
-                    Ok(length) => &reply[..length],
+                    Ok(length) => {
+                        // A reply of its own: complete checksums, no segmentation.
+                        header = [0; VNET_HEADER_LEN];
+                        &reply[..length]
+                    }
                     Err(_) => continue,
                 },
                 // Drops, and any verdict a later engine adds: fail closed.
                 _ => continue,
             };
-            match tun.send(out) {
+            match tun.send(&header, out) {
                 Ok(()) => totals.sent += 1,
                 Err(_) => totals.send_errors += 1,
             }
