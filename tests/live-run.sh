@@ -34,10 +34,44 @@ NODE=kn-node-$ID
 PC=kn-pc-$ID
 PODS=(client wp1 wp2 ingress dns)
 declare -A POD_IP=([client]=10.10.0.50 [wp1]=10.10.0.102 [wp2]=10.10.0.112 [ingress]=10.10.0.105 [dns]=10.10.0.10)
+declare -A POD_IP6=([client]=fd00:10::50 [wp1]=fd00:10::102 [wp2]=fd00:10::112 [ingress]=fd00:10::105 [dns]=fd00:10::10)
 WORK=$(mktemp -d)
 # A copy, so that SIGHUP can be shown a change.
 cp examples/miempresa/cluster.yaml "$WORK/cluster.yaml"
-CLUSTER=(--cluster "$WORK/cluster.yaml" --cluster examples/miempresa/kube-proxy.yaml --node nodoa)
+# Dual-stack: the pod network gains fd00:10::/48, and wp-service an IPv6 twin.
+sed 's|^clusterCIDR: 10.10.0.0/16$|clusterCIDR: 10.10.0.0/16,fd00:10::/48|' \
+  examples/miempresa/kube-proxy.yaml > "$WORK/kube-proxy.yaml"
+grep -q 'fd00:10::/48' "$WORK/kube-proxy.yaml" || fail "could not make the KubeProxyConfiguration dual-stack"
+cat > "$WORK/v6.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: wp-v6, namespace: default}
+spec:
+  clusterIP: fd00:10:1::102
+  clusterIPs: [fd00:10:1::102]
+  ipFamilies: [IPv6]
+  ipFamilyPolicy: SingleStack
+  ports: [{name: http, port: 8080, protocol: TCP, targetPort: 80}]
+  selector: {app: wordpress}
+  type: ClusterIP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+addressType: IPv6
+metadata:
+  name: wp-v6-abcde
+  namespace: default
+  labels: {kubernetes.io/service-name: wp-v6}
+endpoints:
+- addresses: [fd00:10::102]
+  conditions: {ready: true, serving: true, terminating: false}
+  nodeName: nodoa
+- addresses: [fd00:10::112]
+  conditions: {ready: true, serving: true, terminating: false}
+  nodeName: nodob
+ports: [{name: http, port: 80, protocol: TCP}]
+EOF
+CLUSTER=(--cluster "$WORK/cluster.yaml" --cluster "$WORK/v6.yaml" --cluster "$WORK/kube-proxy.yaml" --node nodoa)
 RUN_PID=""
 
 cleanup() {
@@ -87,6 +121,11 @@ for pod in "${PODS[@]}"; do
   in_node ip addr add 169.254.1.1/32 dev "kv$n$ID"
   in_node ip link set "kv$n$ID" up
   in_node ip route add "${POD_IP[$pod]}/32" dev "kv$n$ID"
+  # IPv6 the same way: the gateway is fe80::1 on the node's side of the veth.
+  ip netns exec "$ns" ip -6 addr add "${POD_IP6[$pod]}/128" dev "ke$n$ID" nodad
+  in_node ip -6 addr add fe80::1/64 dev "kv$n$ID" nodad
+  ip netns exec "$ns" ip -6 route add default via fe80::1 dev "ke$n$ID"
+  in_node ip -6 route add "${POD_IP6[$pod]}/128" dev "kv$n$ID"
 done
 # Strict reverse-path filtering, as many distributions ship: kubenat must keep it for the
 # interfaces and put it back.
@@ -95,20 +134,21 @@ in_node sysctl -qw net.ipv4.conf.all.rp_filter=1
 # --- servers and clients -----------------------------------------------------------------
 cat > "$WORK/server.py" <<'EOF'
 # Answers each TCP connection with "NAME PEER-ADDRESS", then echoes what it gets until the
-# peer closes; "bulk" instead gets 8 MiB and the end of the connection.
+# peer closes; "bulk" instead gets 8 MiB and the end of the connection. IPv4 and IPv6.
 import socket, sys, threading
 name = sys.argv[1]
 def serve(c, peer):
     with c:
-        c.sendall(f"{name} {peer[0]}\n".encode())
+        c.sendall(f"{name} {peer[0].removeprefix('::ffff:')}\n".encode())
         while data := c.recv(200):
             if data == b"bulk\n":
                 c.sendall(b"k" * (8 << 20))
                 return
             c.sendall(data)
-s = socket.socket()
+s = socket.socket(socket.AF_INET6)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 80))
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 80))
 s.listen(64)
 print("listening", flush=True)
 while True:
@@ -218,6 +258,9 @@ client() { ip netns exec "$1" timeout 20 "$PY" -u "$WORK/client.py" "$2" "$3" "$
 snapshot() {
   {
     in_node ip -d rule show
+    in_node ip -6 -d rule show
+    in_node ip -6 route show table all | grep -E 'table 2750[12]' || true
+    in_node sysctl net.ipv6.conf.all.forwarding
     # IPv4 only: IPv6 link-local addresses appear on their own as DAD completes.
     in_node ip -4 route show table all
     in_node ip -o link show | awk '{ print $2 }'
@@ -258,6 +301,11 @@ client "$PC" 192.168.0.101 30880 3 > "$WORK/nodeport"
 # A port wp-service does not serve: ICMP port unreachable, so "connection refused" at once.
 client "$(pod_ns client)" 10.10.1.102 9999 1 > "$WORK/refused"
 grep -Eq '^refused after 0\.[0-4]' "$WORK/refused" || fail "port 9999 not refused quickly: $(cat "$WORK/refused")"
+
+# IPv6: wp-service's IPv6 twin reaches both WordPress pods, pod source kept.
+client "$(pod_ns client)" fd00:10:1::102 8080 6 > "$WORK/clusterip6"
+grep -qx "wp1 fd00:10::50" "$WORK/clusterip6" || fail "IPv6 ClusterIP never reached wp1: $(cat "$WORK/clusterip6")"
+grep -qx "wp2 fd00:10::50" "$WORK/clusterip6" || fail "IPv6 ClusterIP never reached wp2: $(cat "$WORK/clusterip6")"
 
 # Bulk TCP through a ClusterIP: the kernel hands kubenat 64 KiB GSO super-packets with
 # partial checksums (the TUN's offloads), which must leave with the NAT applied and come out
@@ -333,4 +381,4 @@ grep -q " 0 changes" "$WORK/cleanup2" || fail "second --cleanup undid something:
 snapshot "$WORK/cleaned"
 diff -u "$WORK/before" "$WORK/cleaned" >&2 || fail "--cleanup after SIGKILL left the node changed (diff above)"
 
-echo "live-run: ok (ClusterIP to both endpoints, NodePort masqueraded, refused port, bulk TCP with offloads, hairpin, UDP DNS, SIGUSR1 counters, SIGHUP with an open connection, SIGINT restore, --cleanup after SIGKILL)" >&2
+echo "live-run: ok (ClusterIP to both endpoints over IPv4 and IPv6, NodePort masqueraded, refused port, bulk TCP with offloads, hairpin, UDP DNS, SIGUSR1 counters, SIGHUP with an open connection, SIGINT restore, --cleanup after SIGKILL)" >&2

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeSet;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::journal::{Journal, Undo};
+use crate::routing::Family;
 use crate::tun::Tun;
 use crate::{ip, routing, sysctl};
 
@@ -18,9 +19,9 @@ pub struct Attached {
 }
 
 /// Creates the TUN device `kn<pid>` and steers traffic into it: what arrives on the
-/// interfaces `wanted` names (none: all but lo) and what the node sends to `services`. On
-/// an error, what was changed is undone.
-pub fn attach(services: &BTreeSet<Ipv4Addr>, wanted: &[String]) -> io::Result<Attached> {
+/// interfaces `wanted` names (none: all but lo) and what the node sends to `services`, for
+/// IPv4 and, when `ipv6`, for IPv6. On an error, what was changed is undone.
+pub fn attach(services: &BTreeSet<IpAddr>, wanted: &[String], ipv6: bool) -> io::Result<Attached> {
     let mut journal = Journal::create()?;
     let links = ip::links()?;
     let interfaces = interfaces(&links, wanted)?;
@@ -33,33 +34,34 @@ pub fn attach(services: &BTreeSet<Ipv4Addr>, wanted: &[String]) -> io::Result<At
         .filter(|&m| m < 65536)
         .max()
         .unwrap_or(1500);
-    // The TUN's own settings go with it: nothing to journal. No IPv6 on it (no router
-    // solicitations to loop back); written-back packets come from anywhere, the node's own
-    // addresses included (masquerade, ICMP errors), so no reverse-path check.
-    sysctl::write(&sysctl::device_key("ipv6", &name, "disable_ipv6"), "1")?;
+    // The TUN's own settings go with it: nothing to journal. No IPv6 address on it (no
+    // link-local, so no router solicitations or duplicate address detection to loop back),
+    // and no IPv6 at all unless IPv6 is steered; written-back packets come from anywhere,
+    // the node's own addresses included (masquerade, ICMP errors), so no reverse-path check.
+    if ipv6 {
+        sysctl::write(&sysctl::device_key("ipv6", &name, "addr_gen_mode"), "1")?;
+        sysctl::write(&sysctl::device_key("ipv6", &name, "accept_ra"), "0")?;
+    } else {
+        sysctl::write(&sysctl::device_key("ipv6", &name, "disable_ipv6"), "1")?;
+    }
     sysctl::write(&sysctl::device_key("ipv4", &name, "rp_filter"), "0")?;
     sysctl::write(&sysctl::device_key("ipv4", &name, "accept_local"), "1")?;
     ip::ip(&["link", "set", &name, "mtu", &mtu.to_string(), "up"])?;
 
-    let all_routes = ip::ip(&["-4", "route", "show", "table", "all"])?;
-    for table in [routing::INTERFACES_TABLE, routing::SERVICES_TABLE] {
-        let in_use = all_routes.lines().any(|line| {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            words.windows(2).any(|w| w == ["table", table])
-        });
-        if in_use {
-            return Err(io::Error::other(format!(
-                "routing table {table} is in use (`ip route show table {table}`): kubenat run \
-                 needs tables {} and {} for itself",
-                routing::INTERFACES_TABLE,
-                routing::SERVICES_TABLE
-            )));
-        }
-        journal.record(Undo::ip(&["-4", "route", "flush", "table", table]))?;
+    let families: &[Family] = if ipv6 {
+        &[Family::V4, Family::V6]
+    } else {
+        &[Family::V4]
+    };
+    for &family in families {
+        claim_tables(&mut journal, family)?;
+        ip::batch(&routing::routes(family, &name, services))?;
     }
-    ip::batch(&routing::routes(&name, services))?;
 
     set(&mut journal, "net/ipv4/ip_forward", "1")?;
+    if ipv6 {
+        set(&mut journal, "net/ipv6/conf/all/forwarding", "1")?;
+    }
     // The TUN's rp_filter counts only if `all` is 0 (the kernel takes the larger): lower
     // `all` and raise each other device to the old `all`, so their checks stay as they were.
     let all = sysctl::read("net/ipv4/conf/all/rp_filter")?;
@@ -73,22 +75,47 @@ pub fn attach(services: &BTreeSet<Ipv4Addr>, wanted: &[String]) -> io::Result<At
         set(&mut journal, "net/ipv4/conf/all/rp_filter", "0")?;
     }
 
-    for rule in routing::rules(&name, &interfaces) {
-        let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
-        journal.record(Undo::ip(&[&["rule", "del"], &rule[..]].concat()))?;
-        ip::ip(&[&["rule", "add"], &rule[..]].concat())?;
-    }
-    if ip::ip(&["-4", "rule", "list", "pref", "0"])?.contains("lookup local") {
-        journal.record(Undo::ip(&[
-            "rule", "add", "pref", "0", "lookup", "local", "protocol", "kernel",
-        ]))?;
-        ip::ip(&["rule", "del", "pref", "0", "lookup", "local"])?;
+    for &family in families {
+        let flag = family.flag();
+        for rule in routing::rules(family, &name, &interfaces) {
+            let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
+            journal.record(Undo::ip(&[&[flag, "rule", "del"], &rule[..]].concat()))?;
+            ip::ip(&[&[flag, "rule", "add"], &rule[..]].concat())?;
+        }
+        if ip::ip(&[flag, "rule", "list", "pref", "0"])?.contains("lookup local") {
+            journal.record(Undo::ip(&[
+                flag, "rule", "add", "pref", "0", "lookup", "local", "protocol", "kernel",
+            ]))?;
+            ip::ip(&[flag, "rule", "del", "pref", "0", "lookup", "local"])?;
+        }
     }
     Ok(Attached {
         tun,
         interfaces,
         journal,
     })
+}
+
+/// Makes sure `family`'s two tables are free, and journals emptying them.
+fn claim_tables(journal: &mut Journal, family: Family) -> io::Result<()> {
+    let flag = family.flag();
+    let all_routes = ip::ip(&[flag, "route", "show", "table", "all"])?;
+    for table in [routing::INTERFACES_TABLE, routing::SERVICES_TABLE] {
+        let in_use = all_routes.lines().any(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.windows(2).any(|w| w == ["table", table])
+        });
+        if in_use {
+            return Err(io::Error::other(format!(
+                "routing table {table} is in use (`ip {flag} route show table {table}`): \
+                 kubenat run needs tables {} and {} for itself",
+                routing::INTERFACES_TABLE,
+                routing::SERVICES_TABLE
+            )));
+        }
+        journal.record(Undo::ip(&[flag, "route", "flush", "table", table]))?;
+    }
+    Ok(())
 }
 
 impl Attached {

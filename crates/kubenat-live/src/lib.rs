@@ -10,7 +10,9 @@
 //! Every change to the host is journaled before it is made and undone on exit, on an error
 //! and on a panic; [`cleanup`] undoes what a run killed outright left behind.
 //!
-//! IPv4 only in this version: IPv6 traffic is not steered and passes through the kernel.
+//! IPv6 is steered too when the cluster has IPv6 addresses (a Service's or the node's),
+//! except ICMPv6, which carries neighbour discovery: ICMPv6 errors about translated
+//! connections pass untranslated.
 
 mod datapath;
 mod host;
@@ -80,9 +82,10 @@ pub fn run(
 ) -> Result<Totals, Error> {
     need_root()?;
     let services = routing::service_addresses(&state);
+    let ipv6 = routing::steers_ipv6(&state);
     let mut current = state.clone();
     let mut engine = Engine::from_state(state);
-    let attached = host::attach(&services, &options.interfaces)
+    let attached = host::attach(&services, &options.interfaces, ipv6)
         .map_err(|e| Error(format!("attaching to the network namespace: {e}")))?;
     ready(&Attachment {
         tun: attached.tun.name().to_string(),
@@ -93,7 +96,7 @@ pub fn run(
     let tun_name = attached.tun.name().to_string();
     let mut apply_reload = |engine: &mut Engine| match reload() {
         Ok(next) => {
-            let applied = apply_changes(engine, &current, &next, &tun_name);
+            let applied = apply_changes(engine, &current, &next, &tun_name, ipv6);
             eprintln!("kubenat run: SIGHUP: {applied} changes applied");
             current = next;
         }
@@ -123,7 +126,13 @@ pub fn run(
 /// update is taken), and routes the node's own packets to Service addresses that are new
 /// into the TUN (routes to addresses that went stay: a packet to them crosses kubenat,
 /// which lets it pass). Returns how many updates were applied.
-fn apply_changes(engine: &mut Engine, old: &ClusterState, new: &ClusterState, tun: &str) -> usize {
+fn apply_changes(
+    engine: &mut Engine,
+    old: &ClusterState,
+    new: &ClusterState,
+    tun: &str,
+    ipv6: bool,
+) -> usize {
     let mut applied = 0;
     for update in kubenat_core::Update::between(old, new) {
         if engine.update(update).is_ok() {
@@ -133,6 +142,7 @@ fn apply_changes(engine: &mut Engine, old: &ClusterState, new: &ClusterState, tu
     let before = routing::service_addresses(old);
     let added: std::collections::BTreeSet<_> = routing::service_addresses(new)
         .difference(&before)
+        .filter(|address| address.is_ipv4() || ipv6)
         .copied()
         .collect();
     if !added.is_empty() {

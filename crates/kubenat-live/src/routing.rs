@@ -1,13 +1,15 @@
-//! The policy routing that puts kubenat where netfilter's NAT hooks are: every IPv4 packet
+//! The policy routing that puts kubenat where netfilter's NAT hooks are: every packet
 //! arriving on the node's interfaces, and every packet the node sends to a Service
 //! address, is routed into the TUN device; what kubenat writes back into the TUN takes the
-//! ordinary tables.
+//! ordinary tables. The same rules and tables exist for IPv4 and, when the cluster has
+//! IPv6 addresses, for IPv6.
 //!
 //! ```text
 //! pref 1  iif TUN lookup local      packets kubenat wrote back: delivered here…
 //! pref 2  iif TUN lookup main       …or routed as usual
 //! pref 3  iif IF ipproto P lookup 27501
-//!                                   each node interface and P in tcp, udp, sctp, icmp:
+//!                                   each node interface and P in tcp, udp, sctp, icmp
+//!                                   (IPv6: tcp, udp, sctp):
 //!                                   table 27501 is `default dev TUN`
 //! pref 4  iif lo lookup 27502       sent by the node: table 27502 holds each Service IP
 //! pref 5  lookup local              moved here from pref 0, so that NodePorts and replies
@@ -20,7 +22,7 @@
 //! steered (a later slice).
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use kubenat_core::ClusterState;
 
@@ -33,20 +35,51 @@ pub const SERVICES_TABLE: &str = "27502";
 /// The preference the local table's rule moves to.
 pub const LOCAL_PREF: &str = "5";
 
-/// The IP protocols steered from the interfaces: those with ports, and ICMP (errors about
-/// translated connections, echo requests to Service addresses). Only these: ARP resolves
-/// the node's own addresses with an input route lookup of protocol 0, which must still find
-/// the local table.
-const STEERED: [&str; 4] = ["tcp", "udp", "sctp", "icmp"];
+/// An address family kubenat steers: rules, routes and sysctls exist once per family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
 
-/// One `ip rule` of ours: what follows `ip rule add` (or `del`).
-pub fn rules(tun: &str, interfaces: &[String]) -> Vec<Vec<String>> {
+impl Family {
+    /// `ip`'s option for the family.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Family::V4 => "-4",
+            Family::V6 => "-6",
+        }
+    }
+
+    /// The IP protocols steered from the interfaces: those with ports, and ICMP for IPv4
+    /// (errors about translated connections, echo requests to Service addresses). Only
+    /// these: ARP resolves the node's own addresses with an input route lookup of protocol
+    /// 0, which must still find the local table, and IPv6's neighbour discovery is ICMPv6,
+    /// so ICMPv6 is not steered (its errors about translated connections pass
+    /// untranslated: a known gap).
+    fn steered(self) -> &'static [&'static str] {
+        match self {
+            Family::V4 => &["tcp", "udp", "sctp", "icmp"],
+            Family::V6 => &["tcp", "udp", "sctp"],
+        }
+    }
+
+    fn default_route(self) -> &'static str {
+        match self {
+            Family::V4 => "default",
+            Family::V6 => "::/0",
+        }
+    }
+}
+
+/// One `ip rule` of ours for `family`: what follows `ip -4|-6 rule add` (or `del`).
+pub fn rules(family: Family, tun: &str, interfaces: &[String]) -> Vec<Vec<String>> {
     let mut rules = vec![
         rule("1", &["iif", tun], "local"),
         rule("2", &["iif", tun], "main"),
     ];
     for interface in interfaces {
-        rules.extend(STEERED.iter().map(|protocol| {
+        rules.extend(family.steered().iter().map(|protocol| {
             rule(
                 "3",
                 &["iif", interface, "ipproto", protocol],
@@ -66,27 +99,43 @@ fn rule(pref: &str, selector: &[&str], table: &str) -> Vec<String> {
     args.into_iter().map(str::to_string).collect()
 }
 
-/// The `ip -batch` lines that fill both tables.
-pub fn routes(tun: &str, services: &BTreeSet<Ipv4Addr>) -> Vec<String> {
+/// The `ip -batch` lines that fill both tables of `family`.
+pub fn routes(family: Family, tun: &str, services: &BTreeSet<IpAddr>) -> Vec<String> {
+    let default = family.default_route();
     let mut routes = vec![format!(
-        "route add default dev {tun} table {INTERFACES_TABLE} proto {PROTOCOL}"
+        "route add {default} dev {tun} table {INTERFACES_TABLE} proto {PROTOCOL}"
     )];
-    routes.extend(service_routes(tun, services));
+    routes.extend(service_routes(
+        tun,
+        services.iter().filter(|a| family_of(a) == family),
+    ));
     routes
 }
 
 /// The `ip -batch` lines that send the node's own packets to `services` into the TUN.
-pub fn service_routes(tun: &str, services: &BTreeSet<Ipv4Addr>) -> Vec<String> {
+pub fn service_routes<'a>(
+    tun: &str,
+    services: impl IntoIterator<Item = &'a IpAddr>,
+) -> Vec<String> {
     services
-        .iter()
+        .into_iter()
         .map(|address| {
-            format!("route add {address}/32 dev {tun} table {SERVICES_TABLE} proto {PROTOCOL}")
+            let bits = if address.is_ipv4() { 32 } else { 128 };
+            format!("route add {address}/{bits} dev {tun} table {SERVICES_TABLE} proto {PROTOCOL}")
         })
         .collect()
 }
 
-/// Every IPv4 address a Service answers on: cluster IPs, external IPs, load-balancer IPs.
-pub fn service_addresses(state: &ClusterState) -> BTreeSet<Ipv4Addr> {
+/// The family of an address.
+pub fn family_of(address: &IpAddr) -> Family {
+    match address {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    }
+}
+
+/// Every address a Service answers on: cluster IPs, external IPs, load-balancer IPs.
+pub fn service_addresses(state: &ClusterState) -> BTreeSet<IpAddr> {
     state
         .services
         .iter()
@@ -96,11 +145,16 @@ pub fn service_addresses(state: &ClusterState) -> BTreeSet<Ipv4Addr> {
                 .chain(&s.external_ips)
                 .chain(&s.load_balancer_ips)
         })
-        .filter_map(|address| match address {
-            IpAddr::V4(v4) => Some(*v4),
-            IpAddr::V6(_) => None,
-        })
+        .copied()
         .collect()
+}
+
+/// Whether IPv6 is steered: when some Service or the node has an IPv6 address. Otherwise
+/// the namespace's IPv6 settings are left alone (turning forwarding on stops an interface
+/// from accepting router advertisements).
+pub fn steers_ipv6(state: &ClusterState) -> bool {
+    service_addresses(state).iter().any(IpAddr::is_ipv6)
+        || state.proxy.node_ips.iter().any(IpAddr::is_ipv6)
 }
 
 #[cfg(test)]
@@ -109,7 +163,7 @@ mod tests {
 
     #[test]
     fn written_back_packets_skip_the_tun_and_local_comes_last() {
-        let rules = rules("kn42", &["eth0".into()]);
+        let rules = rules(Family::V4, "kn42", &["eth0".into()]);
         let lines: Vec<String> = rules.iter().map(|r| r.join(" ")).collect();
         assert_eq!(
             lines,
@@ -124,18 +178,39 @@ mod tests {
                 "pref 5 lookup local protocol 250",
             ]
         );
+        // IPv6: neighbour discovery is ICMPv6, which must reach the local table.
+        let v6: Vec<String> = rules_v6_lines();
+        assert!(!v6.iter().any(|l| l.contains("icmp")), "{v6:?}");
+        assert_eq!(v6.len(), 7);
+    }
+
+    fn rules_v6_lines() -> Vec<String> {
+        rules(Family::V6, "kn42", &["eth0".into()])
+            .iter()
+            .map(|r| r.join(" "))
+            .collect()
     }
 
     #[test]
-    fn one_route_per_service_address() {
-        let services =
-            BTreeSet::from([Ipv4Addr::new(10, 10, 1, 102), Ipv4Addr::new(10, 10, 1, 10)]);
+    fn one_route_per_service_address_of_the_family() {
+        let services = BTreeSet::from([
+            "10.10.1.102".parse().unwrap(),
+            "10.10.1.10".parse().unwrap(),
+            "fd00:10:1::102".parse().unwrap(),
+        ]);
         assert_eq!(
-            routes("kn42", &services),
+            routes(Family::V4, "kn42", &services),
             [
                 "route add default dev kn42 table 27501 proto 250",
                 "route add 10.10.1.10/32 dev kn42 table 27502 proto 250",
                 "route add 10.10.1.102/32 dev kn42 table 27502 proto 250",
+            ]
+        );
+        assert_eq!(
+            routes(Family::V6, "kn42", &services),
+            [
+                "route add ::/0 dev kn42 table 27501 proto 250",
+                "route add fd00:10:1::102/128 dev kn42 table 27502 proto 250",
             ]
         );
     }
