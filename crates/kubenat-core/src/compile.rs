@@ -28,7 +28,7 @@ pub(crate) struct CompileSettings {
 /// cluster IP and port, reachable through [`Tables::lookup`]. Headless Services (no cluster
 /// IP) compile to nothing. Where two Services claim the same address, protocol and port,
 /// or the same NodePort, the one compiled first keeps it (Services compile in
-/// namespace/name order; after an [`Update`], the Service already holding it).
+/// namespace/name order; after an [`Update`](crate::Update), the Service already holding it).
 ///
 /// ```
 /// use kubenat_core::tables::Frontend;

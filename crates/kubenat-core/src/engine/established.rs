@@ -1,8 +1,9 @@
 //! Packets of tracked connections: the conntrack hit at the arriving hook (DNAT or the
 //! whole reverse NAT), and masquerade at POSTROUTING.
 
+use super::Core;
 use super::family::{Family, FamilyState};
-use super::{Core, apply};
+use super::process::apply;
 use crate::addr::Addr;
 use crate::conntrack::{Conntrack, Direction, Entry, Tuple};
 use crate::meta::{Connection, PacketMeta};

@@ -6,6 +6,7 @@ mod family;
 mod fragments;
 mod hook;
 mod new_connection;
+mod process;
 mod reply;
 mod select;
 mod update;
@@ -16,17 +17,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use std::sync::Arc;
 
-use crate::addr::Addr;
-use crate::conntrack::Tuple;
 use crate::control_plane::{ControlPlane, Publication};
 use crate::counters::Counters;
-use crate::meta::{ChecksumStatus, PacketMeta};
 use crate::model::{ClusterState, ProxyConfig};
-use crate::packet::{self, Parsed};
 use crate::tables::{ClusterTables, NodeSettings, Tables};
 use crate::time::Instant;
-use crate::trace::{NoTrace, Trace, TraceStep};
-use crate::verdict::{Flow, Hook, Rewrite, Verdict};
 use family::FamilyState;
 
 /// The way a packet crosses the node, for callers that run both hooks in one call
@@ -77,8 +72,8 @@ struct Core {
 /// 1. [`Engine::new`] with the node's [`ClusterState`];
 /// 2. every packet through [`Engine::process`] at the hook where it is (or
 ///    [`Engine::process_path`] for both hooks at once); forward it on
-///    [`Verdict::Accept`] and [`Verdict::Translated`] (rewritten in place), discard it on
-///    [`Verdict::Drop`], and on [`Verdict::Reject`] send [`Engine::write_reject_reply`]'s
+///    [`Verdict::Accept`](crate::Verdict::Accept) and [`Verdict::Translated`](crate::Verdict::Translated) (rewritten in place), discard it on
+///    [`Verdict::Drop`](crate::Verdict::Drop), and on [`Verdict::Reject`](crate::Verdict::Reject) send [`Engine::write_reject_reply`]'s
 ///    reply instead;
 /// 3. API-server changes through [`Engine::update`];
 /// 4. [`Engine::handle_timeout`] when [`Engine::poll_at`] says, to expire connections.
@@ -254,157 +249,6 @@ impl Engine {
             .capacity()
             .max(self.v6.conntrack.capacity())
     }
-
-    /// Runs one packet through one hook. `packet` is raw IP (for a frame, pass the slice
-    /// after the link header); it is rewritten in place when translated, checksums
-    /// included, and never changes length. A packet that is neither IPv4 nor IPv6 is
-    /// dropped ([`DropReason::MalformedIpHeader`](crate::DropReason::MalformedIpHeader)).
-    ///
-    /// A forwarded packet goes through [`Hook::Prerouting`] then [`Hook::Postrouting`];
-    /// one the node sends through [`Hook::Output`] then [`Hook::Postrouting`]. DNAT and
-    /// reverse NAT happen in the first hook, masquerade in the second.
-    ///
-    /// ```
-    /// use kubenat_core::{Engine, Flow, Hook, Instant, Verdict, reference};
-    ///
-    /// fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, syn_ack: bool) -> Vec<u8> {
-    ///     let mut builder =
-    ///         etherparse::PacketBuilder::ipv4(src, dst, 64).tcp(sport, dport, 1, 64240);
-    ///     builder = if syn_ack { builder.syn().ack(2) } else { builder.syn() };
-    ///     let mut packet = Vec::new();
-    ///     builder.write(&mut packet, &[]).unwrap();
-    ///     packet
-    /// }
-    ///
-    /// // nodoa's kube-proxy. A pod on it connects to mariadb-service (10.10.1.101:3307),
-    /// // whose only endpoint is 10.10.0.103:3306.
-    /// let mut engine = Engine::new(&reference::cluster("nodoa"));
-    /// let mut syn = tcp([10, 10, 0, 50], 40000, [10, 10, 1, 101], 3307, false);
-    /// let verdict = engine.process(Hook::Prerouting, &mut syn, Instant::ZERO);
-    /// let Verdict::Translated(rewrite) = verdict else { panic!("DNAT expected") };
-    /// assert!(rewrite.destination() && !rewrite.source());
-    /// // The packet itself was rewritten.
-    /// let flow = Flow::of_packet(&syn).unwrap();
-    /// assert_eq!(flow.destination, "10.10.0.103:3306".parse().unwrap());
-    /// let ip = etherparse::Ipv4HeaderSlice::from_slice(&syn).unwrap();
-    /// assert_eq!(ip.destination(), [10, 10, 0, 103]);
-    /// // A pod source is not masqueraded: POSTROUTING leaves it alone.
-    /// assert_eq!(engine.process(Hook::Postrouting, &mut syn, Instant::ZERO), Verdict::Accept);
-    ///
-    /// // The endpoint's SYN-ACK comes back from the service address.
-    /// let mut syn_ack = tcp([10, 10, 0, 103], 3306, [10, 10, 0, 50], 40000, true);
-    /// let now = Instant::from_millis(1);
-    /// let verdict = engine.process(Hook::Prerouting, &mut syn_ack, now);
-    /// assert!(matches!(verdict, Verdict::Translated(r) if r.source()), "reverse NAT");
-    /// let flow = Flow::of_packet(&syn_ack).unwrap();
-    /// assert_eq!(flow.source, "10.10.1.101:3307".parse().unwrap());
-    /// assert_eq!(engine.connections(), 1);
-    /// ```
-    ///
-    /// The packet comes with fresh metadata ([`PacketMeta::default`]): its checksums are
-    /// verified at PREROUTING, and POSTROUTING finds its connection by its tuple. A caller
-    /// that hands one packet through several hooks, or knows its checksum state, uses
-    /// [`Engine::process_with`].
-    #[inline]
-    pub fn process(&mut self, hook: Hook, packet: &mut [u8], now: Instant) -> Verdict {
-        self.process_with(hook, packet, &mut PacketMeta::default(), now)
-    }
-
-    /// [`Engine::process`] with the packet's own metadata: what the caller knows of its
-    /// checksum, and the connection an earlier hook gave it (written here for the next).
-    #[inline]
-    pub fn process_with(
-        &mut self,
-        hook: Hook,
-        packet: &mut [u8],
-        meta: &mut PacketMeta,
-        now: Instant,
-    ) -> Verdict {
-        self.process_traced(hook, packet, meta, now, &mut NoTrace)
-    }
-
-    /// [`Engine::process_with`], recording every decision into `trace`.
-    #[inline]
-    pub fn process_traced(
-        &mut self,
-        hook: Hook,
-        packet: &mut [u8],
-        meta: &mut PacketMeta,
-        now: Instant,
-        trace: &mut impl Trace,
-    ) -> Verdict {
-        self.refresh();
-        let before = trace.enabled().then(|| Flow::of_packet(packet)).flatten();
-        let verdict = self.hook(hook, packet, meta, now, trace);
-        self.finish(verdict, before, packet, trace)
-    }
-
-    /// Runs one packet through both hooks of `path` (DNAT on the way in, masquerade on the
-    /// way out) and reports the combined change: what either hook rewrote. Counted once. A
-    /// drop or reject in the first hook skips the second. The packet's checksums are verified on a forwarded
-    /// path ([`PacketMeta::default`]); [`Engine::process_path_traced`] takes metadata.
-    pub fn process_path(&mut self, path: Path, packet: &mut [u8], now: Instant) -> Verdict {
-        let mut meta = PacketMeta::default();
-        self.process_path_traced(path, packet, &mut meta, now, &mut NoTrace)
-    }
-
-    /// [`Engine::process_path`] with the packet's metadata, recording every decision into
-    /// `trace`.
-    pub fn process_path_traced(
-        &mut self,
-        path: Path,
-        packet: &mut [u8],
-        meta: &mut PacketMeta,
-        now: Instant,
-        trace: &mut impl Trace,
-    ) -> Verdict {
-        self.refresh();
-        let before = trace.enabled().then(|| Flow::of_packet(packet)).flatten();
-        let first = match path {
-            Path::Forward => Hook::Prerouting,
-            Path::LocalOut => Hook::Output,
-        };
-        let verdict = match self.hook(first, packet, meta, now, trace) {
-            Verdict::Accept => self.hook(Hook::Postrouting, packet, meta, now, trace),
-            Verdict::Translated(first) => {
-                match self.hook(Hook::Postrouting, packet, meta, now, trace) {
-                    Verdict::Translated(second) => Verdict::Translated(first.and(second)),
-                    _ => Verdict::Translated(first),
-                }
-            }
-            stop => stop,
-        };
-        self.finish(verdict, before, packet, trace)
-    }
-
-    /// Counts the verdict and, when tracing, records it: a rewrite with the packet's
-    /// 5-tuple `before` and as it leaves.
-    #[inline(always)]
-    fn finish(
-        &mut self,
-        verdict: Verdict,
-        before: Option<Flow>,
-        packet: &[u8],
-        trace: &mut impl Trace,
-    ) -> Verdict {
-        self.counters.record(&verdict);
-        if trace.enabled() {
-            let step = match verdict {
-                Verdict::Translated(_) => match (before, Flow::of_packet(packet)) {
-                    (Some(before), Some(after)) => Some(TraceStep::Rewritten { before, after }),
-                    _ => None,
-                },
-                Verdict::Accept => Some(TraceStep::Accepted),
-                Verdict::Drop(reason) => Some(TraceStep::Dropped(reason)),
-                Verdict::Reject(reason) => Some(TraceStep::Rejected(reason)),
-            };
-            if let Some(step) = step {
-                trace.step(step);
-            }
-        }
-        verdict
-    }
-
     /// The next time a connection expires: call [`Engine::handle_timeout`] then. `None`
     /// while no connection is tracked. Changes after every packet and update, so re-arm
     /// the timer after each call that may create or touch a connection.
@@ -423,26 +267,4 @@ impl Engine {
         self.core.now = self.core.now.max(now);
         self.v4.conntrack.expire(self.core.now) + self.v6.conntrack.expire(self.core.now)
     }
-}
-
-/// Rewrites the packet to `after` if that changes anything.
-fn apply<A: Addr>(
-    packet: &mut [u8],
-    parsed: &Parsed<A>,
-    after: &Tuple<A>,
-    checksum: ChecksumStatus,
-) -> Verdict {
-    if *after == parsed.tuple {
-        return Verdict::Accept;
-    }
-    packet::rewrite(
-        packet,
-        parsed.l4_offset,
-        parsed.l4_len,
-        &parsed.tuple,
-        after,
-        true,
-        checksum,
-    );
-    Verdict::Translated(Rewrite::between(&parsed.tuple, after))
 }

@@ -1,8 +1,9 @@
 //! New connections: the service rules decide, an endpoint is chosen, the connection is
 //! tracked (with a masquerade port when it needs one) and the packet rewritten.
 
+use super::Core;
 use super::family::{Family, FamilyState};
-use super::{Core, apply};
+use super::process::apply;
 use crate::addr::Addr;
 use crate::conntrack::{Conntrack, InsertError, Tuple};
 use crate::meta::{Connection, PacketMeta};

@@ -1,0 +1,270 @@
+//! [`GrowingIndex`]: a [`FlowIndex`] that doubles by incremental rehash.
+
+use super::*;
+
+/// Lanes a [`GrowingIndex`] starts with (16 buckets, 1 KiB), unless its cap needs fewer.
+const FIRST_LANES: usize = 16 * LANES;
+/// Buckets of the next table an insert clears, and buckets of the old table it moves.
+/// Growth starts at a quarter full: clearing the next table (twice the buckets) takes a
+/// seventh of the lanes in inserts, moving a fourteenth, so the table is never more than
+/// about 46% full. Few per insert, so one batch of new connections touches few fresh
+/// pages: their first-touch faults, not the copying, are what growth costs a batch.
+const CLEARS_PER_INSERT: usize = 2;
+const MOVES_PER_INSERT: usize = 2;
+
+/// A [`FlowIndex`] that grows with the keys it holds, from 1 KiB up to what `max_keys`
+/// keys need at half load, by incremental rehash (see the module docs).
+pub(crate) struct GrowingIndex {
+    table: FlowIndex,
+    /// The next table while it is being cleared, `cleared` buckets of it so far.
+    next: Option<Box<[MaybeUninit<Bucket>]>>,
+    cleared: usize,
+    /// The table being emptied into `table` while growing; no buckets otherwise.
+    old: FlowIndex,
+    /// Buckets of `old` already moved.
+    moved: usize,
+    /// Keys a move could not place (every bucket within reach full in the new table):
+    /// kept here, never dropped, and placed again at the next growth. Practically empty.
+    pub(super) spilled: Vec<(u32, u32)>,
+    pub(super) keys: usize,
+    /// Inserts take the growth step from this many keys on: a quarter of the table's
+    /// lanes (or what `reserve` made room for), zero while a table is being cleared or
+    /// moved, never at the cap.
+    step_at: usize,
+    /// Keys `reserve` made room for.
+    reserved: usize,
+    max_keys: usize,
+}
+
+impl GrowingIndex {
+    /// An empty index that will hold up to `max_keys` keys.
+    pub fn new(max_keys: usize) -> GrowingIndex {
+        GrowingIndex {
+            table: FlowIndex::with_lanes(FIRST_LANES.min(max_keys.saturating_mul(2))),
+            next: None,
+            cleared: 0,
+            old: FlowIndex {
+                buckets: Box::new([]),
+            },
+            moved: 0,
+            spilled: Vec::new(),
+            keys: 0,
+            step_at: 0,
+            reserved: 0,
+            max_keys,
+        }
+        .with_step_at()
+    }
+
+    /// Sets `step_at` for the state the index is in.
+    fn with_step_at(mut self) -> GrowingIndex {
+        self.set_step_at();
+        self
+    }
+
+    fn set_step_at(&mut self) {
+        let at_cap = self.table.buckets.len() >= buckets_for(self.max_keys.saturating_mul(2));
+        self.step_at = if self.moving() || self.next.is_some() {
+            0
+        } else if at_cap {
+            usize::MAX
+        } else {
+            (self.table.lanes() / 4).max(self.reserved)
+        };
+    }
+
+    /// Bytes held (all three tables while growing).
+    pub fn bytes(&self) -> usize {
+        self.table.bytes()
+            + self.old.bytes()
+            + self
+                .next
+                .as_ref()
+                .map_or(0, |next| std::mem::size_of_val(&**next))
+            + self.spilled.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
+
+    #[inline(always)]
+    pub(super) fn moving(&self) -> bool {
+        !self.old.buckets.is_empty()
+    }
+
+    /// Starts loading the home bucket of `hash` into cache (both while moving).
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        self.table.prefetch(hash);
+        if self.moving() {
+            self.old.prefetch(hash);
+        }
+    }
+
+    /// The value stored under `hash` for which `is_key` is true.
+    #[inline(always)]
+    pub fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.find_map(hash, |value| is_key(value).then_some(value))
+    }
+
+    /// [`FlowIndex::find_map`] over every table.
+    #[inline(always)]
+    pub fn find_map<R>(&self, hash: u64, mut key: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        if let Some(found) = self.table.find_map(hash, &mut key) {
+            return Some(found);
+        }
+        if self.moving() || !self.spilled.is_empty() {
+            return self.find_elsewhere(hash, key);
+        }
+        None
+    }
+
+    /// The old table and the spilled keys: only a miss in the current table gets here.
+    #[inline(never)]
+    fn find_elsewhere<R>(&self, hash: u64, mut key: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        if self.moving()
+            && let Some(found) = self.old.find_map(hash, &mut key)
+        {
+            return Some(found);
+        }
+        if self.spilled.is_empty() {
+            return None;
+        }
+        let sig = signature(hash);
+        self.spilled
+            .iter()
+            .filter(|&&(s, _)| s == sig)
+            .find_map(|&(_, value)| key(value))
+    }
+
+    /// Stores `value` under `hash`, advancing growth by a step. False when every bucket
+    /// within reach is full (practically never).
+    #[inline]
+    pub fn insert(&mut self, hash: u64, value: u32) -> bool {
+        if self.keys >= self.step_at {
+            self.step();
+        }
+        let stored = self.table.insert(hash, value);
+        self.keys += usize::from(stored);
+        stored
+    }
+
+    /// One step of growth: start it, clear some of the next table, or move some keys.
+    #[cold]
+    fn step(&mut self) {
+        if self.moving() {
+            for _ in 0..MOVES_PER_INSERT {
+                if self.moving() {
+                    self.move_one();
+                }
+            }
+        } else if self.next.is_some() {
+            self.clear_some();
+        } else {
+            self.start_growing();
+        }
+        self.set_step_at();
+    }
+
+    /// Removes the entry holding exactly `value` under `hash`. False when absent.
+    pub fn remove(&mut self, hash: u64, value: u32) -> bool {
+        let removed = self.table.remove(hash, value)
+            || (self.moving() && self.old.remove(hash, value))
+            || self.remove_spilled(signature(hash), value);
+        self.keys -= usize::from(removed);
+        removed
+    }
+
+    fn remove_spilled(&mut self, sig: u32, value: u32) -> bool {
+        match self.spilled.iter().position(|&key| key == (sig, value)) {
+            Some(at) => {
+                self.spilled.swap_remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Grows at once to hold `keys` keys (up to `max_keys`) at half load, moving every key
+    /// now, and starts no growth before there are more: for a caller that wants no
+    /// allocation, and no moving, while they come.
+    pub fn reserve(&mut self, keys: usize) {
+        let keys = keys.min(self.max_keys);
+        self.reserved = self.reserved.max(keys);
+        self.set_step_at();
+        let lanes = keys.saturating_mul(2);
+        if buckets_for(lanes) <= self.table.buckets.len() {
+            return;
+        }
+        while self.moving() {
+            self.move_one();
+        }
+        self.next = None;
+        self.switch_to(FlowIndex::with_lanes(lanes));
+        while self.moving() {
+            self.move_one();
+        }
+        self.set_step_at();
+    }
+
+    /// Allocates the next table, twice as large (up to what `max_keys` needs at half
+    /// load), to be cleared over the next inserts.
+    fn start_growing(&mut self) {
+        let lanes = (self.table.lanes() * 2).min(self.max_keys.saturating_mul(2));
+        let buckets = buckets_for(lanes);
+        if buckets <= self.table.buckets.len() {
+            return; // at the cap: the table already has room for `max_keys` at half load
+        }
+        self.next = Some(Box::new_uninit_slice(buckets));
+        self.cleared = 0;
+        self.clear_some();
+    }
+
+    /// Clears the next few buckets of the next table; once all are, moves to it.
+    fn clear_some(&mut self) {
+        let Some(next) = &mut self.next else { return };
+        let end = (self.cleared + CLEARS_PER_INSERT).min(next.len());
+        for bucket in &mut next[self.cleared..end] {
+            bucket.write(EMPTY_BUCKET);
+        }
+        self.cleared = end;
+        if end == next.len()
+            && let Some(next) = self.next.take()
+        {
+            // SAFETY: every bucket of `next` was written above, over this and earlier calls.
+            let buckets = unsafe { next.assume_init() };
+            self.switch_to(FlowIndex { buckets });
+        }
+    }
+
+    /// Makes `table` the current table and the current one the old, to move from.
+    fn switch_to(&mut self, table: FlowIndex) {
+        self.old = std::mem::replace(&mut self.table, table);
+        self.moved = 0;
+        for (sig, value) in std::mem::take(&mut self.spilled) {
+            place(&mut self.table, &mut self.spilled, sig, value);
+        }
+    }
+
+    /// Moves the next old bucket's keys into the table; frees the old table after its last.
+    fn move_one(&mut self) {
+        let GrowingIndex {
+            table,
+            old,
+            moved,
+            spilled,
+            ..
+        } = self;
+        old.drain(*moved, |sig, value| place(table, spilled, sig, value));
+        *moved += 1;
+        if *moved == old.buckets.len() {
+            *old = FlowIndex {
+                buckets: Box::new([]),
+            };
+        }
+    }
+}
+
+/// Stores a moving key in `table`, or in `spilled` when its neighbourhood is full.
+fn place(table: &mut FlowIndex, spilled: &mut Vec<(u32, u32)>, sig: u32, value: u32) {
+    if !table.insert_signed(sig, value) {
+        spilled.push((sig, value));
+    }
+}

@@ -1,0 +1,223 @@
+//! The flow indexes: a hash to `u32` values (slab slots, service ports), in cache-line
+//! buckets that can be prefetched a batch ahead, the way DPDK's bulk hash lookup hides
+//! memory latency.
+//!
+//! Each bucket is one 64-byte line holding 7 (signature, value) lanes and a count of the
+//! keys that overflowed to later buckets. A lookup reads the home bucket, compares 32-bit
+//! signatures, and asks the caller to confirm a candidate (the full key lives with the
+//! caller); only when the home bucket has overflowed does it probe further. The home bucket
+//! is derived from the signature alone, so a key can move to a larger table without its
+//! hash, and the full key, being read again.
+//!
+//! [`FlowIndex`] has a fixed bucket count. [`GrowingIndex`] starts small and doubles, up
+//! to a cap, by incremental rehash: from a quarter full, each insert clears a few
+//! buckets of the next, twice as large, table (never-touched memory, so no insert pays for
+//! a whole table's page faults or zeroing); then the new table takes every insert, each
+//! insert moves a few buckets of the old one over, and lookups read both until the old one
+//! is empty. No insert waits for a whole table to be cleared, rehashed or copied.
+
+use std::mem::MaybeUninit;
+
+mod growing;
+
+pub(crate) use growing::GrowingIndex;
+
+const LANES: usize = 7;
+/// How far a key may land from its home bucket.
+const MAX_PROBE: usize = 32;
+const EMPTY: u32 = 0;
+const EMPTY_BUCKET: Bucket = Bucket {
+    signatures: [EMPTY; LANES],
+    overflow: 0,
+    values: [0; LANES],
+    _pad: 0,
+};
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Bucket {
+    signatures: [u32; LANES],
+    /// Keys whose home is this bucket but which live in a later one.
+    overflow: u32,
+    values: [u32; LANES],
+    _pad: u32,
+}
+
+/// A fixed-size multimap from 64-bit hashes to `u32` values.
+#[derive(Clone)]
+pub(crate) struct FlowIndex {
+    buckets: Box<[Bucket]>,
+}
+
+#[inline(always)]
+fn signature(hash: u64) -> u32 {
+    // Never zero: zero marks an empty lane.
+    ((hash >> 32) as u32) | 1
+}
+
+impl FlowIndex {
+    /// An index for up to `capacity` keys, at most half full: any bucket count works (no
+    /// power-of-two rounding), so memory follows capacity closely.
+    pub fn new(capacity: usize) -> FlowIndex {
+        FlowIndex::with_lanes(capacity.max(1).saturating_mul(2))
+    }
+
+    /// At least enough buckets for `lanes` keys (one at least), all empty.
+    fn with_lanes(lanes: usize) -> FlowIndex {
+        FlowIndex {
+            buckets: vec![EMPTY_BUCKET; buckets_for(lanes)].into_boxed_slice(),
+        }
+    }
+
+    /// Lanes: keys it can hold at most.
+    fn lanes(&self) -> usize {
+        self.buckets.len() * LANES
+    }
+
+    /// The home bucket: the signature scaled onto the bucket count (Lemire's
+    /// multiply-shift range reduction).
+    #[inline(always)]
+    fn home(&self, sig: u32) -> usize {
+        ((u64::from(sig) * self.buckets.len() as u64) >> 32) as usize
+    }
+
+    /// How many buckets a key may be probed over: never more than there are.
+    #[inline]
+    fn reach(&self) -> usize {
+        MAX_PROBE.min(self.buckets.len())
+    }
+
+    /// The bucket `distance` (less than the bucket count) after `home`, wrapping around.
+    #[inline]
+    fn at(&self, home: usize, distance: usize) -> usize {
+        let index = home + distance;
+        if index >= self.buckets.len() {
+            index - self.buckets.len()
+        } else {
+            index
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.buckets)
+    }
+
+    /// Starts loading the home bucket of `hash` into cache.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        prefetch(&self.buckets[self.home(signature(hash))]);
+    }
+
+    /// The value stored under `hash` for which `is_key` is true.
+    #[inline(always)]
+    pub fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.find_map(hash, |value| is_key(value).then_some(value))
+    }
+
+    /// What `key` makes of the first value stored under `hash` it accepts (returns
+    /// `Some` for): the caller confirms a candidate and keeps what it read doing so.
+    #[inline(always)]
+    pub fn find_map<R>(&self, hash: u64, mut key: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        let sig = signature(hash);
+        let home = self.home(sig);
+        for distance in 0..self.reach() {
+            let bucket = &self.buckets[self.at(home, distance)];
+            for lane in 0..LANES {
+                if bucket.signatures[lane] == sig
+                    && let Some(found) = key(bucket.values[lane])
+                {
+                    return Some(found);
+                }
+            }
+            if distance == 0 && bucket.overflow == 0 {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Stores `value` under `hash`. False when every bucket within reach is full (at the
+    /// load this index is sized for, practically never).
+    pub fn insert(&mut self, hash: u64, value: u32) -> bool {
+        self.insert_signed(signature(hash), value)
+    }
+
+    fn insert_signed(&mut self, sig: u32, value: u32) -> bool {
+        let home = self.home(sig);
+        for distance in 0..self.reach() {
+            let index = self.at(home, distance);
+            let bucket = &mut self.buckets[index];
+            if let Some(lane) = bucket.signatures.iter().position(|&s| s == EMPTY) {
+                bucket.signatures[lane] = sig;
+                bucket.values[lane] = value;
+                if distance > 0 {
+                    self.buckets[home].overflow += 1;
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Removes the entry holding exactly `value` under `hash`. False when absent.
+    pub fn remove(&mut self, hash: u64, value: u32) -> bool {
+        let sig = signature(hash);
+        let home = self.home(sig);
+        for distance in 0..self.reach() {
+            let index = self.at(home, distance);
+            let bucket = &mut self.buckets[index];
+            for lane in 0..LANES {
+                if bucket.signatures[lane] == sig && bucket.values[lane] == value {
+                    bucket.signatures[lane] = EMPTY;
+                    if distance > 0 {
+                        self.buckets[home].overflow -= 1;
+                    }
+                    return true;
+                }
+            }
+            if distance == 0 && self.buckets[home].overflow == 0 {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// Empties bucket `index`, handing each (signature, value) it held to `take`. The keys
+    /// of other buckets stay findable.
+    fn drain(&mut self, index: usize, mut take: impl FnMut(u32, u32)) {
+        for lane in 0..LANES {
+            let sig = self.buckets[index].signatures[lane];
+            if sig == EMPTY {
+                continue;
+            }
+            self.buckets[index].signatures[lane] = EMPTY;
+            let home = self.home(sig);
+            if home != index {
+                self.buckets[home].overflow -= 1;
+            }
+            take(sig, self.buckets[index].values[lane]);
+        }
+    }
+}
+
+/// Buckets for `lanes` keys: one at least.
+fn buckets_for(lanes: usize) -> usize {
+    lanes.div_ceil(LANES).max(1)
+}
+
+/// Asks the CPU to start loading `value`'s cache line; a no-op where there is no hint.
+#[inline(always)]
+pub(crate) fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint with no effect on memory; any address is allowed.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch((value as *const T).cast::<i8>(), _MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
+#[cfg(test)]
+mod tests;

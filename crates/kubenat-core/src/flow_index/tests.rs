@@ -1,0 +1,170 @@
+use super::*;
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u16),
+    Remove(u16),
+}
+
+fn ops(len: usize) -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(
+        prop_oneof![
+            3 => any::<u16>().prop_map(Op::Insert),
+            1 => any::<u16>().prop_map(Op::Remove),
+        ],
+        0..len,
+    )
+}
+
+/// A key's hash; `crowd` > 0 puts a third or more of the keys' signatures, and with
+/// them their home buckets, into one quarter of the table, so home buckets overflow.
+fn hash(k: u16, crowd: u64) -> u64 {
+    let h = u64::from(k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    if crowd == 0 {
+        h
+    } else {
+        ((u64::from(k) % (crowd * 3)) << 62) | (h >> 2)
+    }
+}
+
+proptest! {
+    /// The fixed index, half full at capacity, agrees with a HashMap model under any
+    /// sequence of inserts and removes, including hashes crowded into few buckets.
+    #[test]
+    fn behaves_like_a_map(ops in ops(400), crowd in 0u64..4) {
+        let mut index = FlowIndex::new(300);
+        let mut model: HashMap<u16, u32> = HashMap::new();
+        for (n, op) in ops.into_iter().enumerate() {
+            match op {
+                Op::Insert(k) if !model.contains_key(&k) && model.len() < 300 => {
+                    prop_assert!(index.insert(hash(k, crowd), n as u32));
+                    model.insert(k, n as u32);
+                }
+                Op::Remove(k) => {
+                    let expected = model.remove(&k);
+                    let removed = expected.is_some_and(|v| index.remove(hash(k, crowd), v));
+                    prop_assert_eq!(removed, expected.is_some());
+                }
+                _ => {}
+            }
+            for (&k, &v) in &model {
+                prop_assert_eq!(index.find(hash(k, crowd), |x| x == v), Some(v));
+            }
+        }
+    }
+
+    /// The growing index agrees with a HashMap model while it grows from its first
+    /// kilobyte through several doublings (lookups reading both tables mid-move), and
+    /// stops growing at its cap.
+    #[test]
+    fn grows_like_a_map(ops in ops(3000), crowd in 0u64..4, cap in 1usize..2000) {
+        let mut index = GrowingIndex::new(cap);
+        let mut model: HashMap<u16, u32> = HashMap::new();
+        for (n, op) in ops.into_iter().enumerate() {
+            match op {
+                Op::Insert(k) if !model.contains_key(&k) && model.len() < cap => {
+                    prop_assert!(index.insert(hash(k, crowd), n as u32));
+                    model.insert(k, n as u32);
+                    prop_assert_eq!(index.find(hash(k, crowd), |x| x == n as u32), Some(n as u32));
+                }
+                Op::Remove(k) => {
+                    let expected = model.remove(&k);
+                    let removed = expected.is_some_and(|v| index.remove(hash(k, crowd), v));
+                    prop_assert_eq!(removed, expected.is_some());
+                    prop_assert_eq!(index.find(hash(k, crowd), |_| true).filter(|_| expected.is_some()), None);
+                }
+                _ => {}
+            }
+            prop_assert_eq!(index.keys, model.len());
+            if n % 64 == 0 {
+                for (&k, &v) in &model {
+                    prop_assert_eq!(index.find(hash(k, crowd), |x| x == v), Some(v));
+                }
+            }
+        }
+        for (&k, &v) in &model {
+            prop_assert_eq!(index.find(hash(k, crowd), |x| x == v), Some(v));
+        }
+        // Never more than twice what the cap needs at half load (a move in progress).
+        let full = FlowIndex::new(cap).bytes();
+        prop_assert!(index.bytes() <= 2 * full + 16 * 64, "{} > {}", index.bytes(), full);
+    }
+}
+
+#[test]
+fn a_move_that_finds_no_room_keeps_the_key() {
+    // Same-hash keys (home bucket 0 in every table size) fill the old table's whole
+    // neighbourhood; once growth switches tables, more of them crowd the new table's
+    // neighbourhood before the old keys are moved, so some moves find no room.
+    let same = 1u64 << 32;
+    // Spread over the middle half of the signatures: homes far from bucket 0.
+    let far = |k: u32| u64::from(0x4000_0000 + (k.wrapping_mul(0x9e37_79b9) >> 1)) << 32;
+    let mut index = GrowingIndex::new(1 << 20);
+    index.reserve(400);
+    let mut stored: Vec<(u64, u32)> = Vec::new();
+    for value in 0..224 {
+        assert!(index.insert(same, value));
+        stored.push((same, value));
+    }
+    let mut value = 1000;
+    while !index.moving() {
+        assert!(index.insert(far(value), value));
+        stored.push((far(value), value));
+        value += 1;
+    }
+    for value in 2000..2050 {
+        if index.insert(same, value) {
+            stored.push((same, value));
+        }
+    }
+    assert!(
+        !index.spilled.is_empty(),
+        "the last moves found the neighbourhood full"
+    );
+    assert_eq!(index.keys, stored.len());
+    for &(hash, v) in &stored {
+        assert_eq!(index.find(hash, |x| x == v), Some(v), "value {v}");
+    }
+    for &(hash, v) in &stored {
+        assert!(index.remove(hash, v), "value {v}");
+        assert_eq!(index.find(hash, |x| x == v), None);
+    }
+    assert_eq!(index.keys, 0);
+}
+
+#[test]
+fn a_reserved_index_takes_its_keys_without_growing() {
+    let mut index = GrowingIndex::new(10_000);
+    index.insert(hash(1, 0), 1);
+    index.reserve(5_000);
+    let bytes = index.bytes();
+    assert!(bytes >= FlowIndex::new(5_000).bytes(), "{bytes}");
+    for k in 2..5_000u16 {
+        assert!(index.insert(hash(k, 0), u32::from(k)));
+    }
+    assert_eq!(index.bytes(), bytes);
+    assert!((1..5_000u16).all(|k| index.find(hash(k, 0), |v| v == u32::from(k)).is_some()));
+}
+
+#[test]
+fn tiny_indexes_wrap_within_their_buckets() {
+    // 2 buckets: probing past a full home bucket must wrap, not run off the end.
+    let mut index = FlowIndex::new(4);
+    let crowded = |k: u64| k << 40; // every key's home is bucket 0
+    for k in 0..14 {
+        assert!(index.insert(crowded(k), k as u32), "key {k}");
+    }
+    assert!(!index.insert(crowded(99), 99), "both buckets are full");
+    for k in 0..14 {
+        assert_eq!(index.find(crowded(k), |v| v == k as u32), Some(k as u32));
+    }
+    assert_eq!(index.find(crowded(99), |_| true).filter(|&v| v == 99), None);
+}
+
+#[test]
+fn a_bucket_is_one_cache_line() {
+    assert_eq!(std::mem::size_of::<Bucket>(), 64);
+    assert_eq!(std::mem::align_of::<Bucket>(), 64);
+}

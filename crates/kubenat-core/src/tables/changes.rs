@@ -1,0 +1,107 @@
+//! Changes to the compiled tables: the only way in.
+
+use super::*;
+
+/// Changes: the only way in, so the copies (ports, frontends, NodePorts, cluster IPs,
+/// family counts, lines) stay in step.
+impl ClusterTables {
+    /// Removes the service ports `ids` (handed out by [`Tables::insert_ports`]) from every
+    /// table that holds them.
+    pub(crate) fn remove_ports(&mut self, ids: Vec<ServicePortId>) {
+        // Freed in reverse so a recompile takes the same ids back in the same order.
+        for id in ids.into_iter().rev() {
+            let Some(port) = self.ports.get(id.0 as usize).clone() else {
+                continue;
+            };
+            self.ports.set(id.0 as usize, None);
+            self.lines.remove(id, &port);
+            for (key, _) in &port.frontends {
+                if self
+                    .frontends
+                    .get(key)
+                    .is_some_and(|(owner, _)| *owner == id)
+                {
+                    Arc::make_mut(&mut self.frontends).remove(key);
+                }
+            }
+            if let Some(node_port) = port.node_port {
+                let key = (port.protocol, node_port, port.ipv6);
+                if self.node_ports.get(&key) == Some(&id) {
+                    Arc::make_mut(&mut self.node_ports).remove(&key);
+                }
+            }
+            // Cluster IPs are reference-counted by the ports that use them.
+            let cluster_ips = Arc::make_mut(&mut self.cluster_ips);
+            if let Some(n) = cluster_ips.get_mut(&port.cluster_ip) {
+                *n -= 1;
+                if *n == 0 {
+                    cluster_ips.remove(&port.cluster_ip);
+                }
+            }
+            self.ports_per_family[usize::from(port.ipv6)] -= 1;
+            self.free_ports.push(id.0);
+        }
+    }
+
+    /// Puts `ports` in place of the ports `ids` when each reaches the same frontends and
+    /// NodePort as the one it replaces (an EndpointSlice change): only the ports and their
+    /// lines change, no lookup map. Gives the ports back when they differ.
+    pub(crate) fn replace_ports(
+        &mut self,
+        ids: &[ServicePortId],
+        ports: Vec<CompiledServicePort>,
+    ) -> Result<(), Vec<CompiledServicePort>> {
+        let same_place = ids.len() == ports.len()
+            && ids
+                .iter()
+                .zip(&ports)
+                .all(|(&id, new)| self.port(id).same_frontends(new));
+        if !same_place {
+            return Err(ports);
+        }
+        for (&id, port) in ids.iter().zip(ports) {
+            self.lines.replace(id, &port);
+            self.ports.set(id.0 as usize, Some(Arc::new(port)));
+        }
+        Ok(())
+    }
+
+    /// Adds a Service's compiled ports to every table (the full tables and the packet path's
+    /// lines, kept in step); returns their ids.
+    pub(crate) fn insert_ports(&mut self, ports: Vec<CompiledServicePort>) -> Vec<ServicePortId> {
+        let mut ids = Vec::with_capacity(ports.len());
+        for port in ports {
+            let slot = match self.free_ports.pop() {
+                Some(slot) => slot,
+                None => self.ports.push(None) as u32,
+            };
+            let id = ServicePortId(slot);
+            let mut owns_cluster_ip = false;
+            for &(key, frontend) in &port.frontends {
+                // First definition wins on a clash, as an API server would refuse the second.
+                if !self.frontends.contains_key(&key)
+                    && let hashbrown::hash_map::Entry::Vacant(vacant) =
+                        Arc::make_mut(&mut self.frontends).entry(key)
+                {
+                    vacant.insert((id, frontend));
+                    owns_cluster_ip |= frontend == Frontend::ClusterIp;
+                }
+            }
+            // The packet path's index mirrors the cluster-IP frontends this port owns.
+            self.lines.insert(id, &port, owns_cluster_ip);
+            if let Some(node_port) = port.node_port {
+                let key = (port.protocol, node_port, port.ipv6);
+                if !self.node_ports.contains_key(&key) {
+                    Arc::make_mut(&mut self.node_ports).insert(key, id);
+                }
+            }
+            *Arc::make_mut(&mut self.cluster_ips)
+                .entry(port.cluster_ip)
+                .or_insert(0) += 1;
+            self.ports_per_family[usize::from(port.ipv6)] += 1;
+            self.ports.set(slot as usize, Some(Arc::new(port)));
+            ids.push(id);
+        }
+        ids
+    }
+}
