@@ -18,10 +18,23 @@ pub struct Attached {
     journal: Journal,
 }
 
+/// What goes into the TUN besides what arrives on the interfaces.
+pub struct Steering<'a> {
+    /// Every Service address: what the node sends to them.
+    pub services: &'a BTreeSet<IpAddr>,
+    /// The node's addresses and its NodePorts per protocol: what the node sends to itself
+    /// on them.
+    pub node_ips: &'a [IpAddr],
+    pub node_ports: &'a [(&'static str, u16, u16)],
+    /// IPv6 too.
+    pub ipv6: bool,
+}
+
 /// Creates the TUN device `kn<pid>` and steers traffic into it: what arrives on the
-/// interfaces `wanted` names (none: all but lo) and what the node sends to `services`, for
-/// IPv4 and, when `ipv6`, for IPv6. On an error, what was changed is undone.
-pub fn attach(services: &BTreeSet<IpAddr>, wanted: &[String], ipv6: bool) -> io::Result<Attached> {
+/// interfaces `wanted` names (none: all but lo) and what `steering` names, for IPv4 and,
+/// when it says so, IPv6. On an error, what was changed is undone.
+pub fn attach(steering: &Steering<'_>, wanted: &[String]) -> io::Result<Attached> {
+    let (services, ipv6) = (steering.services, steering.ipv6);
     let mut journal = Journal::create()?;
     let links = ip::links()?;
     let interfaces = interfaces(&links, wanted)?;
@@ -77,7 +90,11 @@ pub fn attach(services: &BTreeSet<IpAddr>, wanted: &[String], ipv6: bool) -> io:
 
     for &family in families {
         let flag = family.flag();
-        for rule in routing::rules(family, &name, &interfaces) {
+        let node_ports = routing::node_port_rules(family, steering.node_ips, steering.node_ports);
+        for rule in routing::rules(family, &name, &interfaces)
+            .into_iter()
+            .chain(node_ports)
+        {
             let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
             journal.record(Undo::ip(&[&[flag, "rule", "del"], &rule[..]].concat()))?;
             ip::ip(&[&[flag, "rule", "add"], &rule[..]].concat())?;

@@ -83,9 +83,17 @@ pub fn run(
     need_root()?;
     let services = routing::service_addresses(&state);
     let ipv6 = routing::steers_ipv6(&state);
+    let node_ports = routing::node_port_ranges(&state);
+    let node_ips = state.proxy.node_ips.clone();
     let mut current = state.clone();
     let mut engine = Engine::from_state(state);
-    let attached = host::attach(&services, &options.interfaces, ipv6)
+    let steering = host::Steering {
+        services: &services,
+        node_ips: &node_ips,
+        node_ports: &node_ports,
+        ipv6,
+    };
+    let attached = host::attach(&steering, &options.interfaces)
         .map_err(|e| Error(format!("attaching to the network namespace: {e}")))?;
     ready(&Attachment {
         tun: attached.tun.name().to_string(),

@@ -12,14 +12,16 @@
 //!                                   (IPv6: tcp, udp, sctp):
 //!                                   table 27501 is `default dev TUN`
 //! pref 4  iif lo lookup 27502       sent by the node: table 27502 holds each Service IP
+//! pref 4  iif lo to NODE-IP ipproto P dport LOW-HIGH lookup 27501
+//!                                   sent by the node to its own NodePorts (the range of
+//!                                   the Services' nodePorts per protocol)
 //! pref 5  lookup local              moved here from pref 0, so that NodePorts and replies
 //!                                   to masqueraded connections (to the node's own
 //!                                   addresses) reach kubenat before local delivery
 //! ```
 //!
 //! The tables are looked up, not walked: a miss in 27502 costs one FIB lookup however many
-//! Services there are. A packet the node sends to a NodePort on its own address is not
-//! steered (a later slice).
+//! Services there are.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -70,6 +72,43 @@ impl Family {
             Family::V6 => "::/0",
         }
     }
+}
+
+/// The NodePorts the node answers on, per protocol: `(protocol, lowest, highest)`.
+pub fn node_port_ranges(state: &ClusterState) -> Vec<(&'static str, u16, u16)> {
+    let mut ranges: Vec<(&'static str, u16, u16)> = Vec::new();
+    let ports = state.services.iter().flat_map(|s| &s.ports);
+    for (protocol, port) in ports.filter_map(|p| Some((p.protocol.as_str(), p.node_port?))) {
+        match ranges.iter_mut().find(|(p, _, _)| *p == protocol) {
+            Some((_, low, high)) => {
+                *low = (*low).min(port);
+                *high = (*high).max(port);
+            }
+            None => ranges.push((protocol, port, port)),
+        }
+    }
+    ranges.sort();
+    ranges
+}
+
+/// The rules that steer what the node sends to its own NodePorts (`node_ips` of `family`).
+pub fn node_port_rules(
+    family: Family,
+    node_ips: &[IpAddr],
+    ranges: &[(&'static str, u16, u16)],
+) -> Vec<Vec<String>> {
+    let mut rules = Vec::new();
+    for ip in node_ips.iter().filter(|ip| family_of(ip) == family) {
+        for (protocol, low, high) in ranges {
+            let (to, dport) = (ip.to_string(), format!("{low}-{high}"));
+            rules.push(rule(
+                "4",
+                &["iif", "lo", "to", &to, "ipproto", protocol, "dport", &dport],
+                INTERFACES_TABLE,
+            ));
+        }
+    }
+    rules
 }
 
 /// One `ip rule` of ours for `family`: what follows `ip -4|-6 rule add` (or `del`).
@@ -189,6 +228,27 @@ mod tests {
             .iter()
             .map(|r| r.join(" "))
             .collect()
+    }
+
+    #[test]
+    fn the_nodes_own_node_ports_are_steered_per_protocol_and_address() {
+        let mut state = kubenat_core::reference::cluster("nodoa");
+        state.services[0].ports[0].node_port = Some(31000);
+        state.services[0].ports[0].protocol = kubenat_core::Protocol::Udp;
+        let ranges = node_port_ranges(&state);
+        assert_eq!(ranges, [("tcp", 30880, 30880), ("udp", 31000, 31000)]);
+        let lines: Vec<String> = node_port_rules(Family::V4, &state.proxy.node_ips, &ranges)
+            .iter()
+            .map(|r| r.join(" "))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "pref 4 iif lo to 192.168.0.101 ipproto tcp dport 30880-30880 lookup 27501 protocol 250",
+                "pref 4 iif lo to 192.168.0.101 ipproto udp dport 31000-31000 lookup 27501 protocol 250",
+            ]
+        );
+        assert!(node_port_rules(Family::V6, &state.proxy.node_ips, &ranges).is_empty());
     }
 
     #[test]
