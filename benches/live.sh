@@ -105,6 +105,9 @@ apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: nftables
 clusterCIDR: 10.0.0.0/8
+# Room for every connection of a measurement: the kernel's SYN_SENT entries expire after
+# 2 s here (below), kubenat's keep kube-proxy's timeouts.
+conntrack: {maxPerCore: 4194304, min: 4194304}
 EOF
   for round in $(seq "$ROUNDS"); do
     for datapath in nftables iptables kubenat; do
