@@ -5,10 +5,11 @@
 //! ```
 //!
 //! Reads every `*.json` there: `kubenat bench --output json` reports (they have a
-//! `config`) and `benches/kernel.sh` reports (they have `runs`). When several reports
+//! `config`), `benches/live.sh` reports (they have `medians`) and `benches/kernel.sh`
+//! reports (they have `runs`). When several reports
 //! measure the same thing, the newest file (by name) wins; `kubenat bench` reports are
 //! compared at the largest `--flows` among them. Writes `mpps-vs-services.svg`,
-//! `mpps-vs-threads.svg`, `compile-vs-load.svg` and `memory.svg`.
+//! `mpps-vs-threads.svg`, `compile-vs-load.svg`, `memory.svg` and `live-forwarding.svg`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // (services, flows, threads) -> report; kernel runs by (layout, services).
     let mut all: BTreeMap<(u64, u64, u64), Value> = BTreeMap::new();
     let mut kernel: BTreeMap<(String, u64), kubenat_benches::KernelRun> = BTreeMap::new();
+    // live.sh medians by (datapath, services): (new connections, established) per second.
+    let mut live: BTreeMap<(String, u64), (Option<f64>, Option<f64>)> = BTreeMap::new();
     for file in &files {
         let text = std::fs::read_to_string(file)?;
         let value: Value = match serde_json::from_str(&text) {
@@ -55,7 +58,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             }
         };
-        if value.get("runs").is_some() {
+        if let Some(medians) = value.get("medians").and_then(Value::as_array) {
+            for m in medians {
+                let datapath = m["datapath"].as_str().unwrap_or("?").to_string();
+                let services = m["services"].as_u64().unwrap_or(0);
+                let rates = (
+                    m["new_connections_pps"].as_f64(),
+                    m["established_pps"].as_f64(),
+                );
+                live.insert((datapath, services), rates);
+            }
+        } else if value.get("runs").is_some() {
             let report: KernelReport = serde_json::from_value(value)?;
             for run in report.runs {
                 kernel.insert((run.layout.clone(), run.services as u64), run);
@@ -227,11 +240,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &series,
         true,
     )?;
+    // Forwarding on one wire: the kernel's rules against kubenat run (live.sh).
+    let mut series: Series = Vec::new();
+    let mut datapaths: Vec<String> = live.keys().map(|(d, _)| d.clone()).collect();
+    datapaths.dedup();
+    for datapath in &datapaths {
+        for (what, new) in [("new connections", true), ("established", false)] {
+            let points = live
+                .iter()
+                .filter(|((d, _), _)| d == datapath)
+                .filter_map(|((_, n), (fresh, established))| {
+                    let pps = if new { *fresh } else { *established }?;
+                    Some((*n as f64, pps / 1e3))
+                })
+                .collect();
+            series.push((format!("{datapath} {what}"), points));
+        }
+    }
+    draw(
+        &out.join("live-forwarding.svg"),
+        "Packets per second forwarded to the sink (benches/live.sh)",
+        "services",
+        "thousand packets per second",
+        &series,
+        true,
+    )?;
     for name in [
         "mpps-vs-services",
         "mpps-vs-threads",
         "compile-vs-load",
         "memory",
+        "live-forwarding",
     ] {
         println!("wrote {}", out.join(format!("{name}.svg")).display());
     }
