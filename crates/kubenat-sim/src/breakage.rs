@@ -1,5 +1,6 @@
-//! The notes' network with one thing broken, as the failover examples break it: the
-//! lessons of "break things" in the browser playground, built without files.
+//! The notes' network with one thing broken (or changed), as the failover and scale
+//! examples do it: the lessons of "break things" in the browser playground, built
+//! without files.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use kubenat_core::ServiceName;
 use crate::apps::wordpress::DbHost;
 use crate::scenario::{Action, LanApp, PodApp, Scenario};
 
-/// What goes wrong, one second into the run.
+/// What goes wrong or changes, one second into the run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Breakage {
     /// A pod dies; its controller brings it back on another node with a new address
@@ -19,6 +20,8 @@ pub enum Breakage {
     PodIpInWpConfig,
     /// `kubectl rollout restart deployment` of `namespace/name`.
     Rollout(ServiceName),
+    /// `kubectl scale deployment --replicas=N` of `namespace/name`.
+    Scale(ServiceName, u32),
 }
 
 /// When the breakage happens.
@@ -58,6 +61,10 @@ impl Breakage {
             Breakage::Rollout(deployment) => Action::Rollout {
                 deployment: deployment.clone(),
             },
+            Breakage::Scale(deployment, replicas) => Action::Scale {
+                deployment: deployment.clone(),
+                replicas: *replicas,
+            },
         };
         scenario.with_event(AT, action)
     }
@@ -94,5 +101,13 @@ mod tests {
         same_run(&scenario, "failover-pod-ip.yaml");
         let report = crate::run(&scenario);
         assert!(report.summary.failed > 0, "the RUINA WordPress must fail");
+    }
+
+    #[test]
+    fn scaling_wordpress_adds_its_pods_and_loses_no_request() {
+        let wordpress = ServiceName::new("default", "wordpress");
+        let report = crate::run(&Breakage::Scale(wordpress, 4).scenario(1));
+        assert_eq!(report.summary.failed, 0);
+        assert_eq!(report.summary.served_by.len(), 4, "{:?}", report.summary);
     }
 }

@@ -65,24 +65,36 @@ pub fn simulate(seed: u32, requests: u32) -> Result<Simulation, String> {
 }
 
 /// The notes' network with one thing broken at 1 s: `kill:POD` (the pod dies and is
-/// rescheduled), `ruina` (MariaDB dies while a WordPress uses its pod address) or
-/// `rollout:NAMESPACE/NAME` (a Deployment's rollout restart).
+/// rescheduled), `ruina` (MariaDB dies while a WordPress uses its pod address),
+/// `rollout:NAMESPACE/NAME` (a Deployment's rollout restart) or
+/// `scale:NAMESPACE/NAME=N` (a Deployment scaled to N replicas).
 #[wasm_bindgen]
 pub fn break_things(what: &str, seed: u32) -> Result<Simulation, String> {
-    let breakage = match what.split_once(':') {
-        Some(("kill", pod)) => Breakage::KillPod(pod.to_string()),
-        Some(("rollout", deployment)) => match deployment.split_once('/') {
-            Some((namespace, name)) => Breakage::Rollout(ServiceName::new(namespace, name)),
-            None => return Err(format!("rollout:{deployment}: expected NAMESPACE/NAME")),
-        },
-        None if what == "ruina" => Breakage::PodIpInWpConfig,
-        _ => {
-            return Err(format!(
-                "{what:?}: expected kill:POD, ruina or rollout:NAMESPACE/NAME"
-            ));
-        }
+    play(&breakage(what)?.scenario(seed.into()))
+}
+
+fn breakage(what: &str) -> Result<Breakage, String> {
+    let deployment = |text: &str| match text.split_once('/') {
+        Some((namespace, name)) => Ok(ServiceName::new(namespace, name)),
+        None => Err(format!("{what}: expected NAMESPACE/NAME")),
     };
-    play(&breakage.scenario(seed.into()))
+    match what.split_once(':') {
+        Some(("kill", pod)) if !pod.is_empty() => Ok(Breakage::KillPod(pod.to_string())),
+        Some(("rollout", name)) => Ok(Breakage::Rollout(deployment(name)?)),
+        Some(("scale", spec)) => {
+            let (name, replicas) = spec
+                .split_once('=')
+                .ok_or_else(|| format!("{what}: expected scale:NAMESPACE/NAME=REPLICAS"))?;
+            let replicas = replicas
+                .parse()
+                .map_err(|e| format!("{what}: replicas: {e}"))?;
+            Ok(Breakage::Scale(deployment(name)?, replicas))
+        }
+        None if what == "ruina" => Ok(Breakage::PodIpInWpConfig),
+        _ => Err(format!(
+            "{what:?}: expected kill:POD, ruina, rollout:NAMESPACE/NAME or scale:NAMESPACE/NAME=N"
+        )),
+    }
 }
 
 fn play(scenario: &Scenario) -> Result<Simulation, String> {
@@ -136,7 +148,20 @@ mod tests {
                 .text()
                 .contains("rollout deployment default/wordpress")
         );
-        for bad in ["kill", "rollout:wordpress", "explode:all"] {
+        let scaled = break_things("scale:default/wordpress=3", 1).unwrap();
+        assert!(
+            scaled
+                .text()
+                .contains("scale deployment default/wordpress --replicas=3")
+        );
+        for bad in [
+            "kill",
+            "kill:",
+            "rollout:wordpress",
+            "scale:default/wordpress",
+            "scale:default/wordpress=many",
+            "explode:all",
+        ] {
             assert!(break_things(bad, 1).is_err(), "{bad}");
         }
     }
