@@ -4,7 +4,7 @@
 
 import init, * as kubenat from "./pkg/kubenat_web.js";
 import { drawCluster, highlight } from "./cluster.js";
-import { language, setLanguage, t } from "./i18n.js";
+import { label, language, setLanguage } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const STEP_MS = 300;
@@ -15,7 +15,7 @@ let animation = null;
 let notesServices = [];
 
 function status(key, values) {
-  $("status").textContent = t(key, values);
+  label($("status"), key, values);
 }
 
 /// Lists request `id`'s hops (the CLI's lines) in `list` and walks the drawing through them.
@@ -34,9 +34,11 @@ function showJourney(sim, id) {
       return li;
     }),
   );
-  $("journey-title").textContent = journey?.outcome.served_by
-    ? t("journeyOf", { id, pod: journey.outcome.served_by })
-    : t("journeyFailed", { id, error: journey?.outcome.error ?? "?" });
+  if (journey?.outcome.served_by) {
+    label($("journey-title"), "journeyOf", { id, pod: journey.outcome.served_by });
+  } else {
+    label($("journey-title"), "journeyFailed", { id, error: journey?.outcome.error ?? "?" });
+  }
   $("report-json").textContent = sim.json();
   $("sequence").innerHTML = sim.svg(id);
   drawCluster($("cluster"), report, notesServices);
@@ -80,12 +82,18 @@ function sendRequest(event) {
 
 function breakIt(event) {
   event.preventDefault();
-  const sim = kubenat.break_things($("breakage").value, seed());
+  let sim;
+  try {
+    sim = kubenat.break_things($("breakage").value, seed());
+  } catch (error) {
+    return status("failed", { error });
+  }
   const report = JSON.parse(sim.json());
   const s = report.summary;
-  $("break-summary").textContent = t("breakSummary", {
+  label($("break-summary"), "breakSummary", {
     requests: s.requests, ok: s.succeeded, failed: s.failed, lost: s.lost ?? 0,
   });
+  $("break-json").textContent = sim.json();
   $("break-requests").replaceChildren(
     ...report.journeys.map((j) => {
       const span = document.createElement("span");
@@ -130,7 +138,7 @@ function check() {
   showProblems(checked.warnings, "warning");
   const info = document.createElement("li");
   info.className = "ok";
-  info.textContent = t("noErrors", { nodes: checked.nodes.join(", ") });
+  label(info, "noErrors", { nodes: checked.nodes.join(", ") });
   $("manifest-errors").prepend(info);
   const select = $("trace-node");
   const chosen = select.value;

@@ -21,6 +21,7 @@ export const LABELS = {
     killWordpress: "Matar un pod de WordPress",
     ruina: "OPCIÓN 1: RUINA (wp-config.php con la IP del pod de MariaDB)",
     rollout: "Rollout restart del Deployment wordpress",
+    scale: "Escalar el Deployment wordpress a 4 réplicas",
     breakIt: "¡Rómpelo!",
     breakSummary: "{requests} peticiones: {ok} bien, {failed} fallidas; perdidas por el evento: {lost}.",
     traceTitle: "¿Adónde va este paquete?",
@@ -58,6 +59,7 @@ export const LABELS = {
     killWordpress: "Kill a WordPress pod",
     ruina: "OPTION 1: RUINA (wp-config.php with the MariaDB pod's IP)",
     rollout: "Rollout restart of the wordpress Deployment",
+    scale: "Scale the wordpress Deployment to 4 replicas",
     breakIt: "Break it!",
     breakSummary: "{requests} requests: {ok} succeeded, {failed} failed; lost to the event: {lost}.",
     traceTitle: "Where does this packet go?",
@@ -85,12 +87,19 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 }
 
+/// Labels `el` with `key` and `values`, and keeps them so a language switch relabels it.
+export function label(el, key, values = {}) {
+  el.dataset.i18n = key;
+  el.dataset.i18nValues = JSON.stringify(values);
+  el.textContent = t(key, values);
+}
+
 /// Switches the language and relabels every element marked `data-i18n`.
 export function setLanguage(lang) {
   current = lang;
   document.documentElement.lang = lang;
   for (const el of document.querySelectorAll("[data-i18n]")) {
-    el.textContent = t(el.dataset.i18n);
+    el.textContent = t(el.dataset.i18n, JSON.parse(el.dataset.i18nValues ?? "{}"));
   }
   for (const button of document.querySelectorAll("[data-lang]")) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));

@@ -9,7 +9,8 @@ on localhost and checks the page against the `kubenat` command:
   within the time budget of navigation start;
 - a trace gives the verdict and endpoint of `kubenat trace -o json`;
 - a bad manifest is answered with its line and field;
-- killing MariaDB counts the requests the CLI counts for examples/miempresa/failover.yaml;
+- killing MariaDB reports what `kubenat simulate examples/miempresa/failover.yaml` does;
+- another seed gives the CLI's report for that seed;
 - the labels switch to English;
 - a screenshot is saved.
 
@@ -239,7 +240,11 @@ def main():
             driver.script("document.getElementById('break-summary').textContent = ''")
             driver.click("#break-form button")
             driver.wait("return document.getElementById('break-summary').textContent")
-            failover = cli(options.cli, "simulate", "examples/miempresa/failover.yaml", "-o", "json")["summary"]
+            report = cli(options.cli, "simulate", "examples/miempresa/failover.yaml", "-o", "json")
+            page = json.loads(driver.script("return document.getElementById('break-json').textContent"))
+            # The same network and breakage as the example file, which names it otherwise.
+            assert {**page, "scenario": ""} == {**report, "scenario": ""}, "the report differs from the CLI's"
+            failover = report["summary"]
             shown = driver.script(
                 "return [document.querySelectorAll('#break-requests .ok').length,"
                 " document.querySelectorAll('#break-requests .failed').length,"
@@ -247,10 +252,21 @@ def main():
             assert shown[:2] == [failover["succeeded"], failover["failed"]], f"{shown} vs {failover}"
             assert f"{failover['lost']}." in shown[2], f"lost {failover['lost']}: {shown[2]}"
 
+        def another_seed():
+            driver.type("#seed", "7")
+            driver.script("document.getElementById('seed').dispatchEvent(new Event('change'))")
+            page = json.loads(driver.wait(
+                "const r = document.getElementById('report-json').textContent;"
+                "return JSON.parse(r).seed === 7 && r"))
+            assert page == cli(options.cli, "simulate", "--seed", "7", "-o", "json"), \
+                "the page's report differs from `kubenat simulate --seed 7 -o json`"
+
         def english():
             driver.click("[data-lang='en']")
             title = driver.script("return document.querySelector('h1').textContent")
             assert title == "kubenat: the notes' network in your browser", title
+            journey = driver.script("return document.getElementById('journey-title').textContent")
+            assert journey.startswith("Request 1: served by "), journey
             driver.click("[data-lang='es']")
 
         checks.run("report JSON equals `kubenat simulate -o json`", same_report)
@@ -258,7 +274,8 @@ def main():
         checks.run("first journey within the budget", first_journey_in_time)
         checks.run("trace verdicts equal `kubenat trace -o json`", trace)
         checks.run("a bad manifest names line and field", bad_manifest)
-        checks.run("killing MariaDB counts what the CLI counts", break_mariadb)
+        checks.run("killing MariaDB reports what the CLI reports", break_mariadb)
+        checks.run("seed 7 gives `kubenat simulate --seed 7 -o json`", another_seed)
         checks.run("labels switch to English", english)
 
         os.makedirs(os.path.dirname(options.screenshot) or ".", exist_ok=True)
