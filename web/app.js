@@ -61,7 +61,7 @@ function animate(list, hops) {
       return;
     }
     items[i].classList.add("active");
-    highlight($("cluster"), hops[i].at);
+    highlight($("cluster"), hops[i].at, hops[i - 1]?.at);
     i += 1;
   }, STEP_MS);
 }

@@ -36,6 +36,11 @@ function box(kind, name, ip, x, y, w, h, gone) {
 /// service ports, listed as every node's NETFILTER holds them.
 export function drawCluster(svg, report, services) {
   for (const child of [...svg.children]) if (child.tagName !== "title") child.remove();
+  const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
+  marker.append(el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#c08a00" }));
+  const defs = el("defs");
+  defs.append(marker);
+  svg.append(defs);
   const places = report.places;
   const machines = places.filter((p) => p.kind === "machine");
   const nodes = places.filter((p) => p.kind === "node");
@@ -43,6 +48,7 @@ export function drawCluster(svg, report, services) {
   const pods = places.filter((p) => p.kind === "pod");
 
   const laneY = 120;
+  svg.dataset.lane = laneY;
   svg.append(el("line", { class: "wire", x1: 10, y1: laneY, x2: WIDTH - 10, y2: laneY }));
   svg.append(el("text", { x: 14, y: laneY - 6, fill: "#667" }, "192.168.0.0/16"));
 
@@ -78,8 +84,32 @@ export function drawCluster(svg, report, services) {
   svg.setAttribute("viewBox", `0 0 ${WIDTH} ${top + 26 + services.length * 16}`);
 }
 
-/// Marks the place of `name` as the one the journey is at.
-export function highlight(svg, name) {
+function place(svg, name) {
+  return name ? svg.querySelector("#" + CSS.escape(placeId(name))) : null;
+}
+
+/// The middle of a place's top edge (its bottom edge for machines, above the LAN).
+function anchor(group) {
+  const b = group.querySelector("rect").getBBox();
+  const bottom = group.classList.contains("machine");
+  return [b.x + b.width / 2, bottom ? b.y + b.height : b.y];
+}
+
+/// Marks the place of `name` as the one the journey is at, with an arrow from `from`,
+/// the place of the hop before, when the packet moved.
+export function highlight(svg, name, from) {
   for (const active of svg.querySelectorAll(".active")) active.classList.remove("active");
-  svg.querySelector("#" + CSS.escape(placeId(name)))?.classList.add("active");
+  svg.querySelector(".hop-arrow")?.remove();
+  const to = place(svg, name);
+  to?.classList.add("active");
+  const start = from !== name ? place(svg, from) : null;
+  if (to && start) {
+    const [x1, y1] = anchor(start);
+    const [x2, y2] = anchor(to);
+    // Between a pod and its node the packet crosses the veth; between hosts, the LAN.
+    const veth = start.contains(to) || to.contains(start);
+    const lane = Number(svg.dataset.lane);
+    const d = veth ? `M${x1},${y1} L${x2},${y2}` : `M${x1},${y1} L${x1},${lane} L${x2},${lane} L${x2},${y2}`;
+    svg.append(el("path", { class: "hop-arrow", d, fill: "none", "marker-end": "url(#arrow)" }));
+  }
 }
