@@ -21,9 +21,10 @@ VERSION=$(awk '/^name = "wasm-bindgen"$/ { found = 1; next } found && /^version 
 [ -n "$VERSION" ] || { echo "web/build.sh: no wasm-bindgen in Cargo.lock" >&2; exit 1; }
 if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $VERSION" ]; then
   # --locked builds the CLI with its own lockfile; when the registry lacks a version that
-  # lockfile names, the same CLI version is built from a fresh resolution instead.
-  cargo install --locked wasm-bindgen-cli --version "$VERSION" ||
-    cargo install wasm-bindgen-cli --version "$VERSION"
+  # lockfile names, the same CLI version is built from a fresh resolution instead. --force:
+  # cargo may remember an install whose binary is gone or of another version.
+  cargo install --force --locked wasm-bindgen-cli --version "$VERSION" ||
+    cargo install --force wasm-bindgen-cli --version "$VERSION"
 fi
 
 cargo build -p kubenat-web --target wasm32-unknown-unknown --profile web
