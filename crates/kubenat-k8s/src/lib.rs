@@ -142,7 +142,8 @@ pub struct Manifests {
 /// Parses one file's text (`file` names it in diagnostics). On error, every error found in
 /// the file comes back together.
 pub fn parse_str(file: &str, text: &str) -> Result<Manifests, Vec<Diagnostic>> {
-    let pipelined = text.len() >= PIPELINE_BYTES;
+    // A browser (wasm32) has no threads to pipeline with.
+    let pipelined = text.len() >= PIPELINE_BYTES && cfg!(not(target_family = "wasm"));
     convert::parse(
         file,
         text.as_bytes(),

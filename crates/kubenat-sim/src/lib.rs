@@ -98,6 +98,7 @@
 //! coming back through reverse NAT.
 
 pub mod apps;
+pub mod breakage;
 pub mod capture;
 pub mod clock;
 pub mod control;
@@ -116,6 +117,7 @@ pub mod spawn;
 pub mod svg;
 pub mod yaml;
 
+pub use breakage::Breakage;
 pub use capture::CaptureFile;
 pub use disruption::{Change, Disruption, Move};
 pub use journey::{Hop, Journey, Step};

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::clock::{Instant, millis};
 use crate::disruption::Disruption;
-use crate::journey::Journey;
+use crate::journey::{Hop, Journey};
 
 /// Packets and bytes carried by one link.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -139,6 +139,13 @@ impl Report {
     }
 }
 
+/// One hop as the report prints it: the time, the place, what happened (the browser
+/// playground lists the same lines).
+pub fn hop_line(hop: &Hop) -> String {
+    let at = millis(Instant::from_nanos(hop.at_ns));
+    format!("{at:>9.3} ms  {:<42} {}", hop.at, hop.step)
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "scenario {} (seed {})", self.scenario, self.seed)?;
@@ -157,8 +164,7 @@ impl fmt::Display for Report {
                 writeln!(f, "  served by {pod}")?;
             }
             for hop in &j.hops {
-                let at = millis(Instant::from_nanos(hop.at_ns));
-                writeln!(f, "  {at:>9.3} ms  {:<42} {}", hop.at, hop.step)?;
+                writeln!(f, "  {}", hop_line(hop))?;
             }
         }
         let s = &self.summary;

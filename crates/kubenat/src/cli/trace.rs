@@ -4,7 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use clap::ValueEnum;
 use clap::error::ErrorKind;
-use kubenat::{probe, report};
+use kubenat::probe::{self, DEFAULT_SOURCE_PORT, parse_address};
+use kubenat::report;
 use kubenat_core::Protocol;
 
 use super::{Failure, NodeArgs, OutputArg, emit_as, examples, one_stdin, usage};
@@ -53,19 +54,6 @@ enum ProtocolArg {
 struct Destination {
     ip: IpAddr,
     port: Option<u16>,
-}
-
-/// The port a source without one gets: an ephemeral one.
-const DEFAULT_SOURCE_PORT: u16 = 50_000;
-
-/// `IP`, `IP:PORT` or `[IPv6]:PORT`: the address and the port, if any.
-fn parse_address(text: &str) -> Result<(IpAddr, Option<u16>), String> {
-    if let Ok(ip) = text.parse::<IpAddr>() {
-        return Ok((ip, None));
-    }
-    text.parse::<SocketAddr>()
-        .map(|a| (a.ip(), Some(a.port())))
-        .map_err(|_| "expected IP, IP:PORT or [IPv6]:PORT (a port is 0 to 65535)".to_string())
 }
 
 fn parse_source(text: &str) -> Result<SocketAddr, String> {

@@ -34,6 +34,19 @@ impl Report {
     }
 }
 
+/// The port a source without one gets: an ephemeral one.
+pub const DEFAULT_SOURCE_PORT: u16 = 50_000;
+
+/// `IP`, `IP:PORT` or `[IPv6]:PORT`: the address and the port, if any.
+pub fn parse_address(text: &str) -> Result<(IpAddr, Option<u16>), String> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    text.parse::<SocketAddr>()
+        .map(|a| (a.ip(), Some(a.port())))
+        .map_err(|_| "expected IP, IP:PORT or [IPv6]:PORT (a port is 0 to 65535)".to_string())
+}
+
 /// The first packet of a connection (TCP SYN, UDP datagram, SCTP INIT) from `src` to `dst`.
 /// Both addresses must be of one family.
 pub fn first_packet(protocol: Protocol, src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
