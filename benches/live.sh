@@ -11,7 +11,8 @@
 # Measured at the sink's side of the router (tx_packets of its veth): new connections per
 # second forwarded (every packet a SYN of a new flow) and established packets per second;
 # for kubenat, its process's CPU time per forwarded packet, and the time from start to its
-# `ready` line. Environment: LIVE_SIZES, ROUNDS, SECONDS_EACH (default 5), LOAD_BOUND
+# `ready` line. Environment: LIVE_SIZES, ROUNDS, DATAPATHS (default "nftables iptables
+# kubenat"), SECONDS_EACH (default 5), LOAD_BOUND
 # (seconds a kernel load may take, default 300), OUT (default
 # benches/results/live-<date>.json). Needs root, iproute2, nft, iptables (apt when missing).
 set -euo pipefail
@@ -20,6 +21,7 @@ cd "$(dirname "$0")/.."
 SIZES=${LIVE_SIZES:-"1000 10000"}
 ROUNDS=${ROUNDS:-5}
 SECONDS_EACH=${SECONDS_EACH:-5}
+DATAPATHS=${DATAPATHS:-"nftables iptables kubenat"}
 LOAD_BOUND=${LOAD_BOUND:-300}
 DATE=$(date -u +%Y-%m-%d)
 OUT=${OUT:-benches/results/live-$DATE.json}
@@ -108,9 +110,14 @@ clusterCIDR: 10.0.0.0/8
 # Room for every connection of a measurement: the kernel's SYN_SENT entries expire after
 # 2 s here (below), kubenat's keep kube-proxy's timeouts.
 conntrack: {maxPerCore: 4194304, min: 4194304}
+---
+apiVersion: networking.k8s.io/v1
+kind: ServiceCIDR
+metadata: {name: kubernetes}
+spec: {cidrs: [172.16.0.0/12]}
 EOF
   for round in $(seq "$ROUNDS"); do
-    for datapath in nftables iptables kubenat; do
+    for datapath in $DATAPATHS; do
       make_namespaces
       T0=$(now)
       case $datapath in

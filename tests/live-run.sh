@@ -298,6 +298,11 @@ client "$PC" 192.168.0.101 30880 3 > "$WORK/nodeport"
 [ "$(grep -cx 'ingress 192.168.0.101' "$WORK/nodeport")" = 3 ] \
   || fail "NodePort from the PC: $(cat "$WORK/nodeport")"
 
+# The node itself to a ClusterIP: its service range is routed into the TUN from lo.
+client "$NODE" 10.10.1.102 8080 2 > "$WORK/local-clusterip"
+[ "$(grep -c '^wp[12] ' "$WORK/local-clusterip")" = 2 ] \
+  || fail "ClusterIP from the node itself: $(cat "$WORK/local-clusterip")"
+
 # The node itself to its own NodePort: steered from lo, DNATed to the ingress pod.
 client "$NODE" 192.168.0.101 30880 2 > "$WORK/local-nodeport"
 [ "$(grep -c '^ingress ' "$WORK/local-nodeport")" = 2 ] \
@@ -386,4 +391,4 @@ grep -q " 0 changes" "$WORK/cleanup2" || fail "second --cleanup undid something:
 snapshot "$WORK/cleaned"
 diff -u "$WORK/before" "$WORK/cleaned" >&2 || fail "--cleanup after SIGKILL left the node changed (diff above)"
 
-echo "live-run: ok (ClusterIP to both endpoints over IPv4 and IPv6, NodePort masqueraded, NodePort from the node itself, refused port, bulk TCP with offloads, hairpin, UDP DNS, SIGUSR1 counters, SIGHUP with an open connection, SIGINT restore, --cleanup after SIGKILL)" >&2
+echo "live-run: ok (ClusterIP to both endpoints over IPv4 and IPv6, NodePort masqueraded, ClusterIP and NodePort from the node itself, refused port, bulk TCP with offloads, hairpin, UDP DNS, SIGUSR1 counters, SIGHUP with an open connection, SIGINT restore, --cleanup after SIGKILL)" >&2

@@ -20,8 +20,8 @@ pub struct Attached {
 
 /// What goes into the TUN besides what arrives on the interfaces.
 pub struct Steering<'a> {
-    /// Every Service address: what the node sends to them.
-    pub services: &'a BTreeSet<IpAddr>,
+    /// Where Services answer (ranges and addresses): what the node sends there.
+    pub services: &'a BTreeSet<kubenat_core::IpNet>,
     /// The node's addresses and its NodePorts per protocol: what the node sends to itself
     /// on them.
     pub node_ips: &'a [IpAddr],

@@ -81,7 +81,7 @@ pub fn run(
     mut reload: impl FnMut() -> Result<ClusterState, String>,
 ) -> Result<Totals, Error> {
     need_root()?;
-    let services = routing::service_addresses(&state);
+    let services = routing::service_destinations(&state);
     let ipv6 = routing::steers_ipv6(&state);
     let node_ports = routing::node_port_ranges(&state);
     let node_ips = state.proxy.node_ips.clone();
@@ -147,10 +147,10 @@ fn apply_changes(
             applied += 1;
         }
     }
-    let before = routing::service_addresses(old);
-    let added: std::collections::BTreeSet<_> = routing::service_addresses(new)
+    let before = routing::service_destinations(old);
+    let added: std::collections::BTreeSet<_> = routing::service_destinations(new)
         .difference(&before)
-        .filter(|address| address.is_ipv4() || ipv6)
+        .filter(|net| net.addr().is_ipv4() || ipv6)
         .copied()
         .collect();
     if !added.is_empty() {

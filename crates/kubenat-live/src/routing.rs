@@ -26,7 +26,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use kubenat_core::ClusterState;
+use kubenat_core::{ClusterState, IpNet};
 
 /// Marks our rules and routes (`protocol 250`), so `--cleanup` and people can tell them apart.
 pub const PROTOCOL: &str = "250";
@@ -139,29 +139,25 @@ fn rule(pref: &str, selector: &[&str], table: &str) -> Vec<String> {
 }
 
 /// The `ip -batch` lines that fill both tables of `family`.
-pub fn routes(family: Family, tun: &str, services: &BTreeSet<IpAddr>) -> Vec<String> {
+pub fn routes(family: Family, tun: &str, services: &BTreeSet<IpNet>) -> Vec<String> {
     let default = family.default_route();
     let mut routes = vec![format!(
         "route add {default} dev {tun} table {INTERFACES_TABLE} proto {PROTOCOL}"
     )];
     routes.extend(service_routes(
         tun,
-        services.iter().filter(|a| family_of(a) == family),
+        services
+            .iter()
+            .filter(|net| family_of(&net.addr()) == family),
     ));
     routes
 }
 
 /// The `ip -batch` lines that send the node's own packets to `services` into the TUN.
-pub fn service_routes<'a>(
-    tun: &str,
-    services: impl IntoIterator<Item = &'a IpAddr>,
-) -> Vec<String> {
+pub fn service_routes<'a>(tun: &str, services: impl IntoIterator<Item = &'a IpNet>) -> Vec<String> {
     services
         .into_iter()
-        .map(|address| {
-            let bits = if address.is_ipv4() { 32 } else { 128 };
-            format!("route add {address}/{bits} dev {tun} table {SERVICES_TABLE} proto {PROTOCOL}")
-        })
+        .map(|net| format!("route add {net} dev {tun} table {SERVICES_TABLE} proto {PROTOCOL}"))
         .collect()
 }
 
@@ -173,18 +169,27 @@ pub fn family_of(address: &IpAddr) -> Family {
     }
 }
 
-/// Every address a Service answers on: cluster IPs, external IPs, load-balancer IPs.
-pub fn service_addresses(state: &ClusterState) -> BTreeSet<IpAddr> {
-    state
-        .services
+/// Where a Service answers, as routes: each service CIDR whole (the ServiceCIDR objects'
+/// ranges: an unallocated address in one is kubenat's to refuse, as kube-proxy's nftables
+/// rules do), and each Service address outside them (external and load-balancer IPs,
+/// cluster IPs when no range is known) alone. One route per range, not per Service, keeps
+/// attaching fast at 100k Services.
+pub fn service_destinations(state: &ClusterState) -> BTreeSet<IpNet> {
+    let ranges = &state.proxy.service_cidrs;
+    let addresses = state.services.iter().flat_map(|s| {
+        s.cluster_ips
+            .iter()
+            .chain(&s.external_ips)
+            .chain(&s.load_balancer_ips)
+    });
+    ranges
         .iter()
-        .flat_map(|s| {
-            s.cluster_ips
-                .iter()
-                .chain(&s.external_ips)
-                .chain(&s.load_balancer_ips)
-        })
-        .copied()
+        .map(IpNet::trunc)
+        .chain(
+            addresses
+                .filter(|address| !ranges.iter().any(|range| range.contains(*address)))
+                .map(|&address| IpNet::from(address)),
+        )
         .collect()
 }
 
@@ -192,7 +197,9 @@ pub fn service_addresses(state: &ClusterState) -> BTreeSet<IpAddr> {
 /// the namespace's IPv6 settings are left alone (turning forwarding on stops an interface
 /// from accepting router advertisements).
 pub fn steers_ipv6(state: &ClusterState) -> bool {
-    service_addresses(state).iter().any(IpAddr::is_ipv6)
+    service_destinations(state)
+        .iter()
+        .any(|net| net.addr().is_ipv6())
         || state.proxy.node_ips.iter().any(IpAddr::is_ipv6)
 }
 
@@ -252,18 +259,19 @@ mod tests {
     }
 
     #[test]
-    fn one_route_per_service_address_of_the_family() {
-        let services = BTreeSet::from([
-            "10.10.1.102".parse().unwrap(),
-            "10.10.1.10".parse().unwrap(),
-            "fd00:10:1::102".parse().unwrap(),
-        ]);
+    fn one_route_per_service_range_and_per_address_outside_them() {
+        let mut state = kubenat_core::reference::cluster("nodoa");
+        state.services[0].external_ips = vec!["192.168.0.240".parse().unwrap()];
+        state.services[1]
+            .cluster_ips
+            .push("fd00:10:1::102".parse().unwrap());
+        let services = service_destinations(&state);
         assert_eq!(
             routes(Family::V4, "kn42", &services),
             [
                 "route add default dev kn42 table 27501 proto 250",
-                "route add 10.10.1.10/32 dev kn42 table 27502 proto 250",
-                "route add 10.10.1.102/32 dev kn42 table 27502 proto 250",
+                "route add 10.10.1.0/24 dev kn42 table 27502 proto 250",
+                "route add 192.168.0.240/32 dev kn42 table 27502 proto 250",
             ]
         );
         assert_eq!(
@@ -273,5 +281,8 @@ mod tests {
                 "route add fd00:10:1::102/128 dev kn42 table 27502 proto 250",
             ]
         );
+        // Without a known range, every cluster IP gets its own route.
+        state.proxy.service_cidrs.clear();
+        assert!(service_destinations(&state).len() > 3);
     }
 }
