@@ -32,9 +32,9 @@ PY=$(python3 -c 'import sys; print(sys.executable)') || fail "needs python3"
 ID=$$
 NODE=kn-node-$ID
 PC=kn-pc-$ID
-PODS=(client wp1 wp2 ingress dns)
-declare -A POD_IP=([client]=10.10.0.50 [wp1]=10.10.0.102 [wp2]=10.10.0.112 [ingress]=10.10.0.105 [dns]=10.10.0.10)
-declare -A POD_IP6=([client]=fd00:10::50 [wp1]=fd00:10::102 [wp2]=fd00:10::112 [ingress]=fd00:10::105 [dns]=fd00:10::10)
+PODS=(client wp1 wp2 ingress dns mariadb)
+declare -A POD_IP=([client]=10.10.0.50 [wp1]=10.10.0.102 [wp2]=10.10.0.112 [ingress]=10.10.0.105 [dns]=10.10.0.10 [mariadb]=10.10.0.103)
+declare -A POD_IP6=([client]=fd00:10::50 [wp1]=fd00:10::102 [wp2]=fd00:10::112 [ingress]=fd00:10::105 [dns]=fd00:10::10 [mariadb]=fd00:10::103)
 WORK=$(mktemp -d)
 # A copy, so that SIGHUP can be shown a change.
 cp examples/miempresa/cluster.yaml "$WORK/cluster.yaml"
@@ -137,6 +137,7 @@ cat > "$WORK/server.py" <<'EOF'
 # peer closes; "bulk" instead gets 8 MiB and the end of the connection. IPv4 and IPv6.
 import socket, sys, threading
 name = sys.argv[1]
+port = int(sys.argv[2]) if len(sys.argv) > 2 else 80
 def serve(c, peer):
     with c:
         c.sendall(f"{name} {peer[0].removeprefix('::ffff:')}\n".encode())
@@ -148,7 +149,7 @@ def serve(c, peer):
 s = socket.socket(socket.AF_INET6)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", 80))
+s.bind(("::", port))
 s.listen(64)
 print("listening", flush=True)
 while True:
@@ -248,7 +249,9 @@ for pod in wp1 wp2 ingress; do
 done
 ip netns exec "$(pod_ns dns)" "$PY" -u "$WORK/dns.py" > "$WORK/dns.log" 2>&1 &
 disown
-for pod in wp1 wp2 ingress dns; do
+ip netns exec "$(pod_ns mariadb)" "$PY" -u "$WORK/server.py" mariadb 3306 > "$WORK/mariadb.log" 2>&1 &
+disown
+for pod in wp1 wp2 ingress dns mariadb; do
   timeout 10 bash -c "until grep -q listening '$WORK/$pod.log'; do sleep 0.05; done" \
     || fail "server $pod did not start: $(cat "$WORK/$pod.log")"
 done
@@ -316,6 +319,11 @@ grep -Eq '^refused after 0\.[0-4]' "$WORK/refused" || fail "port 9999 not refuse
 client "$(pod_ns client)" fd00:10:1::102 8080 6 > "$WORK/clusterip6"
 grep -qx "wp1 fd00:10::50" "$WORK/clusterip6" || fail "IPv6 ClusterIP never reached wp1: $(cat "$WORK/clusterip6")"
 grep -qx "wp2 fd00:10::50" "$WORK/clusterip6" || fail "IPv6 ClusterIP never reached wp2: $(cat "$WORK/clusterip6")"
+
+# WordPress to MariaDB, as in the notes: mariadb-service 10.10.1.101:3307 -> the pod's 3306.
+client "$(pod_ns wp1)" 10.10.1.101 3307 2 > "$WORK/mariadb"
+[ "$(grep -cx 'mariadb 10.10.0.102' "$WORK/mariadb")" = 2 ] \
+  || fail "WordPress to mariadb-service: $(cat "$WORK/mariadb")"
 
 # Bulk TCP through a ClusterIP: the kernel hands kubenat 64 KiB GSO super-packets with
 # partial checksums (the TUN's offloads), which must leave with the NAT applied and come out
@@ -391,4 +399,4 @@ grep -q " 0 changes" "$WORK/cleanup2" || fail "second --cleanup undid something:
 snapshot "$WORK/cleaned"
 diff -u "$WORK/before" "$WORK/cleaned" >&2 || fail "--cleanup after SIGKILL left the node changed (diff above)"
 
-echo "live-run: ok (ClusterIP to both endpoints over IPv4 and IPv6, NodePort masqueraded, ClusterIP and NodePort from the node itself, refused port, bulk TCP with offloads, hairpin, UDP DNS, SIGUSR1 counters, SIGHUP with an open connection, SIGINT restore, --cleanup after SIGKILL)" >&2
+echo "live-run: ok (ClusterIP to both endpoints over IPv4 and IPv6, WordPress to MariaDB, NodePort masqueraded, ClusterIP and NodePort from the node itself, refused port, bulk TCP with offloads, hairpin, UDP DNS, SIGUSR1 counters, SIGHUP with an open connection, SIGINT restore, --cleanup after SIGKILL)" >&2

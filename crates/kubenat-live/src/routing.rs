@@ -11,7 +11,8 @@
 //!                                   each node interface and P in tcp, udp, sctp, icmp
 //!                                   (IPv6: tcp, udp, sctp):
 //!                                   table 27501 is `default dev TUN`
-//! pref 4  iif lo lookup 27502       sent by the node: table 27502 holds each Service IP
+//! pref 4  iif lo lookup 27502       sent by the node: table 27502 holds the service ranges
+//!                                   and each Service address outside them
 //! pref 4  iif lo to NODE-IP ipproto P dport LOW-HIGH lookup 27501
 //!                                   sent by the node to its own NodePorts (the range of
 //!                                   the Services' nodePorts per protocol)
