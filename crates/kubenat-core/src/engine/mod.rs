@@ -72,8 +72,10 @@ struct Core {
 /// 1. [`Engine::new`] with the node's [`ClusterState`];
 /// 2. every packet through [`Engine::process`] at the hook where it is (or
 ///    [`Engine::process_path`] for both hooks at once); forward it on
-///    [`Verdict::Accept`](crate::Verdict::Accept) and [`Verdict::Translated`](crate::Verdict::Translated) (rewritten in place), discard it on
-///    [`Verdict::Drop`](crate::Verdict::Drop), and on [`Verdict::Reject`](crate::Verdict::Reject) send [`Engine::write_reject_reply`]'s
+///    [`Verdict::Accept`](crate::Verdict::Accept) and
+///    [`Verdict::Translated`](crate::Verdict::Translated) (rewritten in place), discard it
+///    on [`Verdict::Drop`](crate::Verdict::Drop), and on
+///    [`Verdict::Reject`](crate::Verdict::Reject) send [`Engine::write_reject_reply`]'s
 ///    reply instead;
 /// 3. API-server changes through [`Engine::update`];
 /// 4. [`Engine::handle_timeout`] when [`Engine::poll_at`] says, to expire connections.
@@ -103,8 +105,9 @@ pub struct Engine {
 
 impl Engine {
     /// Compiles `state` into a control plane of the engine's own and starts with empty
-    /// connection tracking at [`Instant::ZERO`]. The conntrack, session-affinity and fragment tables of each address family the
-    /// state uses start at a few KiB and grow with the connections, up to
+    /// connection tracking at [`Instant::ZERO`]. The conntrack, session-affinity and
+    /// fragment tables of each address family the state uses start at a few KiB and grow
+    /// with the connections, up to
     /// [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity).
     pub fn new(state: &ClusterState) -> Engine {
         Engine::from_state(state.clone())

@@ -97,8 +97,9 @@ impl Engine {
 
     /// Runs one packet through both hooks of `path` (DNAT on the way in, masquerade on the
     /// way out) and reports the combined change: what either hook rewrote. Counted once. A
-    /// drop or reject in the first hook skips the second. The packet's checksums are verified on a forwarded
-    /// path ([`PacketMeta::default`]); [`Engine::process_path_traced`] takes metadata.
+    /// drop or reject in the first hook skips the second. The packet's checksums are
+    /// verified on a forwarded path ([`PacketMeta::default`]);
+    /// [`Engine::process_path_traced`] takes metadata.
     pub fn process_path(&mut self, path: Path, packet: &mut [u8], now: Instant) -> Verdict {
         let mut meta = PacketMeta::default();
         self.process_path_traced(path, packet, &mut meta, now, &mut NoTrace)
