@@ -202,18 +202,19 @@ const ROWS: &[Row] = &[
     },
 ];
 
+/// Where the transport header starts, as etherparse reads the packet.
+fn transport_offset(packet: &[u8]) -> usize {
+    let ip = IpSlice::from_slice(packet).unwrap();
+    ip.payload().payload.as_ptr() as usize - packet.as_ptr() as usize
+}
+
 fn damage(packet: &mut [u8], damage: Damage) {
     match damage {
         Damage::None => {}
         Damage::IpHeader => packet[8] -= 1,
         Damage::Payload => *packet.last_mut().unwrap() ^= 0x5a,
         Damage::ZeroUdpChecksum => {
-            let l4 = IpSlice::from_slice(packet)
-                .unwrap()
-                .payload()
-                .payload
-                .as_ptr() as usize
-                - packet.as_ptr() as usize;
+            let l4 = transport_offset(packet);
             packet[l4 + 6..l4 + 8].fill(0);
         }
     }
@@ -259,12 +260,7 @@ fn arriving_packets_meet_the_kernels_checksum_rules() {
             }
         }
         if matches!(row.damage, Damage::ZeroUdpChecksum) && got == Expect::Translated {
-            let l4 = IpSlice::from_slice(&packet)
-                .unwrap()
-                .payload()
-                .payload
-                .as_ptr() as usize
-                - packet.as_ptr() as usize;
+            let l4 = transport_offset(&packet);
             if packet[l4 + 6..l4 + 8] != [0, 0] {
                 failures.push(format!("{}: a missing checksum stays missing", row.name));
             }
@@ -337,12 +333,7 @@ fn an_established_packet_with_a_wrong_checksum_is_dropped_and_the_connection_kep
 /// The checksum a NIC completes from a partial one: the sum of the segment from the
 /// transport header on, the field holding the pseudo-header sum, complemented.
 fn complete_partial(packet: &mut [u8], field: usize) {
-    let l4 = IpSlice::from_slice(packet)
-        .unwrap()
-        .payload()
-        .payload
-        .as_ptr() as usize
-        - packet.as_ptr() as usize;
+    let l4 = transport_offset(packet);
     let sum = checksum::compute(0, &packet[l4..]);
     packet[l4 + field..l4 + field + 2].copy_from_slice(&sum.to_be_bytes());
 }
@@ -364,7 +355,7 @@ fn make_partial(packet: &mut [u8]) -> usize {
     let payload = ip.payload();
     let protocol = payload.ip_number.0;
     let field = if protocol == 6 { 16 } else { 6 };
-    let l4 = payload.payload.as_ptr() as usize - packet.as_ptr() as usize;
+    let l4 = transport_offset(packet);
     let length = (packet.len() - l4) as u32;
     let pseudo = checksum::pseudo_header_sum(&source, &destination, protocol, length);
     packet[l4 + field..l4 + field + 2].copy_from_slice(&checksum::fold_sum(pseudo).to_be_bytes());
