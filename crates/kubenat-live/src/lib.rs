@@ -82,7 +82,7 @@ pub fn run(
 ) -> Result<Totals, Error> {
     need_root()?;
     let services = routing::service_destinations(&state);
-    let ipv6 = routing::steers_ipv6(&state);
+    let ipv6 = routing::steers_ipv6(&services, &state.proxy.node_ips);
     let node_ports = routing::node_port_ranges(&state);
     let node_ips = state.proxy.node_ips.clone();
     let mut current = state.clone();

@@ -194,14 +194,11 @@ pub fn service_destinations(state: &ClusterState) -> BTreeSet<IpNet> {
         .collect()
 }
 
-/// Whether IPv6 is steered: when some Service or the node has an IPv6 address. Otherwise
-/// the namespace's IPv6 settings are left alone (turning forwarding on stops an interface
-/// from accepting router advertisements).
-pub fn steers_ipv6(state: &ClusterState) -> bool {
-    service_destinations(state)
-        .iter()
-        .any(|net| net.addr().is_ipv6())
-        || state.proxy.node_ips.iter().any(IpAddr::is_ipv6)
+/// Whether IPv6 is steered: when a Service destination ([`service_destinations`]) or a node
+/// address is IPv6. Otherwise the namespace's IPv6 settings are left alone (turning
+/// forwarding on stops an interface from accepting router advertisements).
+pub fn steers_ipv6(services: &BTreeSet<IpNet>, node_ips: &[IpAddr]) -> bool {
+    services.iter().any(|net| net.addr().is_ipv6()) || node_ips.iter().any(IpAddr::is_ipv6)
 }
 
 #[cfg(test)]

@@ -55,12 +55,6 @@ impl Reporter {
         let seconds = self.last.elapsed().as_secs_f64().max(1e-9);
         let rate = |now: u64, before: u64| (now.saturating_sub(before)) as f64 / seconds;
         let counters = engine.counters();
-        let reasons = |pairs: &mut dyn Iterator<Item = (String, u64)>| {
-            pairs
-                .filter(|(_, n)| *n > 0)
-                .map(|(reason, n)| (reason, Value::from(n)))
-                .collect::<Map<String, Value>>()
-        };
         json!({
             "uptime_seconds": self.started.elapsed().as_secs_f64(),
             "packets_in": totals.received,
@@ -74,10 +68,18 @@ impl Reporter {
                 "drop": counters.dropped,
                 "reject": counters.rejected,
             },
-            "drop_reasons": reasons(&mut counters.drop_reasons().map(|(r, n)| (r.to_string(), n))),
-            "reject_reasons": reasons(&mut counters.reject_reasons().map(|(r, n)| (r.to_string(), n))),
+            "drop_reasons": seen(counters.drop_reasons()),
+            "reject_reasons": seen(counters.reject_reasons()),
             "connections": engine.connections(),
             "conntrack_max": engine.conntrack_capacity(),
         })
     }
+}
+
+/// The reasons seen at least once, by name.
+fn seen<R: std::fmt::Display>(counts: impl Iterator<Item = (R, u64)>) -> Map<String, Value> {
+    counts
+        .filter(|&(_, n)| n > 0)
+        .map(|(reason, n)| (reason.to_string(), Value::from(n)))
+        .collect()
 }
