@@ -9,7 +9,11 @@
 //! Values read as the YAML path reads JSON (JSON is YAML): integers as integers however
 //! large, other numbers as floats.
 
+mod cut;
+
 use std::io::Read;
+
+use cut::Cutter;
 
 use crate::limits::{MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECT_NODES, too_long};
 use crate::node::{Deferred, Node, Parsed, SyntaxError, Value};
@@ -29,6 +33,8 @@ pub(crate) struct JsonStream<R> {
     bytes_left: usize,
     /// Bytes consumed before `buf[0]`.
     consumed: u64,
+    /// Where strings with escapes are unescaped, kept between strings.
+    scratch: Vec<u8>,
 }
 
 const BUFFER: usize = 1 << 20;
@@ -46,6 +52,7 @@ impl JsonStream<std::io::Empty> {
             nodes_left: MAX_OBJECT_NODES,
             bytes_left: MAX_OBJECT_BYTES,
             consumed: 0,
+            scratch: Vec::new(),
         }
     }
 }
@@ -63,6 +70,7 @@ impl<R: Read> JsonStream<R> {
             nodes_left: MAX_OBJECT_NODES,
             bytes_left: MAX_OBJECT_BYTES,
             consumed: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -178,52 +186,18 @@ impl<R: Read> JsonStream<R> {
     fn cut_value(&mut self) -> Result<(Vec<u8>, usize), SyntaxError> {
         let line = self.line;
         let mut text = Vec::new();
-        let mut depth = 0usize;
-        let mut in_string = false;
-        let mut escaped = false;
+        let mut cutter = Cutter::default();
         loop {
             let chunk = &self.buf[self.pos..self.end];
-            let mut end = None;
-            for (at, &byte) in chunk.iter().enumerate() {
-                if in_string {
-                    match (escaped, byte) {
-                        (true, _) => escaped = false,
-                        (false, b'\\') => escaped = true,
-                        (false, b'"') => in_string = false,
-                        (false, b'\n') => self.line += 1,
-                        _ => {}
-                    }
-                    continue;
-                }
-                match byte {
-                    b'"' => in_string = true,
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' if depth == 0 => {
-                        end = Some(at);
-                        break;
-                    }
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = Some(at + 1);
-                            break;
-                        }
-                    }
-                    b',' | b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => {
-                        end = Some(at);
-                        break;
-                    }
-                    b'\n' => self.line += 1,
-                    _ => {}
-                }
-            }
-            let taken = end.unwrap_or(chunk.len());
+            let scanned = cutter.scan(chunk);
+            self.line += scanned.newlines;
+            let taken = scanned.taken;
             if text.len() + taken > MAX_OBJECT_BYTES {
                 return Err(too_long(self.line));
             }
             text.extend_from_slice(&chunk[..taken]);
             self.pos += taken;
-            if end.is_some() {
+            if scanned.ended {
                 return Ok((text, line));
             }
             if !self.fill()? {
@@ -256,8 +230,13 @@ impl<R: Read> JsonStream<R> {
 
     /// An object member's key and its line, up to the value.
     fn key(&mut self) -> Result<(String, usize), SyntaxError> {
+        self.key_with(str::to_owned)
+    }
+
+    /// [`Self::key`], with what `keep` makes of the key's text.
+    fn key_with<T>(&mut self, keep: impl FnOnce(&str) -> T) -> Result<(T, usize), SyntaxError> {
         let line = self.line;
-        let key = self.string()?;
+        let key = self.string_with(keep)?;
         self.skip_whitespace()?;
         self.expect(b':')?;
         self.skip_whitespace()?;
@@ -316,6 +295,11 @@ impl<R: Read> JsonStream<R> {
                 self.pos += 1;
                 let mut entries = Vec::new();
                 self.members(b'}', &mut |this| {
+                    if role == Role::Skipped {
+                        this.key_with(|_| ())?;
+                        this.value(depth + 1, Role::Skipped)?;
+                        return Ok(());
+                    }
                     let (key, key_line) = this.key()?;
                     let child = role.child(&key);
                     let value = this.member(depth + 1, child, key_line)?;
@@ -337,6 +321,10 @@ impl<R: Read> JsonStream<R> {
                     Ok(())
                 })?;
                 Value::Seq(items)
+            }
+            b'"' if role == Role::Skipped => {
+                self.string_with(|_| ())?;
+                Value::Null
             }
             b'"' => Value::Str(self.string()?),
             b't' => self.literal("true", Value::Bool(true))?,
@@ -387,14 +375,19 @@ impl<R: Read> JsonStream<R> {
     /// A number as the YAML core schema reads it: an integer when it has no fraction or
     /// exponent and fits 128 bits, a float otherwise.
     fn number(&mut self) -> Result<Value, SyntaxError> {
-        let mut text = String::new();
+        let mut bytes = [0u8; 401];
+        let mut len = 0;
         while let Some(byte) = self.peek()? {
-            if !matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') || text.len() > 400 {
+            if !matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') || len == bytes.len()
+            {
                 break;
             }
-            text.push(byte as char);
+            bytes[len] = byte;
+            len += 1;
             self.pos += 1;
         }
+        // Only ASCII was taken.
+        let text = std::str::from_utf8(&bytes[..len]).unwrap_or_default();
         let digits = text.strip_prefix('-').unwrap_or(&text);
         let grammar_ok = digits.starts_with(|c: char| c.is_ascii_digit())
             && !(digits.len() > 1
@@ -418,35 +411,56 @@ impl<R: Read> JsonStream<R> {
     }
 
     fn string(&mut self) -> Result<String, SyntaxError> {
+        self.string_with(str::to_owned)
+    }
+
+    /// Reads a string, checked and counted against the object's budget, and hands its text
+    /// to `keep`: nothing is allocated for a string that is not kept.
+    fn string_with<T>(&mut self, keep: impl FnOnce(&str) -> T) -> Result<T, SyntaxError> {
         if self.peek()? != Some(b'"') {
             let found = self.peek()?.map_or("the end of the text".into(), describe);
             return Err(self.error(format!("expected a string, found {found}")));
         }
         self.pos += 1;
-        // Most strings close in the buffer with no escape: one exact allocation.
+        // Most strings close in the buffer with no escape: read where they lie.
         let chunk = &self.buf[self.pos..self.end];
-        if let Some(end) = chunk
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        if let Some(end) = string_end(chunk)
+            && chunk[end] == b'"'
         {
-            if chunk[end] == b'"' {
-                let text = std::str::from_utf8(&chunk[..end]).map(str::to_owned);
-                self.pos += end + 1;
-                return match text {
-                    Ok(text) => self.charge(text),
-                    Err(e) => Err(self.error(format!(
-                        "not UTF-8 text (byte {} of a string)",
-                        e.valid_up_to()
-                    ))),
-                };
-            }
+            let start = self.pos;
+            self.pos += end + 1;
+            self.charge(end)?;
+            return match std::str::from_utf8(&self.buf[start..start + end]) {
+                Ok(text) => Ok(keep(text)),
+                Err(e) => Err(self.error(format!(
+                    "not UTF-8 text (byte {} of a string)",
+                    e.valid_up_to()
+                ))),
+            };
         }
-        let mut bytes: Vec<u8> = Vec::new();
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
+        let read = self.escaped_string(&mut bytes);
+        let kept = read.and_then(|()| match std::str::from_utf8(&bytes) {
+            Ok(text) => {
+                self.charge(text.len())?;
+                Ok(keep(text))
+            }
+            Err(e) => Err(self.error(format!(
+                "not UTF-8 text (byte {} of a string)",
+                e.valid_up_to()
+            ))),
+        });
+        self.scratch = bytes;
+        kept
+    }
+
+    /// The rest of a string that holds escapes or crosses the buffer's end, unescaped into
+    /// `bytes`, up to and past its closing quote.
+    fn escaped_string(&mut self, bytes: &mut Vec<u8>) -> Result<(), SyntaxError> {
         loop {
             let chunk = &self.buf[self.pos..self.end];
-            let stop = chunk
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let stop = string_end(chunk);
             let taken = stop.unwrap_or(chunk.len());
             bytes.extend_from_slice(&chunk[..taken]);
             self.pos += taken;
@@ -459,11 +473,11 @@ impl<R: Read> JsonStream<R> {
             match self.buf[self.pos] {
                 b'"' => {
                     self.pos += 1;
-                    break;
+                    return Ok(());
                 }
                 b'\\' => {
                     self.pos += 1;
-                    self.escape(&mut bytes)?;
+                    self.escape(bytes)?;
                 }
                 other => {
                     return Err(self.error(format!(
@@ -473,24 +487,17 @@ impl<R: Read> JsonStream<R> {
                 }
             }
         }
-        let text = String::from_utf8(bytes).map_err(|e| {
-            self.error(format!(
-                "not UTF-8 text (byte {} of a string)",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        self.charge(text)
     }
 
     /// Counts a string against the object's budget.
-    fn charge(&mut self, text: String) -> Result<String, SyntaxError> {
-        if text.len() > self.bytes_left {
+    fn charge(&mut self, len: usize) -> Result<(), SyntaxError> {
+        if len > self.bytes_left {
             return Err(self.error(format!(
                 "one object's strings exceed {MAX_OBJECT_BYTES} bytes (the limit for one object)"
             )));
         }
-        self.bytes_left -= text.len();
-        Ok(text)
+        self.bytes_left -= len;
+        Ok(())
     }
 
     fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), SyntaxError> {
@@ -565,31 +572,23 @@ impl<R: Read> JsonStream<R> {
     }
 
     /// Skips spaces, tabs and line ends, counting lines. The hot loop of a kubectl dump,
-    /// whose indentation is most of its bytes: runs of spaces go eight at a time.
+    /// whose indentation is most of its bytes.
     fn skip_whitespace(&mut self) -> Result<(), SyntaxError> {
-        const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
         loop {
-            let buf = &self.buf[self.pos..self.end];
+            let rest = &self.buf[self.pos..self.end];
             let mut at = 0;
-            while at < buf.len() {
-                while let Some(chunk) = buf.get(at..at + 8) {
-                    if u64::from_ne_bytes(chunk.try_into().unwrap_or_default()) != SPACES {
-                        break;
-                    }
-                    at += 8;
-                }
-                match buf.get(at) {
-                    Some(b' ' | b'\t' | b'\r') => at += 1,
-                    Some(b'\n') => {
-                        self.line += 1;
-                        at += 1;
-                    }
+            loop {
+                at += leading_spaces(&rest[at..]);
+                match rest.get(at) {
+                    Some(b'\n') => self.line += 1,
+                    Some(b'\t' | b'\r') => {}
                     Some(_) => {
                         self.pos += at;
                         return Ok(());
                     }
                     None => break,
                 }
+                at += 1;
             }
             self.pos = self.end;
             if !self.fill()? {
@@ -686,6 +685,48 @@ impl Role {
             _ => Role::Other,
         }
     }
+}
+
+/// How many spaces `bytes` starts with, eight at a time.
+fn leading_spaces(bytes: &[u8]) -> usize {
+    const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let differs = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ SPACES;
+        if differs != 0 {
+            // Little-endian: the lowest differing byte is the first non-space.
+            return at + (differs.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + words.remainder().iter().take_while(|&&b| b == b' ').count()
+}
+
+/// Where a string's text (the bytes after its opening quote) stops being plain: its
+/// closing quote, a backslash or a control character, eight bytes at a time.
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // A byte of the word is zero: exact for the lowest one flagged, which is all we read.
+    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let stops = has_zero(word ^ (ONES * u64::from(b'"')))
+            | has_zero(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
+        if stops != 0 {
+            return Some(at + (stops.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
 }
 
 fn leaf(line: usize, value: Value) -> Node {

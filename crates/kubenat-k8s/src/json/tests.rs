@@ -264,6 +264,15 @@ mod generated {
             let _ = read(&damaged, true);
         }
 
+        /// The word-at-a-time scanners stop where a byte-by-byte search does.
+        #[test]
+        fn scanners_stop_where_a_byte_search_does(bytes in prop::collection::vec(prop_oneof![Just(b' '), Just(b'"'), Just(b'\\'), Just(b'\n'), Just(b'a'), any::<u8>()], 0..40)) {
+            let plain_end = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            prop_assert_eq!(super::string_end(&bytes), plain_end);
+            let spaces = bytes.iter().take_while(|&&b| b == b' ').count();
+            prop_assert_eq!(super::leading_spaces(&bytes), spaces);
+        }
+
         /// Bytes cut or changed anywhere: an error or a value, never a panic, and never
         /// a value where serde_json finds an error.
         #[test]
