@@ -388,7 +388,7 @@ impl<R: Read> JsonStream<R> {
         }
         // Only ASCII was taken.
         let text = std::str::from_utf8(&bytes[..len]).unwrap_or_default();
-        let digits = text.strip_prefix('-').unwrap_or(&text);
+        let digits = text.strip_prefix('-').unwrap_or(text);
         let grammar_ok = digits.starts_with(|c: char| c.is_ascii_digit())
             && !(digits.len() > 1
                 && digits.starts_with('0')
