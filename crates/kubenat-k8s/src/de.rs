@@ -95,13 +95,16 @@ impl<'de> Deserializer<'de> for NodeDe<'_, '_> {
         match &self.node.value {
             Value::Null => visitor.visit_unit(),
             Value::Bool(b) => visitor.visit_bool(*b),
-            Value::Int(i) => match i64::try_from(*i) {
-                Ok(i) => visitor.visit_i64(i),
-                Err(_) => match u64::try_from(*i) {
-                    Ok(u) => visitor.visit_u64(u),
-                    Err(_) => visitor.visit_i128(*i),
-                },
-            },
+            Value::Int(i) => {
+                let i = i.get();
+                match i64::try_from(i) {
+                    Ok(i) => visitor.visit_i64(i),
+                    Err(_) => match u64::try_from(i) {
+                        Ok(u) => visitor.visit_u64(u),
+                        Err(_) => visitor.visit_i128(i),
+                    },
+                }
+            }
             Value::Float(f) => visitor.visit_f64(*f),
             Value::Str(s) => visitor.visit_str(s),
             Value::Seq(items) => visitor.visit_seq(SeqDe {

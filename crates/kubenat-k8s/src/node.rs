@@ -12,12 +12,30 @@ pub(crate) struct Node {
 pub(crate) enum Value {
     Null,
     Bool(bool),
-    Int(i128),
+    Int(Integer),
     Float(f64),
     Str(String),
     Seq(Vec<Node>),
     /// Keys are the keys' text; the key's line is the entry's value line for collections.
     Map(Vec<(String, Node)>),
+}
+
+/// An integer of up to 128 bits, kept as two 64-bit halves: an `i128` field would align
+/// every node to 16 bytes and make it larger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Integer([u64; 2]);
+
+impl From<i128> for Integer {
+    fn from(value: i128) -> Self {
+        let bits = value as u128;
+        Integer([bits as u64, (bits >> 64) as u64])
+    }
+}
+
+impl Integer {
+    pub fn get(self) -> i128 {
+        ((u128::from(self.0[1]) << 64) | u128::from(self.0[0])) as i128
+    }
 }
 
 impl Node {
@@ -81,7 +99,7 @@ impl Node {
         match &self.value {
             Value::Null => "null".into(),
             Value::Bool(b) => b.to_string(),
-            Value::Int(i) => i.to_string(),
+            Value::Int(i) => i.get().to_string(),
             Value::Float(f) => f.to_string(),
             Value::Str(s) => format!("{s:?}"),
             Value::Seq(_) => "a list".into(),

@@ -203,7 +203,7 @@ impl RawNode {
                 _ => match other {
                     RawValue::Null => Value::Null,
                     RawValue::Bool(b) => Value::Bool(b),
-                    RawValue::Int(i) => Value::Int(i),
+                    RawValue::Int(i) => Value::Int(i.into()),
                     RawValue::Float(f) => Value::Float(f),
                     _ => Value::Null,
                 },
@@ -249,17 +249,17 @@ pub(crate) fn core_schema(raw: &str) -> Value {
     let digits = raw.strip_prefix(['-', '+']).unwrap_or(raw);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(i) = raw.parse::<i128>() {
-            return Value::Int(i);
+            return Value::Int(i.into());
         }
     }
     if let Some(oct) = raw.strip_prefix("0o") {
         if let Ok(i) = i128::from_str_radix(oct, 8) {
-            return Value::Int(i);
+            return Value::Int(i.into());
         }
     }
     if let Some(hex) = raw.strip_prefix("0x") {
         if let Ok(i) = i128::from_str_radix(hex, 16) {
-            return Value::Int(i);
+            return Value::Int(i.into());
         }
     }
     let float_chars = digits
@@ -290,7 +290,10 @@ mod tests {
             docs[0].get("a").map(|n| &n.value),
             Some(&Value::Str("y".into()))
         );
-        assert_eq!(docs[0].get("b").map(|n| &n.value), Some(&Value::Int(80)));
+        assert_eq!(
+            docs[0].get("b").map(|n| &n.value),
+            Some(&Value::Int(80.into()))
+        );
         assert_eq!(docs[0].str_at(&["c"]), Some("010.010.001.101"));
         assert_eq!(docs[0].line_of("d[0].x"), 5);
         assert_eq!(docs[0].line_of("d"), 4);

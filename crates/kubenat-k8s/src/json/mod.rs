@@ -395,7 +395,7 @@ impl<R: Read> JsonStream<R> {
                 && digits.as_bytes()[1].is_ascii_digit());
         if grammar_ok && digits.bytes().all(|b| b.is_ascii_digit()) {
             if let Ok(integer) = text.parse::<i128>() {
-                return Ok(Value::Int(integer));
+                return Ok(Value::Int(integer.into()));
             }
         }
         match text.parse::<f64>() {
@@ -571,9 +571,19 @@ impl<R: Read> JsonStream<R> {
         }
     }
 
-    /// Skips spaces, tabs and line ends, counting lines. The hot loop of a kubectl dump,
-    /// whose indentation is most of its bytes.
+    /// Skips spaces, tabs and line ends, counting lines. Most calls find none (a key's colon
+    /// or a value's comma follows at once) and return here.
+    #[inline]
     fn skip_whitespace(&mut self) -> Result<(), SyntaxError> {
+        match self.buf[..self.end].get(self.pos) {
+            Some(b' ' | b'\n' | b'\t' | b'\r') | None => self.skip_whitespace_run(),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// [`Self::skip_whitespace`] past a run: the hot loop of a kubectl dump, whose
+    /// indentation is most of its bytes.
+    fn skip_whitespace_run(&mut self) -> Result<(), SyntaxError> {
         loop {
             let rest = &self.buf[self.pos..self.end];
             let mut at = 0;

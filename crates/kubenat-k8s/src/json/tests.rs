@@ -17,7 +17,9 @@ fn to_json(node: &Node) -> serde_json::Value {
     match &node.value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => (*b).into(),
-        Value::Int(i) => i64::try_from(*i).map_or_else(|_| (*i as f64).into(), Into::into),
+        Value::Int(i) => {
+            i64::try_from(i.get()).map_or_else(|_| (i.get() as f64).into(), Into::into)
+        }
         Value::Float(f) => (*f).into(),
         Value::Str(s) => s.as_str().into(),
         Value::Seq(items) => items.iter().map(to_json).collect(),
@@ -64,7 +66,7 @@ fn objects_without_items_and_separated_documents() {
     // generated test below).
     let numbers = read_all("-1\n---\n-2").unwrap_or_default();
     let values: Vec<&Value> = numbers.iter().map(|(_, n)| &n.value).collect();
-    assert_eq!(values, [&Value::Int(-1), &Value::Int(-2)]);
+    assert_eq!(values, [&Value::Int((-1).into()), &Value::Int((-2).into())]);
 }
 
 #[test]
@@ -77,7 +79,10 @@ fn values_match_serde_json() {
     assert_eq!(parsed[0].1.get("a").map(|a| a.line), Some(1));
     // Where serde_json reads a float, YAML's core schema (and so the YAML path) an integer.
     let zero = read_all("[-0]").unwrap_or_default();
-    assert_eq!(zero[0].1.value, Value::Seq(vec![leaf(1, Value::Int(0))]));
+    assert_eq!(
+        zero[0].1.value,
+        Value::Seq(vec![leaf(1, Value::Int(0.into()))])
+    );
 }
 
 #[test]
@@ -185,7 +190,7 @@ fn values_spanning_buffer_refills_read_whole() {
     assert_eq!(nodes[0].str_at(&["name"]), Some("wéb"));
     assert_eq!(
         nodes[0].get("port").map(|n| &n.value),
-        Some(&Value::Int(8080))
+        Some(&Value::Int(8080.into()))
     );
 }
 
