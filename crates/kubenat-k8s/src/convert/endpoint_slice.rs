@@ -9,7 +9,7 @@ use kubenat_core::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Se
 
 use super::Ctx;
 use super::fields::{
-    ip, listed_port, metadata_namespace, node_name, port_name, port_number, protocol,
+    Field, ip, listed_port, metadata_namespace, node_name, port_name, port_number, protocol,
     subdomain_name,
 };
 use crate::Manifests;
@@ -44,11 +44,10 @@ pub(super) fn endpoint_slice(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         }
     };
     let label = label(&slice.metadata, SERVICE_NAME_LABEL).cloned();
-    let label_field = format!("metadata.labels[{SERVICE_NAME_LABEL}]");
     if let Some(service) = &label {
         if !is_label_value(service) {
             ctx.error(
-                &label_field,
+                format_args!("metadata.labels[{SERVICE_NAME_LABEL}]"),
                 format!(
                     "{service:?} is not a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"
                 ),
@@ -62,15 +61,16 @@ pub(super) fn endpoint_slice(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     if slice_ports.len() > 100 {
         ctx.error("ports", "must have at most 100 items");
     }
+    let ports_field = Field::Path("ports");
     for (i, p) in slice_ports.iter().enumerate() {
-        let base = format!("ports[{i}]");
+        let base = ports_field.item(i);
         let name = p.name.clone().unwrap_or_default();
-        port_name(ctx, &format!("{base}.name"), &name, &mut names);
-        let proto = protocol(ctx, &format!("{base}.protocol"), &p.protocol);
+        port_name(ctx, base.member("name"), &name, &mut names);
+        let proto = protocol(ctx, base.member("protocol"), &p.protocol);
         // A port without a number means "all ports": kube-proxy ignores it.
         let port = match p.port {
             None => None,
-            Some(n) => port_number(ctx, &format!("{base}.port"), n.into()),
+            Some(n) => port_number(ctx, base.member("port"), n.into()),
         };
         if let (Some(port), Some(protocol)) = (port, proto) {
             ports.push(EndpointPort {
@@ -85,24 +85,22 @@ pub(super) fn endpoint_slice(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     if slice.endpoints.len() > 1000 {
         ctx.error("endpoints", "must have at most 1000 items");
     }
+    let endpoints_field = Field::Path("endpoints");
     for (i, e) in slice.endpoints.iter().enumerate() {
-        let base = format!("endpoints[{i}]");
+        let base = endpoints_field.item(i);
+        let addresses_field = base.member("addresses");
         if e.addresses.is_empty() {
-            ctx.error(
-                &format!("{base}.addresses"),
-                "required: at least one address",
-            );
+            ctx.error(addresses_field, "required: at least one address");
         } else if e.addresses.len() > 100 {
-            ctx.error(&format!("{base}.addresses"), "must have at most 100 items");
+            ctx.error(addresses_field, "must have at most 100 items");
         }
         let mut addresses = Vec::new();
         for (j, text) in e.addresses.iter().enumerate() {
-            let field = format!("{base}.addresses[{j}]");
             let Some(v6) = is_v6 else { continue };
             match parse_ip_sloppy(text) {
                 Some(addr) if addr.is_ipv6() == v6 => addresses.push(addr),
                 _ => ctx.error(
-                    &field,
+                    addresses_field.item(j),
                     format!(
                         "{text:?} is not a valid {} address (addressType is {})",
                         slice.address_type, slice.address_type
@@ -110,7 +108,7 @@ pub(super) fn endpoint_slice(ctx: &mut Ctx<'_>, out: &mut Manifests) {
                 ),
             }
         }
-        node_name(ctx, &format!("{base}.nodeName"), &e.node_name);
+        node_name(ctx, base.member("nodeName"), &e.node_name);
         let c = e.conditions.clone().unwrap_or_default();
         // The API's meaning of absent conditions: ready and serving unless said otherwise,
         // terminating only when said.
@@ -162,16 +160,17 @@ pub(super) fn endpoints(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     let name = subdomain_name(ctx, &eps.metadata.name);
     let namespace = metadata_namespace(ctx, &eps.metadata.namespace);
     let mut slices = Vec::new();
+    let subsets_field = Field::Path("subsets");
     for (s, subset) in eps.subsets.iter().flatten().enumerate() {
-        let base = format!("subsets[{s}]");
+        let base = subsets_field.item(s);
+        let ports_field = base.member("ports");
         let mut ports = Vec::new();
         let mut names = HashMap::new();
         let subset_ports = subset.ports.clone().unwrap_or_default();
         for (i, p) in subset_ports.iter().enumerate() {
-            let pbase = format!("{base}.ports[{i}]");
             let (pname, proto, port) = listed_port(
                 ctx,
-                &pbase,
+                ports_field.item(i),
                 (subset_ports.len() > 1).then_some("subset"),
                 &p.name,
                 &p.protocol,
@@ -202,12 +201,13 @@ pub(super) fn endpoints(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         let total = groups.iter().map(|g| g.1.len()).sum::<usize>();
         let mut mirrored = 0;
         for (field, addresses, ready) in groups {
+            let group_field = base.member(field);
             for (i, a) in addresses.iter().enumerate() {
-                let abase = format!("{base}.{field}[{i}]");
-                let Some(addr) = ip(ctx, &format!("{abase}.ip"), &a.ip) else {
+                let address_field = group_field.item(i);
+                let Some(addr) = ip(ctx, address_field.member("ip"), &a.ip) else {
                     continue;
                 };
-                node_name(ctx, &format!("{abase}.nodeName"), &a.node_name);
+                node_name(ctx, address_field.member("nodeName"), &a.node_name);
                 if mirrored == MAX_ENDPOINTS_PER_SUBSET {
                     continue;
                 }

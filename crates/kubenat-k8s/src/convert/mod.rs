@@ -9,6 +9,7 @@ mod proxy_config;
 mod service;
 mod service_cidr;
 
+use std::fmt;
 use std::io::BufRead;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -154,8 +155,9 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn diagnostic(&self, field: &str, message: String) -> Diagnostic {
-        self.diagnostic_at(self.root.line_of(field), field, message)
+    fn diagnostic(&self, field: impl fmt::Display, message: String) -> Diagnostic {
+        let field = field.to_string();
+        self.diagnostic_at(self.root.line_of(&field), &field, message)
     }
 
     fn diagnostic_at(&self, line: usize, field: &str, message: String) -> Diagnostic {
@@ -168,13 +170,13 @@ impl Ctx<'_> {
         }
     }
 
-    fn error(&mut self, field: &str, message: impl Into<String>) {
+    fn error(&mut self, field: impl fmt::Display, message: impl Into<String>) {
         let d = self.diagnostic(field, message.into());
         self.errors.push(d);
         self.failed = true;
     }
 
-    fn warn(&mut self, field: &str, message: impl Into<String>) {
+    fn warn(&mut self, field: impl fmt::Display, message: impl Into<String>) {
         let d = self.diagnostic(field, message.into());
         self.warnings.push(d);
     }

@@ -13,8 +13,8 @@ use kubenat_core::{
 
 use super::Ctx;
 use super::fields::{
-    cidr, ip, listed_port, metadata_name, metadata_namespace, named_port, port_number, proto_name,
-    traffic_policy, unique,
+    Field, cidr, ip, listed_port, metadata_name, metadata_namespace, named_port, port_number,
+    proto_name, traffic_policy, unique,
 };
 use crate::Manifests;
 use crate::validate::{family, is_dns1035_label, is_dns1123_subdomain, special_ip};
@@ -249,12 +249,13 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         .and_then(|s| s.load_balancer)
         .and_then(|lb| lb.ingress)
         .unwrap_or_default();
+    let ingress_field = Field::Path("status.loadBalancer.ingress");
     for (i, entry) in ingress.iter().enumerate() {
-        let base = format!("status.loadBalancer.ingress[{i}]");
+        let base = ingress_field.item(i);
         let mode = entry.ip_mode.as_deref();
         if !matches!(mode, None | Some("VIP") | Some("Proxy")) {
             ctx.error(
-                &format!("{base}.ipMode"),
+                base.member("ipMode"),
                 format!(
                     "{:?} is not a supported value (VIP or Proxy)",
                     mode.unwrap_or("")
@@ -264,15 +265,12 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         }
         let Some(text) = entry.ip.as_deref().filter(|s| !s.is_empty()) else {
             if mode.is_some() {
-                ctx.error(
-                    &format!("{base}.ipMode"),
-                    "must be set only together with ip",
-                );
+                ctx.error(base.member("ipMode"), "must be set only together with ip");
             }
             // Hostname-only ingress: kube-proxy has no address to program.
             continue;
         };
-        let Some(addr) = ip(ctx, &format!("{base}.ip"), text) else {
+        let Some(addr) = ip(ctx, base.member("ip"), text) else {
             continue;
         };
         if mode == Some("Proxy") {
@@ -321,11 +319,12 @@ fn service_ports(
     let mut seen_ports: HashMap<(u16, Protocol), String> = HashMap::new();
     let mut seen_node_ports: HashMap<(u16, Protocol), String> = HashMap::new();
     let mut model_ports = Vec::new();
+    let ports_field = Field::Path("spec.ports");
     for (i, p) in ports.iter().enumerate() {
-        let base = format!("spec.ports[{i}]");
+        let base = ports_field.item(i);
         let (name, proto, port) = listed_port(
             ctx,
-            &base,
+            base,
             (ports.len() > 1).then_some("Service"),
             &p.name,
             &p.protocol,
@@ -335,15 +334,15 @@ fn service_ports(
         let target_port = match &p.target_port {
             None | Some(IntOrString::Int(0)) => port.map(TargetPort::Number),
             Some(IntOrString::Int(n)) => {
-                port_number(ctx, &format!("{base}.targetPort"), (*n).into()).map(TargetPort::Number)
+                port_number(ctx, base.member("targetPort"), (*n).into()).map(TargetPort::Number)
             }
-            Some(IntOrString::String(s)) => named_port(ctx, &format!("{base}.targetPort"), s),
+            Some(IntOrString::String(s)) => named_port(ctx, base.member("targetPort"), s),
         };
         let node_port = match p.node_port {
             None | Some(0) => {
                 if node_ports_allowed {
                     ctx.warn(
-                        &format!("{base}.nodePort"),
+                        base.member("nodePort"),
                         "no nodePort allocated (the API server assigns one); no NodePort rule for this port",
                     );
                 }
@@ -353,25 +352,25 @@ fn service_ports(
             Some(_) if service_type.is_none() => None,
             Some(n) if !node_ports_allowed => {
                 ctx.error(
-                    &format!("{base}.nodePort"),
+                    base.member("nodePort"),
                     format!("{n}: may not be used when `type` is 'ClusterIP'"),
                 );
                 None
             }
             Some(n) => {
-                let field = format!("{base}.nodePort");
-                let np = port_number(ctx, &field, n.into());
+                let field = base.member("nodePort");
+                let np = port_number(ctx, field, n.into());
                 if let Some(np) = np {
                     if !NODE_PORT_RANGE.contains(&np) {
                         ctx.warn(
-                            &field,
+                            field,
                             format!(
                                 "{np} is outside the default NodePort range 30000-32767 (fine if the API server's --service-node-port-range allows it)"
                             ),
                         );
                     }
                     if let Some(proto) = proto {
-                        unique(ctx, &mut seen_node_ports, (np, proto), &field, || {
+                        unique(ctx, &mut seen_node_ports, (np, proto), field, || {
                             format!("nodePort {np}/{}", proto_name(proto))
                         });
                     }
@@ -380,7 +379,7 @@ fn service_ports(
             }
         };
         if let (Some(port), Some(proto)) = (port, proto) {
-            unique(ctx, &mut seen_ports, (port, proto), &base, || {
+            unique(ctx, &mut seen_ports, (port, proto), base, || {
                 format!("port {port}/{}", proto_name(proto))
             });
         }
