@@ -225,7 +225,7 @@ pub(super) fn endpoints(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         }
         if total > MAX_ENDPOINTS_PER_SUBSET {
             ctx.warn(
-                &base,
+                base,
                 format!(
                     "{total} addresses: the EndpointSlice mirroring controller mirrors at most \
                      {MAX_ENDPOINTS_PER_SUBSET} per subset (ready ones first); {} skipped",
