@@ -254,7 +254,7 @@ pub(super) fn endpoints(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     let skip = label(&eps.metadata, SKIP_MIRROR_LABEL).is_some_and(|v| v == "true");
     if skip {
         ctx.warn(
-            &format!("metadata.labels[{SKIP_MIRROR_LABEL}]"),
+            format_args!("metadata.labels[{SKIP_MIRROR_LABEL}]"),
             "the mirroring controller skips these Endpoints; skipped",
         );
         return;

@@ -4,7 +4,7 @@ use k8s_openapi::api::networking::v1 as networking;
 use kubenat_core::TargetPort;
 
 use super::Ctx;
-use super::fields::{metadata_namespace, named_port, port_number, subdomain_name};
+use super::fields::{Field, metadata_namespace, named_port, port_number, subdomain_name};
 use crate::validate::{is_dns1035_label, is_dns1123_subdomain};
 use crate::{Ingress, IngressBackend, IngressPath, IngressRule, Manifests};
 
@@ -18,16 +18,18 @@ pub(super) fn ingress(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     let default_backend = spec
         .default_backend
         .as_ref()
-        .and_then(|b| ingress_backend(ctx, "spec.defaultBackend", b));
+        .and_then(|b| ingress_backend(ctx, Field::Path("spec.defaultBackend"), b));
     let mut rules = Vec::new();
+    let rules_field = Field::Path("spec.rules");
     for (i, rule) in spec.rules.iter().flatten().enumerate() {
-        let base = format!("spec.rules[{i}]");
+        let base = rules_field.item(i);
+        let paths_field = base.member("http.paths");
         let host = rule.host.clone().filter(|h| !h.is_empty());
         if let Some(h) = &host {
             let bare = h.strip_prefix("*.").unwrap_or(h);
             if !is_dns1123_subdomain(bare) {
                 ctx.error(
-                    &format!("{base}.host"),
+                    base.member("host"),
                     format!("{h:?} is not a valid host name (a DNS-1123 subdomain, optionally with a leading \"*.\")"),
                 );
             }
@@ -41,26 +43,26 @@ pub(super) fn ingress(ctx: &mut Ctx<'_>, out: &mut Manifests) {
             .iter()
             .enumerate()
         {
-            let pbase = format!("{base}.http.paths[{j}]");
+            let pbase = paths_field.item(j);
             let path = p.path.clone().unwrap_or_default();
             match p.path_type.as_str() {
                 "Exact" | "Prefix" => {
                     if !path.starts_with('/') {
                         ctx.error(
-                            &format!("{pbase}.path"),
+                            pbase.member("path"),
                             format!("{path:?} must be an absolute path"),
                         );
                     }
                 }
                 "ImplementationSpecific" => {}
                 other => ctx.error(
-                    &format!("{pbase}.pathType"),
+                    pbase.member("pathType"),
                     format!(
                         "{other:?} is not a supported value (Exact, Prefix or ImplementationSpecific)"
                     ),
                 ),
             }
-            if let Some(backend) = ingress_backend(ctx, &format!("{pbase}.backend"), &p.backend) {
+            if let Some(backend) = ingress_backend(ctx, pbase.member("backend"), &p.backend) {
                 paths.push(IngressPath {
                     path,
                     path_type: p.path_type.clone(),
@@ -84,7 +86,7 @@ pub(super) fn ingress(ctx: &mut Ctx<'_>, out: &mut Manifests) {
 
 fn ingress_backend(
     ctx: &mut Ctx<'_>,
-    base: &str,
+    base: Field<'_>,
     backend: &networking::IngressBackend,
 ) -> Option<IngressBackend> {
     match (&backend.service, &backend.resource) {
@@ -98,16 +100,16 @@ fn ingress_backend(
         }
         (None, Some(_)) => {
             ctx.warn(
-                &format!("{base}.resource"),
+                base.member("resource"),
                 "resource backends are not simulated; skipped",
             );
             None
         }
         (Some(service), None) => {
-            let sbase = format!("{base}.service");
+            let sbase = base.member("service");
             if !is_dns1035_label(&service.name) {
                 ctx.error(
-                    &format!("{sbase}.name"),
+                    sbase.member("name"),
                     format!(
                         "{:?} is not a valid Service name (a DNS-1035 label)",
                         service.name
@@ -117,22 +119,17 @@ fn ingress_backend(
             let port = service.port.clone().unwrap_or_default();
             let port = match (port.name.filter(|n| !n.is_empty()), port.number) {
                 (Some(_), Some(_)) => {
-                    ctx.error(
-                        &format!("{sbase}.port"),
-                        "name and number may not both be set",
-                    );
+                    ctx.error(sbase.member("port"), "name and number may not both be set");
                     None
                 }
                 (None, None) => {
-                    ctx.error(
-                        &format!("{sbase}.port"),
-                        "one of name or number is required",
-                    );
+                    ctx.error(sbase.member("port"), "one of name or number is required");
                     None
                 }
-                (Some(name), None) => named_port(ctx, &format!("{sbase}.port.name"), &name),
-                (None, Some(n)) => port_number(ctx, &format!("{sbase}.port.number"), n.into())
-                    .map(TargetPort::Number),
+                (Some(name), None) => named_port(ctx, sbase.member("port.name"), &name),
+                (None, Some(n)) => {
+                    port_number(ctx, sbase.member("port.number"), n.into()).map(TargetPort::Number)
+                }
             }?;
             Some(IngressBackend {
                 service: service.name.clone(),

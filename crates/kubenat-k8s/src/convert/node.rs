@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1 as core;
 use kubenat_core::Node;
 
 use super::Ctx;
-use super::fields::{cidr, ip, subdomain_name};
+use super::fields::{Field, cidr, ip, subdomain_name};
 use crate::Manifests;
 
 pub(super) fn node(ctx: &mut Ctx<'_>, out: &mut Manifests) {
@@ -19,11 +19,12 @@ pub(super) fn node(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         .as_ref()
         .and_then(|s| s.addresses.clone())
         .unwrap_or_default();
+    let addresses_field = Field::Path("status.addresses");
     for (i, a) in addresses.iter().enumerate() {
-        let base = format!("status.addresses[{i}]");
+        let base = addresses_field.item(i);
         match a.type_.as_str() {
             "InternalIP" | "ExternalIP" => {
-                if let Some(addr) = ip(ctx, &format!("{base}.address"), &a.address) {
+                if let Some(addr) = ip(ctx, base.member("address"), &a.address) {
                     let list = if a.type_ == "InternalIP" {
                         &mut internal
                     } else {
@@ -36,7 +37,7 @@ pub(super) fn node(ctx: &mut Ctx<'_>, out: &mut Manifests) {
             }
             "Hostname" | "InternalDNS" | "ExternalDNS" => {}
             other => ctx.error(
-                &format!("{base}.type"),
+                base.member("type"),
                 format!(
                     "{other:?} is not a supported address type (Hostname, InternalIP, ExternalIP, InternalDNS or ExternalDNS)"
                 ),

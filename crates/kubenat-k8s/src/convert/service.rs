@@ -91,12 +91,12 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
     for (i, family) in families.iter().enumerate() {
         if family != "IPv4" && family != "IPv6" {
             ctx.error(
-                &format!("spec.ipFamilies[{i}]"),
+                format_args!("spec.ipFamilies[{i}]"),
                 format!("{family:?} is not a supported IP family (IPv4 or IPv6)"),
             );
         } else if families[..i].contains(family) {
             ctx.error(
-                &format!("spec.ipFamilies[{i}]"),
+                format_args!("spec.ipFamilies[{i}]"),
                 format!("duplicate IP family {family:?}"),
             );
         }
@@ -116,13 +116,15 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
         if ip_texts.len() > 2 {
             ctx.error(ips_field, "at most two addresses, one per IP family");
         }
+        let listed_field = Field::Path("spec.clusterIPs");
         for (i, text) in ip_texts.iter().enumerate() {
+            let item = listed_field.item(i);
             let field = if ips_field == "spec.clusterIPs" {
-                format!("spec.clusterIPs[{i}]")
+                item
             } else {
-                ips_field.to_string()
+                Field::Path(ips_field)
             };
-            let Some(addr) = ip(ctx, &field, text) else {
+            let Some(addr) = ip(ctx, field, text) else {
                 continue;
             };
             if cluster_ips
@@ -130,7 +132,7 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
                 .any(|o: &IpAddr| o.is_ipv4() == addr.is_ipv4())
             {
                 ctx.error(
-                    &field,
+                    field,
                     format!(
                         "{text:?} is a second {} address; a Service has at most one per family",
                         family(&addr)
@@ -139,7 +141,7 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
             } else if let Some(expected) = families.get(i) {
                 if (expected == "IPv4" || expected == "IPv6") && expected != family(&addr) {
                     ctx.error(
-                        &field,
+                        field,
                         format!(
                             "{text:?} is an {} address but spec.ipFamilies[{i}] is {expected}",
                             family(&addr)
@@ -160,11 +162,12 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
 
     // spec.externalIPs
     let mut external_ips = Vec::new();
+    let external_ips_field = Field::Path("spec.externalIPs");
     for (i, text) in spec.external_ips.iter().flatten().enumerate() {
-        let field = format!("spec.externalIPs[{i}]");
-        if let Some(addr) = ip(ctx, &field, text) {
+        let field = external_ips_field.item(i);
+        if let Some(addr) = ip(ctx, field, text) {
             match special_ip(&addr) {
-                Some(why) => ctx.error(&field, format!("{text:?} {why}")),
+                Some(why) => ctx.error(field, format!("{text:?} {why}")),
                 None => external_ips.push(addr),
             }
         }
@@ -179,8 +182,9 @@ pub(super) fn service(ctx: &mut Ctx<'_>, out: &mut Manifests) {
             "may only be used when `type` is 'LoadBalancer'",
         );
     }
+    let ranges_field = Field::Path("spec.loadBalancerSourceRanges");
     for (i, text) in ranges.iter().enumerate() {
-        if let Some(net) = cidr(ctx, &format!("spec.loadBalancerSourceRanges[{i}]"), text) {
+        if let Some(net) = cidr(ctx, ranges_field.item(i), text) {
             source_ranges.push(net);
         }
     }

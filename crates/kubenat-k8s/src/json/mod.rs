@@ -388,25 +388,18 @@ impl<R: Read> JsonStream<R> {
         }
         // Only ASCII was taken.
         let text = std::str::from_utf8(&bytes[..len]).unwrap_or_default();
-        let digits = text.strip_prefix('-').unwrap_or(text);
-        let grammar_ok = digits.starts_with(|c: char| c.is_ascii_digit())
-            && !(digits.len() > 1
-                && digits.starts_with('0')
-                && digits.as_bytes()[1].is_ascii_digit());
-        if grammar_ok && digits.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(integer) = text.parse::<i128>() {
-                return Ok(Value::Int(integer.into()));
-            }
+        if !is_json_number(text) {
+            return Err(self.error(format!("{text:?} is not a JSON number")));
+        }
+        if !text.contains(['.', 'e', 'E'])
+            && let Ok(integer) = text.parse::<i128>()
+        {
+            return Ok(Value::Int(integer.into()));
         }
         match text.parse::<f64>() {
+            Ok(float) if float.is_finite() => Ok(Value::Float(float)),
             // 1e309 overflows: out of range, as serde_json and the YAML path say.
-            Ok(float) if !float.is_finite() => {
-                Err(self.error(format!("{text:?} is out of a number's range")))
-            }
-            Ok(float) if grammar_ok && !text.ends_with('.') && !text.contains(".e") => {
-                Ok(Value::Float(float))
-            }
-            _ => Err(self.error(format!("{text:?} is not a JSON number"))),
+            _ => Err(self.error(format!("{text:?} is out of a number's range"))),
         }
     }
 
@@ -695,6 +688,41 @@ impl Role {
             _ => Role::Other,
         }
     }
+}
+
+/// JSON's number grammar (RFC 8259 section 6): `-`, then `0` or digits not starting with
+/// `0`, then `.` and digits, then `e` or `E`, a sign and digits; each part after the first
+/// optional.
+fn is_json_number(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut at = usize::from(bytes.first() == Some(&b'-'));
+    let mut digits = |at: &mut usize| {
+        let start = *at;
+        while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+            *at += 1;
+        }
+        *at - start
+    };
+    let whole = digits(&mut at);
+    if whole == 0 || (whole > 1 && bytes[at - whole] == b'0') {
+        return false;
+    }
+    if bytes.get(at) == Some(&b'.') {
+        at += 1;
+        if digits(&mut at) == 0 {
+            return false;
+        }
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(bytes.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        if digits(&mut at) == 0 {
+            return false;
+        }
+    }
+    at == bytes.len()
 }
 
 /// How many spaces `bytes` starts with, eight at a time.

@@ -148,6 +148,29 @@ fn managed_fields_are_read_for_syntax_only() {
 }
 
 #[test]
+fn numbers_follow_the_json_grammar() {
+    let cases = [
+        ("0", true),
+        ("-0", true),
+        ("12", true),
+        ("1.5", true),
+        ("1.5e-3", true),
+        ("1E+5", true),
+        ("1.", false),
+        ("1.e5", false),
+        ("-57361.E5", false),
+        ("01", false),
+        ("-", false),
+        ("1e", false),
+        ("1E+", false),
+        ("1e5.0", false),
+    ];
+    for (text, valid) in cases {
+        assert_eq!(read_all(text).is_ok(), valid, "{text}");
+    }
+}
+
+#[test]
 fn strings_must_be_utf8() {
     let error = JsonStream::new(&b"{\"a\": \"\xff\"}"[..], 1)
         .run(&|| false, &mut |_, _| {})
