@@ -696,7 +696,7 @@ impl Role {
 fn is_json_number(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut at = usize::from(bytes.first() == Some(&b'-'));
-    let mut digits = |at: &mut usize| {
+    let digits = |at: &mut usize| {
         let start = *at;
         while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
             *at += 1;
