@@ -566,7 +566,7 @@ impl<R: Read> JsonStream<R> {
 
     /// Skips spaces, tabs and line ends, counting lines. Most calls find none (a key's colon
     /// or a value's comma follows at once) and return here.
-    #[inline]
+    #[inline(always)]
     fn skip_whitespace(&mut self) -> Result<(), SyntaxError> {
         match self.buf[..self.end].get(self.pos) {
             Some(b' ' | b'\n' | b'\t' | b'\r') | None => self.skip_whitespace_run(),
@@ -600,6 +600,7 @@ impl<R: Read> JsonStream<R> {
         }
     }
 
+    #[inline(always)]
     fn peek(&mut self) -> Result<Option<u8>, SyntaxError> {
         if self.pos == self.end && !self.fill()? {
             return Ok(None);
