@@ -417,13 +417,19 @@ impl<R: Read> JsonStream<R> {
         self.pos += 1;
         // Most strings close in the buffer with no escape: read where they lie.
         let chunk = &self.buf[self.pos..self.end];
-        if let Some(end) = string_end(chunk)
+        if let Some(PlainRun { end, ascii }) = plain_run(chunk)
             && chunk[end] == b'"'
         {
             let start = self.pos;
             self.pos += end + 1;
             self.charge(end)?;
-            return match std::str::from_utf8(&self.buf[start..start + end]) {
+            let bytes = &self.buf[start..start + end];
+            if ascii {
+                // SAFETY: every byte is below 0x80, and ASCII text is UTF-8. (Checking again
+                // with `from_utf8` was a tenth of a dump's parsing: its strings are short.)
+                return Ok(keep(unsafe { std::str::from_utf8_unchecked(bytes) }));
+            }
+            return match std::str::from_utf8(bytes) {
                 Ok(text) => Ok(keep(text)),
                 Err(e) => Err(self.error(format!(
                     "not UTF-8 text (byte {} of a string)",
@@ -453,7 +459,7 @@ impl<R: Read> JsonStream<R> {
     fn escaped_string(&mut self, bytes: &mut Vec<u8>) -> Result<(), SyntaxError> {
         loop {
             let chunk = &self.buf[self.pos..self.end];
-            let stop = string_end(chunk);
+            let stop = plain_run(chunk).map(|run| run.end);
             let taken = stop.unwrap_or(chunk.len());
             bytes.extend_from_slice(&chunk[..taken]);
             self.pos += taken;
@@ -742,30 +748,50 @@ fn leading_spaces(bytes: &[u8]) -> usize {
     at + words.remainder().iter().take_while(|&&b| b == b' ').count()
 }
 
-/// Where a string's text (the bytes after its opening quote) stops being plain: its
-/// closing quote, a backslash or a control character, eight bytes at a time.
-fn string_end(bytes: &[u8]) -> Option<usize> {
+/// Where a string's text stops being plain, and whether the bytes before it are all ASCII.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PlainRun {
+    /// Where the closing quote, a backslash or a control character stands.
+    end: usize,
+    ascii: bool,
+}
+
+/// The [`PlainRun`] at the start of a string's text (the bytes after its opening quote),
+/// eight bytes at a time.
+fn plain_run(bytes: &[u8]) -> Option<PlainRun> {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
     // A byte of the word is zero: exact for the lowest one flagged, which is all we read.
     let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
     let mut words = bytes.chunks_exact(8);
     let mut at = 0;
+    let mut seen = 0;
     for word in words.by_ref() {
         let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
         let stops = has_zero(word ^ (ONES * u64::from(b'"')))
             | has_zero(word ^ (ONES * u64::from(b'\\')))
             | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
         if stops != 0 {
-            return Some(at + (stops.trailing_zeros() / 8) as usize);
+            // Little-endian: the flag is bit 7 of the stopping byte; the bytes below it are
+            // the string's.
+            let flag = stops.trailing_zeros();
+            seen |= word & ((1u64 << (flag & !7)) - 1);
+            return Some(PlainRun {
+                end: at + (flag / 8) as usize,
+                ascii: seen & HIGH == 0,
+            });
         }
+        seen |= word;
         at += 8;
     }
-    words
-        .remainder()
+    let rest = words.remainder();
+    let stop = rest
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|i| at + i)
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    Some(PlainRun {
+        end: at + stop,
+        ascii: seen & HIGH == 0 && rest[..stop].is_ascii(),
+    })
 }
 
 fn leaf(line: usize, value: Value) -> Node {
