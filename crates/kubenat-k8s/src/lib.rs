@@ -33,10 +33,12 @@ mod stream;
 mod validate;
 mod yaml;
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::path::Path;
+
+use hashbrown::HashTable;
 
 pub use ipnet::IpNet;
 use kubenat_core::{
@@ -203,6 +205,7 @@ pub fn load_with<P: AsRef<Path>>(
 ) -> Result<Manifests, Vec<Diagnostic>> {
     const BUFFER: usize = 1 << 20;
     let mut merged = Manifests::default();
+    let mut merged_any = false;
     let mut errors = Vec::new();
     for path in paths {
         let path = path.as_ref();
@@ -239,6 +242,11 @@ pub fn load_with<P: AsRef<Path>>(
         };
         let pipelined = file_bytes.is_none_or(|size| size >= PIPELINE_BYTES as u64);
         match convert::parse(&file, reader, options, pipelined, &mut on_bytes) {
+            // The first file's objects come deduplicated: no second pass over them.
+            Ok(manifests) if !merged_any => {
+                merged = manifests;
+                merged_any = true;
+            }
             Ok(manifests) => merged.merge(manifests),
             Err(mut file_errors) => errors.append(&mut file_errors),
         }
@@ -255,22 +263,26 @@ pub fn load_with<P: AsRef<Path>>(
 fn upsert_all<T>(
     list: &mut Vec<T>,
     items: Vec<T>,
-    key: impl Fn(&T) -> (String, String),
+    key: impl Fn(&T) -> ObjectKey<'_>,
     describe: impl Fn(&T) -> String,
     warnings: &mut Vec<Diagnostic>,
 ) {
     if items.is_empty() {
         return;
     }
-    let mut index: HashMap<(String, String), usize> =
-        HashMap::with_capacity(list.len() + items.len());
+    // Positions in `list`, found by their objects' keys (borrowed, never copied: a million
+    // objects cloned two million strings here).
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let hash = |item: &T| hasher.hash_one(key(item));
+    let mut index = HashTable::with_capacity(list.len() + items.len());
     for (position, existing) in list.iter().enumerate() {
-        index.insert(key(existing), position);
+        index.insert_unique(hash(existing), position, |&p| hash(&list[p]));
     }
     list.reserve(items.len());
     for item in items {
-        match index.entry(key(&item)) {
-            Entry::Occupied(slot) => {
+        let item_hash = hash(&item);
+        match index.find(item_hash, |&p| key(&list[p]) == key(&item)) {
+            Some(&position) => {
                 warnings.push(Diagnostic {
                     file: String::new(),
                     line: None,
@@ -278,15 +290,19 @@ fn upsert_all<T>(
                     field: None,
                     message: "defined more than once; the later definition wins".into(),
                 });
-                list[*slot.get()] = item;
+                list[position] = item;
             }
-            Entry::Vacant(slot) => {
-                slot.insert(list.len());
+            None => {
+                index.insert_unique(item_hash, list.len(), |&p| hash(&list[p]));
                 list.push(item);
             }
         }
     }
 }
+
+/// What names an object among those of its kind: namespace, name, and for a v1 Endpoints
+/// object its Service's name too.
+type ObjectKey<'a> = (&'a str, &'a str, &'a str);
 
 /// The cluster state of these objects, with converted v1 Endpoints for the Services that
 /// have no EndpointSlice at all.
@@ -332,28 +348,28 @@ impl Manifests {
         upsert_all(
             &mut self.services,
             other.services,
-            |s| (s.name.namespace.clone(), s.name.name.clone()),
+            |s| (&s.name.namespace, &s.name.name, ""),
             |s| format!("Service {}", s.name),
             warnings,
         );
         upsert_all(
             &mut self.endpoint_slices,
             other.endpoint_slices,
-            |s| (s.service.namespace.clone(), s.name.clone()),
+            |s| (&s.service.namespace, &s.name, ""),
             |s| format!("EndpointSlice {}/{}", s.service.namespace, s.name),
             warnings,
         );
         upsert_all(
             &mut self.legacy_endpoints,
             other.legacy_endpoints,
-            |s| (s.service.to_string(), s.name.clone()),
+            |s| (&s.service.namespace, &s.service.name, &s.name),
             |s| format!("Endpoints {}", s.service),
             warnings,
         );
         upsert_all(
             &mut self.nodes,
             other.nodes,
-            |n| (String::new(), n.name.clone()),
+            |n| ("", &n.name, ""),
             |n| format!("Node {}", n.name),
             warnings,
         );
@@ -361,7 +377,7 @@ impl Manifests {
         upsert_all(
             &mut self.ingresses,
             other.ingresses,
-            |i| (i.namespace.clone(), i.name.clone()),
+            |i| (&i.namespace, &i.name, ""),
             |i| format!("Ingress {}/{}", i.namespace, i.name),
             warnings,
         );

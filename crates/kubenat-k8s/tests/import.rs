@@ -527,6 +527,47 @@ fn merge_later_definitions_win_with_a_warning() {
     );
 }
 
+/// Loaded from files, an object defined twice (within one file or across two) also keeps its
+/// later definition, with the same warning.
+#[test]
+fn files_later_definitions_win_with_a_warning() {
+    let dir = std::env::temp_dir().join(format!("kubenat-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_default();
+    let (first, later, twice) = (
+        dir.join("first.yaml"),
+        dir.join("later.yaml"),
+        dir.join("twice.yaml"),
+    );
+    let later_text = NODE_AND_SERVICE_YAML.replace("8080", "9090");
+    let written = std::fs::write(&first, NODE_AND_SERVICE_YAML)
+        .and_then(|()| std::fs::write(&later, &later_text))
+        .and_then(|()| {
+            std::fs::write(
+                &twice,
+                format!("{NODE_AND_SERVICE_YAML}\n---\n{later_text}"),
+            )
+        });
+    assert!(written.is_ok(), "{written:?}");
+    for paths in [vec![first.clone(), later.clone()], vec![twice.clone()]] {
+        let loaded = kubenat_k8s::load(&paths);
+        let Ok(manifests) = loaded else {
+            panic!("{paths:?}: {loaded:?}");
+        };
+        assert_eq!(manifests.services.len(), 1, "{paths:?}");
+        assert_eq!(manifests.services[0].ports[0].port, 9090, "{paths:?}");
+        let warnings: Vec<String> = manifests.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(
+            warnings,
+            [
+                "Service default/wp-service: defined more than once; the later definition wins",
+                "Node nodoa: defined more than once; the later definition wins",
+            ],
+            "{paths:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn dual_stack_service() {
     let manifests = ok("\
