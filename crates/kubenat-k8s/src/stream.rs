@@ -183,15 +183,15 @@ impl<'v> YamlSplitter<'v> {
         }
     }
 
-    /// Returns the bytes read.
+    /// Returns the bytes read. Lines are read where they lie in the reader's buffer (one
+    /// UTF-8 check per buffer, not per line); only a line the buffer cuts is copied.
     fn run(mut self, mut reader: impl BufRead) -> u64 {
-        let mut raw = Vec::new();
+        let mut cut_line = Vec::new();
         let mut line_number = 0;
         loop {
-            raw.clear();
-            match reader.read_until(b'\n', &mut raw) {
-                Ok(0) => break,
-                Ok(n) => self.bytes += n as u64,
+            let buffer = match reader.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let error = SyntaxError {
                         line: Some(line_number + 1),
@@ -201,20 +201,69 @@ impl<'v> YamlSplitter<'v> {
                     (self.visit)(Err(error), self.bytes);
                     return self.bytes;
                 }
-            }
-            line_number += 1;
-            let Ok(line) = std::str::from_utf8(&raw) else {
-                let error = SyntaxError {
-                    line: Some(line_number),
-                    message: "not UTF-8 text".into(),
-                };
-                (self.visit)(Err(error), self.bytes);
-                return self.bytes;
             };
-            self.line(line, line_number);
+            let read = buffer.len();
+            if read == 0 {
+                break;
+            }
+            // The buffer's whole lines, after the end of a line the last buffer cut.
+            let whole = buffer
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |end| end + 1);
+            let (head, lines) = match buffer[..whole].iter().position(|&b| b == b'\n') {
+                Some(end) if !cut_line.is_empty() => {
+                    cut_line.extend_from_slice(&buffer[..=end]);
+                    (Some(std::mem::take(&mut cut_line)), &buffer[end + 1..whole])
+                }
+                _ => (None, &buffer[..whole]),
+            };
+            if let Some(head) = head {
+                if !self.lines(&head, &mut line_number) {
+                    return self.bytes;
+                }
+            }
+            if !self.lines(lines, &mut line_number) {
+                return self.bytes;
+            }
+            cut_line.extend_from_slice(&buffer[whole..]);
+            reader.consume(read);
+        }
+        if !cut_line.is_empty() {
+            self.lines(&cut_line, &mut line_number);
         }
         self.finish_document();
         self.bytes
+    }
+
+    /// Each line of `text` (whole lines, the last one perhaps without its line end), counted
+    /// from `line_number`; `false` after text that is not UTF-8, which ends the input.
+    fn lines(&mut self, text: &[u8], line_number: &mut usize) -> bool {
+        let (valid, invalid) = match std::str::from_utf8(text) {
+            Ok(text) => (text, false),
+            Err(e) => {
+                // The lines before the one that holds the bad byte still count.
+                let good = text[..e.valid_up_to()]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |end| end + 1);
+                (std::str::from_utf8(&text[..good]).unwrap_or_default(), true)
+            }
+        };
+        for line in valid.split_inclusive('\n') {
+            *line_number += 1;
+            self.bytes += line.len() as u64;
+            self.line(line, *line_number);
+        }
+        if invalid {
+            let error = SyntaxError {
+                line: Some(*line_number + 1),
+                message: "not UTF-8 text".into(),
+            };
+            self.bytes += (text.len() - valid.len()) as u64;
+            (self.visit)(Err(error), self.bytes);
+        }
+        !invalid
     }
 
     fn line(&mut self, line: &str, number: usize) {
@@ -379,11 +428,15 @@ mod tests {
     type Read = Result<(bool, String, usize), (Option<usize>, String)>;
 
     fn read(text: &str) -> Vec<Read> {
+        read_from(text.as_bytes())
+    }
+
+    fn read_from(reader: impl BufRead) -> Vec<Read> {
         let mut out = Vec::new();
         // Every other text deferred, and parsed as the converting thread would.
         let turn = std::cell::Cell::new(false);
         let defer = || turn.replace(!turn.get());
-        read_objects(text.as_bytes(), &defer, &mut |parsed, _| {
+        read_objects(reader, &defer, &mut |parsed, _| {
             let expanded = match parsed {
                 Ok(Parsed::Deferred(work)) => work.parse(),
                 other => vec![other],
@@ -398,6 +451,28 @@ mod tests {
             }
         });
         out
+    }
+
+    /// Lines the reader's buffer cuts anywhere read as lines read whole; a line that is not
+    /// UTF-8 ends the input with an error at its line.
+    #[test]
+    fn buffer_boundaries_cut_nothing() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\nkind: List\napiVersion: v1\nitems:\n- kind: Node\n  apiVersion: v1\n# note\n- kind: Pod\n  apiVersion: v1";
+        let whole = read(text);
+        assert_eq!(whole.len(), 4, "{whole:?}");
+        let bad: &[u8] =
+            b"kind: Service\napiVersion: v1\n---\nkind: Node\nname: \xff\nkind: Node\n";
+        let bad_whole = read_from(bad);
+        assert_eq!(
+            bad_whole.last(),
+            Some(&Err((Some(5), "not UTF-8 text".to_string())))
+        );
+        for capacity in 1..40 {
+            let cut = read_from(std::io::BufReader::with_capacity(capacity, text.as_bytes()));
+            assert_eq!(cut, whole, "buffer of {capacity}");
+            let cut = read_from(std::io::BufReader::with_capacity(capacity, bad));
+            assert_eq!(cut, bad_whole, "buffer of {capacity}");
+        }
     }
 
     fn kind(node: &Node) -> String {
