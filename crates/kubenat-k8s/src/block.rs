@@ -9,6 +9,7 @@
 //! optimisation, never a second dialect. The tests hold the two parsers to the same trees.
 
 use crate::node::{Node, Value};
+use crate::scan::{leading_spaces, split_lines};
 use crate::yaml::{core_schema, scalar_text};
 
 /// One significant line: its indentation, its text without indentation or line end, and
@@ -25,17 +26,16 @@ struct Line<'a> {
 /// passed over unread (a third of a dump's lines; kube-proxy never reads them).
 pub(crate) fn parse(text: &str, first_line: usize, skip_managed_fields: bool) -> Option<Vec<Node>> {
     let mut lines = Vec::new();
-    for (index, raw) in text.split('\n').enumerate() {
+    for (index, raw) in split_lines(text).enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        let body = raw.trim_start_matches(' ');
-        let body = body.trim_end_matches(' ');
+        let indent = leading_spaces(raw.as_bytes());
+        let body = raw[indent..].trim_end_matches(' ');
         if body.is_empty() || body.starts_with('#') {
             continue;
         }
         if leaves_the_subset(body.as_bytes()) {
             return None;
         }
-        let indent = raw.len() - raw.trim_start_matches(' ').len();
         if indent == 0 && (body.starts_with("---") || body.starts_with("...")) {
             // One document, its marker bare: what the splitter hands over.
             if body != "---" || !lines.is_empty() {

@@ -29,6 +29,7 @@ mod limits;
 mod node;
 mod proxy;
 mod proxy_schema;
+mod scan;
 mod stream;
 mod validate;
 mod yaml;

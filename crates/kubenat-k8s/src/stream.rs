@@ -12,6 +12,7 @@ use std::io::BufRead;
 use crate::json::JsonStream;
 use crate::limits::{MAX_OBJECT_BYTES, too_long};
 use crate::node::{Deferred, Node, Parsed, SyntaxError, Value};
+use crate::scan::lines_inclusive;
 use crate::yaml::parse_documents;
 
 /// Every object of `reader`, in order, each with the bytes read so far; returns the bytes
@@ -250,7 +251,7 @@ impl<'v> YamlSplitter<'v> {
                 (std::str::from_utf8(&text[..good]).unwrap_or_default(), true)
             }
         };
-        for line in valid.split_inclusive('\n') {
+        for line in lines_inclusive(valid) {
             *line_number += 1;
             self.bytes += line.len() as u64;
             self.line(line, *line_number);

@@ -17,6 +17,7 @@ use cut::Cutter;
 
 use crate::limits::{MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECT_NODES, too_long};
 use crate::node::{Deferred, Node, Parsed, SyntaxError, Value};
+use crate::scan::leading_spaces;
 
 /// JSON values read from `reader`: top-level values one after another (whitespace, or YAML's
 /// `---` line, between them), each top-level object's `items` list item by item.
@@ -730,22 +731,6 @@ fn is_json_number(text: &str) -> bool {
         }
     }
     at == bytes.len()
-}
-
-/// How many spaces `bytes` starts with, eight at a time.
-fn leading_spaces(bytes: &[u8]) -> usize {
-    const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in words.by_ref() {
-        let differs = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ SPACES;
-        if differs != 0 {
-            // Little-endian: the lowest differing byte is the first non-space.
-            return at + (differs.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    at + words.remainder().iter().take_while(|&&b| b == b' ').count()
 }
 
 /// Where a string's text stops being plain, and whether the bytes before it are all ASCII.

@@ -298,8 +298,6 @@ mod generated {
             let plain_end = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
             let expected = plain_end.map(|end| super::PlainRun { end, ascii: bytes[..end].is_ascii() });
             prop_assert_eq!(super::plain_run(&bytes), expected);
-            let spaces = bytes.iter().take_while(|&&b| b == b' ').count();
-            prop_assert_eq!(super::leading_spaces(&bytes), spaces);
         }
 
         /// Bytes cut or changed anywhere: an error or a value, never a panic, and never
