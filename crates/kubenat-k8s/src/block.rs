@@ -236,7 +236,8 @@ fn key_end(text: &str) -> Option<usize> {
 fn split_key(text: &str) -> Option<(String, &str)> {
     let at = key_end(text)?;
     let (key, rest) = (&text[..at], text[at + 1..].trim_start_matches(' '));
-    if key.is_empty() || key.starts_with(|c: char| "[]{}#&*!|>'\"%@`,?:-".contains(c)) {
+    let indicator = |b: &u8| b"[]{}#&*!|>'\"%@`,?:-".contains(b);
+    if key.as_bytes().first().is_none_or(indicator) {
         return None;
     }
     let key = match core_schema(key) {

@@ -12,7 +12,7 @@ use std::io::BufRead;
 use crate::json::JsonStream;
 use crate::limits::{MAX_OBJECT_BYTES, too_long};
 use crate::node::{Deferred, Node, Parsed, SyntaxError, Value};
-use crate::scan::lines_inclusive;
+use crate::scan::{leading_spaces, lines_inclusive};
 use crate::yaml::parse_documents;
 
 /// Every object of `reader`, in order, each with the bytes read so far; returns the bytes
@@ -293,7 +293,7 @@ impl<'v> YamlSplitter<'v> {
                 line: key,
                 mut held,
             } => {
-                let column = line.len() - line.trim_start_matches(' ').len();
+                let column = leading_spaces(line.as_bytes());
                 if is_comment_or_blank(line) {
                     held.push(line.to_string());
                     self.state = State::ItemsKey { line: key, held };
@@ -309,7 +309,7 @@ impl<'v> YamlSplitter<'v> {
                 }
             }
             State::Items { column } => {
-                let indent = line.len() - line.trim_start_matches(' ').len();
+                let indent = leading_spaces(line.as_bytes());
                 if is_comment_or_blank(line) || indent > column {
                     if let Some(item) = &mut self.item {
                         item.push(line, number);
