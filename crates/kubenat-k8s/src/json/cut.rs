@@ -24,6 +24,24 @@ pub(super) struct Scanned {
     pub ended: bool,
 }
 
+impl Scanned {
+    fn ended(taken: usize, newlines: usize) -> Scanned {
+        Scanned {
+            taken,
+            newlines,
+            ended: true,
+        }
+    }
+
+    fn running(taken: usize, newlines: usize) -> Scanned {
+        Scanned {
+            taken,
+            newlines,
+            ended: false,
+        }
+    }
+}
+
 const BLOCK: usize = 64;
 
 impl Cutter {
@@ -43,11 +61,10 @@ impl Cutter {
                     match self.block(&masks) {
                         Some(last) => {
                             let before = masks.newlines & ((1u64 << last) - 1);
-                            return Scanned {
-                                taken: at + last as usize + 1,
-                                newlines: newlines + before.count_ones() as usize,
-                                ended: true,
-                            };
+                            return Scanned::ended(
+                                at + last as usize + 1,
+                                newlines + before.count_ones() as usize,
+                            );
                         }
                         None => {
                             newlines += masks.newlines.count_ones() as usize;
@@ -60,19 +77,11 @@ impl Cutter {
             let scanned = self.bytewise(&bytes[at..end]);
             newlines += scanned.newlines;
             if scanned.ended {
-                return Scanned {
-                    taken: at + scanned.taken,
-                    newlines,
-                    ended: true,
-                };
+                return Scanned::ended(at + scanned.taken, newlines);
             }
             at = end;
         }
-        Scanned {
-            taken: bytes.len(),
-            newlines,
-            ended: false,
-        }
+        Scanned::running(bytes.len(), newlines)
     }
 
     /// One block without backslashes, inside an object or array: the position of the
@@ -119,11 +128,7 @@ impl Cutter {
                 }
                 continue;
             }
-            let ended = |taken| Scanned {
-                taken,
-                newlines,
-                ended: true,
-            };
+            let ended = |taken| Scanned::ended(taken, newlines);
             match byte {
                 b'"' => self.in_string = true,
                 b'{' | b'[' => self.depth += 1,
@@ -139,11 +144,7 @@ impl Cutter {
                 _ => {}
             }
         }
-        Scanned {
-            taken: bytes.len(),
-            newlines,
-            ended: false,
-        }
+        Scanned::running(bytes.len(), newlines)
     }
 }
 
@@ -227,28 +228,19 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The reference: every byte through the byte-by-byte machine, fed in pieces of `piece`.
-    fn bytewise_in_pieces(bytes: &[u8], piece: usize) -> Scanned {
-        let mut cutter = Cutter::default();
+    /// `bytes` fed to `step` in pieces of `piece`, the results added up as one scan.
+    fn in_pieces(bytes: &[u8], piece: usize, mut step: impl FnMut(&[u8]) -> Scanned) -> Scanned {
         let mut at = 0;
         let mut newlines = 0;
         for chunk in bytes.chunks(piece.max(1)) {
-            let scanned = cutter.bytewise(chunk);
+            let scanned = step(chunk);
             newlines += scanned.newlines;
             if scanned.ended {
-                return Scanned {
-                    taken: at + scanned.taken,
-                    newlines,
-                    ended: true,
-                };
+                return Scanned::ended(at + scanned.taken, newlines);
             }
             at += chunk.len();
         }
-        Scanned {
-            taken: bytes.len(),
-            newlines,
-            ended: false,
-        }
+        Scanned::running(bytes.len(), newlines)
     }
 
     fn json_like() -> impl Strategy<Value = Vec<u8>> {
@@ -280,11 +272,7 @@ mod tests {
         let scanned = Cutter::default().scan(&input);
         assert_eq!(
             scanned,
-            Scanned {
-                taken: text.len(),
-                newlines: text.iter().filter(|&&b| b == b'\n').count(),
-                ended: true
-            }
+            Scanned::ended(text.len(), text.iter().filter(|&&b| b == b'\n').count())
         );
     }
 
@@ -296,21 +284,10 @@ mod tests {
             // Opened deep, so that the value runs over many blocks.
             let mut bytes = vec![open; nested];
             bytes.extend(body);
-            let expected = bytewise_in_pieces(&bytes, bytes.len());
+            let mut reference = Cutter::default();
+            let expected = in_pieces(&bytes, bytes.len(), |chunk| reference.bytewise(chunk));
             let mut cutter = Cutter::default();
-            let mut at = 0;
-            let mut newlines = 0;
-            let mut found = None;
-            for chunk in bytes.chunks(pieces) {
-                let scanned = cutter.scan(chunk);
-                newlines += scanned.newlines;
-                if scanned.ended {
-                    found = Some(Scanned { taken: at + scanned.taken, newlines, ended: true });
-                    break;
-                }
-                at += chunk.len();
-            }
-            let found = found.unwrap_or(Scanned { taken: bytes.len(), newlines, ended: false });
+            let found = in_pieces(&bytes, pieces, |chunk| cutter.scan(chunk));
             prop_assert_eq!(found, expected);
         }
 
