@@ -101,6 +101,26 @@ struct Seen {
     generations: usize,
 }
 
+/// Every engine's verdicts agreed with the state it had applied, every packet was counted
+/// once, and every engine reached the last generation.
+fn assert_every_engine_agreed(results: &[Seen], who: &str) {
+    for (id, seen) in results.iter().enumerate() {
+        assert!(
+            seen.wrong.is_empty(),
+            "{who} {id}: {:?}",
+            &seen.wrong[..seen.wrong.len().min(5)]
+        );
+        assert_eq!(
+            seen.counted, seen.packets,
+            "{who} {id}: every packet counted once"
+        );
+        assert_eq!(
+            seen.generations, GENERATIONS,
+            "{who} {id}: reached the last generation"
+        );
+    }
+}
+
 fn reader(id: usize, updates: mpsc::Receiver<(usize, Update)>) -> Seen {
     let mut engine = Engine::new(&state(0));
     let mut generation = 0;
@@ -187,21 +207,7 @@ fn every_verdict_agrees_with_the_state_applied() {
             .map(|r| r.join().expect("no reader panics"))
             .collect()
     });
-    for (id, seen) in results.iter().enumerate() {
-        assert!(
-            seen.wrong.is_empty(),
-            "reader {id}: {:?}",
-            &seen.wrong[..seen.wrong.len().min(5)]
-        );
-        assert_eq!(
-            seen.counted, seen.packets,
-            "reader {id}: every packet counted once"
-        );
-        assert_eq!(
-            seen.generations, GENERATIONS,
-            "reader {id}: every update applied"
-        );
-    }
+    assert_every_engine_agreed(&results, "reader");
 }
 
 /// The writer's change `g` (generation `g` of the control plane): a delta, and every tenth
@@ -311,19 +317,5 @@ fn engines_following_one_control_plane_see_one_generation_per_batch() {
             .collect()
     });
     assert_eq!(publication.generation(), GENERATIONS as u64);
-    for (id, seen) in results.iter().enumerate() {
-        assert!(
-            seen.wrong.is_empty(),
-            "follower {id}: {:?}",
-            &seen.wrong[..seen.wrong.len().min(5)]
-        );
-        assert_eq!(
-            seen.counted, seen.packets,
-            "follower {id}: every packet counted once"
-        );
-        assert_eq!(
-            seen.generations, GENERATIONS,
-            "follower {id}: reached the last generation"
-        );
-    }
+    assert_every_engine_agreed(&results, "follower");
 }
