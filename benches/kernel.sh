@@ -20,6 +20,7 @@
 # ESTABLISHED_SECONDS (default 5), OUT (default benches/results/kernel-<date>.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/wire.sh
 
 SIZES=${KERNEL_SIZES:-"1000 10000 100000"}
 LAYOUTS=${KERNEL_LAYOUTS:-"nftables iptables-legacy iptables-nft"}
@@ -52,40 +53,12 @@ trap cleanup EXIT
 in_router() { ip netns exec "$ROUTER" "$@"; }
 in_client() { ip netns exec "$CLIENT" "$@"; }
 
-# Three fresh namespaces: client (192.0.2.1) -- veth -- router (192.0.2.2, the rules), which
-# DNATs service traffic to pod addresses in 10.0.0.0/9, routed over a second veth to the
-# sink (198.51.100.2, forwarding off: it drops them). The router's tx_packets on that veth
-# count what it forwarded.
+# The wire (wire.sh); the router, holding the rules, DNATs service traffic to pod
+# addresses in 10.0.0.0/9, routed to the sink.
 make_namespaces() {
   cleanup_ns
-  ip netns add "$ROUTER"
-  ip netns add "$CLIENT"
-  ip netns add "$SINK"
-  ip link add kb-c-$$ netns "$CLIENT" type veth peer name kb-r-$$ netns "$ROUTER"
-  in_client ip link set lo up
-  in_client ip addr add 192.0.2.1/30 dev kb-c-$$
-  in_client ip link set kb-c-$$ up
-  in_client ip route add default via 192.0.2.2
-  in_router ip link set lo up
-  in_router ip addr add 192.0.2.2/30 dev kb-r-$$
-  in_router ip link set kb-r-$$ up
-  ip link add kb-s-$$ netns "$SINK" type veth peer name kb-o-$$ netns "$ROUTER"
-  ip netns exec "$SINK" ip link set lo up
-  ip netns exec "$SINK" ip addr add 198.51.100.2/30 dev kb-s-$$
-  ip netns exec "$SINK" ip link set kb-s-$$ up
-  ip netns exec "$SINK" sysctl -qw net.ipv4.ip_forward=0
-  in_router ip addr add 198.51.100.1/30 dev kb-o-$$
-  in_router ip link set kb-o-$$ up
+  make_wire "$ROUTER" "$CLIENT" "$SINK" kb-c-$$ kb-r-$$ kb-s-$$ kb-o-$$
   in_router ip route add 10.0.0.0/9 via 198.51.100.2
-  # Static neighbours: no ARP during the measurements.
-  in_router ip neigh replace 198.51.100.2 dev kb-o-$$ nud permanent \
-    lladdr "$(ip netns exec "$SINK" cat /sys/class/net/kb-s-$$/address)"
-  in_client ip neigh replace 192.0.2.2 dev kb-c-$$ nud permanent \
-    lladdr "$(in_router cat /sys/class/net/kb-r-$$/address)"
-  in_router sysctl -qw net.ipv4.ip_forward=1
-  in_router sysctl -qw net.ipv4.conf.all.rp_filter=0
-  in_router sysctl -qw net.ipv4.conf.default.rp_filter=0
-  in_router sysctl -qw "net.ipv4.conf.kb-r-$$.rp_filter=0"
 }
 cleanup_ns() {
   ip netns del "$ROUTER" 2>/dev/null || true

@@ -10,6 +10,7 @@
 # Needs root and iproute2. Prints one line per measurement and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/wire.sh
 
 ROUNDS=${ROUNDS:-3}
 SECONDS_EACH=${SECONDS_EACH:-5}
@@ -27,28 +28,9 @@ cleanup() {
 trap cleanup EXIT
 
 in_router() { ip netns exec "$ROUTER" "$@"; }
-for ns in "$ROUTER" "$CLIENT" "$SINK"; do ip netns add "$ns"; ip netns exec "$ns" ip link set lo up; done
-ip link add ksc$$ netns "$CLIENT" type veth peer name ksr$$ netns "$ROUTER"
-ip link add kss$$ netns "$SINK" type veth peer name kso$$ netns "$ROUTER"
-ip netns exec "$CLIENT" ip addr add 192.0.2.1/30 dev ksc$$
-ip netns exec "$CLIENT" ip link set ksc$$ up
-ip netns exec "$CLIENT" ip route add default via 192.0.2.2
-ip netns exec "$SINK" ip addr add 198.51.100.2/30 dev kss$$
-ip netns exec "$SINK" ip link set kss$$ up
-in_router ip addr add 192.0.2.2/30 dev ksr$$
-in_router ip addr add 198.51.100.1/30 dev kso$$
-in_router ip link set ksr$$ up
-in_router ip link set kso$$ up
+make_wire "$ROUTER" "$CLIENT" "$SINK" ksc$$ ksr$$ kss$$ kso$$
 # Whatever flood sends (its synthetic Service addresses) leaves towards the sink.
 in_router ip route add default via 198.51.100.2
-in_router ip neigh replace 198.51.100.2 dev kso$$ nud permanent \
-  lladdr "$(ip netns exec "$SINK" cat /sys/class/net/kss$$/address)"
-ip netns exec "$CLIENT" ip neigh replace 192.0.2.2 dev ksc$$ nud permanent \
-  lladdr "$(in_router cat /sys/class/net/ksr$$/address)"
-# The kernel's own run needs forwarding and no reverse-path check on spoofed sources.
-in_router sysctl -qw net.ipv4.ip_forward=1
-in_router sysctl -qw net.ipv4.conf.all.rp_filter=0
-in_router sysctl -qw net.ipv4.conf.ksr$$.rp_filter=0
 
 # Packets per second the router sent to the sink while flood ran: "pps cpu-ns-per-packet".
 measure() { # mode

@@ -17,6 +17,7 @@
 # benches/results/live-<date>.json). Needs root, iproute2, nft, iptables (apt when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/wire.sh
 
 SIZES=${LIVE_SIZES:-"1000 10000"}
 ROUNDS=${ROUNDS:-5}
@@ -45,31 +46,11 @@ cleanup() { cleanup_ns; rm -rf "$WORK"; }
 trap cleanup EXIT
 in_router() { ip netns exec "$ROUTER" "$@"; }
 
-# client 192.0.2.1 -- router 192.0.2.2 / 198.51.100.1 -- sink 198.51.100.2 (drops all).
+# The wire (wire.sh); the pods (10.0.0.0/8 after DNAT) are behind the sink.
 make_namespaces() {
   cleanup_ns
-  for ns in "$ROUTER" "$CLIENT" "$SINK"; do ip netns add "$ns"; ip netns exec "$ns" ip link set lo up; done
-  ip link add klc$$ netns "$CLIENT" type veth peer name klr$$ netns "$ROUTER"
-  ip link add kls$$ netns "$SINK" type veth peer name klo$$ netns "$ROUTER"
-  ip netns exec "$CLIENT" ip addr add 192.0.2.1/30 dev klc$$
-  ip netns exec "$CLIENT" ip link set klc$$ up
-  ip netns exec "$CLIENT" ip route add default via 192.0.2.2
-  ip netns exec "$SINK" ip addr add 198.51.100.2/30 dev kls$$
-  ip netns exec "$SINK" ip link set kls$$ up
-  ip netns exec "$SINK" sysctl -qw net.ipv4.ip_forward=0
-  in_router ip addr add 192.0.2.2/30 dev klr$$
-  in_router ip addr add 198.51.100.1/30 dev klo$$
-  in_router ip link set klr$$ up
-  in_router ip link set klo$$ up
-  # The pods (10.0.0.0/8 after DNAT) are behind the sink.
+  make_wire "$ROUTER" "$CLIENT" "$SINK" klc$$ klr$$ kls$$ klo$$
   in_router ip route add 10.0.0.0/8 via 198.51.100.2
-  in_router ip neigh replace 198.51.100.2 dev klo$$ nud permanent \
-    lladdr "$(ip netns exec "$SINK" cat /sys/class/net/kls$$/address)"
-  ip netns exec "$CLIENT" ip neigh replace 192.0.2.2 dev klc$$ nud permanent \
-    lladdr "$(in_router cat /sys/class/net/klr$$/address)"
-  in_router sysctl -qw net.ipv4.ip_forward=1
-  in_router sysctl -qw net.ipv4.conf.all.rp_filter=0
-  in_router sysctl -qw net.ipv4.conf.klr$$.rp_filter=0
   # SYN_SENT entries of the new-connection flood expire fast instead of filling the table.
   in_router sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_syn_sent=2 2>/dev/null || true
 }
