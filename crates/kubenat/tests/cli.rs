@@ -15,6 +15,12 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
+/// The command exited with `code` and said `text` on stderr.
+fn assert_exits_saying(out: &std::process::Output, code: i32, text: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    assert!(stderr(out).contains(text), "{}", stderr(out));
+}
+
 #[test]
 fn no_arguments_simulates_the_notes_network() {
     let out = kubenat(&[]);
@@ -226,8 +232,7 @@ fn bad_input_exits_1_naming_the_place() {
         "{message}"
     );
     let missing = kubenat(&["rules", "--cluster", "no/such/file.yaml", "--node", "nodoa"]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(stderr(&missing).contains("no/such/file.yaml"));
+    assert_exits_saying(&missing, 1, "no/such/file.yaml");
     let mut args = vec!["trace"];
     args.extend(EXAMPLE);
     args.extend([
@@ -241,8 +246,7 @@ fn bad_input_exits_1_naming_the_place() {
         "8080",
     ]);
     let unknown = kubenat(&args);
-    assert_eq!(unknown.status.code(), Some(1));
-    assert!(stderr(&unknown).contains("nodoz"));
+    assert_exits_saying(&unknown, 1, "nodoz");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -308,8 +312,11 @@ fn simulate_generate_measures_a_generated_cluster() {
 
     // A size that cannot be is the user's error; one that does not parse, a usage error.
     let impossible = kubenat(&["simulate", "--generate", "nodes=1,pods=3,services=2"]);
-    assert_eq!(impossible.status.code(), Some(1));
-    assert!(stderr(&impossible).contains("--generate nodes=1,pods=3,services=2: pods=3"));
+    assert_exits_saying(
+        &impossible,
+        1,
+        "--generate nodes=1,pods=3,services=2: pods=3",
+    );
     let garbled = kubenat(&["simulate", "--generate", "nodes=1,pods=3"]);
     assert_eq!(garbled.status.code(), Some(2));
     let both = kubenat(&[
@@ -512,12 +519,7 @@ fn dash_reads_the_manifests_from_stdin() {
         ],
         &cluster,
     );
-    assert_eq!(twice.status.code(), Some(2), "{}", stderr(&twice));
-    assert!(
-        stderr(&twice).contains("standard input"),
-        "{}",
-        stderr(&twice)
-    );
+    assert_exits_saying(&twice, 2, "standard input");
 }
 
 #[test]
@@ -964,12 +966,7 @@ fn exit_codes_0_ok_1_bad_input_2_rejected_argument_3_runtime() {
             .stdout(full)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-        assert!(
-            stderr(&out).contains("cannot write the output"),
-            "{}",
-            stderr(&out)
-        );
+        assert_exits_saying(&out, 3, "cannot write the output");
     }
 }
 
@@ -1179,11 +1176,6 @@ fn unknown_fields_warn_and_strict_refuses_them() {
     let mut strict_args = args.to_vec();
     strict_args.push("--strict");
     let strict = kubenat_with_stdin(&strict_args, input.as_bytes());
-    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
-    assert!(
-        stderr(&strict).contains("unknown field mdoe"),
-        "{}",
-        stderr(&strict)
-    );
+    assert_exits_saying(&strict, 1, "unknown field mdoe");
     assert!(stdout(&strict).is_empty());
 }
