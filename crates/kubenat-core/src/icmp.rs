@@ -39,12 +39,12 @@ fn parse_quoted<A: Addr>(quoted: &mut [u8]) -> Result<Option<Quoted<'_, A>>, Dro
     let segment = start..start + l4.len();
     let datagram = Datagram::new_quoted(quoted, protocol, segment)
         .map_err(|_| DropReason::MalformedIcmpError)?;
-    let l4 = datagram.transport();
+    let (sport, dport) = datagram.transport().ports();
     let tuple = Tuple {
         src,
         dst,
-        sport: l4.src_port(),
-        dport: l4.dst_port(),
+        sport,
+        dport,
         protocol,
     };
     Ok(Some((datagram, tuple)))

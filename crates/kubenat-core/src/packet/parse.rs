@@ -66,16 +66,17 @@ fn plain_ipv4<A: Addr>(packet: &[u8]) -> Option<(Parsed<A>, Range<usize>)> {
         return None;
     }
     let ip = IpHeader::<A, _>::new_checked(packet).ok()?;
-    let (header_len, total) = (ip.header_len(), ip.datagram_len());
-    if header_len != IpHeader::<A, &[u8]>::FIXED_LEN || ip.is_ipv4_fragment() {
+    let header_len = IpHeader::<A, &[u8]>::FIXED_LEN;
+    if ip.header_len() != header_len || ip.is_ipv4_fragment() {
         return None;
     }
-    let protocol = ip.protocol();
-    if !matches!(protocol, TCP | UDP) {
-        return None;
-    }
-    let l4 = TransportHeader::<A, _>::new_checked(packet.get(header_len..total)?, protocol).ok()?;
-    if protocol == UDP && !udp_length_fits(&l4) {
+    let total = ip.datagram_len();
+    let segment = packet.get(header_len..total)?;
+    let l4 = match ip.protocol() {
+        protocol @ (TCP | UDP) => TransportHeader::<A, _>::new_checked(segment, protocol).ok()?,
+        _ => return None,
+    };
+    if l4.protocol() == UDP && !udp_length_fits(&l4) {
         return None;
     }
     let parsed = with_ports(ip.src(), ip.dst(), &l4, Fragment::Whole, 0);
@@ -98,12 +99,13 @@ fn with_ports<A: Addr>(
     fragment_id: u32,
 ) -> Parsed<A> {
     let protocol = l4.protocol();
+    let (sport, dport) = l4.ports();
     Parsed {
         tuple: Tuple {
             src,
             dst,
-            sport: l4.src_port(),
-            dport: l4.dst_port(),
+            sport,
+            dport,
             protocol,
         },
         transport: Transport::Ports,
@@ -201,17 +203,22 @@ fn parse_headers<A: Addr>(packet: &[u8]) -> Result<(Parsed<A>, Range<usize>), Dr
 /// prefetching only.
 #[inline]
 pub(crate) fn peek_tuple<A: Addr>(packet: &[u8]) -> Option<Tuple<A>> {
-    let ip = IpHeader::<A, _>::new_checked(packet).ok()?;
+    if packet.len() < IpHeader::<A, &[u8]>::FIXED_LEN {
+        return None;
+    }
+    // A hint needs no validation: the fixed header is there, and the ports are looked for.
+    let ip = IpHeader::<A, _>::new_unchecked(packet);
     let protocol = ip.protocol();
     if !matches!(protocol, TCP | UDP | SCTP) {
         return None;
     }
-    let l4 = TransportHeader::<A, _>::new_quoted(&packet[ip.header_len()..], protocol).ok()?;
+    let l4 = TransportHeader::<A, _>::new_quoted(packet.get(ip.header_len()..)?, protocol).ok()?;
+    let (sport, dport) = l4.ports();
     Some(Tuple {
         src: ip.src(),
         dst: ip.dst(),
-        sport: l4.src_port(),
-        dport: l4.dst_port(),
+        sport,
+        dport,
         protocol,
     })
 }

@@ -47,6 +47,10 @@ impl<A: Addr, T: AsRef<[u8]>> IpHeader<A, T> {
     #[inline(always)]
     pub(crate) fn new_checked(buffer: T) -> Result<Self, WireError> {
         let bytes = buffer.as_ref();
+        // Nearly every IPv4 header has no options: one test lets it through.
+        if A::LEN == 4 && bytes.len() >= Self::FIXED_LEN && bytes[0] == 0x45 {
+            return Ok(Self::new_unchecked(buffer));
+        }
         WireError::check(Layer::Ip, Self::FIXED_LEN, bytes.len())?;
         let found = bytes[0] >> 4;
         if found != Self::VERSION {

@@ -228,7 +228,7 @@ fn check_rewrite<A: Addr>(proto: Proto, status: ChecksumStatus) {
     );
     if proto != Icmp {
         let l4 = TransportHeader::<A, _>::new_checked(&packet[header_len..], to.protocol).unwrap();
-        assert_eq!((l4.src_port(), l4.dst_port()), (to.sport, to.dport));
+        assert_eq!(l4.ports(), (to.sport, to.dport));
     }
     let context = format!(
         "{proto:?} {status:?} over IPv{}",
@@ -410,12 +410,7 @@ fn exercise<A: Addr>(bytes: &[u8], protocol: u8, status: ChecksumStatus, segment
         let _ = (l4.len(), l4.pseudo_checksum(), l4.checksum_is_valid(|| 0));
         match protocol {
             TCP | UDP | SCTP => {
-                let _ = (
-                    l4.src_port(),
-                    l4.dst_port(),
-                    l4.tcp_flags_if_tcp(),
-                    l4.sctp_first_chunk(),
-                );
+                let _ = (l4.ports(), l4.tcp_flags_if_tcp(), l4.sctp_first_chunk());
             }
             _ if l4.len() >= 8 => {
                 let _ = (l4.icmp_type(), l4.echo_identifier(), l4.udp_length());
@@ -427,7 +422,7 @@ fn exercise<A: Addr>(bytes: &[u8], protocol: u8, status: ChecksumStatus, segment
     }
     let mut buffer = bytes.to_vec();
     if let Ok(mut l4) = TransportHeader::<A, _>::new_quoted(&mut buffer[..], protocol) {
-        let _ = (l4.src_port(), l4.dst_port(), l4.pseudo_checksum());
+        let _ = (l4.ports(), l4.pseudo_checksum());
         l4.set_ports(3, 4, AddressChange(7), status);
     }
     let mut buffer = bytes.to_vec();

@@ -9,6 +9,9 @@ use crate::addr::Addr;
 use crate::checksum;
 use crate::meta::ChecksumStatus;
 
+/// Bytes every quoted header of a port protocol keeps: the ports.
+const PORTS_LEN: usize = 4;
+
 /// The transport header of protocol `protocol` at the start of `buffer`, inside an IP
 /// packet of family `A` (which decides what a zero UDP checksum means).
 #[derive(Clone, Copy, Debug)]
@@ -21,9 +24,6 @@ pub(crate) struct TransportHeader<A, T> {
 }
 
 impl<A: Addr, T: AsRef<[u8]>> TransportHeader<A, T> {
-    /// Bytes every quoted header of a port protocol keeps: the ports.
-    const PORTS_LEN: usize = 4;
-
     /// A view that trusts `buffer` to hold what [`TransportHeader::new_checked`] (or, when
     /// `quoted`, [`TransportHeader::new_quoted`]) checks; getters panic where it does not.
     #[inline(always)]
@@ -48,7 +48,7 @@ impl<A: Addr, T: AsRef<[u8]>> TransportHeader<A, T> {
             SCTP => 12,
             ICMPV4 if A::LEN == 4 => 8,
             ICMPV6 if A::LEN == 16 => 8,
-            _ => 0,
+            _ => return Ok(Self::new_unchecked(buffer, protocol, false)),
         };
         WireError::check(Layer::Transport, fixed, len)?;
         let header = Self::new_unchecked(buffer, protocol, false);
@@ -69,7 +69,7 @@ impl<A: Addr, T: AsRef<[u8]>> TransportHeader<A, T> {
     /// its ports: fields beyond the cut are neither read nor written.
     #[inline(always)]
     pub(crate) fn new_quoted(buffer: T, protocol: u8) -> Result<Self, WireError> {
-        WireError::check(Layer::Transport, Self::PORTS_LEN, buffer.as_ref().len())?;
+        WireError::check(Layer::Transport, PORTS_LEN, buffer.as_ref().len())?;
         Ok(Self::new_unchecked(buffer, protocol, true))
     }
 
@@ -95,14 +95,13 @@ impl<A: Addr, T: AsRef<[u8]>> TransportHeader<A, T> {
         matches!(self.protocol, TCP | UDP | SCTP)
     }
 
+    /// The source and destination port (read at once: one length check).
     #[inline(always)]
-    pub(crate) fn src_port(&self) -> u16 {
-        read_u16(self.bytes(), 0)
-    }
-
-    #[inline(always)]
-    pub(crate) fn dst_port(&self) -> u16 {
-        read_u16(self.bytes(), 2)
+    pub(crate) fn ports(&self) -> (u16, u16) {
+        let Some(&[a, b, c, d]) = self.bytes().first_chunk::<PORTS_LEN>() else {
+            panic!("a {}-byte header has no ports", self.len());
+        };
+        (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]))
     }
 
     /// The TCP flags byte (of a whole header).
@@ -198,7 +197,7 @@ impl<A: Addr, T: AsRef<[u8]> + AsMut<[u8]>> TransportHeader<A, T> {
     ) {
         let mut change = addresses.0;
         if self.has_ports()
-            && let Some(ports) = self.buffer.as_mut().get_mut(..Self::PORTS_LEN)
+            && let Some(ports) = self.buffer.as_mut().get_mut(..PORTS_LEN)
         {
             let old = [ports[0], ports[1], ports[2], ports[3]];
             write_u16(ports, 0, src_port);
