@@ -51,8 +51,7 @@ pub(crate) fn parse<A: Addr, T: AsRef<[u8]>>(
         Some(read) => read,
         None => parse_headers(bytes)?,
     };
-    let protocol = parsed.tuple.protocol;
-    let datagram = Datagram::new_unchecked(packet, protocol, transport.start, transport.end);
+    let datagram = Datagram::new_unchecked(packet, parsed.tuple.protocol, transport);
     Ok((datagram, parsed))
 }
 

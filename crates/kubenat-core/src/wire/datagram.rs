@@ -4,14 +4,15 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 
+use super::transport::Extent;
 use super::{IpHeader, Layer, TransportHeader, WireError};
 use crate::addr::Addr;
 use crate::checksum;
 use crate::conntrack::Tuple;
 use crate::meta::ChecksumStatus;
 
-/// An IP packet of family `A` in `buffer`, its transport header of `protocol` at
-/// `transport_at` and the segment ending at `transport_end` (the datagram's end, or the
+/// An IP packet of family `A` in `buffer`, its transport header of `protocol` starting its
+/// segment at `transport_at`, which ends at `transport_end` (the datagram's end, or the
 /// buffer's for a quote cut short).
 #[derive(Debug)]
 pub(crate) struct Datagram<A, T> {
@@ -19,30 +20,23 @@ pub(crate) struct Datagram<A, T> {
     protocol: u8,
     transport_at: usize,
     transport_end: usize,
-    /// Quoted in an ICMP error (see [`TransportHeader::new_quoted`]).
-    quoted: bool,
+    extent: Extent,
     family: PhantomData<A>,
 }
 
 impl<A: Addr, T: AsRef<[u8]>> Datagram<A, T> {
     /// A packet whose IP header [`IpHeader::new_checked`] accepted, followed by
-    /// extensions up to `transport_at`, and whose segment `transport_at..transport_end`
-    /// holds a header of `protocol` that [`TransportHeader::new_checked`] accepted (or,
-    /// in a fragment after the first, no header: only its addresses are then rewritten).
-    /// Getters panic where it does not.
+    /// extensions up to its transport `segment`, which holds a header of `protocol` that
+    /// [`TransportHeader::new_checked`] accepted (or, in a fragment after the first, no
+    /// header: only its addresses are then rewritten). Getters panic where it does not.
     #[inline(always)]
-    pub(crate) fn new_unchecked(
-        buffer: T,
-        protocol: u8,
-        transport_at: usize,
-        transport_end: usize,
-    ) -> Self {
+    pub(crate) fn new_unchecked(buffer: T, protocol: u8, segment: Range<usize>) -> Self {
         Datagram {
             buffer,
             protocol,
-            transport_at,
-            transport_end,
-            quoted: false,
+            transport_at: segment.start,
+            transport_end: segment.end,
+            extent: Extent::Whole,
             family: PhantomData,
         }
     }
@@ -72,8 +66,8 @@ impl<A: Addr, T: AsRef<[u8]>> Datagram<A, T> {
         };
         TransportHeader::<A, _>::new_quoted(quote, protocol)?;
         Ok(Datagram {
-            quoted: true,
-            ..Self::new_unchecked(buffer, protocol, segment.start, segment.end)
+            extent: Extent::Quoted,
+            ..Self::new_unchecked(buffer, protocol, segment)
         })
     }
 
@@ -85,7 +79,7 @@ impl<A: Addr, T: AsRef<[u8]>> Datagram<A, T> {
     #[inline(always)]
     pub(crate) fn transport(&self) -> TransportHeader<A, &[u8]> {
         let segment = &self.buffer.as_ref()[self.transport_at..self.transport_end];
-        TransportHeader::new_unchecked(segment, self.protocol, self.quoted)
+        TransportHeader::new_unchecked(segment, self.protocol, self.extent)
     }
 
     /// The transport segment's bytes.
@@ -120,7 +114,7 @@ impl<A: Addr, T: AsRef<[u8]> + AsMut<[u8]>> Datagram<A, T> {
     #[inline(always)]
     pub(crate) fn transport_mut(&mut self) -> TransportHeader<A, &mut [u8]> {
         let segment = &mut self.buffer.as_mut()[self.transport_at..self.transport_end];
-        TransportHeader::new_unchecked(segment, self.protocol, self.quoted)
+        TransportHeader::new_unchecked(segment, self.protocol, self.extent)
     }
 
     /// The segment's bytes, for what lies inside it (the quote in an ICMP error).

@@ -12,26 +12,35 @@ use crate::meta::ChecksumStatus;
 /// Bytes every quoted header of a port protocol keeps: the ports.
 const PORTS_LEN: usize = 4;
 
+/// How much of its segment a [`TransportHeader`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Extent {
+    /// The whole segment, its header all there ([`TransportHeader::new_checked`]).
+    Whole,
+    /// A header quoted in an ICMP error ([`TransportHeader::new_quoted`]): cut anywhere
+    /// after its ports, and not the whole packet.
+    Quoted,
+}
+
 /// The transport header of protocol `protocol` at the start of `buffer`, inside an IP
 /// packet of family `A` (which decides what a zero UDP checksum means).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TransportHeader<A, T> {
     buffer: T,
     protocol: u8,
-    /// Quoted in an ICMP error: cut anywhere after the ports, and not the whole packet.
-    quoted: bool,
+    extent: Extent,
     family: PhantomData<A>,
 }
 
 impl<A: Addr, T: AsRef<[u8]>> TransportHeader<A, T> {
-    /// A view that trusts `buffer` to hold what [`TransportHeader::new_checked`] (or, when
-    /// `quoted`, [`TransportHeader::new_quoted`]) checks; getters panic where it does not.
+    /// A view that trusts `buffer` to hold what the constructor for `extent` checks;
+    /// getters panic where it does not.
     #[inline(always)]
-    pub(crate) fn new_unchecked(buffer: T, protocol: u8, quoted: bool) -> Self {
+    pub(crate) fn new_unchecked(buffer: T, protocol: u8, extent: Extent) -> Self {
         TransportHeader {
             buffer,
             protocol,
-            quoted,
+            extent,
             family: PhantomData,
         }
     }
@@ -48,10 +57,10 @@ impl<A: Addr, T: AsRef<[u8]>> TransportHeader<A, T> {
             SCTP => 12,
             ICMPV4 if A::LEN == 4 => 8,
             ICMPV6 if A::LEN == 16 => 8,
-            _ => return Ok(Self::new_unchecked(buffer, protocol, false)),
+            _ => return Ok(Self::new_unchecked(buffer, protocol, Extent::Whole)),
         };
         WireError::check(Layer::Transport, fixed, len)?;
-        let header = Self::new_unchecked(buffer, protocol, false);
+        let header = Self::new_unchecked(buffer, protocol, Extent::Whole);
         if protocol == TCP {
             let header_len = usize::from(header.bytes()[12] >> 4) * 4;
             if header_len < fixed {
@@ -70,7 +79,7 @@ impl<A: Addr, T: AsRef<[u8]>> TransportHeader<A, T> {
     #[inline(always)]
     pub(crate) fn new_quoted(buffer: T, protocol: u8) -> Result<Self, WireError> {
         WireError::check(Layer::Transport, PORTS_LEN, buffer.as_ref().len())?;
-        Ok(Self::new_unchecked(buffer, protocol, true))
+        Ok(Self::new_unchecked(buffer, protocol, Extent::Quoted))
     }
 
     #[inline(always)]
@@ -207,7 +216,10 @@ impl<A: Addr, T: AsRef<[u8]> + AsMut<[u8]>> TransportHeader<A, T> {
             }
         }
         self.patch_pseudo_checksum(change, status);
-        if self.protocol == SCTP && !self.quoted && status != ChecksumStatus::Partial {
+        if self.protocol == SCTP
+            && self.extent == Extent::Whole
+            && status != ChecksumStatus::Partial
+        {
             self.fill_sctp_crc();
         }
     }
