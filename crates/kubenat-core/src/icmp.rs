@@ -7,7 +7,7 @@ use etherparse::LaxIpSlice;
 use crate::addr::Addr;
 use crate::conntrack::{Conntrack, Direction, Entry, Tuple};
 use crate::meta::ChecksumStatus;
-use crate::packet::Parsed;
+use crate::packet::{self, Parsed};
 use crate::time::Instant;
 use crate::verdict::DropReason;
 use crate::wire::{Datagram, ICMPV6, SCTP, TCP, UDP};
@@ -35,7 +35,7 @@ fn parse_quoted<A: Addr>(quoted: &mut [u8]) -> Result<Option<Quoted<'_, A>>, Dro
     }
     // The quoted transport bytes: up to the quoted datagram's end or the quote's.
     let l4 = payload.payload;
-    let start = l4.as_ptr() as usize - quoted.as_ptr() as usize;
+    let start = packet::offset_in(quoted, l4);
     let segment = start..start + l4.len();
     let datagram = Datagram::new_quoted(quoted, protocol, segment)
         .map_err(|_| DropReason::MalformedIcmpError)?;

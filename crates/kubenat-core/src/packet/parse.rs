@@ -24,8 +24,9 @@ fn ip_error(error: &SliceError) -> DropReason {
     }
 }
 
-/// Offset of `inner` inside `outer` (both borrowed from one buffer).
-fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+/// Offset of `inner` inside `outer` (both borrowed from one buffer): where etherparse found
+/// a header.
+pub(crate) fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
     inner.as_ptr() as usize - outer.as_ptr() as usize
 }
 
