@@ -73,7 +73,8 @@ impl<A: Addr, T: AsRef<[u8]>> Datagram<A, T> {
 
     #[inline(always)]
     pub(crate) fn ip(&self) -> IpHeader<A, &[u8]> {
-        IpHeader::new_unchecked(&self.buffer.as_ref()[..self.transport_at])
+        // The whole buffer: the view reads its header only, and a slice would cost a check.
+        IpHeader::new_unchecked(self.buffer.as_ref())
     }
 
     #[inline(always)]
@@ -108,7 +109,7 @@ impl<A: Addr, T: AsRef<[u8]>> Datagram<A, T> {
 impl<A: Addr, T: AsRef<[u8]> + AsMut<[u8]>> Datagram<A, T> {
     #[inline(always)]
     fn ip_mut(&mut self) -> IpHeader<A, &mut [u8]> {
-        IpHeader::new_unchecked(&mut self.buffer.as_mut()[..self.transport_at])
+        IpHeader::new_unchecked(self.buffer.as_mut())
     }
 
     #[inline(always)]
