@@ -58,15 +58,28 @@ fn add_words(sum: u32, bytes: &[u8]) -> u32 {
 /// (same length, even, at an even offset): HC' = ~(~HC + ~m + m').
 #[inline]
 pub fn update(checksum: u16, old: &[u8], new: &[u8]) -> u16 {
+    apply_difference(checksum, difference(old, new))
+}
+
+/// The ~m + m' part of RFC 1624 eqn. 3 for covered bytes `old` that became `new`, unfolded:
+/// computed once, it updates every checksum that covers those bytes (the IPv4 header's and
+/// the transport's pseudo-header) with [`apply_difference`]. Sums of up to 64 bytes fit.
+#[inline]
+pub(crate) fn difference(old: &[u8], new: &[u8]) -> u32 {
     debug_assert_eq!(old.len(), new.len());
-    let mut sum = u32::from(!checksum);
-    let mut olds = old.chunks_exact(2);
-    let mut news = new.chunks_exact(2);
-    for (o, n) in (&mut olds).zip(&mut news) {
+    let mut sum = 0;
+    for (o, n) in old.chunks_exact(2).zip(new.chunks_exact(2)) {
         sum += u32::from(!u16::from_be_bytes([o[0], o[1]]));
         sum += u32::from(u16::from_be_bytes([n[0], n[1]]));
     }
-    !fold(sum)
+    sum
+}
+
+/// The checksum after its covered bytes changed by `difference` (from [`difference`], or
+/// the sum of several).
+#[inline]
+pub(crate) fn apply_difference(checksum: u16, difference: u32) -> u16 {
+    !fold(u32::from(!checksum) + difference)
 }
 
 /// The checksum after one 16-bit word changed from `old` to `new`.

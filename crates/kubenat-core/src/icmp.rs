@@ -5,23 +5,22 @@
 use etherparse::LaxIpSlice;
 
 use crate::addr::Addr;
-use crate::checksum;
 use crate::conntrack::{Conntrack, Direction, Entry, Tuple};
 use crate::meta::ChecksumStatus;
-use crate::packet::{self, ICMPV4, ICMPV6, Parsed, SCTP, TCP, UDP};
+use crate::packet::{self, Parsed};
 use crate::time::Instant;
 use crate::verdict::DropReason;
+use crate::wire::{Datagram, ICMPV6, SCTP, TCP, UDP};
 
-/// The quoted packet inside an ICMP error.
-struct Quoted<A> {
-    tuple: Tuple<A>,
-    /// Offset of the quoted transport header from the start of the quoted IP header.
-    l4_offset: usize,
-    /// Quoted transport bytes present.
-    l4_available: usize,
-}
+/// Bytes of the ICMP header before the quoted packet.
+const ICMP_HEADER_LEN: usize = 8;
 
-fn parse_quoted<A: Addr>(quoted: &[u8]) -> Result<Option<Quoted<A>>, DropReason> {
+/// A TCP, UDP or SCTP packet quoted inside an ICMP error: its views and its tuple.
+type Quoted<'a, A> = (Datagram<A, &'a mut [u8]>, Tuple<A>);
+
+/// The packet quoted inside an ICMP error; `Ok(None)` for protocols other than TCP, UDP
+/// and SCTP.
+fn parse_quoted<A: Addr>(quoted: &mut [u8]) -> Result<Option<Quoted<'_, A>>, DropReason> {
     let (ip, _) = LaxIpSlice::from_slice(quoted).map_err(|_| DropReason::MalformedIcmpError)?;
     let (Some(src), Some(dst)) = (
         A::from_ip(ip.source_addr()),
@@ -34,21 +33,21 @@ fn parse_quoted<A: Addr>(quoted: &[u8]) -> Result<Option<Quoted<A>>, DropReason>
     if !matches!(protocol, TCP | UDP | SCTP) {
         return Ok(None);
     }
+    // The quoted transport bytes: up to the quoted datagram's end or the quote's.
     let l4 = payload.payload;
-    if l4.len() < 4 {
-        return Err(DropReason::MalformedIcmpError);
-    }
-    Ok(Some(Quoted {
-        tuple: Tuple {
-            src,
-            dst,
-            sport: u16::from_be_bytes([l4[0], l4[1]]),
-            dport: u16::from_be_bytes([l4[2], l4[3]]),
-            protocol,
-        },
-        l4_offset: l4.as_ptr() as usize - quoted.as_ptr() as usize,
-        l4_available: l4.len(),
-    }))
+    let start = packet::offset_in(quoted, l4);
+    let segment = start..start + l4.len();
+    let datagram = Datagram::new_quoted(quoted, protocol, segment)
+        .map_err(|_| DropReason::MalformedIcmpError)?;
+    let (sport, dport) = datagram.transport().ports();
+    let tuple = Tuple {
+        src,
+        dst,
+        sport,
+        dport,
+        protocol,
+    };
+    Ok(Some((datagram, tuple)))
 }
 
 /// The rewrite of an ICMP error related to `entry`, travelling in `direction`.
@@ -80,17 +79,16 @@ fn related_rewrite<A: Addr>(
 /// `Ok(None)`: not related to any tracked connection, leave it as it is.
 pub(crate) fn translate_error<A: Addr>(
     conntrack: &Conntrack<A>,
-    packet: &mut [u8],
+    packet: &mut Datagram<A, &mut [u8]>,
     outer: &Parsed<A>,
     now: Instant,
 ) -> Result<Option<(Direction, Tuple<A>)>, DropReason> {
-    let icmp_at = outer.l4_offset;
-    let icmp_end = icmp_at + outer.l4_len;
-    let quoted_at = icmp_at + 8;
-    let Some(quoted) = parse_quoted::<A>(&packet[quoted_at..icmp_end])? else {
+    let message = packet.segment_mut();
+    let Some((mut quoted, quoted_tuple)) = parse_quoted::<A>(&mut message[ICMP_HEADER_LEN..])?
+    else {
         return Ok(None);
     };
-    let Some((index, direction)) = conntrack.lookup_live(&quoted.tuple.reversed(), now) else {
+    let Some((index, direction)) = conntrack.lookup_live(&quoted_tuple.reversed(), now) else {
         return Ok(None);
     };
     let entry = conntrack.entry(index);
@@ -101,43 +99,18 @@ pub(crate) fn translate_error<A: Addr>(
         return Ok(None);
     }
     let (new_quoted, new_src, new_dst) = related_rewrite(entry, direction, &outer.tuple);
+    quoted.translate(&new_quoted, ChecksumStatus::default());
+    packet.set_addresses(new_src, new_dst);
+    // The quote changed inside the ICMP payload: recompute the ICMP checksum whole.
+    let pseudo_header = match outer.tuple.protocol {
+        ICMPV6 => packet.pseudo_header_sum(),
+        _ => 0,
+    };
+    packet.transport_mut().fill_icmp_checksum(pseudo_header);
     let new_outer = Tuple {
         src: new_src,
         dst: new_dst,
         ..outer.tuple
     };
-    packet::rewrite(
-        &mut packet[quoted_at..icmp_end],
-        quoted.l4_offset,
-        quoted.l4_available,
-        &quoted.tuple,
-        &new_quoted,
-        false,
-        ChecksumStatus::default(),
-    );
-    let complete = ChecksumStatus::default();
-    packet::rewrite(
-        packet,
-        icmp_at,
-        0,
-        &outer.tuple,
-        &new_outer,
-        false,
-        complete,
-    );
-    // The quote changed inside the ICMP payload: recompute the ICMP checksum whole.
-    packet[icmp_at + 2..icmp_at + 4].fill(0);
-    let initial = if outer.tuple.protocol == ICMPV6 {
-        let mut src = [0u8; 16];
-        let mut dst = [0u8; 16];
-        new_outer.src.write(&mut src);
-        new_outer.dst.write(&mut dst);
-        checksum::pseudo_header_sum(&src, &dst, ICMPV6, outer.l4_len as u32)
-    } else {
-        debug_assert_eq!(outer.tuple.protocol, ICMPV4);
-        0
-    };
-    let sum = checksum::compute(initial, &packet[icmp_at..icmp_end]);
-    packet[icmp_at + 2..icmp_at + 4].copy_from_slice(&sum.to_be_bytes());
     Ok(Some((direction, new_outer)))
 }

@@ -90,6 +90,7 @@ pub mod trace;
 mod transitions;
 mod update_between;
 mod verdict;
+mod wire;
 
 /// The packet library the engine parses with, for building and checking packets (see
 /// "Building packets" above).

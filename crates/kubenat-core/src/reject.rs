@@ -3,10 +3,13 @@
 //! send for TCP, UDP and SCTP alike.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{Icmpv4Type, Icmpv6Type, IpHeaders};
 use etherparse::{IpDscp, IpNumber, Ipv4Header, Ipv6Header, PacketBuilder, icmpv4, icmpv6};
+
+use crate::addr::Addr;
+use crate::wire::IpHeader;
 
 /// Linux bounds an ICMPv4 error to 576 bytes (RFC 1812) and an ICMPv6 error to the IPv6
 /// minimum MTU, 1280: a buffer this long always holds the reply.
@@ -47,18 +50,14 @@ pub fn write_port_unreachable(
 ) -> Result<usize, ReplyError> {
     let version = rejected.first().map(|b| b >> 4);
     let written = match (version, source) {
-        (Some(4), IpAddr::V4(source)) if rejected.len() >= 20 => {
-            let quoted = quote(
-                rejected,
-                u16::from_be_bytes([rejected[2], rejected[3]]).into(),
-                IPV4_ERROR_LIMIT - 28,
-            );
+        (Some(4), IpAddr::V4(source)) if let Some(header) = fixed_header::<Ipv4Addr>(rejected) => {
+            let quoted = quote(rejected, header.datagram_len(), IPV4_ERROR_LIMIT - 28);
             let mut ip = Ipv4Header::new(
                 0,
                 DEFAULT_TTL,
                 IpNumber::ICMP,
                 source.octets(),
-                to_array(&rejected[12..16]),
+                header.src().octets(),
             )
             .map_err(|_| ReplyError::NotIp)?;
             ip.dscp = IpDscp::try_new(IPTOS_PREC_INTERNETCONTROL_DSCP).unwrap_or(IpDscp::ZERO);
@@ -68,9 +67,8 @@ pub fn write_port_unreachable(
                 ))
                 .write_to_slice(out, quoted)
         }
-        (Some(6), IpAddr::V6(source)) if rejected.len() >= 40 => {
-            let total = 40 + usize::from(u16::from_be_bytes([rejected[4], rejected[5]]));
-            let quoted = quote(rejected, total, IPV6_ERROR_LIMIT - 48);
+        (Some(6), IpAddr::V6(source)) if let Some(header) = fixed_header::<Ipv6Addr>(rejected) => {
+            let quoted = quote(rejected, header.datagram_len(), IPV6_ERROR_LIMIT - 48);
             let ip = Ipv6Header {
                 traffic_class: 0,
                 flow_label: Default::default(),
@@ -78,7 +76,7 @@ pub fn write_port_unreachable(
                 next_header: IpNumber::IPV6_ICMP,
                 hop_limit: DEFAULT_TTL,
                 source: source.octets(),
-                destination: to_array(&rejected[8..24]),
+                destination: header.src().octets(),
             };
             PacketBuilder::ip(IpHeaders::Ipv6(ip, Default::default()))
                 .icmpv6(Icmpv6Type::DestinationUnreachable(
@@ -97,8 +95,8 @@ fn quote(packet: &[u8], ip_length: usize, room: usize) -> &[u8] {
     &packet[..packet.len().min(ip_length).min(room)]
 }
 
-fn to_array<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    out.copy_from_slice(&bytes[..N]);
-    out
+/// The rejected packet's fixed IP header, as far as the reply needs it (its version, checked
+/// by the caller, and its length; not its options).
+fn fixed_header<A: Addr>(rejected: &[u8]) -> Option<IpHeader<A, &[u8]>> {
+    (rejected.len() >= IpHeader::<A, &[u8]>::FIXED_LEN).then(|| IpHeader::new_unchecked(rejected))
 }

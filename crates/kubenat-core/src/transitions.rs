@@ -1,8 +1,8 @@
 //! Conntrack state transitions for TCP, UDP and SCTP, just deep enough for netfilter's timeouts.
 
 use crate::conntrack::{Direction, State};
-use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
-use crate::packet::{SCTP, TCP, UDP};
+use crate::wire::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::wire::{SCTP, TCP, UDP};
 
 /// SCTP chunk types that matter here (RFC 9260 §3.2).
 mod sctp_chunk {

@@ -44,12 +44,12 @@ impl Flow {
     /// translation changed; a trace reports it too ([`TraceStep::Rewritten`](crate::TraceStep)).
     pub fn of_packet(packet: &[u8]) -> Option<Flow> {
         match packet.first()? >> 4 {
-            4 => crate::packet::parse::<Ipv4Addr>(packet)
+            4 => crate::packet::parse::<Ipv4Addr, _>(packet)
                 .ok()
-                .map(|p| p.tuple.flow()),
-            6 => crate::packet::parse::<Ipv6Addr>(packet)
+                .map(|(_, p)| p.tuple.flow()),
+            6 => crate::packet::parse::<Ipv6Addr, _>(packet)
                 .ok()
-                .map(|p| p.tuple.flow()),
+                .map(|(_, p)| p.tuple.flow()),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ use crate::packet::Parsed;
 use crate::trace::{Trace, TraceStep};
 use crate::transitions;
 use crate::verdict::Verdict;
+use crate::wire::Datagram;
 
 impl Core {
     /// TCP, UDP and SCTP arriving or sent locally: conntrack first, then the service rules
@@ -18,7 +19,7 @@ impl Core {
     pub(super) fn ports<A: Family>(
         &mut self,
         family: &mut FamilyState<A>,
-        packet: &mut [u8],
+        packet: &mut Datagram<A, &mut [u8]>,
         meta: &mut PacketMeta,
         parsed: &Parsed<A>,
         trace: &mut impl Trace,
@@ -64,7 +65,7 @@ impl Core {
 pub(super) fn masquerade<A: Addr>(
     conntrack: &Conntrack<A>,
     meta: &PacketMeta,
-    packet: &mut [u8],
+    packet: &mut Datagram<A, &mut [u8]>,
     parsed: &Parsed<A>,
 ) -> Verdict {
     let index = match meta.connection {

@@ -8,9 +8,9 @@ use super::established::{masqueraded, tracked};
 use super::family::FamilyState;
 use crate::addr::Addr;
 use crate::conntrack::Tuple;
-use crate::meta::ChecksumStatus;
-use crate::packet::{self, Parsed};
+use crate::packet::Parsed;
 use crate::verdict::{DropReason, Hook, Rewrite, Verdict};
+use crate::wire::Datagram;
 
 /// How long the ports of a first fragment are remembered for the fragments after it
 /// (Linux `ipfrag_time`).
@@ -51,7 +51,7 @@ impl Core {
         &self,
         family: &FamilyState<A>,
         hook: Hook,
-        packet: &mut [u8],
+        packet: &mut Datagram<A, &mut [u8]>,
         parsed: &Parsed<A>,
     ) -> Verdict {
         let t = parsed.tuple;
@@ -78,8 +78,7 @@ impl Core {
             Some(after) if after != tuple => {
                 // Addresses only: the transport header (and its checksum) is in the first
                 // fragment.
-                let complete = ChecksumStatus::default();
-                packet::rewrite(packet, parsed.l4_offset, 0, &tuple, &after, false, complete);
+                packet.set_addresses(after.src, after.dst);
                 Verdict::Translated(Rewrite::between(&tuple, &after))
             }
             _ => Verdict::Accept,

@@ -13,6 +13,7 @@ use crate::policy::{self, Decision};
 use crate::time::Instant;
 use crate::trace::{Trace, TraceStep};
 use crate::verdict::{DropReason, Hook, Rewrite, Verdict};
+use crate::wire::{ICMPV4, ICMPV6};
 
 impl Engine {
     /// One packet through `hook`, on the family its version names.
@@ -55,10 +56,11 @@ impl Core {
         meta: &mut PacketMeta,
         trace: &mut impl Trace,
     ) -> Verdict {
-        let parsed = match packet::parse::<A>(packet) {
-            Ok(parsed) => parsed,
+        let (mut packet, parsed) = match packet::parse::<A, _>(packet) {
+            Ok(read) => read,
             Err(reason) => return Verdict::Drop(reason),
         };
+        let packet = &mut packet;
         if hook == Hook::Prerouting
             && let Err(reason) = packet::verify_arriving(packet, &parsed, meta.checksum())
         {
@@ -112,7 +114,7 @@ impl Core {
                 self.portless(&parsed, trace)
             }
             (Transport::Other, Hook::Prerouting | Hook::Output)
-                if !matches!(parsed.tuple.protocol, packet::ICMPV4 | packet::ICMPV6) =>
+                if !matches!(parsed.tuple.protocol, ICMPV4 | ICMPV6) =>
             {
                 self.portless(&parsed, trace)
             }

@@ -13,6 +13,7 @@ use crate::policy::{self, Decision};
 use crate::trace::{MasqueradeReason, Trace, TraceStep};
 use crate::transitions;
 use crate::verdict::{DropReason, Verdict};
+use crate::wire::Datagram;
 
 impl Core {
     /// A packet that belongs to no live connection: the service rules decide; a Service's
@@ -22,7 +23,7 @@ impl Core {
     pub(super) fn new_connection<A: Family>(
         &mut self,
         family: &mut FamilyState<A>,
-        packet: &mut [u8],
+        packet: &mut Datagram<A, &mut [u8]>,
         meta: &mut PacketMeta,
         parsed: &Parsed<A>,
         tuple: Tuple<A>,

@@ -5,10 +5,11 @@ use super::{Engine, Path};
 use crate::addr::Addr;
 use crate::conntrack::Tuple;
 use crate::meta::{ChecksumStatus, PacketMeta};
-use crate::packet::{self, Parsed};
+use crate::packet::Parsed;
 use crate::time::Instant;
 use crate::trace::{NoTrace, Trace, TraceStep};
 use crate::verdict::{Flow, Hook, Rewrite, Verdict};
+use crate::wire::Datagram;
 
 impl Engine {
     /// Runs one packet through one hook. `packet` is raw IP (for a frame, pass the slice
@@ -165,7 +166,7 @@ impl Engine {
 
 /// Rewrites the packet to `after` if that changes anything.
 pub(super) fn apply<A: Addr>(
-    packet: &mut [u8],
+    packet: &mut Datagram<A, &mut [u8]>,
     parsed: &Parsed<A>,
     after: &Tuple<A>,
     checksum: ChecksumStatus,
@@ -173,14 +174,6 @@ pub(super) fn apply<A: Addr>(
     if *after == parsed.tuple {
         return Verdict::Accept;
     }
-    packet::rewrite(
-        packet,
-        parsed.l4_offset,
-        parsed.l4_len,
-        &parsed.tuple,
-        after,
-        true,
-        checksum,
-    );
+    packet.translate(after, checksum);
     Verdict::Translated(Rewrite::between(&parsed.tuple, after))
 }

@@ -1,13 +1,16 @@
 //! Reading a packet's IP and transport headers once: a fixed-offset fast path for plain
 //! IPv4 TCP/UDP, etherparse for everything else, and a quick unvalidated peek for prefetching.
 
-use etherparse::err::{Layer, ip::HeadersError, ip::SliceError};
-use etherparse::{IpSlice, TcpHeaderSlice, UdpHeaderSlice};
+use std::ops::Range;
 
-use super::{Fragment, ICMPV4, ICMPV6, Parsed, SCTP, TCP, Transport, UDP, read_u16};
+use etherparse::IpSlice;
+use etherparse::err::{Layer, ip::HeadersError, ip::SliceError};
+
+use super::{Fragment, Parsed, Transport};
 use crate::addr::Addr;
 use crate::conntrack::Tuple;
 use crate::verdict::DropReason;
+use crate::wire::{Datagram, ICMPV4, ICMPV6, IpHeader, SCTP, TCP, TransportHeader, UDP};
 
 fn ip_error(error: &SliceError) -> DropReason {
     match error {
@@ -21,8 +24,9 @@ fn ip_error(error: &SliceError) -> DropReason {
     }
 }
 
-/// Offset of `inner` inside `outer` (both borrowed from one buffer).
-fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+/// Offset of `inner` inside `outer` (both borrowed from one buffer): where etherparse found
+/// a header.
+pub(crate) fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
     inner.as_ptr() as usize - outer.as_ptr() as usize
 }
 
@@ -37,69 +41,88 @@ fn is_echo_request(protocol: u8, icmp_type: u8) -> bool {
     (protocol == ICMPV4 && icmp_type == 8) || (protocol == ICMPV6 && icmp_type == 128)
 }
 
-/// Reads the IP and transport headers of `packet` (raw IP, family `A`).
+/// Reads the IP and transport headers of `packet` (raw IP, family `A`): the views over it
+/// and the facts the engine needs.
 #[inline]
-pub(crate) fn parse<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
-    match plain_ipv4::<A>(packet) {
-        Some(parsed) => Ok(parsed),
-        None => parse_headers(packet),
-    }
+pub(crate) fn parse<A: Addr, T: AsRef<[u8]>>(
+    packet: T,
+) -> Result<(Datagram<A, T>, Parsed<A>), DropReason> {
+    let bytes = packet.as_ref();
+    let (parsed, transport) = match plain_ipv4::<A>(bytes) {
+        Some(read) => read,
+        None => parse_headers(bytes)?,
+    };
+    let datagram = Datagram::new_unchecked(packet, parsed.tuple.protocol, transport);
+    Ok((datagram, parsed))
 }
 
-/// The common case read at fixed offsets: an IPv4 packet without options, not a fragment,
-/// carrying a well-formed TCP or UDP header. `None` for anything else, which
+/// The common case read through the views alone: an IPv4 packet without options, not a
+/// fragment, carrying a well-formed TCP or UDP header. `None` for anything else, which
 /// [`parse_headers`] (etherparse) reads instead; where both apply they agree (tested).
-#[inline]
-fn plain_ipv4<A: Addr>(packet: &[u8]) -> Option<Parsed<A>> {
-    if A::LEN != 4 || packet.len() < 28 || packet[0] != 0x45 {
+/// Also returns where the transport segment lies.
+#[inline(always)]
+fn plain_ipv4<A: Addr>(packet: &[u8]) -> Option<(Parsed<A>, Range<usize>)> {
+    if A::LEN != 4 {
         return None;
     }
-    let total = usize::from(read_u16(packet, 2));
-    // More-fragments flag or a fragment offset: the general path handles fragments.
-    let fragment_bits = read_u16(packet, 6) & 0x3fff;
-    if total < 28 || total > packet.len() || fragment_bits != 0 {
+    let ip = IpHeader::<A, _>::new_checked(packet).ok()?;
+    let header_len = IpHeader::<A, &[u8]>::FIXED_LEN;
+    if ip.header_len() != header_len || ip.is_ipv4_fragment() {
         return None;
     }
-    let protocol = packet[9];
-    let l4 = &packet[20..total];
-    let (sport, dport) = (read_u16(l4, 0), read_u16(l4, 2));
-    let tcp_flags = match protocol {
-        TCP => {
-            let header_len = usize::from(*l4.get(12)? >> 4) * 4;
-            if header_len < 20 || header_len > l4.len() {
-                return None;
-            }
-            l4[13]
-        }
-        UDP => {
-            let length = usize::from(read_u16(l4, 4));
-            if !(8..=l4.len()).contains(&length) {
-                return None;
-            }
-            0
-        }
+    let total = ip.datagram_len();
+    let segment = packet.get(header_len..total)?;
+    let l4 = match ip.protocol() {
+        protocol @ (TCP | UDP) => TransportHeader::<A, _>::new_checked(segment, protocol).ok()?,
         _ => return None,
     };
-    Some(Parsed {
+    if l4.protocol() == UDP && !udp_length_fits(&l4) {
+        return None;
+    }
+    let parsed = with_ports(ip.src(), ip.dst(), &l4, Fragment::Whole, 0);
+    Some((parsed, header_len..total))
+}
+
+/// Whether UDP's length field covers its header and stays inside the segment.
+#[inline]
+fn udp_length_fits<A: Addr>(udp: &TransportHeader<A, &[u8]>) -> bool {
+    (8..=udp.len()).contains(&usize::from(udp.udp_length()))
+}
+
+/// The facts of a TCP, UDP or SCTP packet whose header `l4` holds.
+#[inline(always)]
+fn with_ports<A: Addr>(
+    src: A,
+    dst: A,
+    l4: &TransportHeader<A, &[u8]>,
+    fragment: Fragment,
+    fragment_id: u32,
+) -> Parsed<A> {
+    let protocol = l4.protocol();
+    let (sport, dport) = l4.ports();
+    Parsed {
         tuple: Tuple {
-            src: A::read(&packet[12..]),
-            dst: A::read(&packet[16..]),
+            src,
+            dst,
             sport,
             dport,
             protocol,
         },
-        l4_offset: 20,
-        l4_len: l4.len(),
         transport: Transport::Ports,
-        fragment: Fragment::Whole,
-        fragment_id: 0,
-        tcp_flags,
-        sctp_chunk: 0,
-    })
+        fragment,
+        fragment_id,
+        tcp_flags: if protocol == TCP { l4.tcp_flags() } else { 0 },
+        sctp_chunk: if protocol == SCTP {
+            l4.sctp_first_chunk()
+        } else {
+            0
+        },
+    }
 }
 
-/// Reads the IP and transport headers of `packet` with etherparse, whatever they hold.
-fn parse_headers<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
+/// Reads the IP and transport headers of `packet` with etherparse, whatever they hold;
+/// also returns where the transport segment lies.
+fn parse_headers<A: Addr>(packet: &[u8]) -> Result<(Parsed<A>, Range<usize>), DropReason> {
     let ip = IpSlice::from_slice(packet).map_err(|e| ip_error(&e))?;
     let (Some(src), Some(dst)) = (
         A::from_ip(ip.source_addr()),
@@ -111,6 +134,7 @@ fn parse_headers<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
     let protocol = payload.ip_number.0;
     let l4 = payload.payload;
     let l4_offset = offset_in(packet, l4);
+    let segment = l4_offset..l4_offset + l4.len();
     let (fragment, fragment_id) = match fragment_of(&ip) {
         None => (Fragment::Whole, 0),
         Some((0, id)) => (Fragment::First, id),
@@ -124,8 +148,6 @@ fn parse_headers<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
             dport: 0,
             protocol,
         },
-        l4_offset,
-        l4_len: l4.len(),
         transport: Transport::Other,
         fragment,
         fragment_id,
@@ -139,50 +161,30 @@ fn parse_headers<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
             SCTP => return Err(DropReason::Fragment),
             _ => {}
         }
-        return Ok(parsed);
+        return Ok((parsed, segment));
     }
-    let truncated_header = |fragment| match fragment {
-        Fragment::First => DropReason::Fragment,
-        _ => DropReason::MalformedTransportHeader,
-    };
+    if protocol == SCTP && fragment != Fragment::Whole {
+        // The CRC32c covers the whole packet: a fragment cannot be re-checksummed.
+        return Err(DropReason::Fragment);
+    }
+    let header = TransportHeader::<A, _>::new_checked(l4, protocol).map_err(|_| {
+        match (protocol, fragment) {
+            // The header continues in the next fragment.
+            (TCP | UDP, Fragment::First) => DropReason::Fragment,
+            _ => DropReason::MalformedTransportHeader,
+        }
+    })?;
     match protocol {
-        TCP => {
-            let tcp = TcpHeaderSlice::from_slice(l4).map_err(|_| truncated_header(fragment))?;
-            parsed.tuple.sport = tcp.source_port();
-            parsed.tuple.dport = tcp.destination_port();
-            parsed.tcp_flags = l4[13];
-            parsed.transport = Transport::Ports;
-        }
-        UDP => {
-            let udp = UdpHeaderSlice::from_slice(l4).map_err(|_| truncated_header(fragment))?;
-            let length = usize::from(udp.length());
-            if fragment == Fragment::Whole && !(8..=l4.len()).contains(&length) {
+        TCP | UDP | SCTP => {
+            if protocol == UDP && fragment == Fragment::Whole && !udp_length_fits(&header) {
                 return Err(DropReason::MalformedTransportHeader);
             }
-            parsed.tuple.sport = udp.source_port();
-            parsed.tuple.dport = udp.destination_port();
-            parsed.transport = Transport::Ports;
-        }
-        SCTP => {
-            // The CRC32c covers the whole packet: a fragment cannot be re-checksummed.
-            if fragment != Fragment::Whole {
-                return Err(DropReason::Fragment);
-            }
-            if l4.len() < 12 {
-                return Err(DropReason::MalformedTransportHeader);
-            }
-            parsed.tuple.sport = u16::from_be_bytes([l4[0], l4[1]]);
-            parsed.tuple.dport = u16::from_be_bytes([l4[2], l4[3]]);
-            parsed.sctp_chunk = l4.get(12).copied().unwrap_or(0);
-            parsed.transport = Transport::Ports;
+            parsed = with_ports(src, dst, &header, fragment, fragment_id);
         }
         ICMPV4 | ICMPV6 if A::LEN == if protocol == ICMPV4 { 4 } else { 16 } => {
-            if l4.len() < 8 {
-                return Err(DropReason::MalformedTransportHeader);
-            }
-            let icmp_type = l4[0];
+            let icmp_type = header.icmp_type();
             if is_echo_request(protocol, icmp_type) {
-                parsed.tuple.sport = u16::from_be_bytes([l4[4], l4[5]]);
+                parsed.tuple.sport = header.echo_identifier();
                 parsed.transport = Transport::EchoRequest;
             } else if is_icmp_error(protocol, icmp_type) {
                 if fragment != Fragment::Whole {
@@ -193,28 +195,30 @@ fn parse_headers<A: Addr>(packet: &[u8]) -> Result<Parsed<A>, DropReason> {
         }
         _ => {}
     }
-    Ok(parsed)
+    Ok((parsed, segment))
 }
 
-/// The tuple of a TCP/UDP/SCTP packet from a quick look at fixed offsets (IPv4 with any
-/// IHL, IPv6 without extension headers), without validation: for prefetching only.
+/// The tuple of a TCP/UDP/SCTP packet from a quick look through the views (IPv4 with any
+/// options, IPv6 without extension headers), without validating the rest: for
+/// prefetching only.
 #[inline]
 pub(crate) fn peek_tuple<A: Addr>(packet: &[u8]) -> Option<Tuple<A>> {
-    let (protocol, l4, src, dst) = if A::LEN == 4 {
-        let ihl = usize::from(packet.first()? & 0x0f) * 4;
-        (*packet.get(9)?, ihl, 12, 16)
-    } else {
-        (*packet.get(6)?, 40, 8, 24)
-    };
-    if !matches!(protocol, TCP | UDP | SCTP) || packet.len() < l4 + 4 || packet.len() < dst + A::LEN
-    {
+    if packet.len() < IpHeader::<A, &[u8]>::FIXED_LEN {
         return None;
     }
+    // A hint needs no validation: the fixed header is there, and the ports are looked for.
+    let ip = IpHeader::<A, _>::new_unchecked(packet);
+    let protocol = ip.protocol();
+    if !matches!(protocol, TCP | UDP | SCTP) {
+        return None;
+    }
+    let l4 = TransportHeader::<A, _>::new_quoted(packet.get(ip.header_len()..)?, protocol).ok()?;
+    let (sport, dport) = l4.ports();
     Some(Tuple {
-        src: A::read(&packet[src..]),
-        dst: A::read(&packet[dst..]),
-        sport: read_u16(packet, l4),
-        dport: read_u16(packet, l4 + 2),
+        src: ip.src(),
+        dst: ip.dst(),
+        sport,
+        dport,
         protocol,
     })
 }
