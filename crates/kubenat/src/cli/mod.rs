@@ -74,6 +74,9 @@ pub enum Command {
 impl Cli {
     /// Runs the command; with none, simulates the notes.
     pub fn run(self) -> Result<(), Failure> {
+        if !matches!(self.command, Some(Command::Run(_))) {
+            kubenat::memory::keep_freed_pages();
+        }
         match self.command {
             None => simulate::notes(),
             Some(Command::Trace(c)) => c.run(),
