@@ -10,7 +10,8 @@
 # Proves: a ClusterIP reaches both WordPress endpoints over several connections (pod source
 # kept); the nginx NodePort from the PC reaches the ingress pod masqueraded, replies come
 # back; hairpin (a WordPress pod reaching itself through its Service, masqueraded); a UDP
-# DNS query to kube-dns; a Service port that does not exist is refused at once; SIGUSR1
+# DNS query to kube-dns; a Service port that does not exist is refused at once; a pod
+# started after kubenat is steered and reaches a ClusterIP; SIGUSR1
 # prints the counters as JSON; SIGHUP applies an endpoint taken out of the re-read file
 # while a connection to it stays open and working; SIGINT restores every rule, route,
 # device and sysctl and exits 0; after SIGKILL, `--cleanup` restores them and is
@@ -82,7 +83,7 @@ cleanup() {
   fi
   # A journal left by a failed step lives outside the namespace: undo it while it exists.
   ip netns exec "$NODE" "$KUBENAT" run --cleanup >/dev/null 2>&1 || true
-  for ns in "$NODE" "$PC" $(for pod in "${PODS[@]}"; do pod_ns "$pod"; done); do
+  for ns in "$NODE" "$PC" $(for pod in "${PODS[@]}" late; do pod_ns "$pod"; done); do
     # The servers this script started in it.
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
@@ -342,6 +343,27 @@ grep -qx "wp2 10.10.0.102" "$WORK/hairpin" || fail "wp1 never reached wp2 unmasq
 ip netns exec "$(pod_ns client)" timeout 10 "$PY" -u "$WORK/dig.py" 10.10.1.10 wp-service.default.svc.cluster.local > "$WORK/dig"
 grep -qx "answer 10.10.0.102 from 10.10.1.10" "$WORK/dig" || fail "UDP DNS through kube-dns: $(cat "$WORK/dig")"
 
+# A pod started after kubenat: its veth is steered as soon as it appears (the kernel says so
+# over netlink), so its connections to a ClusterIP are translated like the others'. Gone
+# again before the exit checks, as a deleted pod's veth goes.
+LATE=$(pod_ns late)
+ip netns add "$LATE"
+ip link add "kx$ID" netns "$LATE" type veth peer name "kw$ID" netns "$NODE"
+timeout 5 bash -c "until grep -q 'steering kw$ID' '$WORK/run.err'; do sleep 0.05; done" \
+  || fail "the veth of a pod started after kubenat was not steered: $(cat "$WORK/run.err")"
+ip netns exec "$LATE" ip link set lo up
+ip netns exec "$LATE" ip addr add 10.10.0.60/32 dev "kx$ID"
+ip netns exec "$LATE" ip link set "kx$ID" up
+ip netns exec "$LATE" ip route add 169.254.1.1 dev "kx$ID"
+ip netns exec "$LATE" ip route add default via 169.254.1.1 dev "kx$ID"
+in_node ip addr add 169.254.1.1/32 dev "kw$ID"
+in_node ip link set "kw$ID" up
+in_node ip route add 10.10.0.60/32 dev "kw$ID"
+client "$LATE" 10.10.1.102 8080 4 > "$WORK/late"
+[ "$(grep -c '^wp[12] 10.10.0.60$' "$WORK/late")" = 4 ] \
+  || fail "ClusterIP from a pod started after kubenat: $(cat "$WORK/late")"
+ip netns del "$LATE"
+
 # SIGUSR1: one JSON line of counters on stderr.
 kill -USR1 "$RUN_PID"
 timeout 5 bash -c "until grep -q '\"verdicts\"' '$WORK/run.err'; do sleep 0.05; done" \
@@ -399,4 +421,4 @@ grep -q " 0 changes" "$WORK/cleanup2" || fail "second --cleanup undid something:
 snapshot "$WORK/cleaned"
 diff -u "$WORK/before" "$WORK/cleaned" >&2 || fail "--cleanup after SIGKILL left the node changed (diff above)"
 
-echo "live-run: ok (ClusterIP to both endpoints over IPv4 and IPv6, WordPress to MariaDB, NodePort masqueraded, ClusterIP and NodePort from the node itself, refused port, bulk TCP with offloads, hairpin, UDP DNS, SIGUSR1 counters, SIGHUP with an open connection, SIGINT restore, --cleanup after SIGKILL)" >&2
+echo "live-run: ok (ClusterIP to both endpoints over IPv4 and IPv6, WordPress to MariaDB, NodePort masqueraded, ClusterIP and NodePort from the node itself, refused port, bulk TCP with offloads, hairpin, UDP DNS, a pod started after kubenat, SIGUSR1 counters, SIGHUP with an open connection, SIGINT restore, --cleanup after SIGKILL)" >&2

@@ -4,13 +4,14 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::AsRawFd as _;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use kubenat_core::reject::MAX_REPLY_LEN;
 use kubenat_core::trace::NoTrace;
 use kubenat_core::{Engine, Instant, PacketMeta, Path, Verdict};
 
+use crate::link_watch::LinkWatch;
 use crate::signals::{Request, Signals};
 use crate::stats::Reporter;
 use crate::tun::{self, Tun, VNET_HEADER_LEN};
@@ -34,23 +35,40 @@ pub struct Totals {
     pub send_errors: u64,
 }
 
-/// Runs until SIGINT or SIGTERM. `clock` gives the engine's time; `reload` is called on
-/// SIGHUP, between batches, to apply what changed to the engine; `reporter` prints the
+/// What the loop hears besides packets, and what it does about it, between batches.
+pub struct Events<'a> {
+    pub signals: &'a Signals,
+    /// On SIGHUP: apply what changed to the engine.
+    pub reload: &'a mut dyn FnMut(&mut Engine),
+    /// The namespace's devices changed: steer the new ones (`None`: not followed).
+    pub links: Option<(&'a LinkWatch, &'a mut dyn FnMut())>,
+}
+
+/// Runs until SIGINT or SIGTERM. `clock` gives the engine's time; `reporter` prints the
 /// counters on SIGUSR1 and when its period comes.
 pub fn run(
     engine: &mut Engine,
     tun: &Tun,
-    signals: &Signals,
+    events: Events<'_>,
     clock: impl Fn() -> Instant,
-    reload: &mut dyn FnMut(&mut Engine),
     reporter: &mut Reporter,
 ) -> io::Result<Totals> {
+    let Events {
+        signals,
+        reload,
+        mut links,
+    } = events;
+    let watch = links.as_ref().map(|(watch, _)| *watch);
     let mut buffers = vec![vec![0u8; PACKET_BUFFER]; BATCH];
     let mut lengths = [0usize; BATCH];
     let mut reply = [0u8; MAX_REPLY_LEN];
     let mut totals = Totals::default();
     loop {
-        wait(tun, signals, engine, reporter, &clock)?;
+        let links_changed = wait(tun, signals, watch, engine, reporter, &clock)?;
+        if links_changed && let Some((watch, steer)) = &mut links {
+            watch.drain();
+            steer();
+        }
         while let Some(request) = signals.take()? {
             match request {
                 Request::Stop => return Ok(totals),
@@ -132,14 +150,16 @@ fn path(engine: &Engine, packet: &[u8]) -> Path {
     }
 }
 
-/// Sleeps until a packet or a signal arrives, or the engine has connections to expire.
+/// Sleeps until a packet or a signal arrives, the devices change, or the engine has
+/// connections to expire. Returns whether the devices changed.
 fn wait(
     tun: &Tun,
     signals: &Signals,
+    watch: Option<&LinkWatch>,
     engine: &Engine,
     reporter: &Reporter,
     clock: &impl Fn() -> Instant,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let mut timeout = match engine.poll_at() {
         Some(at) => at.saturating_since(clock()).min(IDLE),
         None => IDLE,
@@ -158,15 +178,22 @@ fn wait(
             events: libc::POLLIN,
             revents: 0,
         },
+        // A negative descriptor is left out by poll.
+        libc::pollfd {
+            fd: watch.map_or(-1, AsRawFd::as_raw_fd),
+            events: libc::POLLIN,
+            revents: 0,
+        },
     ];
     // Round up: a zero timeout for an expiry less than a millisecond away would spin.
     let millis = timeout.as_micros().div_ceil(1000) as libc::c_int;
-    // SAFETY: `fds` is a valid array of two pollfd for the whole call.
+    // SAFETY: `fds` is a valid array of pollfd for the whole call.
     if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) } < 0 {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
         }
+        return Ok(false);
     }
-    Ok(())
+    Ok(fds[2].revents & libc::POLLIN != 0)
 }

@@ -13,8 +13,20 @@ use crate::{ip, routing, sysctl};
 /// The namespace with kubenat in its path.
 pub struct Attached {
     pub tun: Tun,
+    pub steered: Steered,
+}
+
+/// The interfaces steered into the TUN, and the journal of every change made to the host.
+pub struct Steered {
     /// The interfaces whose arriving packets go through kubenat.
     pub interfaces: Vec<String>,
+    tun: String,
+    /// Whether interfaces that appear later are steered too (no `--interface` named).
+    follows_new: bool,
+    families: &'static [Family],
+    /// `all`'s reverse-path setting before it was lowered, which each other device is
+    /// raised to (none: `all` was 0 and stays).
+    rp_filter_all: Option<String>,
     journal: Journal,
 }
 
@@ -61,7 +73,7 @@ pub fn attach(steering: &Steering<'_>, wanted: &[String]) -> io::Result<Attached
     sysctl::write(&sysctl::device_key("ipv4", &name, "accept_local"), "1")?;
     ip::ip(&["link", "set", &name, "mtu", &mtu.to_string(), "up"])?;
 
-    let families: &[Family] = if ipv6 {
+    let families: &'static [Family] = if ipv6 {
         &[Family::V4, Family::V6]
     } else {
         &[Family::V4]
@@ -78,12 +90,10 @@ pub fn attach(steering: &Steering<'_>, wanted: &[String]) -> io::Result<Attached
     // The TUN's rp_filter counts only if `all` is 0 (the kernel takes the larger): lower
     // `all` and raise each other device to the old `all`, so their checks stay as they were.
     let all = sysctl::read("net/ipv4/conf/all/rp_filter")?;
-    if all != "0" {
+    let rp_filter_all = (all != "0").then_some(all);
+    if let Some(all) = &rp_filter_all {
         for link in links.iter().filter(|l| l.name != "lo") {
-            let key = sysctl::device_key("ipv4", &link.name, "rp_filter");
-            if sysctl::read(&key)?.parse::<u8>().ok() < all.parse::<u8>().ok() {
-                set(&mut journal, &key, &all)?;
-            }
+            keep_rp_filter(&mut journal, &link.name, all)?;
         }
         set(&mut journal, "net/ipv4/conf/all/rp_filter", "0")?;
     }
@@ -107,10 +117,26 @@ pub fn attach(steering: &Steering<'_>, wanted: &[String]) -> io::Result<Attached
         }
     }
     Ok(Attached {
+        steered: Steered {
+            interfaces,
+            tun: name,
+            follows_new: wanted.is_empty(),
+            families,
+            rp_filter_all,
+            journal,
+        },
         tun,
-        interfaces,
-        journal,
     })
+}
+
+/// Raises `device`'s reverse-path check to `all`'s old value when it is lower, so that
+/// lowering `all` leaves its check as it was.
+fn keep_rp_filter(journal: &mut Journal, device: &str, all: &str) -> io::Result<()> {
+    let key = sysctl::device_key("ipv4", device, "rp_filter");
+    if sysctl::read(&key)?.parse::<u8>().ok() < all.parse::<u8>().ok() {
+        set(journal, &key, all)?;
+    }
+    Ok(())
 }
 
 /// Makes sure `family`'s two tables are free, and journals emptying them.
@@ -135,12 +161,48 @@ fn claim_tables(journal: &mut Journal, family: Family) -> io::Result<()> {
     Ok(())
 }
 
+impl Steered {
+    /// Steers the interfaces that appeared since the last look (when none were named at
+    /// start): a pod's veth created after kubenat started. Returns their names.
+    pub fn steer_new_interfaces(&mut self) -> io::Result<Vec<String>> {
+        if !self.follows_new {
+            return Ok(Vec::new());
+        }
+        let new: Vec<String> = ip::links()?
+            .into_iter()
+            .map(|link| link.name)
+            .filter(|name| name != "lo" && *name != self.tun && !self.interfaces.contains(name))
+            .collect();
+        for name in &new {
+            if let Some(all) = &self.rp_filter_all {
+                keep_rp_filter(&mut self.journal, name, all)?;
+            }
+            for &family in self.families {
+                for rule in routing::interface_rules(family, name) {
+                    let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
+                    let flag = family.flag();
+                    self.journal
+                        .record(Undo::ip(&[&[flag, "rule", "del"], &rule[..]].concat()))?;
+                    ip::ip(&[&[flag, "rule", "add"], &rule[..]].concat())?;
+                }
+            }
+            self.interfaces.push(name.clone());
+        }
+        Ok(new)
+    }
+
+    /// Whether interfaces that appear later are steered.
+    pub fn follows_new(&self) -> bool {
+        self.follows_new
+    }
+}
+
 impl Attached {
     /// Undoes every change, last first, and removes the TUN device. Returns the undo steps
     /// that failed.
     pub fn detach(self) -> Vec<String> {
-        let Attached { tun, journal, .. } = self;
-        let failures = journal.restore();
+        let Attached { tun, steered } = self;
+        let failures = steered.journal.restore();
         drop(tun);
         failures
     }

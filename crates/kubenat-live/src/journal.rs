@@ -52,7 +52,12 @@ impl Undo {
 
     fn apply(&self) -> io::Result<()> {
         match self {
-            Undo::Sysctl { key, value } => sysctl::write(key, value),
+            // A device's setting whose device is gone (a pod's veth, deleted while kubenat
+            // ran) has nothing left to restore.
+            Undo::Sysctl { key, value } => match sysctl::write(key, value) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                done => done,
+            },
             Undo::Ip(args) => {
                 ip::ip(&args.iter().map(String::as_str).collect::<Vec<_>>()).map(drop)
             }

@@ -18,6 +18,7 @@ mod datapath;
 mod host;
 mod ip;
 mod journal;
+mod link_watch;
 pub mod routing;
 mod signals;
 mod stats;
@@ -93,12 +94,23 @@ pub fn run(
         node_ports: &node_ports,
         ipv6,
     };
-    let attached = host::attach(&steering, &options.interfaces)
+    let mut attached = host::attach(&steering, &options.interfaces)
         .map_err(|e| Error(format!("attaching to the network namespace: {e}")))?;
+    // Opened before `ready`: a device added once the caller hears it is not missed.
+    let watch = match attached.steered.follows_new() {
+        true => Some(
+            link_watch::LinkWatch::open()
+                .map_err(|e| Error(format!("watching the namespace's devices (netlink): {e}")))?,
+        ),
+        false => None,
+    };
+    // Those that came between listing the devices and opening the watch.
+    steer_new_interfaces(&mut attached.steered);
     ready(&Attachment {
         tun: attached.tun.name().to_string(),
-        interfaces: attached.interfaces.clone(),
+        interfaces: attached.steered.interfaces.clone(),
     });
+    let mut steer_new = || steer_new_interfaces(&mut attached.steered);
     let start = std::time::Instant::now();
     let clock = || Instant::from_nanos(start.elapsed().as_nanos() as u64);
     let tun_name = attached.tun.name().to_string();
@@ -111,14 +123,14 @@ pub fn run(
         Err(e) => eprintln!("kubenat run: SIGHUP: {e}; the rules stay as they were"),
     };
     let mut reporter = stats::Reporter::new(options.stats_every);
-    let totals = datapath::run(
-        &mut engine,
-        &attached.tun,
+    let events = datapath::Events {
         signals,
-        clock,
-        &mut apply_reload,
-        &mut reporter,
-    );
+        reload: &mut apply_reload,
+        links: watch
+            .as_ref()
+            .map(|w| (w, &mut steer_new as &mut dyn FnMut())),
+    };
+    let totals = datapath::run(&mut engine, &attached.tun, events, clock, &mut reporter);
     let failures = attached.detach();
     let totals = totals.map_err(|e| Error(format!("packet loop: {e}")))?;
     if !failures.is_empty() {
@@ -128,6 +140,16 @@ pub fn run(
         )));
     }
     Ok(totals)
+}
+
+/// Steers the devices that appeared, saying so on stderr. An error is not fatal: a device
+/// may be gone again before it could be steered, and the next change looks again.
+fn steer_new_interfaces(steered: &mut host::Steered) {
+    match steered.steer_new_interfaces() {
+        Ok(new) if !new.is_empty() => eprintln!("kubenat run: steering {}", new.join(", ")),
+        Ok(_) => {}
+        Err(e) => eprintln!("kubenat run: steering new devices: {e}"),
+    }
 }
 
 /// Applies the changes from `old` to `new` to the engine (its own control plane: every

@@ -119,17 +119,26 @@ pub fn rules(family: Family, tun: &str, interfaces: &[String]) -> Vec<Vec<String
         rule("2", &["iif", tun], "main"),
     ];
     for interface in interfaces {
-        rules.extend(family.steered().iter().map(|protocol| {
+        rules.extend(interface_rules(family, interface));
+    }
+    rules.push(rule("4", &["iif", "lo"], SERVICES_TABLE));
+    rules.push(rule(LOCAL_PREF, &[], "local"));
+    rules
+}
+
+/// The rules that steer what arrives on `interface` into the TUN, one per protocol steered.
+pub fn interface_rules(family: Family, interface: &str) -> Vec<Vec<String>> {
+    family
+        .steered()
+        .iter()
+        .map(|protocol| {
             rule(
                 "3",
                 &["iif", interface, "ipproto", protocol],
                 INTERFACES_TABLE,
             )
-        }));
-    }
-    rules.push(rule("4", &["iif", "lo"], SERVICES_TABLE));
-    rules.push(rule(LOCAL_PREF, &[], "local"));
-    rules
+        })
+        .collect()
 }
 
 fn rule(pref: &str, selector: &[&str], table: &str) -> Vec<String> {
