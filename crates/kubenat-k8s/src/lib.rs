@@ -205,8 +205,7 @@ pub fn load_with<P: AsRef<Path>>(
     progress: &mut dyn FnMut(&LoadProgress<'_>),
 ) -> Result<Manifests, Vec<Diagnostic>> {
     const BUFFER: usize = 1 << 20;
-    let mut merged = Manifests::default();
-    let mut merged_any = false;
+    let mut merged: Option<Manifests> = None;
     let mut errors = Vec::new();
     for path in paths {
         let path = path.as_ref();
@@ -243,17 +242,16 @@ pub fn load_with<P: AsRef<Path>>(
         };
         let pipelined = file_bytes.is_none_or(|size| size >= PIPELINE_BYTES as u64);
         match convert::parse(&file, reader, options, pipelined, &mut on_bytes) {
-            // The first file's objects come deduplicated: no second pass over them.
-            Ok(manifests) if !merged_any => {
-                merged = manifests;
-                merged_any = true;
-            }
-            Ok(manifests) => merged.merge(manifests),
+            Ok(manifests) => match &mut merged {
+                Some(all) => all.merge(manifests),
+                // The first file's objects come deduplicated: no second pass over them.
+                None => merged = Some(manifests),
+            },
             Err(mut file_errors) => errors.append(&mut file_errors),
         }
     }
     if errors.is_empty() {
-        Ok(merged)
+        Ok(merged.unwrap_or_default())
     } else {
         Err(errors)
     }

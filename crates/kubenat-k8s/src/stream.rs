@@ -208,11 +208,8 @@ impl<'v> YamlSplitter<'v> {
                 break;
             }
             // The buffer's whole lines, after the end of a line the last buffer cut.
-            let whole = buffer
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |end| end + 1);
-            let (head, lines) = match buffer[..whole].iter().position(|&b| b == b'\n') {
+            let whole = memchr::memrchr(b'\n', buffer).map_or(0, |end| end + 1);
+            let (head, lines) = match memchr::memchr(b'\n', &buffer[..whole]) {
                 Some(end) if !cut_line.is_empty() => {
                     cut_line.extend_from_slice(&buffer[..=end]);
                     (Some(std::mem::take(&mut cut_line)), &buffer[end + 1..whole])
@@ -244,10 +241,8 @@ impl<'v> YamlSplitter<'v> {
             Ok(text) => (text, false),
             Err(e) => {
                 // The lines before the one that holds the bad byte still count.
-                let good = text[..e.valid_up_to()]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |end| end + 1);
+                let good =
+                    memchr::memrchr(b'\n', &text[..e.valid_up_to()]).map_or(0, |end| end + 1);
                 (std::str::from_utf8(&text[..good]).unwrap_or_default(), true)
             }
         };
