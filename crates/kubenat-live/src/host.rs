@@ -105,9 +105,7 @@ pub fn attach(steering: &Steering<'_>, wanted: &[String]) -> io::Result<Attached
             .into_iter()
             .chain(node_ports)
         {
-            let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
-            journal.record(Undo::ip(&[&[flag, "rule", "del"], &rule[..]].concat()))?;
-            ip::ip(&[&[flag, "rule", "add"], &rule[..]].concat())?;
+            add_rule(&mut journal, family, &rule)?;
         }
         if ip::ip(&[flag, "rule", "list", "pref", "0"])?.contains("lookup local") {
             journal.record(Undo::ip(&[
@@ -127,6 +125,14 @@ pub fn attach(steering: &Steering<'_>, wanted: &[String]) -> io::Result<Attached
         },
         tun,
     })
+}
+
+/// Adds the policy rule `rule` (`pref 3 iif eth0 ...`) of `family`, journaling its removal.
+fn add_rule(journal: &mut Journal, family: Family, rule: &[String]) -> io::Result<()> {
+    let flag = family.flag();
+    let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
+    journal.record(Undo::ip(&[&[flag, "rule", "del"], &rule[..]].concat()))?;
+    ip::ip(&[&[flag, "rule", "add"], &rule[..]].concat()).map(drop)
 }
 
 /// Raises `device`'s reverse-path check to `all`'s old value when it is lower, so that
@@ -179,11 +185,7 @@ impl Steered {
             }
             for &family in self.families {
                 for rule in routing::interface_rules(family, name) {
-                    let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
-                    let flag = family.flag();
-                    self.journal
-                        .record(Undo::ip(&[&[flag, "rule", "del"], &rule[..]].concat()))?;
-                    ip::ip(&[&[flag, "rule", "add"], &rule[..]].concat())?;
+                    add_rule(&mut self.journal, family, &rule)?;
                 }
             }
             self.interfaces.push(name.clone());

@@ -40,11 +40,10 @@ impl LinkWatch {
         }
     }
 
-    /// Reads every message waiting; whether there was any (or the kernel dropped some for
-    /// a full socket, which means changes too).
-    pub fn drain(&self) -> bool {
+    /// Reads every message waiting, so that the socket is quiet until the next change. What
+    /// they say is not needed: whoever polled it lists the devices again.
+    pub fn drain(&self) {
         let mut buffer = [0u8; 8192];
-        let mut changed = false;
         loop {
             // SAFETY: the buffer is valid for its whole length during the call.
             let read = unsafe {
@@ -56,18 +55,12 @@ impl LinkWatch {
                 )
             };
             if read > 0 {
-                changed = true;
                 continue;
             }
-            if read == 0 {
-                return changed;
-            }
-            let error = io::Error::last_os_error();
-            match error.kind() {
-                io::ErrorKind::WouldBlock => return changed,
-                io::ErrorKind::Interrupted => continue,
-                // ENOBUFS: messages were lost; whatever they said, look again.
-                _ => return true,
+            // Nothing more (EAGAIN), or ENOBUFS: messages were lost, which the new listing
+            // covers too.
+            if read == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return;
             }
         }
     }
