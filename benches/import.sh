@@ -11,7 +11,7 @@ DIR=${1:-/tmp/kubenat-import}
 ROUNDS=${2:-3}
 mkdir -p "$DIR"
 cargo build --release -p kubenat -p kubenat-benches --bin dump --bin kernel-rules
-cargo build --release -p kubenat-k8s --example import
+cargo build --release -p kubenat --example import
 BIN=$PWD/target/release
 for spec in "100000 yaml-documents" "1000000 json" "1000000 yaml-documents" "1000000 yaml"; do
   set -- $spec

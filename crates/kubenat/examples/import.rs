@@ -2,7 +2,7 @@
 //! import took and the process's peak memory: the import benchmark in docs/benchmarks.md.
 //!
 //! ```text
-//! cargo run --release -p kubenat-k8s --example import -- dump.json [more.yaml ...]
+//! cargo run --release -p kubenat --example import -- dump.json [more.yaml ...]
 //! ```
 
 use std::time::Instant;
@@ -12,11 +12,8 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    // As the kubenat command does for every command but `run` (kubenat::memory): freed
-    // pages are kept for reuse rather than handed back to the kernel and zeroed again. The
-    // option's place in mimalloc's `mi_option_e`: purge_delay.
-    // SAFETY: setting an option is a plain store into mimalloc's option table.
-    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
+    // As the kubenat command does for every command but `run`.
+    kubenat::memory::keep_freed_pages();
     let paths: Vec<String> = std::env::args().skip(1).collect();
     if paths.is_empty() {
         eprintln!("usage: import FILE... (`-` is standard input)");
