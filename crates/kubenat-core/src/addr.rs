@@ -22,11 +22,47 @@ pub trait Addr: sealed::Sealed + Copy + Eq + Hash + Debug + Into<IpAddr> + 'stat
 }
 
 mod sealed {
-    /// The private supertrait that keeps [`Addr`](super::Addr) to the two families.
-    pub trait Sealed {}
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
-    impl Sealed for std::net::Ipv4Addr {}
-    impl Sealed for std::net::Ipv6Addr {}
+    /// The private supertrait that keeps [`Addr`](super::Addr) to the two families; its
+    /// methods serve the crate's checksum updates only.
+    pub trait Sealed {
+        /// The address's 32-bit words summed: what it adds to a one's-complement sum
+        /// (2^16 is 1 modulo 0xffff, so a 32-bit word counts as its two 16-bit halves).
+        fn word_sum(self) -> u64;
+        /// The complements of its 32-bit words summed: what removing it from a sum adds
+        /// (the ~m of RFC 1624).
+        fn complement_word_sum(self) -> u64;
+    }
+
+    impl Sealed for Ipv4Addr {
+        #[inline(always)]
+        fn word_sum(self) -> u64 {
+            u64::from(self.to_bits())
+        }
+
+        #[inline(always)]
+        fn complement_word_sum(self) -> u64 {
+            u64::from(!self.to_bits())
+        }
+    }
+
+    impl Sealed for Ipv6Addr {
+        #[inline(always)]
+        fn word_sum(self) -> u64 {
+            quad_sum(self.to_bits())
+        }
+
+        #[inline(always)]
+        fn complement_word_sum(self) -> u64 {
+            quad_sum(!self.to_bits())
+        }
+    }
+
+    #[inline(always)]
+    fn quad_sum(bits: u128) -> u64 {
+        (0..4).map(|k| u64::from((bits >> (32 * k)) as u32)).sum()
+    }
 }
 
 impl Addr for Ipv4Addr {

@@ -75,6 +75,19 @@ pub(crate) fn difference(old: &[u8], new: &[u8]) -> u32 {
     sum
 }
 
+/// The ~m + m' of RFC 1624 for covered 32-bit words whose complements (`removed`) and new
+/// values (`added`) the caller summed in 64 bits, folded so that [`apply_difference`]
+/// takes it. A sum of 32-bit words folds to the same one's-complement sum as their 16-bit
+/// halves; up to 2^32 words fit.
+#[inline(always)]
+pub(crate) fn word_difference(removed: u64, added: u64) -> u32 {
+    let sum = removed + added;
+    let sum = (sum & 0xffff_ffff) + (sum >> 32);
+    let sum = (sum & 0xffff_ffff) + (sum >> 32);
+    let sum = sum as u32;
+    (sum & 0xffff) + (sum >> 16)
+}
+
 /// The checksum after its covered bytes changed by `difference` (from [`difference`], or
 /// the sum of several).
 #[inline]

@@ -83,11 +83,13 @@ impl<A: Addr> Conntrack<A> {
         self.link(index);
         // Grown to stay at most half full, the index practically always has room; if a
         // neighbourhood ever fills up, the connection is refused whole.
+        self.stored = self.stored.wrapping_add(1);
         let original_stored = self.keys.insert(original_hash, index << 1);
         let reply_stored = original_stored && self.keys.insert(reply_hash, (index << 1) | 1);
         let snat_stored =
             reply_stored && (!masquerade || self.snat_keys.insert(tuple_hash(&post_dnat), index));
         if !snat_stored {
+            self.removed = self.removed.wrapping_add(1);
             if reply_stored {
                 self.keys.remove(reply_hash, (index << 1) | 1);
             }
@@ -111,6 +113,7 @@ impl<A: Addr> Conntrack<A> {
         self.unlink(index);
         let entry = self.entries[index];
         let slot = index << 1;
+        self.removed = self.removed.wrapping_add(1);
         self.keys.remove(tuple_hash(&entry.original), slot);
         self.keys.remove(tuple_hash(&entry.reply), slot | 1);
         if entry.masquerade {

@@ -5,6 +5,25 @@ use super::{Conntrack, Entry};
 use crate::addr::Addr;
 use crate::time::Instant;
 
+/// What a batch read of a packet's connection before processing it
+/// ([`Conntrack::look_ahead`]): its tuple's hash, the index value its bucket named first,
+/// and the table's store and removal counts then.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lookahead {
+    hash: u64,
+    candidate: Option<u32>,
+    stored: u32,
+    removed: u32,
+}
+
+impl Lookahead {
+    /// Whether the bucket named no candidate: the packet likely starts a connection.
+    #[inline]
+    pub(crate) fn looks_new(&self) -> bool {
+        self.candidate.is_none()
+    }
+}
+
 impl<A: Addr> Conntrack<A> {
     /// The hash a tuple is indexed under.
     #[inline]
@@ -19,17 +38,61 @@ impl<A: Addr> Conntrack<A> {
         self.keys.prefetch(hash);
     }
 
-    /// Starts loading the entry a tuple would match, when its index bucket (prefetched
-    /// earlier) names one; false when it names none (the packet is likely a new flow).
+    /// Reads the index bucket (prefetched earlier) of a tuple hashed by
+    /// [`Conntrack::hash`] and starts loading the entry it names first, if any (none: the
+    /// packet is likely a new flow). The lookup that follows, a few packets later,
+    /// starts from what this found ([`Conntrack::lookup_ahead`]).
     #[inline]
-    pub fn prefetch_entry(&self, hash: u64) -> bool {
-        match self.keys.find(hash, |_| true) {
-            Some(slot) => {
-                crate::flow_index::prefetch(&self.entries[slot >> 1]);
-                true
-            }
-            None => false,
+    pub(crate) fn look_ahead(&self, hash: u64) -> Lookahead {
+        let candidate = self.keys.find(hash, |_| true);
+        if let Some(slot) = candidate {
+            crate::flow_index::prefetch(&self.entries[slot >> 1]);
         }
+        Lookahead {
+            hash,
+            candidate,
+            stored: self.stored,
+            removed: self.removed,
+        }
+    }
+
+    /// [`Conntrack::lookup_entry`] of the tuple `ahead` was taken for. Entries never move,
+    /// so while no key was removed the candidate, if it holds this tuple, is its live
+    /// connection; while none was stored, a bucket that named no candidate still names
+    /// none. Otherwise, a lookup by the hash already computed.
+    #[inline(always)]
+    pub(crate) fn lookup_ahead(
+        &self,
+        tuple: &Tuple<A>,
+        ahead: &Lookahead,
+    ) -> Option<(u32, Direction, &Entry<A>)> {
+        debug_assert_eq!(
+            ahead.hash,
+            tuple_hash(tuple),
+            "a look-ahead of another tuple"
+        );
+        match ahead.candidate {
+            Some(slot) if ahead.removed == self.removed => {
+                if let Some(found) = self.confirm(slot, tuple) {
+                    return Some(found);
+                }
+            }
+            None if ahead.stored == self.stored => return None,
+            _ => {}
+        }
+        self.lookup_hashed(tuple, ahead.hash)
+    }
+
+    /// The connection and direction of index value `slot` if its key is `tuple`.
+    #[inline(always)]
+    fn confirm(&self, slot: u32, tuple: &Tuple<A>) -> Option<(u32, Direction, &Entry<A>)> {
+        let entry = &self.entries[slot >> 1];
+        let (key, direction) = if slot & 1 == 0 {
+            (&entry.original, Direction::Original)
+        } else {
+            (&entry.reply, Direction::Reply)
+        };
+        (key == tuple).then_some((slot >> 1, direction, entry))
     }
 
     /// The connection `tuple` belongs to (as its original or its reply tuple), and the
@@ -53,15 +116,7 @@ impl<A: Addr> Conntrack<A> {
         tuple: &Tuple<A>,
         hash: u64,
     ) -> Option<(u32, Direction, &Entry<A>)> {
-        self.keys.find_map(hash, |slot| {
-            let entry = &self.entries[slot >> 1];
-            let (key, direction) = if slot & 1 == 0 {
-                (&entry.original, Direction::Original)
-            } else {
-                (&entry.reply, Direction::Reply)
-            };
-            (key == tuple).then_some((slot >> 1, direction, entry))
-        })
+        self.keys.find_map(hash, |slot| self.confirm(slot, tuple))
     }
 
     /// [`Conntrack::lookup`], hiding a connection whose timer ran out by `now` (it is only

@@ -30,6 +30,7 @@ mod tuple;
 
 pub use entry::{Entry, RELINK_AFTER};
 pub use insert::InsertError;
+pub(crate) use lookup::Lookahead;
 pub use state::State;
 pub(crate) use tuple::mix;
 pub use tuple::{Direction, Tuple};
@@ -94,6 +95,10 @@ pub struct Conntrack<A> {
     capacity: usize,
     len: usize,
     timeouts: ConntrackTimeouts,
+    /// Keys stored and keys removed so far (wrapping): a [`Lookahead`] taken before
+    /// either changed still says what a lookup would find.
+    stored: u32,
+    removed: u32,
 }
 
 impl<A: Addr> Conntrack<A> {
@@ -114,6 +119,8 @@ impl<A: Addr> Conntrack<A> {
             capacity,
             len: 0,
             timeouts,
+            stored: 0,
+            removed: 0,
         }
     }
 

@@ -216,3 +216,63 @@ fn a_capacity_past_32_bit_indexes_is_taken_as_the_most_there_can_be() {
     assert_eq!(ct.capacity(), MAX_CAPACITY);
     assert!(ct.bytes() < 4096);
 }
+
+/// A look-ahead taken before the table changed answers as a fresh lookup would: a
+/// removed connection is not found through its old candidate (even when a connection
+/// with another tuple took its slot), and one stored since is found.
+#[test]
+fn look_ahead_answers_as_a_fresh_lookup_after_changes() {
+    let mut ct = Conntrack::new(8, ConntrackTimeouts::default());
+    let first = tuple(1, 1000, 2, 80);
+    let i = ct
+        .insert(
+            first,
+            first.reversed(),
+            false,
+            State::UdpUnreplied,
+            Instant::ZERO,
+        )
+        .unwrap();
+    let found = ct.look_ahead(Conntrack::hash(&first));
+    let missing = tuple(1, 1001, 2, 80);
+    let missed = ct.look_ahead(Conntrack::hash(&missing));
+    assert!(!found.looks_new() && missed.looks_new());
+    let fresh = |ct: &Conntrack<Ipv4Addr>, t: &Tuple<Ipv4Addr>, ahead: &Lookahead| {
+        let ahead = ct.lookup_ahead(t, ahead).map(|(i, d, _)| (i, d));
+        assert_eq!(ahead, ct.lookup(t), "{t:?}");
+        ahead
+    };
+    assert_eq!(fresh(&ct, &first, &found), Some((i, Direction::Original)));
+    assert_eq!(fresh(&ct, &missing, &missed), None);
+
+    // Removed, and its slot taken by another connection: neither found through it.
+    ct.remove(i);
+    assert_eq!(fresh(&ct, &first, &found), None);
+    let other = tuple(5, 5000, 6, 53);
+    let j = ct
+        .insert(
+            other,
+            other.reversed(),
+            false,
+            State::UdpUnreplied,
+            Instant::ZERO,
+        )
+        .unwrap();
+    assert_eq!(j, i, "the slot is reused");
+    assert_eq!(fresh(&ct, &first, &found), None);
+
+    // Stored after a look-ahead that found no candidate: found.
+    let k = ct
+        .insert(
+            missing,
+            missing.reversed(),
+            false,
+            State::UdpUnreplied,
+            Instant::ZERO,
+        )
+        .unwrap();
+    assert_eq!(
+        fresh(&ct, &missing, &missed),
+        Some((k, Direction::Original))
+    );
+}

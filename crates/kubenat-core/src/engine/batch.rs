@@ -34,55 +34,59 @@ impl Engine {
         now: Instant,
         verdicts: &mut [Verdict],
     ) {
-        // A five-stage software pipeline, each stage DEPTH packets behind the one before:
-        // conntrack bucket; conntrack entry or service bucket; service line; the conntrack
+        // Five passes over each stride of packets, as DPDK's bulk lookup stages them: each
+        // pass issues the loads the next one needs, a whole stride before it needs them.
+        // Conntrack bucket; conntrack entry or service bucket; service line; the conntrack
         // bucket of the reply tuple the new connection will likely get; processing.
         const STRIDE: usize = 64;
-        const DEPTH: usize = 8;
         self.refresh();
         let n = packets.len().min(metas.len()).min(verdicts.len());
         let arriving = hook != Hook::Postrouting;
         for start in (0..n).step_by(STRIDE) {
-            let len = (n - start).min(STRIDE);
+            let end = (start + STRIDE).min(n);
+            let packets = &mut packets[start..end];
             let mut flows = [None; STRIDE];
             let mut services = [None; STRIDE];
             let mut ports = [None; STRIDE];
-            for step in 0..len + 4 * DEPTH {
-                if arriving && step < len {
-                    flows[step] = self.prefetch_index(packets[start + step]);
+            if arriving {
+                for (flow, packet) in flows.iter_mut().zip(&*packets) {
+                    *flow = self.prefetch_index(packet);
                 }
-                if let Some(i) = step.checked_sub(DEPTH).filter(|&i| i < len)
-                    && let Some((v6, hash)) = flows[i]
-                {
-                    let tracked = match v6 {
-                        false => self.v4.conntrack.prefetch_entry(hash),
-                        true => self.v6.conntrack.prefetch_entry(hash),
+            }
+            let mut aheads = [None; STRIDE];
+            for (i, flow) in flows.iter().enumerate().take(packets.len()) {
+                if let Some((v6, hash)) = *flow {
+                    let ahead = match v6 {
+                        false => self.v4.conntrack.look_ahead(hash),
+                        true => self.v6.conntrack.look_ahead(hash),
                     };
-                    if !tracked {
-                        services[i] = self.prefetch_service_index(packets[start + i], v6);
+                    if ahead.looks_new() {
+                        services[i] = self.prefetch_service_index(packets[i], v6);
                     }
+                    aheads[i] = Some(ahead);
                 }
-                if let Some(i) = step.checked_sub(2 * DEPTH).filter(|&i| i < len)
-                    && let Some(hash) = services[i]
+            }
+            for (port, service) in ports.iter_mut().zip(services) {
+                if let Some(hash) = service
                     && let Some(id) = self.core.tables.lines().prefetch_line(hash)
                     && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
                 {
                     prefetch(cursor);
-                    ports[i] = Some(id);
+                    *port = Some(id);
                 }
-                if let Some(i) = step.checked_sub(3 * DEPTH).filter(|&i| i < len)
-                    && let Some(id) = ports[i]
-                {
-                    self.prefetch_likely_reply(packets[start + i], id);
+            }
+            for (packet, port) in packets.iter().zip(ports) {
+                if let Some(id) = port {
+                    self.prefetch_likely_reply(packet, id);
                 }
-                if let Some(i) = step.checked_sub(4 * DEPTH).filter(|&i| i < len) {
-                    // Written in place and counted there: a verdict is 144 bytes, and
-                    // passing it through `finish` by value copied it twice per packet.
-                    let verdict = &mut verdicts[start + i];
-                    let (packet, meta) = (&mut *packets[start + i], &mut metas[start + i]);
-                    *verdict = self.hook(hook, packet, meta, now, &mut NoTrace);
-                    self.counters.record(verdict);
-                }
+            }
+            let metas = &mut metas[start..end];
+            let verdicts = &mut verdicts[start..end];
+            let packets = packets.iter_mut().zip(metas).zip(verdicts).zip(aheads);
+            for (((packet, meta), verdict), ahead) in packets {
+                // Written in place and counted there: nothing per packet is copied twice.
+                *verdict = self.hook(hook, packet, meta, now, ahead, &mut NoTrace);
+                self.counters.record(verdict);
             }
         }
     }

@@ -5,7 +5,7 @@ use super::Core;
 use super::family::{Family, FamilyState};
 use super::process::apply;
 use crate::addr::Addr;
-use crate::conntrack::{Conntrack, Direction, Entry, Tuple};
+use crate::conntrack::{Conntrack, Direction, Entry, Lookahead, Tuple};
 use crate::meta::{Connection, PacketMeta};
 use crate::packet::Parsed;
 use crate::trace::{Trace, TraceStep};
@@ -14,19 +14,24 @@ use crate::verdict::Verdict;
 use crate::wire::Datagram;
 
 impl Core {
-    /// TCP, UDP and SCTP arriving or sent locally: conntrack first, then the service rules
-    /// ([`Core::new_connection`]).
+    /// TCP, UDP and SCTP arriving or sent locally: conntrack first (from a batch's
+    /// look-ahead where there is one), then the service rules ([`Core::new_connection`]).
     pub(super) fn ports<A: Family>(
         &mut self,
         family: &mut FamilyState<A>,
         packet: &mut Datagram<A, &mut [u8]>,
         meta: &mut PacketMeta,
         parsed: &Parsed<A>,
+        ahead: Option<Lookahead>,
         trace: &mut impl Trace,
     ) -> Verdict {
         let tuple = parsed.tuple;
         let conntrack = &mut family.conntrack;
-        if let Some((index, direction, &entry)) = conntrack.lookup_entry(&tuple) {
+        let found = match &ahead {
+            Some(ahead) => conntrack.lookup_ahead(&tuple, ahead),
+            None => conntrack.lookup_entry(&tuple),
+        };
+        if let Some((index, direction, &entry)) = found {
             let expired = entry.expires <= self.now;
             let reopened = transitions::reopens(entry.state, direction, parsed.tcp_flags);
             if !expired && !reopened {

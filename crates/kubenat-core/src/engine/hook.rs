@@ -6,6 +6,7 @@ use super::established::masquerade;
 use super::family::{Family, FamilyState};
 use super::{Core, Engine};
 use crate::addr::Addr;
+use crate::conntrack::Lookahead;
 use crate::icmp;
 use crate::meta::{Connection, PacketMeta};
 use crate::packet::{self, Fragment, Parsed, Transport};
@@ -16,13 +17,15 @@ use crate::verdict::{DropReason, Hook, Rewrite, Verdict};
 use crate::wire::{ICMPV4, ICMPV6};
 
 impl Engine {
-    /// One packet through `hook`, on the family its version names.
+    /// One packet through `hook`, on the family its version names, with what a batch
+    /// looked up ahead of it in that family's conntrack (at an arriving hook).
     pub(super) fn hook(
         &mut self,
         hook: Hook,
         packet: &mut [u8],
         meta: &mut PacketMeta,
         now: Instant,
+        ahead: Option<Lookahead>,
         trace: &mut impl Trace,
     ) -> Verdict {
         self.core.now = self.core.now.max(now);
@@ -32,6 +35,7 @@ impl Engine {
                 hook,
                 packet,
                 meta,
+                ahead,
                 trace,
             ),
             Some(6) => self.core.hook(
@@ -39,6 +43,7 @@ impl Engine {
                 hook,
                 packet,
                 meta,
+                ahead,
                 trace,
             ),
             _ => Verdict::Drop(DropReason::MalformedIpHeader),
@@ -54,6 +59,7 @@ impl Core {
         hook: Hook,
         packet: &mut [u8],
         meta: &mut PacketMeta,
+        ahead: Option<Lookahead>,
         trace: &mut impl Trace,
     ) -> Verdict {
         let (mut packet, parsed) = match packet::parse::<A, _>(packet) {
@@ -85,7 +91,7 @@ impl Core {
                         // untracked or invalid packet must not be taken at POSTROUTING
                         // for another connection that shares its tuple.
                         meta.connection = Connection::NotMasqueraded;
-                        self.ports(family, packet, meta, &parsed, trace)
+                        self.ports(family, packet, meta, &parsed, ahead, trace)
                     }
                 };
                 if parsed.fragment == Fragment::First

@@ -92,7 +92,7 @@ impl Engine {
     ) -> Verdict {
         self.refresh();
         let before = trace.enabled().then(|| Flow::of_packet(packet)).flatten();
-        let verdict = self.hook(hook, packet, meta, now, trace);
+        let verdict = self.hook(hook, packet, meta, now, None, trace);
         self.finish(verdict, before, packet, trace)
     }
 
@@ -122,10 +122,10 @@ impl Engine {
             Path::Forward => Hook::Prerouting,
             Path::LocalOut => Hook::Output,
         };
-        let verdict = match self.hook(first, packet, meta, now, trace) {
-            Verdict::Accept => self.hook(Hook::Postrouting, packet, meta, now, trace),
+        let verdict = match self.hook(first, packet, meta, now, None, trace) {
+            Verdict::Accept => self.hook(Hook::Postrouting, packet, meta, now, None, trace),
             Verdict::Translated(first) => {
-                match self.hook(Hook::Postrouting, packet, meta, now, trace) {
+                match self.hook(Hook::Postrouting, packet, meta, now, None, trace) {
                     Verdict::Translated(second) => Verdict::Translated(first.and(second)),
                     _ => Verdict::Translated(first),
                 }

@@ -136,14 +136,13 @@ impl<A: Addr, T: AsRef<[u8]> + AsMut<[u8]>> IpHeader<A, T> {
     /// the transport checksum ([`TransportHeader::set_ports`](super::TransportHeader)).
     #[inline(always)]
     pub(crate) fn set_addresses(&mut self, src: A, dst: A) -> AddressChange {
-        let range = Self::ADDRESSES..Self::ADDRESSES + 2 * A::LEN;
+        let at = Self::ADDRESSES;
         let header = &mut self.buffer.as_mut()[..Self::FIXED_LEN];
-        let mut old = [0u8; 32];
-        let old = &mut old[..2 * A::LEN];
-        old.copy_from_slice(&header[range.clone()]);
-        src.write(&mut header[range.start..]);
-        dst.write(&mut header[range.start + A::LEN..]);
-        let change = checksum::difference(old, &header[range]);
+        let removed = A::read(&header[at..]).complement_word_sum()
+            + A::read(&header[at + A::LEN..]).complement_word_sum();
+        src.write(&mut header[at..]);
+        dst.write(&mut header[at + A::LEN..]);
+        let change = checksum::word_difference(removed, src.word_sum() + dst.word_sum());
         if A::LEN == 4 {
             let sum = checksum::apply_difference(read_u16(header, Self::IPV4_CHECKSUM), change);
             write_u16(header, Self::IPV4_CHECKSUM, sum);

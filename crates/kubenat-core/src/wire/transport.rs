@@ -208,11 +208,11 @@ impl<A: Addr, T: AsRef<[u8]> + AsMut<[u8]>> TransportHeader<A, T> {
         if self.has_ports()
             && let Some(ports) = self.buffer.as_mut().get_mut(..PORTS_LEN)
         {
-            let old = [ports[0], ports[1], ports[2], ports[3]];
-            write_u16(ports, 0, src_port);
-            write_u16(ports, 2, dst_port);
+            let old = u32::from_be_bytes([ports[0], ports[1], ports[2], ports[3]]);
+            let new = (u32::from(src_port) << 16) | u32::from(dst_port);
+            ports.copy_from_slice(&new.to_be_bytes());
             if status != ChecksumStatus::Partial {
-                change += checksum::difference(&old, ports);
+                change += checksum::word_difference(u64::from(!old), u64::from(new));
             }
         }
         self.patch_pseudo_checksum(change, status);
