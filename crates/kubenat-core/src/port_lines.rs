@@ -283,12 +283,14 @@ impl PortLines {
         self.index.prefetch(hash);
     }
 
-    /// Starts loading the line the (prefetched) bucket names for `hash`; returns its id.
+    /// Starts loading the line the (prefetched) bucket names for `hash`; returns its id
+    /// and the line (what the next stage reads, without walking to it again).
     #[inline]
-    pub fn prefetch_line(&self, hash: u64) -> Option<ServicePortId> {
+    pub fn prefetch_line(&self, hash: u64) -> Option<(ServicePortId, &PortLine)> {
         let id = self.index.find(hash, |_| true)?;
-        prefetch(self.lines.get(id as usize));
-        Some(ServicePortId(id))
+        let line = self.lines.get(id as usize);
+        prefetch(line);
+        Some((ServicePortId(id), line))
     }
 
     /// Bytes held: the index and the lines.

@@ -23,6 +23,12 @@ use std::time::Duration;
 pub struct Instant(u64);
 
 impl Instant {
+    /// `nanos` later, at most the latest instant.
+    #[inline(always)]
+    pub(crate) const fn plus_nanos(self, nanos: u64) -> Instant {
+        Instant(self.0.saturating_add(nanos))
+    }
+
     /// The epoch. A new engine starts here.
     pub const ZERO: Instant = Instant(0);
     /// Later than any time a caller will pass: "no deadline".
@@ -58,7 +64,6 @@ impl Add<Duration> for Instant {
     type Output = Instant;
 
     fn add(self, rhs: Duration) -> Instant {
-        let nanos = u64::try_from(rhs.as_nanos()).unwrap_or(u64::MAX);
-        Instant(self.0.saturating_add(nanos))
+        self.plus_nanos(u64::try_from(rhs.as_nanos()).unwrap_or(u64::MAX))
     }
 }

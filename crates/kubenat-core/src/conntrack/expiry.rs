@@ -8,15 +8,22 @@ use crate::addr::Addr;
 use crate::time::Instant;
 
 impl<A: Addr> Conntrack<A> {
-    /// Moves a connection to `state` and restarts its timer.
-    #[inline]
+    /// Moves a connection to `state` and restarts its timer: in place while it stays in
+    /// its state's list, close enough to its place there (every packet of a flow).
+    #[inline(always)]
     pub fn touch(&mut self, index: u32, state: State, now: Instant) {
-        let expires = now + state.timeout(&self.timeouts);
+        let expires = now.plus_nanos(self.timeouts.of(state));
         let entry = &mut self.entries[index];
         if entry.state == state && expires < entry.linked_expiry + RELINK_AFTER {
             entry.expires = expires;
             return;
         }
+        self.relink(index, state, expires);
+    }
+
+    /// [`Conntrack::touch`] that moves the connection to the tail of its (new) state's list.
+    #[inline(never)]
+    fn relink(&mut self, index: u32, state: State, expires: Instant) {
         self.unlink(index);
         let entry = &mut self.entries[index];
         entry.state = state;

@@ -46,10 +46,31 @@ impl<A: Addr> Conntrack<A> {
         if self.len == self.capacity {
             return Err(InsertError::Full);
         }
-        let (original_hash, reply_hash) = (tuple_hash(&original), tuple_hash(&reply));
-        if self.lookup_hashed(&reply, reply_hash).is_some()
-            || self.lookup_hashed(&original, original_hash).is_some()
-        {
+        let original_hash = tuple_hash(&original);
+        if self.lookup_hashed(&original, original_hash).is_some() {
+            return Err(InsertError::Clash);
+        }
+        self.insert_absent(original, original_hash, reply, masquerade, state, now)
+    }
+
+    /// [`Conntrack::insert`] of an `original` tuple (hashed `original_hash`) that the
+    /// caller looked up and did not find, with nothing stored since: the packet path's
+    /// new connection, which would otherwise look it up twice.
+    pub(crate) fn insert_absent(
+        &mut self,
+        original: Tuple<A>,
+        original_hash: u64,
+        reply: Tuple<A>,
+        masquerade: bool,
+        state: State,
+        now: Instant,
+    ) -> Result<u32, InsertError> {
+        debug_assert!(self.lookup(&original).is_none(), "{original:?} is tracked");
+        if self.len == self.capacity {
+            return Err(InsertError::Full);
+        }
+        let reply_hash = tuple_hash(&reply);
+        if self.lookup_hashed(&reply, reply_hash).is_some() {
             return Err(InsertError::Clash);
         }
         let post_dnat = Tuple {
@@ -63,7 +84,7 @@ impl<A: Addr> Conntrack<A> {
         let entry = Entry {
             original,
             reply,
-            expires: now + state.timeout(&self.timeouts),
+            expires: now.plus_nanos(self.timeouts.of(state)),
             state,
             masquerade,
             linked_expiry: Instant::ZERO,

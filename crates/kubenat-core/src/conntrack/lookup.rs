@@ -22,6 +22,12 @@ impl Lookahead {
     pub(crate) fn looks_new(&self) -> bool {
         self.candidate.is_none()
     }
+
+    /// The tuple's [`Conntrack::hash`].
+    #[inline]
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
+    }
 }
 
 impl<A: Addr> Conntrack<A> {
@@ -111,7 +117,7 @@ impl<A: Addr> Conntrack<A> {
 
     /// [`Conntrack::lookup_entry`] of a tuple whose [`Conntrack::hash`] the caller has.
     #[inline(always)]
-    pub(super) fn lookup_hashed(
+    pub(crate) fn lookup_hashed(
         &self,
         tuple: &Tuple<A>,
         hash: u64,

@@ -32,6 +32,7 @@ pub use entry::{Entry, RELINK_AFTER};
 pub use insert::InsertError;
 pub(crate) use lookup::Lookahead;
 pub use state::State;
+use state::TimeoutNanos;
 pub(crate) use tuple::mix;
 pub use tuple::{Direction, Tuple};
 
@@ -94,7 +95,7 @@ pub struct Conntrack<A> {
     lists: [List; STATES],
     capacity: usize,
     len: usize,
-    timeouts: ConntrackTimeouts,
+    timeouts: TimeoutNanos,
     /// Keys stored and keys removed so far (wrapping): a [`Lookahead`] taken before
     /// either changed still says what a lookup would find.
     stored: u32,
@@ -118,7 +119,7 @@ impl<A: Addr> Conntrack<A> {
             }; STATES],
             capacity,
             len: 0,
-            timeouts,
+            timeouts: TimeoutNanos::new(&timeouts),
             stored: 0,
             removed: 0,
         }
@@ -183,6 +184,6 @@ impl<A: Addr> Conntrack<A> {
     /// list out of order until its older entries go: expiry may then come late, never
     /// early, and lookups still honour each entry's own deadline.
     pub fn set_timeouts(&mut self, timeouts: ConntrackTimeouts) {
-        self.timeouts = timeouts;
+        self.timeouts = TimeoutNanos::new(&timeouts);
     }
 }

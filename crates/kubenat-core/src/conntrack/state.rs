@@ -36,6 +36,41 @@ pub enum State {
 
 pub(super) const STATES: usize = 13;
 
+/// Every state, in declaration (and discriminant) order.
+const ALL: [State; STATES] = [
+    State::TcpSynSent,
+    State::TcpSynRecv,
+    State::TcpEstablished,
+    State::TcpFinWait,
+    State::TcpCloseWait,
+    State::TcpLastAck,
+    State::TcpTimeWait,
+    State::TcpClose,
+    State::UdpUnreplied,
+    State::UdpReplied,
+    State::SctpHandshake,
+    State::SctpEstablished,
+    State::SctpClosing,
+];
+
+/// Each state's timeout in nanoseconds, indexed by state: what a packet adds to the
+/// clock, without converting a `Duration` every time.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TimeoutNanos([u64; STATES]);
+
+impl TimeoutNanos {
+    pub(super) fn new(timeouts: &ConntrackTimeouts) -> TimeoutNanos {
+        TimeoutNanos(
+            ALL.map(|state| u64::try_from(state.timeout(timeouts).as_nanos()).unwrap_or(u64::MAX)),
+        )
+    }
+
+    #[inline(always)]
+    pub(super) fn of(&self, state: State) -> u64 {
+        self.0[state as usize]
+    }
+}
+
 impl State {
     /// The name `conntrack -L` shows for the state (`"SYN_SENT"`, `"UNREPLIED"`, ...).
     pub const fn as_str(self) -> &'static str {
@@ -71,6 +106,43 @@ impl State {
             State::SctpHandshake => t.sctp_handshake,
             State::SctpEstablished => t.sctp_established,
             State::SctpClosing => t.sctp_closing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// `ALL` is in discriminant order, so each state reads its own timeout: thirteen
+    /// distinct values catch any two states swapped.
+    #[test]
+    fn each_state_takes_its_own_timeout_in_nanoseconds() {
+        let secs = Duration::from_secs;
+        let timeouts = ConntrackTimeouts {
+            tcp_syn_sent: secs(1),
+            tcp_syn_recv: secs(2),
+            tcp_established: secs(3),
+            tcp_fin_wait: secs(4),
+            tcp_close_wait: secs(5),
+            tcp_last_ack: secs(6),
+            tcp_time_wait: secs(7),
+            tcp_close: secs(8),
+            udp: secs(9),
+            udp_stream: secs(10),
+            sctp_handshake: secs(11),
+            sctp_established: secs(12),
+            sctp_closing: secs(13),
+        };
+        let nanos = TimeoutNanos::new(&timeouts);
+        for (index, state) in ALL.into_iter().enumerate() {
+            assert_eq!(state as usize, index, "{state:?}");
+            assert_eq!(
+                u128::from(nanos.of(state)),
+                state.timeout(&timeouts).as_nanos(),
+                "{state:?}"
+            );
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::flow_index::prefetch;
 use crate::meta::PacketMeta;
 use crate::model::Protocol;
 use crate::packet;
-use crate::port_lines::frontend_hash;
+use crate::port_lines::{PortLine, frontend_hash};
 use crate::tables::ServicePortId;
 use crate::time::Instant;
 use crate::trace::NoTrace;
@@ -68,16 +68,16 @@ impl Engine {
             }
             for (port, service) in ports.iter_mut().zip(services) {
                 if let Some(hash) = service
-                    && let Some(id) = self.core.tables.lines().prefetch_line(hash)
+                    && let Some((id, line)) = self.core.tables.lines().prefetch_line(hash)
                     && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
                 {
                     prefetch(cursor);
-                    *port = Some(id);
+                    *port = Some((id, line));
                 }
             }
             for (packet, port) in packets.iter().zip(ports) {
-                if let Some(id) = port {
-                    self.prefetch_likely_reply(packet, id);
+                if let Some((id, line)) = port {
+                    self.prefetch_likely_reply(packet, id, line);
                 }
             }
             let metas = &mut metas[start..end];
@@ -128,11 +128,11 @@ impl Engine {
     }
 
     /// Prefetches the conntrack bucket of the reply tuple a new IPv4 connection to
-    /// service port `id` gets if round robin picks the next cluster-wide endpoint and no
-    /// masquerade applies (the common case; a wrong guess costs one useless load).
+    /// service port `id` (its `line`) gets if round robin picks the next cluster-wide
+    /// endpoint and no masquerade applies (the common case; a wrong guess costs one
+    /// useless load).
     #[inline]
-    fn prefetch_likely_reply(&self, packet: &[u8], id: ServicePortId) {
-        let line = self.core.tables.lines().line(id);
+    fn prefetch_likely_reply(&self, packet: &[u8], id: ServicePortId, line: &PortLine) {
         let count = line.cluster_endpoints();
         let Some(&turn) = self.core.cursors.get(id.0 as usize * 2) else {
             return;

@@ -27,25 +27,27 @@ impl Core {
     ) -> Verdict {
         let tuple = parsed.tuple;
         let conntrack = &mut family.conntrack;
-        let found = match &ahead {
-            Some(ahead) => conntrack.lookup_ahead(&tuple, ahead),
-            None => conntrack.lookup_entry(&tuple),
+        let (found, hash) = match &ahead {
+            Some(ahead) => (conntrack.lookup_ahead(&tuple, ahead), ahead.hash()),
+            None => {
+                let hash = Conntrack::hash(&tuple);
+                (conntrack.lookup_hashed(&tuple, hash), hash)
+            }
         };
-        if let Some((index, direction, &entry)) = found {
+        if let Some((index, direction, entry)) = found {
             let expired = entry.expires <= self.now;
             let reopened = transitions::reopens(entry.state, direction, parsed.tcp_flags);
             if !expired && !reopened {
+                // Read before `touch` writes the entry: the fields used, not a copy of it.
+                let state = entry.state;
+                let after = tracked(entry, direction, &tuple);
+                let masqueraded = direction == Direction::Original && entry.masquerade;
                 if trace.enabled() {
-                    trace.step(TraceStep::ConntrackHit {
-                        direction,
-                        state: entry.state,
-                    });
+                    trace.step(TraceStep::ConntrackHit { direction, state });
                 }
-                let state =
-                    transitions::next(entry.state, direction, parsed.tcp_flags, parsed.sctp_chunk);
-                conntrack.touch(index, state, self.now);
-                let after = tracked(&entry, direction, &tuple);
-                if direction == Direction::Original && entry.masquerade {
+                let next = transitions::next(state, direction, parsed.tcp_flags, parsed.sctp_chunk);
+                conntrack.touch(index, next, self.now);
+                if masqueraded {
                     meta.connection = Connection::masqueraded::<A>(index);
                 }
                 return apply(packet, parsed, &after, meta.checksum());
@@ -58,7 +60,7 @@ impl Core {
         if trace.enabled() {
             trace.step(TraceStep::ConntrackMiss);
         }
-        self.new_connection(family, packet, meta, parsed, tuple, trace)
+        self.new_connection(family, packet, meta, parsed, (tuple, hash), trace)
     }
 }
 

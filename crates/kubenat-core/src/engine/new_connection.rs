@@ -18,15 +18,15 @@ use crate::wire::Datagram;
 impl Core {
     /// A packet that belongs to no live connection: the service rules decide; a Service's
     /// endpoint is chosen, the connection tracked and the packet rewritten. `tuple` is
-    /// `parsed.tuple`, passed rather than read again: reading it again cost 12 instructions
-    /// per new flow.
+    /// `parsed.tuple`, passed rather than read again (reading it again cost 12 instructions
+    /// per new flow), with its conntrack hash: the caller looked it up and found nothing.
     pub(super) fn new_connection<A: Family>(
         &mut self,
         family: &mut FamilyState<A>,
         packet: &mut Datagram<A, &mut [u8]>,
         meta: &mut PacketMeta,
         parsed: &Parsed<A>,
-        tuple: Tuple<A>,
+        (tuple, hash): (Tuple<A>, u64),
         trace: &mut impl Trace,
     ) -> Verdict {
         let conntrack = &mut family.conntrack;
@@ -65,7 +65,8 @@ impl Core {
                 return Verdict::Accept;
             }
             // Not a Service: tracked as the kernel would, so masquerade never reuses its tuple.
-            return match conntrack.insert(tuple, tuple.reversed(), false, state, self.now) {
+            let reply = tuple.reversed();
+            return match conntrack.insert_absent(tuple, hash, reply, false, state, self.now) {
                 Ok(_) => {
                     if trace.enabled() {
                         trace.step(TraceStep::ConntrackCreated { state });
@@ -116,10 +117,14 @@ impl Core {
                 None => return Verdict::Drop(DropReason::MasqueradePortsExhausted),
             }
         }
-        match family
-            .conntrack
-            .insert(tuple, reply, masquerade.is_some(), state, self.now)
-        {
+        match family.conntrack.insert_absent(
+            tuple,
+            hash,
+            reply,
+            masquerade.is_some(),
+            state,
+            self.now,
+        ) {
             Ok(index) if masquerade.is_some() => {
                 meta.connection = Connection::masqueraded::<A>(index);
             }

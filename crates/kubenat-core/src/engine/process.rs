@@ -164,7 +164,9 @@ impl Engine {
     }
 }
 
-/// Rewrites the packet to `after` if that changes anything.
+/// Rewrites the packet to `after` if that changes anything. Inlined: a call cost 11
+/// instructions per established packet in saved registers and spilled tuples.
+#[inline(always)]
 pub(super) fn apply<A: Addr>(
     packet: &mut Datagram<A, &mut [u8]>,
     parsed: &Parsed<A>,
