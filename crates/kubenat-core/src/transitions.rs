@@ -48,7 +48,9 @@ pub(crate) fn reopens(state: State, direction: Direction, tcp_flags: u8) -> bool
         && matches!(state, State::TcpTimeWait | State::TcpClose)
 }
 
-/// The state after a packet of a tracked connection.
+/// The state after a packet of a tracked connection. Inlined into the one hot caller: a
+/// call cost 8 instructions per established packet.
+#[inline(always)]
 pub(crate) fn next(state: State, direction: Direction, tcp_flags: u8, sctp_chunk: u8) -> State {
     use Direction::{Original, Reply};
     use State::*;
