@@ -8,6 +8,7 @@ use common::packets::{echo_request, reply_to, split, tcp, udp};
 use common::runner::secs;
 use common::sa;
 use kubenat_core::{Engine, Hook, Instant, PacketMeta, Verdict};
+use proptest::prelude::*;
 
 #[test]
 fn process_batch_matches_one_by_one() {
@@ -70,4 +71,104 @@ fn process_batch_matches_one_by_one() {
         .collect();
     let (_, verdicts) = run(&mut batched, &mut single, &replies, secs(1));
     assert!(verdicts.iter().all(|v| matches!(v, Verdict::Translated(_))));
+}
+
+/// One packet of [`batches_match_one_by_one_over_any_history`]: a flow among a few clients
+/// of two Services, sent by the client or answered by the endpoint it was given.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    flow: usize,
+    reply: bool,
+    flags: usize,
+    /// Ends the batch after this packet.
+    last: bool,
+    /// Seconds the clock moves before the next batch (timeouts are 10 to 120 s).
+    wait: u64,
+    /// Expire connections (`handle_timeout`) before the next batch.
+    expire: bool,
+}
+
+const FLAGS: [&str; 6] = ["syn", "ack", "syn,ack", "fin,ack", "rst", "ack"];
+
+fn any_step() -> impl Strategy<Value = Step> {
+    (
+        0usize..6,
+        any::<bool>(),
+        0..FLAGS.len(),
+        0u32..4,
+        0u64..40,
+        any::<bool>(),
+    )
+        .prop_map(|(flow, reply, flags, last, wait, expire)| Step {
+            flow,
+            reply,
+            flags,
+            last: last == 0,
+            wait,
+            expire,
+        })
+}
+
+/// The packet a step sends: TCP to MariaDB or UDP to DNS from one of three client ports;
+/// a reply answers the flow's last translated packet (nothing before one exists).
+fn step_packet(step: &Step, translated: &[Option<Vec<u8>>]) -> Option<Vec<u8>> {
+    let client = sa(&format!("10.10.0.50:{}", 40_000 + step.flow % 3));
+    if step.reply {
+        let last = translated[step.flow].as_ref()?;
+        return Some(match step.flow < 3 {
+            true => reply_to(last, FLAGS[step.flags], b""),
+            false => reply_to(last, "", b"answer"),
+        });
+    }
+    Some(match step.flow < 3 {
+        true => tcp(client, sa("10.10.1.101:3307"), FLAGS[step.flags], b""),
+        false => udp(client, sa("10.10.1.10:53"), b"query"),
+    })
+}
+
+proptest! {
+    /// Any history of handshakes, resets, closes, reopened tuples, duplicates inside a batch,
+    /// expiry between batches and timers running out: batches give the verdicts, bytes,
+    /// counters and connections that one call per packet gives. What the batch looked up
+    /// ahead of a packet never outlives a change to the table that would change the answer.
+    #[test]
+    fn batches_match_one_by_one_over_any_history(
+        steps in proptest::collection::vec(any_step(), 1..120),
+    ) {
+        let state = nodoa_two_dns();
+        let mut batched = Engine::new(&state);
+        let mut single = Engine::new(&state);
+        let mut translated: Vec<Option<Vec<u8>>> = vec![None; 6];
+        let mut now = secs(0);
+        let mut batch: Vec<(usize, Vec<u8>)> = Vec::new();
+        for step in &steps {
+            if let Some(packet) = step_packet(step, &translated) {
+                batch.push((step.flow, packet));
+            }
+            if !step.last {
+                continue;
+            }
+            let mut packets: Vec<Vec<u8>> = batch.iter().map(|(_, p)| p.clone()).collect();
+            let mut refs: Vec<&mut [u8]> = packets.iter_mut().map(|p| p.as_mut_slice()).collect();
+            let mut verdicts = vec![Verdict::Accept; refs.len()];
+            let mut metas = vec![PacketMeta::default(); refs.len()];
+            batched.process_batch(Hook::Prerouting, &mut refs, &mut metas, now, &mut verdicts);
+            for (i, (flow, packet)) in batch.drain(..).enumerate() {
+                let mut p = packet.clone();
+                let verdict = single.process(Hook::Prerouting, &mut p, now);
+                prop_assert_eq!(verdicts[i], verdict, "packet {}", i);
+                prop_assert_eq!(&packets[i], &p, "packet {} bytes", i);
+                let original = common::packets::endpoints(&packet).0.port() >= 40_000;
+                if matches!(verdict, Verdict::Translated(_)) && original {
+                    translated[flow] = Some(p);
+                }
+            }
+            prop_assert_eq!(batched.counters(), single.counters());
+            prop_assert_eq!(batched.connections(), single.connections());
+            now = now + std::time::Duration::from_secs(step.wait);
+            if step.expire {
+                prop_assert_eq!(batched.handle_timeout(now), single.handle_timeout(now));
+            }
+        }
+    }
 }
