@@ -29,18 +29,21 @@ pub(crate) enum Decision {
     Service(Plan),
 }
 
-/// Applies the rules to a new connection from `src` to `dst:dport`.
+/// Applies the rules to a new connection from `src` to `dst:dport`; `candidate` is a
+/// service port its cluster-IP frontend may be (a batch's look-ahead), checked first.
 pub(crate) fn decide(
     tables: &Tables,
     src: IpAddr,
     dst: IpAddr,
     protocol: Protocol,
     dport: u16,
+    candidate: Option<ServicePortId>,
     trace: &mut impl Trace,
 ) -> Decision {
     let settings = tables.settings();
     // Cluster IPs first, through the packet path's compact lines; then every frontend.
-    let (id, frontend, port) = match tables.lines().lookup(dst, protocol, dport) {
+    let lines = tables.lines();
+    let (id, frontend, port) = match lines.lookup_from(candidate, dst, protocol, dport) {
         Some((id, line)) => (id, Frontend::ClusterIp, line),
         None => {
             let Some((id, frontend)) = tables.lookup(dst, protocol, dport) else {

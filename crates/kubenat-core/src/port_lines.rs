@@ -249,6 +249,25 @@ impl PortLines {
         self.keys = keys;
     }
 
+    /// [`PortLines::lookup`], trying `candidate` first: a port that a batch's look-ahead
+    /// found under the frontend's hash, confirmed here before it is taken.
+    #[inline]
+    pub fn lookup_from(
+        &self,
+        candidate: Option<ServicePortId>,
+        address: IpAddr,
+        protocol: Protocol,
+        port: u16,
+    ) -> Option<(ServicePortId, &PortLine)> {
+        if let Some(id) = candidate {
+            let line = self.lines.get(id.0 as usize);
+            if line.is_frontend(address, protocol, port) {
+                return Some((id, line));
+            }
+        }
+        self.lookup(address, protocol, port)
+    }
+
     /// The service port whose cluster IP is `address:port` over `protocol`, with its line.
     #[inline]
     pub fn lookup(

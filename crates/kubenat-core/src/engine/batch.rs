@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::Engine;
+use super::{Ahead, Engine};
 use crate::conntrack::{Conntrack, Tuple};
 use crate::flow_index::prefetch;
 use crate::meta::PacketMeta;
@@ -63,16 +63,22 @@ impl Engine {
                     if ahead.looks_new() {
                         services[i] = self.prefetch_service_index(packets[i], v6);
                     }
-                    aheads[i] = Some(ahead);
+                    aheads[i] = Some(Ahead {
+                        conntrack: ahead,
+                        service: None,
+                    });
                 }
             }
-            for (port, service) in ports.iter_mut().zip(services) {
+            for ((port, service), ahead) in ports.iter_mut().zip(services).zip(&mut aheads) {
                 if let Some(hash) = service
                     && let Some((id, line)) = self.core.tables.lines().prefetch_line(hash)
                     && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
                 {
                     prefetch(cursor);
                     *port = Some((id, line));
+                    if let Some(ahead) = ahead {
+                        ahead.service = Some(id);
+                    }
                 }
             }
             for (packet, port) in packets.iter().zip(ports) {

@@ -1,11 +1,12 @@
 //! Packets of tracked connections: the conntrack hit at the arriving hook (DNAT or the
 //! whole reverse NAT), and masquerade at POSTROUTING.
 
-use super::Core;
 use super::family::{Family, FamilyState};
+use super::new_connection::Missed;
 use super::process::apply;
+use super::{Ahead, Core};
 use crate::addr::Addr;
-use crate::conntrack::{Conntrack, Direction, Entry, Lookahead, Tuple};
+use crate::conntrack::{Conntrack, Direction, Entry, Tuple};
 use crate::meta::{Connection, PacketMeta};
 use crate::packet::Parsed;
 use crate::trace::{Trace, TraceStep};
@@ -22,13 +23,16 @@ impl Core {
         packet: &mut Datagram<A, &mut [u8]>,
         meta: &mut PacketMeta,
         parsed: &Parsed<A>,
-        ahead: Option<Lookahead>,
+        ahead: Option<Ahead>,
         trace: &mut impl Trace,
     ) -> Verdict {
         let tuple = parsed.tuple;
         let conntrack = &mut family.conntrack;
         let (found, hash) = match &ahead {
-            Some(ahead) => (conntrack.lookup_ahead(&tuple, ahead), ahead.hash()),
+            Some(ahead) => (
+                conntrack.lookup_ahead(&tuple, &ahead.conntrack),
+                ahead.conntrack.hash(),
+            ),
             None => {
                 let hash = Conntrack::hash(&tuple);
                 (conntrack.lookup_hashed(&tuple, hash), hash)
@@ -60,7 +64,12 @@ impl Core {
         if trace.enabled() {
             trace.step(TraceStep::ConntrackMiss);
         }
-        self.new_connection(family, packet, meta, parsed, (tuple, hash), trace)
+        let missed = Missed {
+            tuple,
+            hash,
+            service: ahead.and_then(|ahead| ahead.service),
+        };
+        self.new_connection(family, packet, meta, parsed, missed, trace)
     }
 }
 

@@ -4,9 +4,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::established::masquerade;
 use super::family::{Family, FamilyState};
-use super::{Core, Engine};
+use super::{Ahead, Core, Engine};
 use crate::addr::Addr;
-use crate::conntrack::Lookahead;
 use crate::icmp;
 use crate::meta::{Connection, PacketMeta};
 use crate::packet::{self, Fragment, Parsed, Transport};
@@ -25,7 +24,7 @@ impl Engine {
         packet: &mut [u8],
         meta: &mut PacketMeta,
         now: Instant,
-        ahead: Option<Lookahead>,
+        ahead: Option<Ahead>,
         trace: &mut impl Trace,
     ) -> Verdict {
         self.core.now = self.core.now.max(now);
@@ -59,7 +58,7 @@ impl Core {
         hook: Hook,
         packet: &mut [u8],
         meta: &mut PacketMeta,
-        ahead: Option<Lookahead>,
+        ahead: Option<Ahead>,
         trace: &mut impl Trace,
     ) -> Verdict {
         let (mut packet, parsed) = match packet::parse::<A, _>(packet) {

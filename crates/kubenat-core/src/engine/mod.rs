@@ -17,10 +17,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use std::sync::Arc;
 
+use crate::conntrack::Lookahead;
 use crate::control_plane::{ControlPlane, Publication};
 use crate::counters::Counters;
 use crate::model::{ClusterState, ProxyConfig};
-use crate::tables::{ClusterTables, NodeSettings, Tables};
+use crate::tables::{ClusterTables, NodeSettings, ServicePortId, Tables};
 use crate::time::Instant;
 use family::FamilyState;
 
@@ -42,6 +43,15 @@ enum Source {
     Follow(Publication),
     /// Whatever the embedder hands [`Engine::adopt`].
     Adopted,
+}
+
+/// What a batch read ahead of one packet at an arriving hook: its conntrack look-ahead
+/// and, for a packet that looked new, the service port its destination's index bucket
+/// named first (a candidate the rules confirm, not a match).
+#[derive(Clone, Copy, Debug)]
+struct Ahead {
+    conntrack: Lookahead,
+    service: Option<ServicePortId>,
 }
 
 /// Everything but the per-family connection state.

@@ -10,25 +10,41 @@ use crate::meta::{Connection, PacketMeta};
 use crate::model::Protocol;
 use crate::packet::Parsed;
 use crate::policy::{self, Decision};
+use crate::tables::ServicePortId;
 use crate::trace::{MasqueradeReason, Trace, TraceStep};
 use crate::transitions;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::Datagram;
 
+/// What the conntrack lookup of a new connection's packet leaves for
+/// [`Core::new_connection`].
+pub(super) struct Missed<A> {
+    /// `parsed.tuple`, passed rather than read again: reading it again cost 12
+    /// instructions per new flow.
+    pub(super) tuple: Tuple<A>,
+    /// Its conntrack hash: the lookup missed, so the insert need not look it up again.
+    pub(super) hash: u64,
+    /// The batch's candidate for the service port of its destination.
+    pub(super) service: Option<ServicePortId>,
+}
+
 impl Core {
-    /// A packet that belongs to no live connection: the service rules decide; a Service's
-    /// endpoint is chosen, the connection tracked and the packet rewritten. `tuple` is
-    /// `parsed.tuple`, passed rather than read again (reading it again cost 12 instructions
-    /// per new flow), with its conntrack hash: the caller looked it up and found nothing.
+    /// A packet that belongs to no live connection (`missed`): the service rules decide; a
+    /// Service's endpoint is chosen, the connection tracked and the packet rewritten.
     pub(super) fn new_connection<A: Family>(
         &mut self,
         family: &mut FamilyState<A>,
         packet: &mut Datagram<A, &mut [u8]>,
         meta: &mut PacketMeta,
         parsed: &Parsed<A>,
-        (tuple, hash): (Tuple<A>, u64),
+        missed: Missed<A>,
         trace: &mut impl Trace,
     ) -> Verdict {
+        let Missed {
+            tuple,
+            hash,
+            service,
+        } = missed;
         let conntrack = &mut family.conntrack;
         let Some(state) = transitions::initial(tuple.protocol, parsed.tcp_flags, parsed.sctp_chunk)
         else {
@@ -52,6 +68,7 @@ impl Core {
             tuple.dst.into(),
             protocol,
             tuple.dport,
+            service,
             trace,
         );
         let plan = match decision {
