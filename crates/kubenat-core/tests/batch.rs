@@ -7,7 +7,7 @@ use common::clusters::nodoa_two_dns;
 use common::packets::{echo_request, reply_to, split, tcp, udp};
 use common::runner::secs;
 use common::sa;
-use kubenat_core::{Engine, Hook, Instant, PacketMeta, Verdict};
+use kubenat_core::{Engine, Hook, Instant, PacketMeta, Path, Verdict};
 use proptest::prelude::*;
 
 #[test]
@@ -112,7 +112,12 @@ fn any_step() -> impl Strategy<Value = Step> {
 /// The packet a step sends: TCP to MariaDB or UDP to DNS from one of three client ports;
 /// a reply answers the flow's last translated packet (nothing before one exists).
 fn step_packet(step: &Step, translated: &[Option<Vec<u8>>]) -> Option<Vec<u8>> {
-    let client = sa(&format!("10.10.0.50:{}", 40_000 + step.flow % 3));
+    // One client of each three is off the pod network: masqueraded on a whole path.
+    let host = match step.flow % 3 {
+        1 => "192.168.7.7",
+        _ => "10.10.0.50",
+    };
+    let client = sa(&format!("{host}:{}", 40_000 + step.flow % 3));
     if step.reply {
         let last = translated[step.flow].as_ref()?;
         return Some(match step.flow < 3 {
@@ -129,11 +134,13 @@ fn step_packet(step: &Step, translated: &[Option<Vec<u8>>]) -> Option<Vec<u8>> {
 proptest! {
     /// Any history of handshakes, resets, closes, reopened tuples, duplicates inside a batch,
     /// expiry between batches and timers running out: batches give the verdicts, bytes,
-    /// counters and connections that one call per packet gives. What the batch looked up
-    /// ahead of a packet never outlives a change to the table that would change the answer.
+    /// counters and connections that one call per packet gives, through PREROUTING alone or
+    /// the whole forward path (masquerade included). What the batch looked up ahead of a
+    /// packet never outlives a change to the table that would change the answer.
     #[test]
     fn batches_match_one_by_one_over_any_history(
         steps in proptest::collection::vec(any_step(), 1..120),
+        whole_path in any::<bool>(),
     ) {
         let state = nodoa_two_dns();
         let mut batched = Engine::new(&state);
@@ -152,10 +159,17 @@ proptest! {
             let mut refs: Vec<&mut [u8]> = packets.iter_mut().map(|p| p.as_mut_slice()).collect();
             let mut verdicts = vec![Verdict::Accept; refs.len()];
             let mut metas = vec![PacketMeta::default(); refs.len()];
-            batched.process_batch(Hook::Prerouting, &mut refs, &mut metas, now, &mut verdicts);
+            if whole_path {
+                batched.process_path_batch(Path::Forward, &mut refs, &mut metas, now, &mut verdicts);
+            } else {
+                batched.process_batch(Hook::Prerouting, &mut refs, &mut metas, now, &mut verdicts);
+            }
             for (i, (flow, packet)) in batch.drain(..).enumerate() {
                 let mut p = packet.clone();
-                let verdict = single.process(Hook::Prerouting, &mut p, now);
+                let verdict = match whole_path {
+                    true => single.process_path(Path::Forward, &mut p, now),
+                    false => single.process(Hook::Prerouting, &mut p, now),
+                };
                 prop_assert_eq!(verdicts[i], verdict, "packet {}", i);
                 prop_assert_eq!(&packets[i], &p, "packet {} bytes", i);
                 let original = common::packets::endpoints(&packet).0.port() >= 40_000;

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{Ahead, Engine};
+use super::{Ahead, Engine, Path};
 use crate::conntrack::{Conntrack, Tuple};
 use crate::flow_index::prefetch;
 use crate::meta::PacketMeta;
@@ -27,6 +27,34 @@ impl Engine {
     /// only then processes the packets, so the memory latency of one lookup overlaps the
     /// others'.
     pub fn process_batch(
+        &mut self,
+        hook: Hook,
+        packets: &mut [&mut [u8]],
+        metas: &mut [PacketMeta],
+        now: Instant,
+        verdicts: &mut [Verdict],
+    ) {
+        self.run_batch::<false>(hook, packets, metas, now, verdicts);
+    }
+
+    /// [`Engine::process_batch`] over both hooks of `path`, as [`Engine::process_path`]
+    /// runs one packet: `verdicts[i]` is what `process_path` gives `packets[i]` with
+    /// metadata `metas[i]`, counted once. For a datapath that hands the engine each packet
+    /// once, between arriving and leaving (`kubenat run`).
+    pub fn process_path_batch(
+        &mut self,
+        path: Path,
+        packets: &mut [&mut [u8]],
+        metas: &mut [PacketMeta],
+        now: Instant,
+        verdicts: &mut [Verdict],
+    ) {
+        self.run_batch::<true>(path.first_hook(), packets, metas, now, verdicts);
+    }
+
+    /// The batch through `hook`, and through POSTROUTING after it when `PATH`.
+    #[inline(always)]
+    fn run_batch<const PATH: bool>(
         &mut self,
         hook: Hook,
         packets: &mut [&mut [u8]],
@@ -92,6 +120,9 @@ impl Engine {
             for (((packet, meta), verdict), ahead) in packets {
                 // Written in place and counted there: nothing per packet is copied twice.
                 *verdict = self.hook(hook, packet, meta, now, ahead, &mut NoTrace);
+                if PATH {
+                    *verdict = self.leave(*verdict, packet, meta, now, &mut NoTrace);
+                }
                 self.counters.record(verdict);
             }
         }

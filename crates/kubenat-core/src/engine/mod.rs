@@ -23,6 +23,7 @@ use crate::counters::Counters;
 use crate::model::{ClusterState, ProxyConfig};
 use crate::tables::{ClusterTables, NodeSettings, ServicePortId, Tables};
 use crate::time::Instant;
+use crate::verdict::Hook;
 use family::FamilyState;
 
 /// The way a packet crosses the node, for callers that run both hooks in one call
@@ -33,6 +34,16 @@ pub enum Path {
     Forward,
     /// Sent by the node itself: OUTPUT, then POSTROUTING.
     LocalOut,
+}
+
+impl Path {
+    /// The hook the path starts at.
+    fn first_hook(self) -> Hook {
+        match self {
+            Path::Forward => Hook::Prerouting,
+            Path::LocalOut => Hook::Output,
+        }
+    }
 }
 
 /// Where an engine's snapshots come from.

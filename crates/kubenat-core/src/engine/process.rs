@@ -118,11 +118,23 @@ impl Engine {
     ) -> Verdict {
         self.refresh();
         let before = trace.enabled().then(|| Flow::of_packet(packet)).flatten();
-        let first = match path {
-            Path::Forward => Hook::Prerouting,
-            Path::LocalOut => Hook::Output,
-        };
-        let verdict = match self.hook(first, packet, meta, now, None, trace) {
+        let first = self.hook(path.first_hook(), packet, meta, now, None, trace);
+        let verdict = self.leave(first, packet, meta, now, trace);
+        self.finish(verdict, before, packet, trace)
+    }
+
+    /// POSTROUTING after a path's first hook gave `first`, and what the two did together:
+    /// a drop or reject in the first skips it.
+    #[inline(always)]
+    pub(super) fn leave(
+        &mut self,
+        first: Verdict,
+        packet: &mut [u8],
+        meta: &mut PacketMeta,
+        now: Instant,
+        trace: &mut impl Trace,
+    ) -> Verdict {
+        match first {
             Verdict::Accept => self.hook(Hook::Postrouting, packet, meta, now, None, trace),
             Verdict::Translated(first) => {
                 match self.hook(Hook::Postrouting, packet, meta, now, None, trace) {
@@ -131,8 +143,7 @@ impl Engine {
                 }
             }
             stop => stop,
-        };
-        self.finish(verdict, before, packet, trace)
+        }
     }
 
     /// Counts the verdict and, when tracing, records it: a rewrite with the packet's
