@@ -1,6 +1,6 @@
 //! The packet loop: wait for packets or a signal, read every queued packet (up to a batch),
-//! run each through the engine on its whole path, write back what it lets through and the
-//! ICMP error for what it rejects.
+//! run them through the engine on their whole paths as batches (`process_path_batch`),
+//! write back what it lets through and the ICMP error for what it rejects.
 
 use std::io;
 use std::net::IpAddr;
@@ -8,7 +8,6 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use kubenat_core::reject::MAX_REPLY_LEN;
-use kubenat_core::trace::NoTrace;
 use kubenat_core::{Engine, Instant, PacketMeta, Path, Verdict};
 
 use crate::link_watch::LinkWatch;
@@ -96,17 +95,44 @@ pub fn run(
         }
         totals.received += count as u64;
         let now = clock();
+        // Each packet behind its virtio-net header: the header says whether its checksum is
+        // partial or verified, and goes back unchanged with it (NAT never changes header
+        // lengths). Runs of packets on one path go through the engine as one batch.
+        let mut headers = [[0u8; VNET_HEADER_LEN]; BATCH];
+        let mut metas = [PacketMeta::default(); BATCH];
+        let mut paths = [Path::Forward; BATCH];
+        let mut verdicts = [Verdict::Accept; BATCH];
+        let mut packets: [&mut [u8]; BATCH] = std::array::from_fn(|_| &mut [][..]);
+        let mut kept = 0;
         for (buffer, &length) in buffers.iter_mut().zip(&lengths[..count]) {
             if length < VNET_HEADER_LEN {
                 continue;
             }
             let (header, packet) = buffer[..length].split_at_mut(VNET_HEADER_LEN);
-            let mut header: [u8; VNET_HEADER_LEN] = (&*header).try_into().unwrap_or_default();
-            // The header says whether the checksum is partial or verified; it goes back
-            // unchanged with the packet, whose header lengths NAT never changes.
-            let mut meta = PacketMeta::new(tun::checksum_status(&header));
-            let path = path(engine, packet);
-            let verdict = engine.process_path_traced(path, packet, &mut meta, now, &mut NoTrace);
+            headers[kept].copy_from_slice(header);
+            metas[kept] = PacketMeta::new(tun::checksum_status(header));
+            paths[kept] = path(engine, packet);
+            packets[kept] = packet;
+            kept += 1;
+        }
+        let mut start = 0;
+        while start < kept {
+            let run = paths[start..kept]
+                .iter()
+                .take_while(|&&p| p == paths[start])
+                .count();
+            let batch = start..start + run;
+            engine.process_path_batch(
+                paths[start],
+                &mut packets[batch.clone()],
+                &mut metas[batch.clone()],
+                now,
+                &mut verdicts[batch],
+            );
+            start += run;
+        }
+        for ((packet, verdict), header) in packets.iter().zip(&verdicts).zip(&headers).take(kept) {
+            let mut header = *header;
             let out: &[u8] = match verdict {
                 Verdict::Accept | Verdict::Translated(_) => packet,
                 Verdict::Reject(_) => match engine.write_reject_reply(packet, &mut reply) {
