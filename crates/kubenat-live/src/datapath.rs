@@ -10,6 +10,7 @@ use std::time::Duration;
 use kubenat_core::reject::MAX_REPLY_LEN;
 use kubenat_core::{Engine, Instant, PacketMeta, Path, Verdict};
 
+use crate::batch_io::BatchIo;
 use crate::link_watch::LinkWatch;
 use crate::signals::{Request, Signals};
 use crate::stats::Reporter;
@@ -20,6 +21,8 @@ use crate::tun::{self, Tun, VNET_HEADER_LEN};
 const BATCH: usize = 64;
 /// The virtio-net header and the largest packet: a GSO super-packet is at most 64 KiB.
 const PACKET_BUFFER: usize = VNET_HEADER_LEN + 65_535;
+/// The virtio-net header of a packet with complete checksums and no segmentation.
+const NO_HEADER: [u8; VNET_HEADER_LEN] = [0; VNET_HEADER_LEN];
 /// The longest sleep without a signal or a packet: the engine's next expiry, at most this.
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -62,6 +65,7 @@ pub fn run(
     let mut lengths = [0usize; BATCH];
     let mut reply = [0u8; MAX_REPLY_LEN];
     let mut totals = Totals::default();
+    let mut io = BatchIo::new();
     loop {
         let links_changed = wait(tun, signals, watch, engine, reporter, &clock)?;
         if links_changed && let Some((watch, steer)) = &mut links {
@@ -76,24 +80,10 @@ pub fn run(
             }
         }
         reporter.tick(engine, &totals);
-        let mut count = 0;
-        while count < BATCH {
-            match tun.recv(&mut buffers[count]) {
-                Ok(length) => {
-                    lengths[count] = length;
-                    count += 1;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("reading {}: {e}", tun.name()),
-                    ));
-                }
-            }
-        }
-        totals.received += count as u64;
+        let count = io
+            .read(tun, &mut buffers, &mut lengths)
+            .map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", tun.name())))?;
+        totals.received += lengths[..count].iter().filter(|&&l| l > 0).count() as u64;
         let now = clock();
         // Each packet behind its virtio-net header: the header says whether its checksum is
         // partial or verified, and goes back unchanged with it (NAT never changes header
@@ -131,26 +121,31 @@ pub fn run(
             );
             start += run;
         }
+        let mut out: [(&[u8; VNET_HEADER_LEN], &[u8]); BATCH] = [(&NO_HEADER, &[]); BATCH];
+        let mut passing = 0;
         for ((packet, verdict), header) in packets.iter().zip(&verdicts).zip(&headers).take(kept) {
-            let mut header = *header;
-            let out: &[u8] = match verdict {
-                Verdict::Accept | Verdict::Translated(_) => packet,
-                Verdict::Reject(_) => match engine.write_reject_reply(packet, &mut reply) {
-                    Ok(length) => {
+            match verdict {
+                Verdict::Accept | Verdict::Translated(_) => {
+                    out[passing] = (header, &**packet);
+                    passing += 1;
+                }
+                // Rare: written at once, each with the one reply buffer.
+                Verdict::Reject(_) => {
+                    if let Ok(length) = engine.write_reject_reply(packet, &mut reply) {
                         // A reply of its own: complete checksums, no segmentation.
-                        header = [0; VNET_HEADER_LEN];
-                        &reply[..length]
+                        match tun.send(&NO_HEADER, &reply[..length]) {
+                            Ok(()) => totals.sent += 1,
+                            Err(_) => totals.send_errors += 1,
+                        }
                     }
-                    Err(_) => continue,
-                },
+                }
                 // Drops, and any verdict a later engine adds: fail closed.
-                _ => continue,
-            };
-            match tun.send(&header, out) {
-                Ok(()) => totals.sent += 1,
-                Err(_) => totals.send_errors += 1,
+                _ => {}
             }
         }
+        let refused = io.write(tun, &out[..passing]);
+        totals.sent += passing as u64 - refused;
+        totals.send_errors += refused;
         if engine.poll_at().is_some_and(|at| at <= now) {
             engine.handle_timeout(now);
         }

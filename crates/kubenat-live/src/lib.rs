@@ -14,6 +14,7 @@
 //! except ICMPv6, which carries neighbour discovery: ICMPv6 errors about translated
 //! connections pass untranslated.
 
+mod batch_io;
 mod datapath;
 mod host;
 mod ip;

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[test]
-fn live_run_in_network_namespaces() {
+/// Runs the script with `KUBENAT_IO_URING` set to `io_uring`: "1" moves packets through an
+/// io_uring where the kernel allows one, "0" one `read`/`writev` per packet.
+fn live_run(io_uring: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = root.join("tests/live-run.sh");
     let start = Instant::now();
@@ -19,15 +20,26 @@ fn live_run_in_network_namespaces() {
         .arg("bash")
         .arg(&script)
         .arg(env!("CARGO_BIN_EXE_kubenat"))
+        .env("KUBENAT_IO_URING", io_uring)
         .current_dir(&root)
         .output()
         .expect("running bash tests/live-run.sh");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "tests/live-run.sh failed ({}):\n{stderr}",
+        "tests/live-run.sh failed ({}, KUBENAT_IO_URING={io_uring}):\n{stderr}",
         output.status
     );
     assert!(stderr.contains("live-run: ok"), "{stderr}");
     assert!(start.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn live_run_in_network_namespaces() {
+    live_run("1");
+}
+
+#[test]
+fn live_run_with_one_call_per_packet() {
+    live_run("0");
 }
