@@ -64,6 +64,11 @@ impl Add<Duration> for Instant {
     type Output = Instant;
 
     fn add(self, rhs: Duration) -> Instant {
-        self.plus_nanos(u64::try_from(rhs.as_nanos()).unwrap_or(u64::MAX))
+        self.plus_nanos(saturating_nanos(rhs))
     }
+}
+
+/// A duration in nanoseconds, at most `u64::MAX` (about 584 years).
+pub(crate) fn saturating_nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -10,7 +10,7 @@ use std::os::fd::AsRawFd;
 
 use io_uring::{IoUring, opcode, types};
 
-use crate::tun::{Tun, VNET_HEADER_LEN};
+use crate::tun::{self, Tun, VNET_HEADER_LEN};
 
 /// The most operations one submission carries: a batch of reads, or of writes.
 const RING_ENTRIES: u32 = 128;
@@ -139,47 +139,32 @@ fn write_chunk(
     };
     let mut parts = [[empty; 2]; WRITES];
     for (pair, (header, packet)) in parts.iter_mut().zip(packets) {
-        *pair = iovec_pair(header, packet);
+        *pair = tun::iovecs(header, packet);
     }
     let parts = &parts[..packets.len().min(WRITES)];
-    {
-        let mut refused = 0;
-        for (i, pair) in parts.iter().enumerate() {
-            // Never waits either: a write the TUN cannot take now is refused, as a full
-            // queue drops.
-            let write = opcode::Writev::new(fd, pair.as_ptr(), 2)
-                .rw_flags(libc::RWF_NOWAIT)
-                .build()
-                .user_data(i as u64);
-            // SAFETY: the iovecs and the bytes they name outlive the write: `complete`
-            // waits for every operation submitted before this returns.
-            if unsafe { push(ring, &write) }.is_err() {
-                refused += 1;
-            }
+    let mut refused = 0;
+    for (i, pair) in parts.iter().enumerate() {
+        // Never waits either: a write the TUN cannot take now is refused, as a full queue
+        // drops.
+        let write = opcode::Writev::new(fd, pair.as_ptr(), 2)
+            .rw_flags(libc::RWF_NOWAIT)
+            .build()
+            .user_data(i as u64);
+        // SAFETY: the iovecs and the bytes they name outlive the write: `complete` waits
+        // for every operation submitted before this returns.
+        if unsafe { push(ring, &write) }.is_err() {
+            refused += 1;
         }
-        let submitted = parts.len() - refused as usize;
-        if complete(ring, submitted, |_, result| {
-            refused += u64::from(result.is_err())
-        })
-        .is_err()
-        {
-            refused = parts.len() as u64;
-        }
-        refused
     }
-}
-
-fn iovec_pair(header: &[u8; VNET_HEADER_LEN], packet: &[u8]) -> [libc::iovec; 2] {
-    [
-        libc::iovec {
-            iov_base: header.as_ptr() as *mut libc::c_void,
-            iov_len: header.len(),
-        },
-        libc::iovec {
-            iov_base: packet.as_ptr() as *mut libc::c_void,
-            iov_len: packet.len(),
-        },
-    ]
+    let submitted = parts.len() - refused as usize;
+    if complete(ring, submitted, |_, result| {
+        refused += u64::from(result.is_err())
+    })
+    .is_err()
+    {
+        refused = parts.len() as u64;
+    }
+    refused
 }
 
 /// Queues one operation.

@@ -98,22 +98,27 @@ impl Tun {
     /// Hands one packet to the kernel behind its virtio-net `header`, as if it had arrived
     /// on the device: one `writev`, no copy.
     pub fn send(&self, header: &[u8; VNET_HEADER_LEN], packet: &[u8]) -> io::Result<()> {
-        let parts = [
-            libc::iovec {
-                iov_base: header.as_ptr() as *mut libc::c_void,
-                iov_len: header.len(),
-            },
-            libc::iovec {
-                iov_base: packet.as_ptr() as *mut libc::c_void,
-                iov_len: packet.len(),
-            },
-        ];
+        let parts = iovecs(header, packet);
         // SAFETY: both iovecs point into live buffers of their length; writev only reads.
         if unsafe { libc::writev(self.file.as_raw_fd(), parts.as_ptr(), 2) } < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
     }
+}
+
+/// The two parts of one packet written to the TUN: its virtio-net header, then the packet.
+pub fn iovecs(header: &[u8; VNET_HEADER_LEN], packet: &[u8]) -> [libc::iovec; 2] {
+    [
+        libc::iovec {
+            iov_base: header.as_ptr() as *mut libc::c_void,
+            iov_len: header.len(),
+        },
+        libc::iovec {
+            iov_base: packet.as_ptr() as *mut libc::c_void,
+            iov_len: packet.len(),
+        },
+    ]
 }
 
 impl AsRawFd for Tun {

@@ -1,6 +1,7 @@
 //! Connection states and the timeout each one takes.
 
 use crate::model::ConntrackTimeouts;
+use crate::time::saturating_nanos;
 
 /// Connection state, just deep enough to pick netfilter's timeouts. Each state's timeout is
 /// the matching [`ConntrackTimeouts`] field (`TcpSynSent` uses `tcp_syn_sent`, ...).
@@ -60,9 +61,7 @@ pub(super) struct TimeoutNanos([u64; STATES]);
 
 impl TimeoutNanos {
     pub(super) fn new(timeouts: &ConntrackTimeouts) -> TimeoutNanos {
-        TimeoutNanos(
-            ALL.map(|state| u64::try_from(state.timeout(timeouts).as_nanos()).unwrap_or(u64::MAX)),
-        )
+        TimeoutNanos(ALL.map(|state| saturating_nanos(state.timeout(timeouts))))
     }
 
     #[inline(always)]
