@@ -297,14 +297,14 @@ impl PortLines {
     }
 
     /// Starts loading the index bucket of a frontend hashed by [`frontend_hash`].
-    #[inline]
+    #[inline(always)]
     pub fn prefetch_index(&self, hash: u64) {
         self.index.prefetch(hash);
     }
 
     /// Starts loading the line the (prefetched) bucket names for `hash`; returns its id
     /// and the line (what the next stage reads, without walking to it again).
-    #[inline]
+    #[inline(always)]
     pub fn prefetch_line(&self, hash: u64) -> Option<(ServicePortId, &PortLine)> {
         let id = self.index.find(hash, |_| true)?;
         let line = self.lines.get(id as usize);

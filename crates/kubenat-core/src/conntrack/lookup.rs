@@ -48,7 +48,7 @@ impl<A: Addr> Conntrack<A> {
     /// [`Conntrack::hash`] and starts loading the entry it names first, if any (none: the
     /// packet is likely a new flow). The lookup that follows, a few packets later,
     /// starts from what this found ([`Conntrack::lookup_ahead`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn look_ahead(&self, hash: u64) -> Lookahead {
         let candidate = self.keys.find(hash, |_| true);
         if let Some(slot) = candidate {

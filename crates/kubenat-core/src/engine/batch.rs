@@ -131,7 +131,7 @@ impl Engine {
     /// Hashes a packet's tuple from a quick look at its headers and prefetches its
     /// conntrack index bucket; returns (is IPv6, hash). Only a hint: processing parses the
     /// packet properly.
-    #[inline]
+    #[inline(always)]
     fn prefetch_index(&self, packet: &[u8]) -> Option<(bool, u64)> {
         match packet.first()? >> 4 {
             4 => {
@@ -150,7 +150,7 @@ impl Engine {
 
     /// Prefetches the service index bucket of a packet's destination (it looked new at
     /// the conntrack stage); returns the hash. A hint only, like [`Engine::prefetch_index`].
-    #[inline]
+    #[inline(always)]
     fn prefetch_service_index(&self, packet: &[u8], v6: bool) -> Option<u64> {
         let (address, protocol, port) = if v6 {
             let t = packet::peek_tuple::<Ipv6Addr>(packet)?;
@@ -168,7 +168,7 @@ impl Engine {
     /// service port `id` (its `line`) gets if round robin picks the next cluster-wide
     /// endpoint and no masquerade applies (the common case; a wrong guess costs one
     /// useless load).
-    #[inline]
+    #[inline(always)]
     fn prefetch_likely_reply(&self, packet: &[u8], id: ServicePortId, line: &PortLine) {
         let count = line.cluster_endpoints();
         let Some(&turn) = self.core.cursors.get(id.0 as usize * 2) else {
