@@ -14,13 +14,14 @@ use crate::model::{EndpointSlice, Protocol, ServiceName};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CategorizedEndpoints {
     /// For traffic policy Cluster: usable endpoints on every node.
-    pub cluster: Vec<SocketAddr>,
+    pub cluster: Box<[SocketAddr]>,
     /// For traffic policy Local: each node's usable endpoints, sorted by node name; nodes
     /// without one are left out.
-    pub local: Vec<LocalEndpoints>,
-    /// Every serving endpoint's address, terminating or not: UDP connections to any other
-    /// address are stale (kube-proxy's conntrack cleanup).
-    pub serving: Vec<IpAddr>,
+    pub local: Box<[LocalEndpoints]>,
+    /// The serving endpoints' addresses that `cluster` does not hold, sorted ([`Self::serving`]).
+    /// Usually none: a serving endpoint is left out of `cluster` only while it terminates
+    /// beside ready ones, so keeping them all would repeat `cluster`.
+    serving_beyond_cluster: Box<[IpAddr]>,
 }
 
 /// One node's usable endpoints for traffic policy Local.
@@ -29,7 +30,7 @@ pub struct LocalEndpoints {
     /// The node's name (`nodeName` in the EndpointSlice).
     pub node: Arc<str>,
     /// Its usable endpoints, sorted.
-    pub endpoints: Vec<SocketAddr>,
+    pub endpoints: Box<[SocketAddr]>,
 }
 
 impl CategorizedEndpoints {
@@ -40,6 +41,34 @@ impl CategorizedEndpoints {
             .binary_search_by(|group| (*group.node).cmp(node))
             .map_or(&[], |i| &self.local[i].endpoints)
     }
+
+    /// Every serving endpoint's address, terminating or not, sorted: UDP connections to any
+    /// other address are stale (kube-proxy's conntrack cleanup).
+    pub fn serving(&self) -> Vec<IpAddr> {
+        let mut serving: Vec<IpAddr> = self.cluster.iter().map(SocketAddr::ip).collect();
+        serving.extend_from_slice(&self.serving_beyond_cluster);
+        serving.sort_unstable();
+        serving.dedup();
+        serving
+    }
+
+    /// Whether `address` is a serving endpoint's ([`Self::serving`]), without building the
+    /// list.
+    pub fn is_serving(&self, address: IpAddr) -> bool {
+        holds_ip(&self.cluster, address)
+            || self.serving_beyond_cluster.binary_search(&address).is_ok()
+    }
+
+    /// Whether some endpoint is serving (a usable one is: the cluster set says it unless
+    /// only terminating, not-ready endpoints serve).
+    pub fn any_serving(&self) -> bool {
+        !self.cluster.is_empty() || !self.serving_beyond_cluster.is_empty()
+    }
+}
+
+/// Whether `endpoints`, sorted by address (so by IP first), hold one on `ip`.
+fn holds_ip(endpoints: &[SocketAddr], ip: IpAddr) -> bool {
+    endpoints.binary_search_by(|e| e.ip().cmp(&ip)).is_ok()
 }
 
 struct Candidate {
@@ -104,8 +133,8 @@ pub fn categorize(
     candidates.sort_by_key(|c| c.address);
     candidates.dedup_by_key(|c| c.address);
     // Ready endpoints of the class, else its serving-and-terminating ones.
-    let usable = |class: &[&Candidate]| -> Vec<SocketAddr> {
-        let ready: Vec<SocketAddr> = class
+    let usable = |class: &[&Candidate]| -> Box<[SocketAddr]> {
+        let ready: Box<[SocketAddr]> = class
             .iter()
             .filter(|c| c.ready)
             .map(|c| c.address)
@@ -124,7 +153,7 @@ pub fn categorize(
     let mut on_nodes: Vec<&Candidate> = candidates.iter().filter(|c| c.node.is_some()).collect();
     // By node, then address (the sort is stable).
     on_nodes.sort_by(|a, b| a.node.cmp(&b.node));
-    let local_groups: Vec<LocalEndpoints> = on_nodes
+    let local: Box<[LocalEndpoints]> = on_nodes
         .chunk_by(|a, b| a.node == b.node)
         .filter_map(|group| {
             let endpoints = usable(group);
@@ -132,17 +161,18 @@ pub fn categorize(
             (!endpoints.is_empty()).then_some(LocalEndpoints { node, endpoints })
         })
         .collect();
+    let cluster = usable(&all);
     // Addresses sorted by IP first, so their IPs are sorted too: only duplicates to drop.
-    let mut serving: Vec<IpAddr> = candidates
+    let mut beyond: Vec<IpAddr> = candidates
         .iter()
-        .filter(|c| c.serving)
+        .filter(|c| c.serving && !holds_ip(&cluster, c.address.ip()))
         .map(|c| c.address.ip())
         .collect();
-    serving.dedup();
+    beyond.dedup();
     CategorizedEndpoints {
-        cluster: usable(&all),
-        local: local_groups,
-        serving,
+        cluster,
+        local,
+        serving_beyond_cluster: beyond.into_boxed_slice(),
     }
 }
 
@@ -223,10 +253,13 @@ mod tests {
                 "10.0.0.0".parse().unwrap(),
                 Some(&mut |name| Arc::from(name)),
             );
-            assert_eq!(got.cluster, addrs(&cluster));
+            assert_eq!(*got.cluster, addrs(&cluster));
             assert_eq!(got.local_on("a"), addrs(&local));
             // Serving endpoints are a superset of the usable ones.
-            assert!(got.cluster.iter().all(|e| got.serving.contains(&e.ip())));
+            let serving = got.serving();
+            assert!(got.cluster.iter().all(|e| serving.contains(&e.ip())));
+            assert!(serving.iter().all(|&ip| got.is_serving(ip)));
+            assert_eq!(got.any_serving(), !serving.is_empty());
         }
     }
 
@@ -250,14 +283,14 @@ mod tests {
             Some(&mut |name| Arc::from(name)),
         );
         assert_eq!(
-            got.cluster,
+            *got.cluster,
             addrs(&["10.0.0.1:80", "10.0.0.1:81", "10.0.0.3:80"])
         );
         let ips: Vec<IpAddr> = ["10.0.0.1", "10.0.0.3"]
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        assert_eq!(got.serving, ips);
+        assert_eq!(got.serving(), ips);
     }
 
     #[test]
@@ -276,7 +309,7 @@ mod tests {
             "10.0.0.0".parse().unwrap(),
             Some(&mut |name| Arc::from(name)),
         );
-        assert_eq!(got.cluster, addrs(&["10.0.0.1:80"]));
+        assert_eq!(*got.cluster, addrs(&["10.0.0.1:80"]));
     }
 
     #[test]
@@ -299,7 +332,7 @@ mod tests {
             Some(&mut |name| Arc::from(name)),
         );
         // 10.0.0.2 is not ready as the first slice says; 10.0.0.1 is local and ready.
-        assert_eq!(got.cluster, addrs(&["10.0.0.1:80", "10.0.0.3:80"]));
+        assert_eq!(*got.cluster, addrs(&["10.0.0.1:80", "10.0.0.3:80"]));
         assert_eq!(got.local_on("a"), addrs(&["10.0.0.1:80"]));
         assert_eq!(got.local_on("b"), addrs(&["10.0.0.3:80"]));
         assert_eq!(got.local_on("c"), addrs(&[]));

@@ -94,23 +94,22 @@ pub(crate) fn compile_service(
                         })
                         .collect(),
                 ),
-                EndpointSelection::RoundRobin => (Box::default(), Vec::new()),
+                EndpointSelection::RoundRobin => (Box::default(), Box::default()),
             };
             let key = |address: IpAddr| FrontendKey {
                 address,
                 protocol: port.protocol,
                 port: port.port,
             };
-            let mut frontends = vec![(key(cluster_ip), Frontend::ClusterIp)];
-            frontends.extend(
-                service
-                    .external_ips
-                    .iter()
-                    .filter(|ip| same_family(ip, &cluster_ip))
-                    .map(|&ip| (key(ip), Frontend::ExternalIp)),
-            );
+            // The cluster IP is implied (`CompiledServicePort::frontends`).
+            let mut other_frontends: Vec<(FrontendKey, Frontend)> = service
+                .external_ips
+                .iter()
+                .filter(|ip| same_family(ip, &cluster_ip))
+                .map(|&ip| (key(ip), Frontend::ExternalIp))
+                .collect();
             if service.service_type == ServiceType::LoadBalancer {
-                frontends.extend(
+                other_frontends.extend(
                     service
                         .load_balancer_ips
                         .iter()
@@ -131,7 +130,7 @@ pub(crate) fn compile_service(
                 ipv6,
                 cluster_ip,
                 port: port.port,
-                frontends,
+                other_frontends: other_frontends.into_boxed_slice(),
                 node_port,
                 external_policy_local,
                 internal_policy_local,
@@ -151,7 +150,7 @@ pub(crate) fn compile_service(
 
 /// loadBalancerSourceRanges of the cluster IP's family. A `/0` range allows everyone, which
 /// is the same as no range.
-fn source_ranges(service: &Service, family: IpAddr) -> Vec<IpNet> {
+fn source_ranges(service: &Service, family: IpAddr) -> Box<[IpNet]> {
     let ranges: Vec<IpNet> = service
         .load_balancer_source_ranges
         .iter()
@@ -159,7 +158,7 @@ fn source_ranges(service: &Service, family: IpAddr) -> Vec<IpNet> {
         .copied()
         .collect();
     if ranges.iter().any(|r| r.prefix_len() == 0) {
-        return Vec::new();
+        return Box::default();
     }
-    ranges
+    ranges.into_boxed_slice()
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use crate::compile::{CompileSettings, compile_service};
-use crate::known::{Known, KnownServices};
+use crate::known::{Known, KnownServices, Objects};
 use crate::model::{ClusterState, EndpointSlice, Protocol, ProxyConfig, ServiceName};
 use crate::node_names::NodeNames;
 use crate::tables::{Changed, ClusterTables, NodeSettings, ServicePortId, Tables};
@@ -77,10 +77,11 @@ impl std::fmt::Debug for ControlPlane {
 }
 
 impl Known {
-    /// Drops `known`'s compiled ports from `tables` and compiles its current definition;
-    /// returns the change.
+    /// Compiles `objects` in place of the ports compiled before, and keeps them; returns
+    /// the change.
     fn recompile(
         &mut self,
+        objects: &Objects,
         tables: &mut ClusterTables,
         settings: CompileSettings,
         nodes: &mut NodeNames,
@@ -89,9 +90,9 @@ impl Known {
         let mut udp = old
             .iter()
             .any(|&id| tables.port(id).protocol == Protocol::Udp);
-        let mut ids = old.clone();
-        let ports = match &self.service {
-            Some(service) => compile_service(service, &self.slices, settings, &mut |name| {
+        let mut ids = old.to_vec();
+        let ports = match &objects.service {
+            Some(service) => compile_service(service, &objects.slices, settings, &mut |name| {
                 nodes.intern(name)
             }),
             None => Vec::new(),
@@ -101,13 +102,14 @@ impl Known {
         match tables.replace_ports(&old, ports) {
             Ok(()) => self.ports = old,
             Err(ports) => {
-                tables.remove_ports(old);
-                if self.service.is_some() {
+                tables.remove_ports(&old);
+                if objects.service.is_some() {
                     self.ports = tables.insert_ports(ports);
                     ids.extend(&self.ports);
                 }
             }
         }
+        self.store(objects);
         ids.sort_unstable();
         ids.dedup();
         Changed::Ports {
@@ -163,23 +165,27 @@ impl ControlPlane {
         let mut tables = ClusterTables::with_capacity(services.len());
         let mut known = KnownServices::with_capacity(services.len());
         let mut slices = slices.into_iter().peekable();
+        // Slices of Services that do not exist, by Service name.
+        let mut orphans = Objects::default();
         for service in services {
-            let mut entry = Known::default();
+            let mut objects = Objects::default();
             // Slices of Services that do not exist come first in name order: keep them.
             while let Some(slice) = slices.next_if(|s| s.service <= service.name) {
                 if slice.service == service.name {
-                    replace_slice(&mut entry.slices, slice);
+                    objects.replace_slice(slice);
                 } else {
-                    add_slice(&mut known, slice);
+                    keep_orphan(&mut known, &mut orphans, slice);
                 }
             }
-            entry.service = Some(service);
-            entry.recompile(&mut tables, settings, &mut self.nodes);
+            objects.service = Some(service);
+            let mut entry = Known::default();
+            entry.recompile(&objects, &mut tables, settings, &mut self.nodes);
             known.insert_new(entry);
         }
         for slice in slices {
-            add_slice(&mut known, slice);
+            keep_orphan(&mut known, &mut orphans, slice);
         }
+        keep_orphan_objects(&mut known, orphans);
         if self.compiled {
             // A resync: the generation count goes on, so followers see a change.
             tables.continue_from(&self.current);
@@ -236,54 +242,46 @@ impl ControlPlane {
     }
 
     fn edit(&mut self, update: Update) -> Option<ServiceName> {
-        let (name, slot) = match update {
-            Update::Replace(state) => {
+        let name = match &update {
+            Update::Replace(_) => None,
+            Update::UpsertService(service) => Some(service.name.clone()),
+            Update::RemoveService(name) => Some(name.clone()),
+            Update::UpsertEndpointSlice(slice) => Some(slice.service.clone()),
+            Update::RemoveEndpointSlice { service, .. } => Some(service.clone()),
+        };
+        let Some(name) = name else {
+            if let Update::Replace(state) = update {
                 self.replace(*state);
-                return None;
             }
-            Update::UpsertService(service) => {
-                let name = service.name.clone();
-                let slot = match self.services.find(&name) {
-                    Some(slot) => {
-                        self.services.get_mut(slot).service = Some(*service);
-                        slot
-                    }
-                    None => self.services.insert_new(Known {
-                        service: Some(*service),
-                        ..Known::default()
-                    }),
-                };
-                (name, slot)
+            return None;
+        };
+        let slot = self.services.find(&name);
+        let mut objects =
+            slot.map_or_else(Objects::default, |slot| self.services.get(slot).objects());
+        match update {
+            Update::Replace(_) => unreachable!("handled above"),
+            Update::UpsertService(service) => objects.service = Some(*service),
+            Update::RemoveService(_) => objects.service = None,
+            Update::UpsertEndpointSlice(slice) => objects.replace_slice(*slice),
+            Update::RemoveEndpointSlice { name: slice, .. } => {
+                objects.slices.retain(|s| s.name != slice)
             }
-            Update::RemoveService(name) => {
-                let Some(slot) = self.services.find(&name) else {
-                    return Some(name);
-                };
-                self.services.get_mut(slot).service = None;
-                (name, slot)
-            }
-            Update::UpsertEndpointSlice(slice) => {
-                let name = slice.service.clone();
-                (name, add_slice(&mut self.services, *slice))
-            }
-            Update::RemoveEndpointSlice { service, name } => {
-                let Some(slot) = self.services.find(&service) else {
-                    return Some(service);
-                };
-                self.services
-                    .get_mut(slot)
-                    .slices
-                    .retain(|s| s.name != name);
-                (service, slot)
-            }
+        }
+        let slot = match slot {
+            Some(slot) => slot,
+            // Removing what is not there changes nothing.
+            None if objects.name().is_none() => return Some(name),
+            None => self
+                .services
+                .insert_new(Known::new(&objects, Box::default())),
         };
         let settings = compile_settings(&self.proxy);
         // Copies the snapshot only while an engine still reads it.
         let tables = Arc::make_mut(&mut self.current);
-        let change = self
-            .services
-            .get_mut(slot)
-            .recompile(tables, settings, &mut self.nodes);
+        let change =
+            self.services
+                .get_mut(slot)
+                .recompile(&objects, tables, settings, &mut self.nodes);
         tables.next_generation(change);
         self.services.remove_if_empty(slot, &name);
         Some(name)
@@ -297,25 +295,18 @@ fn compile_settings(proxy: &ProxyConfig) -> CompileSettings {
     }
 }
 
-/// Files `slice` under its Service's entry (made if there is none); returns the slot.
-fn add_slice(known: &mut KnownServices, slice: EndpointSlice) -> u32 {
-    match known.find(&slice.service) {
-        Some(slot) => {
-            replace_slice(&mut known.get_mut(slot).slices, slice);
-            slot
-        }
-        None => known.insert_new(Known {
-            slices: vec![slice],
-            ..Known::default()
-        }),
+/// Keeps `slice`, of a Service that does not exist, with the others of its Service name:
+/// `orphans` collects them while the names run equal (the slices come in name order).
+fn keep_orphan(known: &mut KnownServices, orphans: &mut Objects, slice: EndpointSlice) {
+    if orphans.name().is_some_and(|name| *name != slice.service) {
+        keep_orphan_objects(known, std::mem::take(orphans));
     }
+    orphans.replace_slice(slice);
 }
 
-/// Puts `slice` in place of the one of the same name, or adds it.
-fn replace_slice(slices: &mut Vec<EndpointSlice>, slice: EndpointSlice) {
-    match slices.iter_mut().find(|s| s.name == slice.name) {
-        Some(old) => *old = slice,
-        None => slices.push(slice),
+fn keep_orphan_objects(known: &mut KnownServices, orphans: Objects) {
+    if orphans.name().is_some() {
+        known.insert_new(Known::new(&orphans, Box::default()));
     }
 }
 

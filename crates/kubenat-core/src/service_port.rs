@@ -92,9 +92,9 @@ pub struct CompiledServicePort {
     pub cluster_ip: IpAddr,
     /// [`ServicePort::port`](crate::ServicePort::port).
     pub port: u16,
-    /// Every (address, protocol, port) that leads here: the cluster IP, external IPs and
-    /// load-balancer IPs of this family.
-    pub frontends: Vec<(FrontendKey, Frontend)>,
+    /// The external IPs and load-balancer IPs of this family that lead here, beside the
+    /// cluster IP ([`CompiledServicePort::frontends`] lists them all).
+    pub(crate) other_frontends: Box<[(FrontendKey, Frontend)]>,
     /// The NodePort, for NodePort and LoadBalancer Services that have one.
     pub node_port: Option<u16>,
     /// externalTrafficPolicy Local on an externally reachable Service: external traffic
@@ -108,7 +108,7 @@ pub struct CompiledServicePort {
     /// Empty means everyone is allowed (a `/0` range compiles to empty too). A node whose
     /// address is in a range also lets its load-balancer IPs through
     /// ([`CompiledServicePort::allowed_sources`]).
-    pub source_ranges: Vec<IpNet>,
+    pub source_ranges: Box<[IpNet]>,
     /// The usable endpoints, split by traffic policy class.
     pub endpoints: CategorizedEndpoints,
     /// Maglev lookup table over `endpoints.cluster`: each slot is an index into it
@@ -116,7 +116,7 @@ pub struct CompiledServicePort {
     pub maglev_cluster: Box<[u32]>,
     /// Maglev lookup tables over each node's local endpoints, in the order of
     /// `endpoints.local`, like `maglev_cluster`.
-    pub maglev_local: Vec<Box<[u32]>>,
+    pub maglev_local: Box<[Box<[u32]>]>,
 }
 
 /// The traffic class a new connection draws its endpoint from.
@@ -129,6 +129,18 @@ pub enum EndpointClass {
 }
 
 impl CompiledServicePort {
+    /// Every (address, protocol, port) that leads here: the cluster IP first, then the
+    /// external IPs and load-balancer IPs of this family.
+    pub fn frontends(&self) -> impl Iterator<Item = (FrontendKey, Frontend)> + '_ {
+        let cluster_ip = FrontendKey {
+            address: self.cluster_ip,
+            protocol: self.protocol,
+            port: self.port,
+        };
+        std::iter::once((cluster_ip, Frontend::ClusterIp))
+            .chain(self.other_frontends.iter().copied())
+    }
+
     /// Whether `other` is reached the same way: same cluster IP, port, protocol,
     /// frontends and NodePort (what the lookup maps and the cluster-IP index hold).
     pub(crate) fn same_frontends(&self, other: &CompiledServicePort) -> bool {
@@ -137,7 +149,7 @@ impl CompiledServicePort {
             && self.protocol == other.protocol
             && self.ipv6 == other.ipv6
             && self.node_port == other.node_port
-            && self.frontends == other.frontends
+            && self.other_frontends == other.other_frontends
     }
 
     /// The endpoints (address and target port) a new connection of `class` on node `node`
@@ -173,7 +185,7 @@ impl CompiledServicePort {
     /// load-balancer IPs themselves are allowed too (traffic the node sends to its own
     /// VIP), as kube-proxy does.
     pub fn allowed_sources(&self, node_ips: &[IpAddr]) -> Vec<IpNet> {
-        let mut allowed = self.source_ranges.clone();
+        let mut allowed = self.source_ranges.to_vec();
         if self.lets_node_through(node_ips) {
             allowed.extend(self.load_balancer_ips().map(IpNet::from));
         }
@@ -195,7 +207,7 @@ impl CompiledServicePort {
     }
 
     fn load_balancer_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.frontends
+        self.other_frontends
             .iter()
             .filter(|(_, frontend)| *frontend == Frontend::LoadBalancerIp)
             .map(|(key, _)| key.address)

@@ -214,5 +214,5 @@ fn of_objects_listed_twice_the_last_one_listed_wins() {
     assert_eq!(port_numbers(2), [80]);
     // Service 1's slice "svc-1-0" listed with 4 then 2 endpoints: 2 (one of them
     // terminating, so one usable).
-    assert_eq!(ports[&name(1)][0].endpoints.serving.len(), 2);
+    assert_eq!(ports[&name(1)][0].endpoints.serving().len(), 2);
 }

@@ -72,8 +72,7 @@ pub fn json(tables: &Tables, node: &str) -> RulesJson {
                 protocol: p.protocol.as_str(),
                 family: if p.ipv6 { "ipv6" } else { "ipv4" },
                 frontends: p
-                    .frontends
-                    .iter()
+                    .frontends()
                     .map(|(key, frontend)| FrontendJson {
                         kind: frontend.as_str(),
                         address: std::net::SocketAddr::new(key.address, key.port).to_string(),

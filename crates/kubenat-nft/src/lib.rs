@@ -673,7 +673,7 @@ fn plan<'a>(port: &'a CompiledServicePort, name: &str, settings: &NodeSettings) 
     let base = hash_and_truncate(name);
     let has_endpoints = port.has_endpoints();
     let externally_accessible =
-        port.node_port.is_some() || port.frontends.iter().any(|(_, f)| f.is_external());
+        port.node_port.is_some() || port.frontends().any(|(_, f)| f.is_external());
     let uses_cluster = !port.endpoints.cluster.is_empty()
         && (!port.internal_policy_local || externally_accessible);
     let local = port.endpoints.local_on(&settings.node_name);
@@ -706,10 +706,7 @@ fn plan<'a>(port: &'a CompiledServicePort, name: &str, settings: &NodeSettings) 
         has_endpoints && (!port.external_policy_local || !local.is_empty());
     let external_chain =
         (has_endpoints && externally_accessible).then(|| format!("external-{base}"));
-    let has_lb_ips = port
-        .frontends
-        .iter()
-        .any(|(_, f)| *f == Frontend::LoadBalancerIp);
+    let has_lb_ips = port.frontends().any(|(_, f)| f == Frontend::LoadBalancerIp);
     // nftables checks source ranges before DNAT whatever the endpoints; iptables builds its
     // firewall chain only for services with endpoints.
     let firewall_chain = (has_lb_ips

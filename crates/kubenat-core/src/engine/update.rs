@@ -177,8 +177,8 @@ fn flush_stale_udp<A: Addr>(conntrack: &mut Conntrack<A>, tables: &Tables) -> us
             else {
                 return false;
             };
-            let serving = &tables.port(id).endpoints.serving;
-            !serving.is_empty() && !serving.contains(&e.reply.src.into())
+            let endpoints = &tables.port(id).endpoints;
+            endpoints.any_serving() && !endpoints.is_serving(e.reply.src.into())
         })
         .collect();
     for &i in &stale {

@@ -2,11 +2,13 @@
 
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Protocol, ServiceName};
 
 /// `endpoints[].conditions` of an EndpointSlice, with the API's meaning of absent values
 /// already applied (absent `ready`/`serving` mean true, absent `terminating` means false).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointConditions {
     /// `ready`: the endpoint takes new connections. Ready endpoints are always preferred.
     pub ready: bool,
@@ -28,7 +30,7 @@ impl Default for EndpointConditions {
 }
 
 /// One endpoint of an EndpointSlice.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     /// `addresses`: kube-proxy uses only the first address of an endpoint (an endpoint
     /// without one is skipped; one of the other family serves the other cluster IP).
@@ -42,7 +44,7 @@ pub struct Endpoint {
 
 /// One entry of an EndpointSlice's `ports`: the resolved target port for the Service port
 /// with the same name and protocol.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointPort {
     /// `name`: equal to the [`ServicePort::name`](super::ServicePort::name) it belongs to (empty for an unnamed port).
     pub name: String,
@@ -57,7 +59,7 @@ pub struct EndpointPort {
 ///
 /// A Service's endpoints are the union of all its slices; an address listed twice for the
 /// same port counts once.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointSlice {
     /// `metadata.name`: identifies the slice among its Service's slices (for updates and
     /// [`Update::RemoveEndpointSlice`](crate::Update::RemoveEndpointSlice)).

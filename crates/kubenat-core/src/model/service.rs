@@ -4,10 +4,12 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::IpNet;
 
 /// Transport protocol of a Service port (Kubernetes `TCP`, `UDP`, `SCTP`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Protocol {
     /// `TCP` (IP protocol 6).
     Tcp,
@@ -56,7 +58,7 @@ impl fmt::Display for Protocol {
 /// `spec.type` of a Service. ExternalName Services program no rules and are not represented.
 ///
 /// Every type answers on its cluster IPs and `spec.externalIPs`; the others add to that.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ServiceType {
     /// `ClusterIP` (the default): cluster IPs and external IPs only.
     #[default]
@@ -70,7 +72,7 @@ pub enum ServiceType {
 
 /// `spec.externalTrafficPolicy` / `spec.internalTrafficPolicy`: which endpoints a
 /// connection may reach.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum TrafficPolicy {
     /// `Cluster` (the default): any usable endpoint on any node. External traffic is
     /// masqueraded so replies come back through this node.
@@ -83,7 +85,7 @@ pub enum TrafficPolicy {
 
 /// `sessionAffinity`: with `ClientIp`, a client keeps its endpoint for `timeout` after its
 /// last new connection (Kubernetes' default timeout is 10800 s).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum SessionAffinity {
     /// `None` (the default): every new connection picks an endpoint afresh.
     #[default]
@@ -104,7 +106,7 @@ impl SessionAffinity {
 
 /// `targetPort`: kube-proxy never reads it directly (the EndpointSlice port named like the
 /// Service port carries the resolved number); the import uses it to convert legacy Endpoints.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TargetPort {
     /// A port number on the pod.
     Number(u16),
@@ -113,7 +115,7 @@ pub enum TargetPort {
 }
 
 /// `namespace/name` of a Service.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ServiceName {
     /// `metadata.namespace`.
     pub namespace: String,
@@ -138,7 +140,7 @@ impl fmt::Display for ServiceName {
 }
 
 /// One entry of `spec.ports`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServicePort {
     /// `name`: matched against [`EndpointPort::name`](super::EndpointPort::name) to find the endpoints' port. Empty
     /// when the Service has a single unnamed port.
@@ -162,7 +164,7 @@ pub struct ServicePort {
 /// cluster IP's family. Endpoints come from the [`EndpointSlice`](super::EndpointSlice)s whose
 /// [`EndpointSlice::service`](super::EndpointSlice::service) is this Service's `name`. The default is an empty ClusterIP
 /// Service named `default/`, meant for struct-update syntax (`..Service::default()`).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Service {
     /// `metadata.namespace` and `metadata.name`; identifies the Service in
     /// [`Update`](crate::Update)s and links its EndpointSlices.

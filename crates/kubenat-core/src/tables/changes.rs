@@ -7,21 +7,21 @@ use super::*;
 impl ClusterTables {
     /// Removes the service ports `ids` (handed out by [`Tables::insert_ports`]) from every
     /// table that holds them.
-    pub(crate) fn remove_ports(&mut self, ids: Vec<ServicePortId>) {
+    pub(crate) fn remove_ports(&mut self, ids: &[ServicePortId]) {
         // Freed in reverse so a recompile takes the same ids back in the same order.
-        for id in ids.into_iter().rev() {
+        for &id in ids.iter().rev() {
             let Some(port) = self.ports.get(id.0 as usize).clone() else {
                 continue;
             };
             self.ports.set(id.0 as usize, None);
             self.lines.remove(id, &port);
-            for (key, _) in &port.frontends {
+            for (key, _) in port.frontends() {
                 if self
                     .frontends
-                    .get(key)
+                    .get(&key)
                     .is_some_and(|(owner, _)| *owner == id)
                 {
-                    Arc::make_mut(&mut self.frontends).remove(key);
+                    Arc::make_mut(&mut self.frontends).remove(&key);
                 }
             }
             if let Some(node_port) = port.node_port {
@@ -68,7 +68,7 @@ impl ClusterTables {
 
     /// Adds a Service's compiled ports to every table (the full tables and the packet path's
     /// lines, kept in step); returns their ids.
-    pub(crate) fn insert_ports(&mut self, ports: Vec<CompiledServicePort>) -> Vec<ServicePortId> {
+    pub(crate) fn insert_ports(&mut self, ports: Vec<CompiledServicePort>) -> Box<[ServicePortId]> {
         let mut ids = Vec::with_capacity(ports.len());
         for port in ports {
             let slot = match self.free_ports.pop() {
@@ -77,7 +77,7 @@ impl ClusterTables {
             };
             let id = ServicePortId(slot);
             let mut owns_cluster_ip = false;
-            for &(key, frontend) in &port.frontends {
+            for (key, frontend) in port.frontends() {
                 // First definition wins on a clash, as an API server would refuse the second.
                 if !self.frontends.contains_key(&key)
                     && let hashbrown::hash_map::Entry::Vacant(vacant) =
@@ -102,6 +102,6 @@ impl ClusterTables {
             self.ports.set(slot as usize, Some(Arc::new(port)));
             ids.push(id);
         }
-        ids
+        ids.into_boxed_slice()
     }
 }
