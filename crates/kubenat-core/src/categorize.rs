@@ -7,6 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+pub use crate::endpoint_list::{EndpointList, Endpoints};
 use crate::model::{EndpointSlice, Protocol, ServiceName};
 
 /// The usable endpoints of one service port in one address family, for every node at
@@ -14,7 +15,7 @@ use crate::model::{EndpointSlice, Protocol, ServiceName};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CategorizedEndpoints {
     /// For traffic policy Cluster: usable endpoints on every node.
-    pub cluster: Box<[SocketAddr]>,
+    pub cluster: EndpointList,
     /// For traffic policy Local: each node's usable endpoints, sorted by node name; nodes
     /// without one are left out.
     pub local: Box<[LocalEndpoints]>,
@@ -30,22 +31,22 @@ pub struct LocalEndpoints {
     /// The node's name (`nodeName` in the EndpointSlice).
     pub node: Arc<str>,
     /// Its usable endpoints, sorted.
-    pub endpoints: Box<[SocketAddr]>,
+    pub endpoints: EndpointList,
 }
 
 impl CategorizedEndpoints {
     /// The usable endpoints on node `node`, for traffic policy Local (empty when it has
     /// none).
-    pub fn local_on(&self, node: &str) -> &[SocketAddr] {
+    pub fn local_on(&self, node: &str) -> Endpoints<'_> {
         self.local
             .binary_search_by(|group| (*group.node).cmp(node))
-            .map_or(&[], |i| &self.local[i].endpoints)
+            .map_or_else(|_| Endpoints::default(), |i| self.local[i].endpoints.view())
     }
 
     /// Every serving endpoint's address, terminating or not, sorted: UDP connections to any
     /// other address are stale (kube-proxy's conntrack cleanup).
     pub fn serving(&self) -> Vec<IpAddr> {
-        let mut serving: Vec<IpAddr> = self.cluster.iter().map(SocketAddr::ip).collect();
+        let mut serving: Vec<IpAddr> = self.cluster.iter().map(|e| e.ip()).collect();
         serving.extend_from_slice(&self.serving_beyond_cluster);
         serving.sort_unstable();
         serving.dedup();
@@ -67,8 +68,12 @@ impl CategorizedEndpoints {
 }
 
 /// Whether `endpoints`, sorted by address (so by IP first), hold one on `ip`.
-fn holds_ip(endpoints: &[SocketAddr], ip: IpAddr) -> bool {
-    endpoints.binary_search_by(|e| e.ip().cmp(&ip)).is_ok()
+fn holds_ip(endpoints: &EndpointList, ip: IpAddr) -> bool {
+    match (endpoints.view(), ip) {
+        (Endpoints::V4(list), IpAddr::V4(ip)) => list.binary_search_by(|e| e.ip().cmp(&ip)).is_ok(),
+        (Endpoints::V6(list), IpAddr::V6(ip)) => list.binary_search_by(|e| e.ip().cmp(&ip)).is_ok(),
+        _ => false,
+    }
 }
 
 struct Candidate {
@@ -133,20 +138,21 @@ pub fn categorize(
     candidates.sort_by_key(|c| c.address);
     candidates.dedup_by_key(|c| c.address);
     // Ready endpoints of the class, else its serving-and-terminating ones.
-    let usable = |class: &[&Candidate]| -> Box<[SocketAddr]> {
-        let ready: Box<[SocketAddr]> = class
+    let usable = |class: &[&Candidate]| -> EndpointList {
+        let ready: Vec<SocketAddr> = class
             .iter()
             .filter(|c| c.ready)
             .map(|c| c.address)
             .collect();
         if ready.is_empty() {
-            class
-                .iter()
-                .filter(|c| c.serving_terminating)
-                .map(|c| c.address)
-                .collect()
+            EndpointList::new(
+                class
+                    .iter()
+                    .filter(|c| c.serving_terminating)
+                    .map(|c| c.address),
+            )
         } else {
-            ready
+            EndpointList::new(ready)
         }
     };
     let all: Vec<&Candidate> = candidates.iter().collect();
@@ -253,8 +259,8 @@ mod tests {
                 "10.0.0.0".parse().unwrap(),
                 Some(&mut |name| Arc::from(name)),
             );
-            assert_eq!(*got.cluster, addrs(&cluster));
-            assert_eq!(got.local_on("a"), addrs(&local));
+            assert_eq!(got.cluster.view().to_vec(), addrs(&cluster));
+            assert_eq!(got.local_on("a").to_vec(), addrs(&local));
             // Serving endpoints are a superset of the usable ones.
             let serving = got.serving();
             assert!(got.cluster.iter().all(|e| serving.contains(&e.ip())));
@@ -283,7 +289,7 @@ mod tests {
             Some(&mut |name| Arc::from(name)),
         );
         assert_eq!(
-            *got.cluster,
+            got.cluster.view().to_vec(),
             addrs(&["10.0.0.1:80", "10.0.0.1:81", "10.0.0.3:80"])
         );
         let ips: Vec<IpAddr> = ["10.0.0.1", "10.0.0.3"]
@@ -309,7 +315,7 @@ mod tests {
             "10.0.0.0".parse().unwrap(),
             Some(&mut |name| Arc::from(name)),
         );
-        assert_eq!(*got.cluster, addrs(&["10.0.0.1:80"]));
+        assert_eq!(got.cluster.view().to_vec(), addrs(&["10.0.0.1:80"]));
     }
 
     #[test]
@@ -332,9 +338,12 @@ mod tests {
             Some(&mut |name| Arc::from(name)),
         );
         // 10.0.0.2 is not ready as the first slice says; 10.0.0.1 is local and ready.
-        assert_eq!(*got.cluster, addrs(&["10.0.0.1:80", "10.0.0.3:80"]));
-        assert_eq!(got.local_on("a"), addrs(&["10.0.0.1:80"]));
-        assert_eq!(got.local_on("b"), addrs(&["10.0.0.3:80"]));
-        assert_eq!(got.local_on("c"), addrs(&[]));
+        assert_eq!(
+            got.cluster.view().to_vec(),
+            addrs(&["10.0.0.1:80", "10.0.0.3:80"])
+        );
+        assert_eq!(got.local_on("a").to_vec(), addrs(&["10.0.0.1:80"]));
+        assert_eq!(got.local_on("b").to_vec(), addrs(&["10.0.0.3:80"]));
+        assert_eq!(got.local_on("c").to_vec(), addrs(&[]));
     }
 }

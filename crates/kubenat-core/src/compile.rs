@@ -11,7 +11,9 @@ use crate::model::{
     ClusterState, EndpointSelection, EndpointSlice, IpNet, Service, ServiceType, SessionAffinity,
     TrafficPolicy,
 };
-use crate::tables::{CompiledServicePort, Frontend, FrontendKey, ServicePortName, Tables};
+use crate::tables::{
+    CompiledServicePort, Frontend, FrontendKey, MaglevTables, ServicePortName, Tables,
+};
 
 /// What compiling depends on besides the objects: the cluster-wide part of the proxy
 /// settings (every node shares the compiled tables, so nothing here is per node).
@@ -83,18 +85,25 @@ pub(crate) fn compile_service(
                 cluster_ip,
                 uses_local.then_some(&mut *intern),
             );
-            let (maglev_cluster, maglev_local) = match settings.selection {
-                EndpointSelection::Maglev { table_size } => (
-                    maglev::build_table(&endpoints.cluster, table_size, settings.seed),
-                    endpoints
-                        .local
-                        .iter()
-                        .map(|group| {
-                            maglev::build_table(&group.endpoints, table_size, settings.seed)
-                        })
-                        .collect(),
-                ),
-                EndpointSelection::RoundRobin => (Box::default(), Box::default()),
+            let maglev = match settings.selection {
+                EndpointSelection::Maglev { table_size } if !endpoints.cluster.is_empty() => {
+                    Some(Box::new(MaglevTables {
+                        cluster: maglev::build_table(
+                            endpoints.cluster.view(),
+                            table_size,
+                            settings.seed,
+                        ),
+                        local: endpoints
+                            .local
+                            .iter()
+                            .map(|group| {
+                                let local = group.endpoints.view();
+                                maglev::build_table(local, table_size, settings.seed)
+                            })
+                            .collect(),
+                    }))
+                }
+                EndpointSelection::Maglev { .. } | EndpointSelection::RoundRobin => None,
             };
             let key = |address: IpAddr| FrontendKey {
                 address,
@@ -140,8 +149,7 @@ pub(crate) fn compile_service(
                 },
                 source_ranges: source_ranges.clone(),
                 endpoints,
-                maglev_cluster,
-                maglev_local,
+                maglev,
             });
         }
     }

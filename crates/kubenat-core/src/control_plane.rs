@@ -77,8 +77,7 @@ impl std::fmt::Debug for ControlPlane {
 }
 
 impl Known {
-    /// Compiles `objects` in place of the ports compiled before, and keeps them; returns
-    /// the change.
+    /// Compiles `objects` in place of the ports compiled before; returns the change.
     fn recompile(
         &mut self,
         objects: &Objects,
@@ -109,7 +108,6 @@ impl Known {
                 }
             }
         }
-        self.store(objects);
         ids.sort_unstable();
         ids.dedup();
         Changed::Ports {
@@ -178,9 +176,10 @@ impl ControlPlane {
                 }
             }
             objects.service = Some(service);
-            let mut entry = Known::default();
-            entry.recompile(&objects, &mut tables, settings, &mut self.nodes);
-            known.insert_new(entry);
+            let slot = known.insert_new(&mut objects);
+            known
+                .get_mut(slot)
+                .recompile(&objects, &mut tables, settings, &mut self.nodes);
         }
         for slice in slices {
             keep_orphan(&mut known, &mut orphans, slice);
@@ -271,9 +270,7 @@ impl ControlPlane {
             Some(slot) => slot,
             // Removing what is not there changes nothing.
             None if objects.name().is_none() => return Some(name),
-            None => self
-                .services
-                .insert_new(Known::new(&objects, Box::default())),
+            None => self.services.insert_new(&mut objects),
         };
         let settings = compile_settings(&self.proxy);
         // Copies the snapshot only while an engine still reads it.
@@ -283,6 +280,7 @@ impl ControlPlane {
                 .get_mut(slot)
                 .recompile(&objects, tables, settings, &mut self.nodes);
         tables.next_generation(change);
+        self.services.store(slot, &mut objects);
         self.services.remove_if_empty(slot, &name);
         Some(name)
     }
@@ -304,9 +302,9 @@ fn keep_orphan(known: &mut KnownServices, orphans: &mut Objects, slice: Endpoint
     orphans.replace_slice(slice);
 }
 
-fn keep_orphan_objects(known: &mut KnownServices, orphans: Objects) {
+fn keep_orphan_objects(known: &mut KnownServices, mut orphans: Objects) {
     if orphans.name().is_some() {
-        known.insert_new(Known::new(&orphans, Box::default()));
+        known.insert_new(&mut orphans);
     }
 }
 

@@ -35,6 +35,22 @@ impl Objects {
         }
     }
 
+    /// Takes the Service name out of every object, leaving empty strings (no allocation);
+    /// [`Objects::swap_names`] puts them back.
+    fn take_names(&mut self) -> Vec<ServiceName> {
+        let mut names = vec![empty_name(); usize::from(self.service.is_some()) + self.slices.len()];
+        self.swap_names(&mut names);
+        names
+    }
+
+    fn swap_names(&mut self, names: &mut [ServiceName]) {
+        let own = self.service.iter_mut().map(|service| &mut service.name);
+        let of_slices = self.slices.iter_mut().map(|slice| &mut slice.service);
+        for (name, other) in own.chain(of_slices).zip(names) {
+            std::mem::swap(name, other);
+        }
+    }
+
     /// Puts `slice` in place of the one of the same name, or adds it.
     pub(crate) fn replace_slice(&mut self, slice: EndpointSlice) {
         match self.slices.iter_mut().find(|s| s.name == slice.name) {
@@ -65,34 +81,23 @@ pub(crate) struct Known {
 }
 
 impl Known {
-    /// Keeps `objects` (which hold something, so they have a name).
-    pub(crate) fn new(objects: &Objects, ports: Box<[ServicePortId]>) -> Known {
-        let mut known = Known {
-            block: Box::default(),
-            ports,
-        };
-        known.store(objects);
-        known
-    }
-
-    /// Replaces the objects kept with `objects` (none left when they hold nothing).
-    pub(crate) fn store(&mut self, objects: &Objects) {
-        self.block = match objects.name() {
-            Some(name) => postcard::to_allocvec(&Encoding { name, objects })
-                .expect("the model's types all encode")
-                .into_boxed_slice(),
-            None => Box::default(),
-        };
-    }
-
     /// The objects kept, decoded.
     pub(crate) fn objects(&self) -> Objects {
         if self.block.is_empty() {
             return Objects::default();
         }
-        let (_, rest) = postcard::take_from_bytes::<EncodedName>(&self.block)
+        let ((namespace, name), rest) = postcard::take_from_bytes::<EncodedName>(&self.block)
             .expect("a block starts with the name it was encoded with");
-        postcard::from_bytes(rest).expect("a block holds the objects it was encoded with")
+        let mut objects: Objects =
+            postcard::from_bytes(rest).expect("a block holds the objects it was encoded with");
+        let name = ServiceName::new(namespace, name);
+        if let Some(service) = &mut objects.service {
+            service.name = name.clone();
+        }
+        for slice in &mut objects.slices {
+            slice.service = name.clone();
+        }
+        objects
     }
 
     /// The name everything here is known under; `None` once nothing is left.
@@ -111,6 +116,13 @@ fn hash_name(hasher: &RandomState, name: EncodedName<'_>) -> u64 {
     hasher.hash_one(name)
 }
 
+fn empty_name() -> ServiceName {
+    ServiceName {
+        namespace: String::new(),
+        name: String::new(),
+    }
+}
+
 fn borrow(name: &ServiceName) -> EncodedName<'_> {
     (&name.namespace, &name.name)
 }
@@ -119,6 +131,8 @@ fn borrow(name: &ServiceName) -> EncodedName<'_> {
 #[derive(Clone, Debug)]
 pub(crate) struct KnownServices {
     slots: Vec<Known>,
+    /// Where objects are encoded before being copied into a block of their exact size.
+    scratch: Vec<u8>,
     /// Slots emptied by [`KnownServices::remove_if_empty`], reused first.
     free: Vec<u32>,
     /// Slot numbers, hashed by the name their entry holds.
@@ -130,6 +144,7 @@ impl KnownServices {
     pub(crate) fn with_capacity(capacity: usize) -> KnownServices {
         KnownServices {
             slots: Vec::with_capacity(capacity),
+            scratch: Vec::new(),
             free: Vec::new(),
             index: HashTable::with_capacity(capacity),
             hasher: fixed_state(),
@@ -147,8 +162,34 @@ impl KnownServices {
             .copied()
     }
 
-    /// Adds an entry whose name no other entry holds; returns its slot.
-    pub(crate) fn insert_new(&mut self, known: Known) -> u32 {
+    /// Keeps `objects` in `slot`'s entry (none left when they hold nothing).
+    pub(crate) fn store(&mut self, slot: u32, objects: &mut Objects) {
+        let block = self.encode(objects);
+        self.slots[slot as usize].block = block;
+    }
+
+    fn encode(&mut self, objects: &mut Objects) -> Box<[u8]> {
+        // The block starts with the name, so the objects (which all carry it) are encoded
+        // without it: each leaves two empty strings instead.
+        let mut names = objects.take_names();
+        let Some(name) = names.first() else {
+            return Box::default();
+        };
+        self.scratch.clear();
+        let scratch = std::mem::take(&mut self.scratch);
+        self.scratch = postcard::to_extend(&Encoding { name, objects }, scratch)
+            .expect("the model's types all encode");
+        objects.swap_names(&mut names);
+        Box::from(&self.scratch[..])
+    }
+
+    /// Adds an entry for `objects`, which hold something and whose name no other entry
+    /// holds; returns its slot. It has no ports yet.
+    pub(crate) fn insert_new(&mut self, objects: &mut Objects) -> u32 {
+        let known = Known {
+            block: self.encode(objects),
+            ports: Box::default(),
+        };
         let name = known
             .name()
             .expect("a new entry holds a Service or a slice");
@@ -243,13 +284,15 @@ mod tests {
     fn objects_round_trip_and_names_hash_alike() {
         let name = ServiceName::new("default", "web");
         let kept = objects(&name);
-        let known = Known::new(&kept, Box::default());
+        let mut services = KnownServices::with_capacity(1);
+        let slot = services.insert_new(&mut kept.clone());
+        let known = services.get(slot);
         assert_eq!(known.objects(), kept);
         assert_eq!(known.name(), Some(("default", "web")));
         let hasher = fixed_state();
         assert_eq!(hash_name(&hasher, borrow(&name)), hasher.hash_one(&name));
         // A block holds about a fifth of what the values do (see the module's comment).
-        assert!(known.block.len() < 120, "{} bytes", known.block.len());
+        assert!(known.block.len() < 100, "{} bytes", known.block.len());
     }
 
     #[test]
@@ -259,7 +302,7 @@ mod tests {
             .map(|i| ServiceName::new("ns", format!("svc-{i}")))
             .collect();
         for name in &names {
-            known.insert_new(Known::new(&objects(name), Box::default()));
+            known.insert_new(&mut objects(name));
         }
         let slot = known.find(&names[42]).expect("stored");
         assert_eq!(known.get(slot).objects(), objects(&names[42]));
@@ -273,10 +316,10 @@ mod tests {
                 .cloned()),
             Some(Some(names[4].clone()))
         );
-        known.get_mut(slot).store(&Objects::default());
+        known.store(slot, &mut Objects::default());
         known.remove_if_empty(slot, &names[42]);
         assert_eq!(known.find(&names[42]), None);
-        let reused = known.insert_new(Known::new(&objects(&names[42]), Box::default()));
+        let reused = known.insert_new(&mut objects(&names[42]));
         assert_eq!(reused, slot);
     }
 }

@@ -67,6 +67,7 @@ mod compile;
 pub mod conntrack;
 mod control_plane;
 mod counters;
+mod endpoint_list;
 mod engine;
 mod expiring;
 mod flow_index;

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 
 use ahash::RandomState;
 
+use crate::categorize::Endpoints;
+
 /// The smallest prime at or above `n` (at least 2): Maglev's table size must be prime so
 /// every endpoint's skip is coprime with it and its permutation visits every slot.
 pub fn table_size(n: u32) -> u32 {
@@ -19,7 +21,7 @@ pub fn table_size(n: u32) -> u32 {
 
 /// Builds a Maglev table of [`table_size`]`(size)` slots over `endpoints`; each slot holds
 /// an index into `endpoints`. Empty when there is no endpoint.
-pub fn build_table(endpoints: &[SocketAddr], size: u32, seed: u64) -> Box<[u32]> {
+pub fn build_table(endpoints: Endpoints<'_>, size: u32, seed: u64) -> Box<[u32]> {
     if endpoints.is_empty() {
         return Box::default();
     }
@@ -29,7 +31,7 @@ pub fn build_table(endpoints: &[SocketAddr], size: u32, seed: u64) -> Box<[u32]>
     let skip_hash = RandomState::with_seeds(seed, 0x736b_6970, 0x6576_3032, 2);
     let mut permutation: Vec<(u64, u64)> = endpoints
         .iter()
-        .map(|e| {
+        .map(|e: SocketAddr| {
             let offset = offset_hash.hash_one(e) % m;
             let skip = skip_hash.hash_one(e) % (m - 1) + 1;
             (offset, skip)
@@ -61,16 +63,18 @@ pub fn build_table(endpoints: &[SocketAddr], size: u32, seed: u64) -> Box<[u32]>
 mod tests {
     use super::*;
 
-    fn endpoints(n: usize) -> Vec<SocketAddr> {
-        (0..n)
-            .map(|i| SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250) as u8], 80)))
-            .collect()
+    use crate::categorize::EndpointList;
+
+    fn endpoints(n: usize) -> EndpointList {
+        EndpointList::new(
+            (0..n).map(|i| SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250) as u8], 80))),
+        )
     }
 
     #[test]
     fn every_endpoint_gets_a_near_equal_share() {
         let eps = endpoints(7);
-        let table = build_table(&eps, 65_537, 1);
+        let table = build_table(eps.view(), 65_537, 1);
         let mut counts = [0usize; 7];
         for &slot in table.iter() {
             counts[slot as usize] += 1;
@@ -84,8 +88,8 @@ mod tests {
     #[test]
     fn removing_one_endpoint_moves_few_other_slots() {
         let eps = endpoints(10);
-        let before = build_table(&eps, 65_537, 1);
-        let after = build_table(&eps[..9], 65_537, 1);
+        let before = build_table(eps.view(), 65_537, 1);
+        let after = build_table(endpoints(9).view(), 65_537, 1);
         let moved_elsewhere = before
             .iter()
             .zip(after.iter())
@@ -102,11 +106,11 @@ mod tests {
         assert_eq!(table_size(65_536), 65_537);
         assert_eq!(table_size(65_537), 65_537);
         // A composite size would let a permutation cycle over full slots forever.
-        assert_eq!(build_table(&endpoints(3), 4, 1).len(), 5);
+        assert_eq!(build_table(endpoints(3).view(), 4, 1).len(), 5);
     }
 
     #[test]
     fn no_endpoints_gives_an_empty_table() {
-        assert!(build_table(&[], 65_537, 1).is_empty());
+        assert!(build_table(Endpoints::default(), 65_537, 1).is_empty());
     }
 }

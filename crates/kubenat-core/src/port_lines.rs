@@ -13,6 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+use crate::categorize::Endpoints;
 use crate::chunks::Chunks;
 use crate::flow_index::{FlowIndex, prefetch};
 use crate::model::Protocol;
@@ -76,14 +77,14 @@ impl PortLine {
         if port.affinity_timeout.is_some() {
             line.flags |= AFFINITY;
         }
-        if !port.maglev_cluster.is_empty() || !port.maglev_local.is_empty() {
+        if port.maglev.is_some() {
             line.flags |= MAGLEV;
         }
-        if cluster.len() <= INLINE && cluster.iter().all(SocketAddr::is_ipv4) {
+        if let Endpoints::V4(cluster) = cluster.view()
+            && cluster.len() <= INLINE
+        {
             for (slot, endpoint) in line.endpoints.iter_mut().zip(cluster) {
-                if let IpAddr::V4(ip) = endpoint.ip() {
-                    *slot = (ip, endpoint.port());
-                }
+                *slot = (*endpoint.ip(), endpoint.port());
             }
             line.flags |= ENDPOINTS_INLINE;
         }

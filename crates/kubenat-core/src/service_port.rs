@@ -3,10 +3,10 @@
 //! are in [`tables`](crate::tables).
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::categorize::CategorizedEndpoints;
+use crate::categorize::{CategorizedEndpoints, Endpoints};
 use crate::model::{IpNet, Protocol, ServiceName};
 
 /// Index of a compiled service port (one per Service port and address family).
@@ -111,12 +111,19 @@ pub struct CompiledServicePort {
     pub source_ranges: Box<[IpNet]>,
     /// The usable endpoints, split by traffic policy class.
     pub endpoints: CategorizedEndpoints,
-    /// Maglev lookup table over `endpoints.cluster`: each slot is an index into it
-    /// (empty for round robin or without endpoints).
-    pub maglev_cluster: Box<[u32]>,
-    /// Maglev lookup tables over each node's local endpoints, in the order of
-    /// `endpoints.local`, like `maglev_cluster`.
-    pub maglev_local: Box<[Box<[u32]>]>,
+    /// The Maglev lookup tables, under endpoint selection Maglev when the port has
+    /// endpoints (boxed: most ports use round robin and need none).
+    pub maglev: Option<Box<MaglevTables>>,
+}
+
+/// A service port's Maglev lookup tables: each slot is an index into the endpoints it was
+/// built over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaglevTables {
+    /// Over `endpoints.cluster`.
+    pub cluster: Box<[u32]>,
+    /// Over each node's local endpoints, in the order of `endpoints.local`.
+    pub local: Box<[Box<[u32]>]>,
 }
 
 /// The traffic class a new connection draws its endpoint from.
@@ -154,22 +161,25 @@ impl CompiledServicePort {
 
     /// The endpoints (address and target port) a new connection of `class` on node `node`
     /// picks from.
-    pub fn endpoints_of(&self, class: EndpointClass, node: &str) -> &[SocketAddr] {
+    pub fn endpoints_of(&self, class: EndpointClass, node: &str) -> Endpoints<'_> {
         match class {
-            EndpointClass::Cluster => &self.endpoints.cluster,
+            EndpointClass::Cluster => self.endpoints.cluster.view(),
             EndpointClass::Local => self.endpoints.local_on(node),
         }
     }
 
     pub(crate) fn maglev_of(&self, class: EndpointClass, node: &str) -> &[u32] {
+        let Some(maglev) = &self.maglev else {
+            return &[];
+        };
         match class {
-            EndpointClass::Cluster => &self.maglev_cluster,
+            EndpointClass::Cluster => &maglev.cluster,
             EndpointClass::Local => self
                 .endpoints
                 .local
                 .binary_search_by(|group| (*group.node).cmp(node))
                 .ok()
-                .and_then(|i| self.maglev_local.get(i))
+                .and_then(|i| maglev.local.get(i))
                 .map_or(&[], |table| table),
         }
     }

@@ -38,8 +38,8 @@ pub struct ServicePortJson {
     pub local_endpoints: Vec<String>,
 }
 
-fn strings<T: ToString>(items: &[T]) -> Vec<String> {
-    items.iter().map(|i| i.to_string()).collect()
+fn strings<T: ToString>(items: impl IntoIterator<Item = T>) -> Vec<String> {
+    items.into_iter().map(|i| i.to_string()).collect()
 }
 
 /// Service ports sorted by name, then family, for stable output.
@@ -82,9 +82,9 @@ pub fn json(tables: &Tables, node: &str) -> RulesJson {
                 external_traffic_policy_local: p.external_policy_local,
                 internal_traffic_policy_local: p.internal_policy_local,
                 session_affinity_timeout_seconds: p.affinity_timeout.map(|t| t.as_secs()),
-                load_balancer_source_ranges: strings(&p.allowed_sources(&settings.node_ips)),
-                cluster_endpoints: strings(&p.endpoints.cluster),
-                local_endpoints: strings(p.endpoints.local_on(&settings.node_name)),
+                load_balancer_source_ranges: strings(p.allowed_sources(&settings.node_ips)),
+                cluster_endpoints: strings(p.endpoints.cluster.iter()),
+                local_endpoints: strings(p.endpoints.local_on(&settings.node_name).iter()),
             })
             .collect(),
     }

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+use kubenat_core::categorize::Endpoints;
 use kubenat_core::tables::{CompiledServicePort, Frontend, NodeSettings, ServicePortId, Tables};
 use kubenat_core::{IpNet, ProxyMode};
 
@@ -579,21 +580,21 @@ impl<'a> Renderer<'a> {
             None
         };
 
-        let policy_chain = |out: &mut String, name: &str, endpoints: &[SocketAddr]| {
+        let policy_chain = |out: &mut String, name: &str, endpoints: Endpoints<'_>| {
             let mut rules = Vec::new();
             if plan.internal_chain.as_deref() == Some(name) {
                 rules.extend(masquerade_rule.clone());
             }
             if port.affinity_timeout.is_some() {
-                for ep in endpoints {
-                    let base = &plan.endpoint_bases[ep];
+                for ep in endpoints.iter() {
+                    let base = &plan.endpoint_bases[&ep];
                     rules.push(format!("{ip} saddr @affinity-{base} goto endpoint-{base}"));
                 }
             }
             let arms: Vec<String> = endpoints
                 .iter()
                 .enumerate()
-                .map(|(i, ep)| format!("{i} : goto endpoint-{}", plan.endpoint_bases[ep]))
+                .map(|(i, ep)| format!("{i} : goto endpoint-{}", plan.endpoint_bases[&ep]))
                 .collect();
             rules.push(format!(
                 "numgen random mod {} vmap {{ {} }}",
@@ -603,7 +604,7 @@ impl<'a> Renderer<'a> {
             chain(out, name, None, &rules);
         };
         if let Some(name) = &plan.cluster_chain {
-            policy_chain(out, name, &port.endpoints.cluster);
+            policy_chain(out, name, port.endpoints.cluster.view());
         }
         if let Some(name) = &plan.local_chain {
             policy_chain(out, name, port.endpoints.local_on(&self.settings.node_name));
@@ -681,16 +682,16 @@ fn plan<'a>(port: &'a CompiledServicePort, name: &str, settings: &NodeSettings) 
         && (port.internal_policy_local || (port.external_policy_local && externally_accessible));
     // kube-proxy's allReachableEndpoints: endpoint chains only for the classes in use.
     let reachable = uses_cluster
-        .then_some(&port.endpoints.cluster[..])
+        .then_some(port.endpoints.cluster.view())
         .into_iter()
         .chain(uses_local.then_some(local))
-        .flatten();
+        .flat_map(Endpoints::iter);
     let endpoint_bases = reachable
         .map(|ep| {
             // IPv6 colons are not allowed in chain names; kube-proxy writes them as dots.
             let ip = ep.ip().to_string().replace(':', ".");
             (
-                *ep,
+                ep,
                 hash_and_truncate(&format!("{name}__{ip}/{}", ep.port())),
             )
         })

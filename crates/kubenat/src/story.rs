@@ -137,8 +137,8 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("literal socket address")
 }
 
-fn strings<T: ToString>(items: &[T]) -> Vec<String> {
-    items.iter().map(ToString::to_string).collect()
+fn strings<T: ToString>(items: impl IntoIterator<Item = T>) -> Vec<String> {
+    items.into_iter().map(|item| item.to_string()).collect()
 }
 
 /// Traces every flow of the notes.
@@ -154,7 +154,7 @@ pub fn tell() -> Story {
             protocol: key.protocol.as_str(),
             address: Some(key.address.to_string()),
             port: key.port,
-            endpoints: strings(&tables.port(id).endpoints.cluster),
+            endpoints: strings(tables.port(id).endpoints.cluster.iter()),
         })
         .collect();
     services.extend(
@@ -167,7 +167,7 @@ pub fn tell() -> Story {
                 protocol: protocol.as_str(),
                 address: None,
                 port: node_port,
-                endpoints: strings(&tables.port(id).endpoints.cluster),
+                endpoints: strings(tables.port(id).endpoints.cluster.iter()),
             }),
     );
     let flows = FLOWS

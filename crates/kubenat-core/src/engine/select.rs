@@ -30,7 +30,7 @@ impl Core {
         };
         if line.affinity()
             && let Some(remembered) = family.affinity.get(&(tuple.src, plan.port), self.now)
-            && endpoints().contains(&remembered)
+            && endpoints().contains(remembered)
         {
             return (remembered, Selection::Affinity, candidates);
         }
@@ -70,7 +70,8 @@ impl Core {
             EndpointClass::Cluster => line.cluster_endpoint(index),
             EndpointClass::Local => None,
         }
-        .unwrap_or_else(|| endpoints()[index]);
+        .or_else(|| endpoints().get(index))
+        .expect("the index is below the endpoint count");
         (endpoint, selection, candidates)
     }
 }

@@ -15,7 +15,8 @@ impl ClusterTables {
             };
             self.ports.set(id.0 as usize, None);
             self.lines.remove(id, &port);
-            for (key, _) in port.frontends() {
+            // The cluster IP (first) is in the lines' index, removed above.
+            for (key, _) in port.frontends().skip(1) {
                 if self
                     .frontends
                     .get(&key)
@@ -30,14 +31,7 @@ impl ClusterTables {
                     Arc::make_mut(&mut self.node_ports).remove(&key);
                 }
             }
-            // Cluster IPs are reference-counted by the ports that use them.
-            let cluster_ips = Arc::make_mut(&mut self.cluster_ips);
-            if let Some(n) = cluster_ips.get_mut(&port.cluster_ip) {
-                *n -= 1;
-                if *n == 0 {
-                    cluster_ips.remove(&port.cluster_ip);
-                }
-            }
+            Arc::make_mut(&mut self.cluster_ips).remove(port.cluster_ip);
             self.ports_per_family[usize::from(port.ipv6)] -= 1;
             self.free_ports.push(id.0);
         }
@@ -78,13 +72,16 @@ impl ClusterTables {
             let id = ServicePortId(slot);
             let mut owns_cluster_ip = false;
             for (key, frontend) in port.frontends() {
-                // First definition wins on a clash, as an API server would refuse the second.
-                if !self.frontends.contains_key(&key)
-                    && let hashbrown::hash_map::Entry::Vacant(vacant) =
-                        Arc::make_mut(&mut self.frontends).entry(key)
-                {
-                    vacant.insert((id, frontend));
-                    owns_cluster_ip |= frontend == Frontend::ClusterIp;
+                // First definition wins on a clash, as an API server would refuse the
+                // second (its own cluster IP, claimed first, included).
+                let claimed = owns_cluster_ip && key.address == port.cluster_ip;
+                if claimed || self.frontend(key.address, key.protocol, key.port).is_some() {
+                    continue;
+                }
+                if frontend == Frontend::ClusterIp {
+                    owns_cluster_ip = true;
+                } else {
+                    Arc::make_mut(&mut self.frontends).insert(key, (id, frontend));
                 }
             }
             // The packet path's index mirrors the cluster-IP frontends this port owns.
@@ -95,9 +92,7 @@ impl ClusterTables {
                     Arc::make_mut(&mut self.node_ports).insert(key, id);
                 }
             }
-            *Arc::make_mut(&mut self.cluster_ips)
-                .entry(port.cluster_ip)
-                .or_insert(0) += 1;
+            Arc::make_mut(&mut self.cluster_ips).add(port.cluster_ip);
             self.ports_per_family[usize::from(port.ipv6)] += 1;
             self.ports.set(slot as usize, Some(Arc::new(port)));
             ids.push(id);

@@ -6,22 +6,26 @@
 //! state (round-robin cursors) is a plain array.
 
 mod changes;
+mod cluster_ips;
 mod settings;
 #[cfg(test)]
 mod tests;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use ahash::RandomState;
 use hashbrown::HashMap;
 
+use crate::categorize::Endpoints;
 use crate::chunks::Chunks;
 use crate::model::{IpNet, Protocol};
 use crate::port_lines::PortLines;
 pub use crate::service_port::{
-    CompiledServicePort, EndpointClass, Frontend, FrontendKey, ServicePortId, ServicePortName,
+    CompiledServicePort, EndpointClass, Frontend, FrontendKey, MaglevTables, ServicePortId,
+    ServicePortName,
 };
+use cluster_ips::ClusterIps;
 pub use settings::NodeSettings;
 
 /// Fixed hasher seeds: the same state compiles to the same tables on every run.
@@ -71,11 +75,12 @@ const RECENT_CHANGES: usize = 16;
 pub struct ClusterTables {
     ports: Chunks<Option<Arc<CompiledServicePort>>>,
     free_ports: Vec<u32>,
+    /// External and load-balancer IP frontends; the cluster-IP ones are in `lines`' index.
     frontends: Arc<FixedMap<FrontendKey, (ServicePortId, Frontend)>>,
     /// (protocol, node port, is IPv6) → service port.
     node_ports: Arc<FixedMap<(Protocol, u16, bool), ServicePortId>>,
     /// Cluster IPs with how many service ports use them, for the wrong-port check.
-    cluster_ips: Arc<FixedMap<IpAddr, u32>>,
+    cluster_ips: Arc<ClusterIps>,
     /// Compiled service ports per family: [IPv4, IPv6].
     ports_per_family: [usize; 2],
     /// The packet path's compact copy: a line per port, cluster IPs indexed.
@@ -96,9 +101,9 @@ impl ClusterTables {
         ClusterTables {
             ports: Chunks::new(PORT_LEAF_BITS, None),
             free_ports: Vec::new(),
-            frontends: Arc::new(FixedMap::with_capacity_and_hasher(ports, fixed_state())),
+            frontends: Arc::new(FixedMap::with_hasher(fixed_state())),
             node_ports: Arc::new(FixedMap::with_hasher(fixed_state())),
-            cluster_ips: Arc::new(FixedMap::with_capacity_and_hasher(ports, fixed_state())),
+            cluster_ips: Arc::new(ClusterIps::with_capacity(ports)),
             ports_per_family: [0; 2],
             lines: PortLines::with_capacity(ports),
             generation: 0,
@@ -147,6 +152,9 @@ impl ClusterTables {
         protocol: Protocol,
         port: u16,
     ) -> Option<(ServicePortId, Frontend)> {
+        if let Some((id, _)) = self.lines.lookup(address, protocol, port) {
+            return Some((id, Frontend::ClusterIp));
+        }
         self.frontends
             .get(&FrontendKey {
                 address,
@@ -165,7 +173,7 @@ impl ClusterTables {
 
     /// Whether `address` is the cluster IP of some compiled service port (on any port).
     pub fn is_cluster_ip(&self, address: IpAddr) -> bool {
-        self.cluster_ips.contains_key(&address)
+        self.cluster_ips.contains(address)
     }
 
     /// A compiled service port. Panics on an id not handed out by these tables.
@@ -202,6 +210,11 @@ impl ClusterTables {
             .iter()
             .map(|(k, &(id, f))| (*k, id, f))
             .collect();
+        v.extend(self.ports().filter_map(|(id, port)| {
+            let (key, frontend) = port.frontends().next()?;
+            let owner = self.lines.lookup(key.address, key.protocol, key.port)?.0;
+            (owner == id).then_some((key, id, frontend))
+        }));
         v.sort();
         v
     }
@@ -317,12 +330,12 @@ impl Tables {
     }
 
     /// The usable endpoints of service port `id` on this node, for traffic policy Local.
-    pub fn local_endpoints(&self, id: ServicePortId) -> &[SocketAddr] {
+    pub fn local_endpoints(&self, id: ServicePortId) -> Endpoints<'_> {
         self.port(id).endpoints.local_on(&self.node.node_name)
     }
 
     /// The endpoints a new connection of `class` to service port `id` picks from here.
-    pub fn endpoints_of(&self, id: ServicePortId, class: EndpointClass) -> &[SocketAddr] {
+    pub fn endpoints_of(&self, id: ServicePortId, class: EndpointClass) -> Endpoints<'_> {
         self.port(id).endpoints_of(class, &self.node.node_name)
     }
 

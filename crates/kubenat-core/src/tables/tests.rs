@@ -73,10 +73,10 @@ fn mirrors(tables: &Tables) -> Result<(), TestCaseError> {
         prop_assert_eq!(line.internal_policy_local(), port.internal_policy_local);
         prop_assert_eq!(line.external_policy_local(), port.external_policy_local);
         prop_assert_eq!(line.affinity(), port.affinity_timeout.is_some());
-        prop_assert_eq!(line.maglev(), !port.maglev_cluster.is_empty());
+        prop_assert_eq!(line.maglev(), port.maglev.is_some());
         let endpoints = tables.endpoints_of(id, EndpointClass::Cluster);
         prop_assert_eq!(line.cluster_endpoints(), endpoints.len());
-        for (index, &endpoint) in endpoints.iter().enumerate() {
+        for (index, endpoint) in endpoints.iter().enumerate() {
             let inline = line.cluster_endpoint(index);
             prop_assert!(inline.is_none_or(|e| e == endpoint));
         }
