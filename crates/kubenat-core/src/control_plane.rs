@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
+use crate::build;
 use crate::compile::{CompileSettings, compile_service};
 use crate::known::{Known, KnownServices, Objects};
 use crate::model::{ClusterState, EndpointSlice, Protocol, ProxyConfig, ServiceName};
@@ -140,51 +141,13 @@ impl ControlPlane {
     /// Recompiles everything from `state`.
     fn replace(&mut self, state: ClusterState) {
         let ClusterState {
-            mut services,
-            endpoint_slices: mut slices,
+            services,
+            endpoint_slices: slices,
             proxy,
             ..
         } = state;
         let settings = compile_settings(&proxy);
-        // Services compile in name order, so clashes resolve the same whatever the input
-        // order; of two Services (or two slices) with one name, the last one listed wins.
-        // Both lists sorted by Service name, they are joined in one pass, without lookups.
-        // (A stable sort keeps listing order among equal names, and the input of
-        // `kubectl get` is already in name order: one linear pass then.)
-        services.sort_by(|a, b| a.name.cmp(&b.name));
-        services.dedup_by(|later, earlier| {
-            let same = later.name == earlier.name;
-            if same {
-                std::mem::swap(later, earlier);
-            }
-            same
-        });
-        slices.sort_by(|a, b| a.service.cmp(&b.service));
-        let mut tables = ClusterTables::with_capacity(services.len());
-        let mut known = KnownServices::with_capacity(services.len());
-        let mut slices = slices.into_iter().peekable();
-        // Slices of Services that do not exist, by Service name.
-        let mut orphans = Objects::default();
-        for service in services {
-            let mut objects = Objects::default();
-            // Slices of Services that do not exist come first in name order: keep them.
-            while let Some(slice) = slices.next_if(|s| s.service <= service.name) {
-                if slice.service == service.name {
-                    objects.replace_slice(slice);
-                } else {
-                    keep_orphan(&mut known, &mut orphans, slice);
-                }
-            }
-            objects.service = Some(service);
-            let slot = known.insert_new(&mut objects);
-            known
-                .get_mut(slot)
-                .recompile(&objects, &mut tables, settings, &mut self.nodes);
-        }
-        for slice in slices {
-            keep_orphan(&mut known, &mut orphans, slice);
-        }
-        keep_orphan_objects(&mut known, orphans);
+        let (mut tables, known) = build::build(services, slices, settings, &mut self.nodes);
         if self.compiled {
             // A resync: the generation count goes on, so followers see a change.
             tables.continue_from(&self.current);
@@ -290,21 +253,6 @@ fn compile_settings(proxy: &ProxyConfig) -> CompileSettings {
     CompileSettings {
         selection: proxy.selection,
         seed: proxy.seed,
-    }
-}
-
-/// Keeps `slice`, of a Service that does not exist, with the others of its Service name:
-/// `orphans` collects them while the names run equal (the slices come in name order).
-fn keep_orphan(known: &mut KnownServices, orphans: &mut Objects, slice: EndpointSlice) {
-    if orphans.name().is_some_and(|name| *name != slice.service) {
-        keep_orphan_objects(known, std::mem::take(orphans));
-    }
-    orphans.replace_slice(slice);
-}
-
-fn keep_orphan_objects(known: &mut KnownServices, mut orphans: Objects) {
-    if orphans.name().is_some() {
-        known.insert_new(&mut orphans);
     }
 }
 

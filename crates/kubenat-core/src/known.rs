@@ -128,12 +128,40 @@ fn borrow(name: &ServiceName) -> EncodedName<'_> {
     (&name.namespace, &name.name)
 }
 
+/// Encodes objects into blocks, reusing its buffer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Encoder {
+    /// Where objects are encoded before being copied into a block of their exact size.
+    scratch: Vec<u8>,
+}
+
+impl Encoder {
+    /// The block that keeps `objects` (empty when they hold nothing). The block starts
+    /// with the name, so the objects (which all carry it) are encoded without it: each
+    /// leaves two empty strings instead. `objects` are as they were afterwards.
+    pub(crate) fn encode(&mut self, objects: &mut Objects) -> Block {
+        let mut names = objects.take_names();
+        let Some(name) = names.first() else {
+            return Block::default();
+        };
+        self.scratch.clear();
+        let scratch = std::mem::take(&mut self.scratch);
+        self.scratch = postcard::to_extend(&Encoding { name, objects }, scratch)
+            .expect("the model's types all encode");
+        objects.swap_names(&mut names);
+        Block(Box::from(&self.scratch[..]))
+    }
+}
+
+/// Objects encoded by an [`Encoder`], ready to be kept.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Block(Box<[u8]>);
+
 /// Every [`Known`] entry, found by Service name.
 #[derive(Clone, Debug)]
 pub(crate) struct KnownServices {
     slots: Vec<Known>,
-    /// Where objects are encoded before being copied into a block of their exact size.
-    scratch: Vec<u8>,
+    encoder: Encoder,
     /// Slots emptied by [`KnownServices::remove_if_empty`], reused first.
     free: Vec<u32>,
     /// Slot numbers, hashed by the name their entry holds.
@@ -145,7 +173,7 @@ impl KnownServices {
     pub(crate) fn with_capacity(capacity: usize) -> KnownServices {
         KnownServices {
             slots: Vec::with_capacity(capacity),
-            scratch: Vec::new(),
+            encoder: Encoder::default(),
             free: Vec::new(),
             index: HashTable::with_capacity(capacity),
             hasher: fixed_state(),
@@ -165,32 +193,25 @@ impl KnownServices {
 
     /// Keeps `objects` in `slot`'s entry (none left when they hold nothing).
     pub(crate) fn store(&mut self, slot: u32, objects: &mut Objects) {
-        let block = self.encode(objects);
+        let Block(block) = self.encoder.encode(objects);
         self.slots[slot as usize].block = block;
-    }
-
-    fn encode(&mut self, objects: &mut Objects) -> Box<[u8]> {
-        // The block starts with the name, so the objects (which all carry it) are encoded
-        // without it: each leaves two empty strings instead.
-        let mut names = objects.take_names();
-        let Some(name) = names.first() else {
-            return Box::default();
-        };
-        self.scratch.clear();
-        let scratch = std::mem::take(&mut self.scratch);
-        self.scratch = postcard::to_extend(&Encoding { name, objects }, scratch)
-            .expect("the model's types all encode");
-        objects.swap_names(&mut names);
-        Box::from(&self.scratch[..])
     }
 
     /// Adds an entry for `objects`, which hold something and whose name no other entry
     /// holds; returns its slot. It has no ports yet.
     pub(crate) fn insert_new(&mut self, objects: &mut Objects) -> u32 {
-        let known = Known {
-            block: self.encode(objects),
-            ports: Box::default(),
-        };
+        let block = self.encoder.encode(objects);
+        self.insert_encoded(block, Box::default())
+    }
+
+    /// Adds an entry for objects encoded in `block`, which hold something and whose name
+    /// no other entry holds, compiled into `ports`; returns its slot.
+    pub(crate) fn insert_encoded(
+        &mut self,
+        Block(block): Block,
+        ports: Box<[ServicePortId]>,
+    ) -> u32 {
+        let known = Known { block, ports };
         let name = known
             .name()
             .expect("a new entry holds a Service or a slice");

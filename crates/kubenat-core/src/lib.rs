@@ -60,6 +60,7 @@
 #![warn(missing_docs)]
 
 mod addr;
+mod build;
 pub mod categorize;
 pub mod checksum;
 mod chunks;

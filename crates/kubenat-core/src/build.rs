@@ -1,0 +1,97 @@
+//! A whole cluster state compiled at once (a first build, or a resync): Services and their
+//! slices joined by name in one pass over both lists sorted, each Service compiled, its
+//! objects encoded, and the results inserted in name order.
+//!
+//! Compiling Services on several threads was measured on the 2-vCPU VM (1M Services,
+//! batches of 8,192 split between two threads): no faster. The compile is bound by first
+//! touches of fresh memory and by one or two DRAM misses per table insert, not by the
+//! work a second thread could take.
+
+use std::iter::Peekable;
+use std::vec::IntoIter;
+
+use crate::compile::{CompileSettings, compile_service};
+use crate::known::{Encoder, KnownServices, Objects};
+use crate::model::{EndpointSlice, Service};
+use crate::node_names::NodeNames;
+use crate::tables::ClusterTables;
+
+/// Compiles `services` with `slices` into fresh tables and the objects kept for updates.
+/// Node names are interned into `nodes`.
+pub(crate) fn build(
+    mut services: Vec<Service>,
+    mut slices: Vec<EndpointSlice>,
+    settings: CompileSettings,
+    nodes: &mut NodeNames,
+) -> (ClusterTables, KnownServices) {
+    // Services compile in name order, so clashes resolve the same whatever the input
+    // order; of two Services (or two slices) with one name, the last one listed wins.
+    // Both lists sorted by Service name, they are joined in one pass, without lookups.
+    // (A stable sort keeps listing order among equal names, and the input of
+    // `kubectl get` is already in name order: one linear pass then.)
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    services.dedup_by(|later, earlier| {
+        let same = later.name == earlier.name;
+        if same {
+            std::mem::swap(later, earlier);
+        }
+        same
+    });
+    slices.sort_by(|a, b| a.service.cmp(&b.service));
+    let mut tables = ClusterTables::with_capacity(services.len());
+    let mut known = KnownServices::with_capacity(services.len());
+    let mut encoder = Encoder::default();
+    let groups = ByName {
+        services: services.into_iter().peekable(),
+        slices: slices.into_iter().peekable(),
+    };
+    for mut objects in groups {
+        let ids = match &objects.service {
+            Some(service) => {
+                let ports = compile_service(service, &objects.slices, settings, &mut |name| {
+                    nodes.intern(name)
+                });
+                tables.insert_ports(ports)
+            }
+            None => Box::default(),
+        };
+        known.insert_encoded(encoder.encode(&mut objects), ids);
+    }
+    (tables, known)
+}
+
+/// Services and slices, both sorted by Service name, joined into one [`Objects`] per name:
+/// a Service with its slices, or the slices of a Service that does not exist.
+struct ByName {
+    services: Peekable<IntoIter<Service>>,
+    slices: Peekable<IntoIter<EndpointSlice>>,
+}
+
+impl Iterator for ByName {
+    type Item = Objects;
+
+    fn next(&mut self) -> Option<Objects> {
+        let slices_first = match (self.services.peek(), self.slices.peek()) {
+            (None, None) => return None,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (Some(service), Some(slice)) => slice.service < service.name,
+        };
+        let mut objects = Objects::default();
+        if slices_first {
+            let first = self.slices.next()?;
+            let name = first.service.clone();
+            objects.replace_slice(first);
+            while let Some(slice) = self.slices.next_if(|s| s.service == name) {
+                objects.replace_slice(slice);
+            }
+        } else {
+            let service = self.services.next()?;
+            while let Some(slice) = self.slices.next_if(|s| s.service == service.name) {
+                objects.replace_slice(slice);
+            }
+            objects.service = Some(service);
+        }
+        Some(objects)
+    }
+}
