@@ -11,6 +11,7 @@ use crate::model::{
     ClusterState, EndpointSelection, EndpointSlice, IpNet, Service, ServiceType, SessionAffinity,
     TrafficPolicy,
 };
+use crate::service_port::External;
 use crate::tables::{
     CompiledServicePort, Frontend, FrontendKey, MaglevTables, ServicePortName, Tables,
 };
@@ -139,7 +140,7 @@ pub(crate) fn compile_service(
                 ipv6,
                 cluster_ip,
                 port: port.port,
-                other_frontends: other_frontends.into_boxed_slice(),
+                external: External::new(other_frontends, source_ranges.clone()),
                 node_port,
                 external_policy_local,
                 internal_policy_local,
@@ -147,7 +148,6 @@ pub(crate) fn compile_service(
                     SessionAffinity::None => None,
                     SessionAffinity::ClientIp { timeout } => Some(timeout),
                 },
-                source_ranges: source_ranges.clone(),
                 endpoints,
                 maglev,
             });

@@ -62,7 +62,7 @@ pub(crate) fn decide(
     // endpoints); iptables only builds its firewall chain when endpoints exist.
     if frontend == Frontend::LoadBalancerIp {
         let compiled = tables.port(id);
-        let firewall_applies = !compiled.source_ranges.is_empty()
+        let firewall_applies = !compiled.source_ranges().is_empty()
             && (settings.mode == ProxyMode::Nftables || port.has_endpoints());
         if firewall_applies {
             if !compiled.allows_source(src, &settings.node_ips) {

@@ -92,9 +92,8 @@ pub struct CompiledServicePort {
     pub cluster_ip: IpAddr,
     /// [`ServicePort::port`](crate::ServicePort::port).
     pub port: u16,
-    /// The external IPs and load-balancer IPs of this family that lead here, beside the
-    /// cluster IP ([`CompiledServicePort::frontends`] lists them all).
-    pub(crate) other_frontends: Box<[(FrontendKey, Frontend)]>,
+    /// External and load-balancer IPs and source ranges, when the port has any.
+    pub(crate) external: Option<Box<External>>,
     /// The NodePort, for NodePort and LoadBalancer Services that have one.
     pub node_port: Option<u16>,
     /// externalTrafficPolicy Local on an externally reachable Service: external traffic
@@ -104,11 +103,6 @@ pub struct CompiledServicePort {
     pub internal_policy_local: bool,
     /// `Some` for sessionAffinity ClientIP: how long a client keeps its endpoint.
     pub affinity_timeout: Option<Duration>,
-    /// loadBalancerSourceRanges of this family; applies to load-balancer IP traffic only.
-    /// Empty means everyone is allowed (a `/0` range compiles to empty too). A node whose
-    /// address is in a range also lets its load-balancer IPs through
-    /// ([`CompiledServicePort::allowed_sources`]).
-    pub source_ranges: Box<[IpNet]>,
     /// The usable endpoints, split by traffic policy class.
     pub endpoints: CategorizedEndpoints,
     /// The Maglev lookup tables, under endpoint selection Maglev when the port has
@@ -135,7 +129,49 @@ pub enum EndpointClass {
     Local,
 }
 
+/// What leads to a port beside its cluster IP, and who may come that way. Boxed in the
+/// port: most ports have none of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct External {
+    /// The external IPs and load-balancer IPs of the port's family.
+    frontends: Box<[(FrontendKey, Frontend)]>,
+    /// loadBalancerSourceRanges of the family ([`CompiledServicePort::source_ranges`]).
+    source_ranges: Box<[IpNet]>,
+}
+
+impl External {
+    /// `None` when there is nothing beside the cluster IP.
+    pub(crate) fn new(
+        frontends: Vec<(FrontendKey, Frontend)>,
+        source_ranges: Box<[IpNet]>,
+    ) -> Option<Box<External>> {
+        (!frontends.is_empty() || !source_ranges.is_empty()).then(|| {
+            Box::new(External {
+                frontends: frontends.into_boxed_slice(),
+                source_ranges,
+            })
+        })
+    }
+}
+
 impl CompiledServicePort {
+    /// loadBalancerSourceRanges of this family; applies to load-balancer IP traffic only.
+    /// Empty means everyone is allowed (a `/0` range compiles to empty too). A node whose
+    /// address is in a range also lets its load-balancer IPs through
+    /// ([`CompiledServicePort::allowed_sources`]).
+    pub fn source_ranges(&self) -> &[IpNet] {
+        self.external
+            .as_ref()
+            .map_or(&[], |external| &external.source_ranges)
+    }
+
+    /// The external IPs and load-balancer IPs of this family that lead here.
+    fn other_frontends(&self) -> &[(FrontendKey, Frontend)] {
+        self.external
+            .as_ref()
+            .map_or(&[], |external| &external.frontends)
+    }
+
     /// Every (address, protocol, port) that leads here: the cluster IP first, then the
     /// external IPs and load-balancer IPs of this family.
     pub fn frontends(&self) -> impl Iterator<Item = (FrontendKey, Frontend)> + '_ {
@@ -145,7 +181,7 @@ impl CompiledServicePort {
             port: self.port,
         };
         std::iter::once((cluster_ip, Frontend::ClusterIp))
-            .chain(self.other_frontends.iter().copied())
+            .chain(self.other_frontends().iter().copied())
     }
 
     /// Whether `other` is reached the same way: same cluster IP, port, protocol,
@@ -156,7 +192,7 @@ impl CompiledServicePort {
             && self.protocol == other.protocol
             && self.ipv6 == other.ipv6
             && self.node_port == other.node_port
-            && self.other_frontends == other.other_frontends
+            && self.other_frontends() == other.other_frontends()
     }
 
     /// The endpoints (address and target port) a new connection of `class` on node `node`
@@ -195,7 +231,7 @@ impl CompiledServicePort {
     /// load-balancer IPs themselves are allowed too (traffic the node sends to its own
     /// VIP), as kube-proxy does.
     pub fn allowed_sources(&self, node_ips: &[IpAddr]) -> Vec<IpNet> {
-        let mut allowed = self.source_ranges.to_vec();
+        let mut allowed = self.source_ranges().to_vec();
         if self.lets_node_through(node_ips) {
             allowed.extend(self.load_balancer_ips().map(IpNet::from));
         }
@@ -205,19 +241,20 @@ impl CompiledServicePort {
     /// Whether `src` may reach the load-balancer IPs ([`CompiledServicePort::allowed_sources`]),
     /// without building the list.
     pub fn allows_source(&self, src: IpAddr, node_ips: &[IpAddr]) -> bool {
-        self.source_ranges.is_empty()
-            || self.source_ranges.iter().any(|r| r.contains(&src))
+        let ranges = self.source_ranges();
+        ranges.is_empty()
+            || ranges.iter().any(|r| r.contains(&src))
             || (self.load_balancer_ips().any(|ip| ip == src) && self.lets_node_through(node_ips))
     }
 
     fn lets_node_through(&self, node_ips: &[IpAddr]) -> bool {
         node_ips
             .iter()
-            .any(|ip| self.source_ranges.iter().any(|r| r.contains(ip)))
+            .any(|ip| self.source_ranges().iter().any(|r| r.contains(ip)))
     }
 
     fn load_balancer_ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.other_frontends
+        self.other_frontends()
             .iter()
             .filter(|(_, frontend)| *frontend == Frontend::LoadBalancerIp)
             .map(|(key, _)| key.address)

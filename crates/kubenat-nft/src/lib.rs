@@ -711,7 +711,7 @@ fn plan<'a>(port: &'a CompiledServicePort, name: &str, settings: &NodeSettings) 
     // nftables checks source ranges before DNAT whatever the endpoints; iptables builds its
     // firewall chain only for services with endpoints.
     let firewall_chain = (has_lb_ips
-        && !port.source_ranges.is_empty()
+        && !port.source_ranges().is_empty()
         && (settings.mode == ProxyMode::Nftables || has_endpoints))
         .then(|| format!("firewall-{base}"));
     Plan {

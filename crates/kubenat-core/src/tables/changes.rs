@@ -15,14 +15,13 @@ impl ClusterTables {
             };
             self.ports.set(id.0 as usize, None);
             self.lines.remove(id, &port);
-            // The cluster IP (first) is in the lines' index, removed above.
-            for (key, _) in port.frontends().skip(1) {
+            for (key, frontend) in port.frontends() {
                 if self
                     .frontends
                     .get(&key)
-                    .is_some_and(|(owner, _)| *owner == id)
+                    .is_some_and(|(owner, _)| owner == id)
                 {
-                    Arc::make_mut(&mut self.frontends).remove(&key);
+                    Arc::make_mut(&mut self.frontends).release(&key, id, frontend);
                 }
             }
             if let Some(node_port) = port.node_port {
@@ -72,16 +71,11 @@ impl ClusterTables {
             let id = ServicePortId(slot);
             let mut owns_cluster_ip = false;
             for (key, frontend) in port.frontends() {
-                // First definition wins on a clash, as an API server would refuse the
-                // second (its own cluster IP, claimed first, included).
-                let claimed = owns_cluster_ip && key.address == port.cluster_ip;
-                if claimed || self.frontend(key.address, key.protocol, key.port).is_some() {
-                    continue;
-                }
-                if frontend == Frontend::ClusterIp {
-                    owns_cluster_ip = true;
-                } else {
-                    Arc::make_mut(&mut self.frontends).insert(key, (id, frontend));
+                // First definition wins on a clash, as an API server would refuse the second.
+                if self.frontends.get(&key).is_none()
+                    && Arc::make_mut(&mut self.frontends).claim(key, id, frontend)
+                {
+                    owns_cluster_ip |= frontend == Frontend::ClusterIp;
                 }
             }
             // The packet path's index mirrors the cluster-IP frontends this port owns.

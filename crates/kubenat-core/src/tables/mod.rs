@@ -7,6 +7,7 @@
 
 mod changes;
 mod cluster_ips;
+mod frontends;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ pub use crate::service_port::{
     ServicePortName,
 };
 use cluster_ips::ClusterIps;
+use frontends::Frontends;
 pub use settings::NodeSettings;
 
 /// Fixed hasher seeds: the same state compiles to the same tables on every run.
@@ -75,8 +77,7 @@ const RECENT_CHANGES: usize = 16;
 pub struct ClusterTables {
     ports: Chunks<Option<Arc<CompiledServicePort>>>,
     free_ports: Vec<u32>,
-    /// External and load-balancer IP frontends; the cluster-IP ones are in `lines`' index.
-    frontends: Arc<FixedMap<FrontendKey, (ServicePortId, Frontend)>>,
+    frontends: Arc<Frontends>,
     /// (protocol, node port, is IPv6) → service port.
     node_ports: Arc<FixedMap<(Protocol, u16, bool), ServicePortId>>,
     /// Cluster IPs with how many service ports use them, for the wrong-port check.
@@ -101,7 +102,7 @@ impl ClusterTables {
         ClusterTables {
             ports: Chunks::new(PORT_LEAF_BITS, None),
             free_ports: Vec::new(),
-            frontends: Arc::new(FixedMap::with_hasher(fixed_state())),
+            frontends: Arc::new(Frontends::with_capacity(ports)),
             node_ports: Arc::new(FixedMap::with_hasher(fixed_state())),
             cluster_ips: Arc::new(ClusterIps::with_capacity(ports)),
             ports_per_family: [0; 2],
@@ -152,16 +153,11 @@ impl ClusterTables {
         protocol: Protocol,
         port: u16,
     ) -> Option<(ServicePortId, Frontend)> {
-        if let Some((id, _)) = self.lines.lookup(address, protocol, port) {
-            return Some((id, Frontend::ClusterIp));
-        }
-        self.frontends
-            .get(&FrontendKey {
-                address,
-                protocol,
-                port,
-            })
-            .copied()
+        self.frontends.get(&FrontendKey {
+            address,
+            protocol,
+            port,
+        })
     }
 
     /// The service port behind NodePort `port` of the family (`ipv6`), on whatever node
@@ -205,16 +201,7 @@ impl ClusterTables {
 
     /// Every frontend, sorted, for printing.
     pub fn sorted_frontends(&self) -> Vec<(FrontendKey, ServicePortId, Frontend)> {
-        let mut v: Vec<_> = self
-            .frontends
-            .iter()
-            .map(|(k, &(id, f))| (*k, id, f))
-            .collect();
-        v.extend(self.ports().filter_map(|(id, port)| {
-            let (key, frontend) = port.frontends().next()?;
-            let owner = self.lines.lookup(key.address, key.protocol, key.port)?.0;
-            (owner == id).then_some((key, id, frontend))
-        }));
+        let mut v: Vec<_> = self.frontends.iter().collect();
         v.sort();
         v
     }
