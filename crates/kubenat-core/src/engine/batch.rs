@@ -97,8 +97,10 @@ impl Engine {
                     });
                 }
             }
-            for ((port, service), ahead) in ports.iter_mut().zip(services).zip(&mut aheads) {
-                if let Some(hash) = service
+            // The arrays are walked by reference: moved into the iterators, each pass
+            // copied a whole array first.
+            for ((port, service), ahead) in ports.iter_mut().zip(&services).zip(&mut aheads) {
+                if let Some(hash) = *service
                     && let Some((id, line)) = self.core.tables.lines().prefetch_line(hash)
                     && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
                 {
@@ -109,17 +111,17 @@ impl Engine {
                     }
                 }
             }
-            for (packet, port) in packets.iter().zip(ports) {
-                if let Some((id, line)) = port {
+            for (packet, port) in packets.iter().zip(&ports) {
+                if let Some((id, line)) = *port {
                     self.prefetch_likely_reply(packet, id, line);
                 }
             }
             let metas = &mut metas[start..end];
             let verdicts = &mut verdicts[start..end];
-            let packets = packets.iter_mut().zip(metas).zip(verdicts).zip(aheads);
+            let packets = packets.iter_mut().zip(metas).zip(verdicts).zip(&aheads);
             for (((packet, meta), verdict), ahead) in packets {
                 // Written in place and counted there: nothing per packet is copied twice.
-                *verdict = self.hook(hook, packet, meta, now, ahead, &mut NoTrace);
+                *verdict = self.hook(hook, packet, meta, now, *ahead, &mut NoTrace);
                 if PATH {
                     *verdict = self.leave(*verdict, packet, meta, now, &mut NoTrace);
                 }
