@@ -96,6 +96,48 @@ pub(crate) fn word_difference(removed: u64, added: u64) -> u32 {
     (sum & 0xffff) + (sum >> 16)
 }
 
+/// What rewriting a packet's addresses and ports does to the checksums covering them: RFC
+/// 1624's ~m + m' folded to 16 bits, for the addresses (which the IPv4 header and the
+/// transport pseudo-header share) and for the ports. A tracked connection keeps one per
+/// direction, computed once, so an established packet's rewrite reads none of the old
+/// values back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TupleChange {
+    pub(crate) addresses: u16,
+    pub(crate) ports: u16,
+}
+
+impl TupleChange {
+    /// The addresses' part, from the complements of the old 32-bit words summed
+    /// (`removed`) and the new words summed (`added`).
+    #[inline(always)]
+    pub(crate) fn of_addresses(removed: u64, added: u64) -> u16 {
+        fold(word_difference(removed, added))
+    }
+
+    /// The change that undoes this one. Complementing negates in one's complement;
+    /// a zero becomes 0xffff, the form [`TupleChange::of_addresses`] and
+    /// [`TupleChange::of_ports`] give, so a checksum comes out the same either way.
+    #[inline(always)]
+    pub(crate) fn undone(self) -> TupleChange {
+        let negated = |part: u16| match !part {
+            0 => 0xffff,
+            negated => negated,
+        };
+        TupleChange {
+            addresses: negated(self.addresses),
+            ports: negated(self.ports),
+        }
+    }
+
+    /// The ports' part, from the (source, destination) pair before and after.
+    #[inline(always)]
+    pub(crate) fn of_ports(old: (u16, u16), new: (u16, u16)) -> u16 {
+        let word = |(src, dst): (u16, u16)| (u32::from(src) << 16) | u32::from(dst);
+        fold(word_difference(u64::from(!word(old)), u64::from(word(new))))
+    }
+}
+
 /// The checksum after its covered bytes changed by `difference` (from [`difference`], or
 /// the sum of several).
 #[inline]

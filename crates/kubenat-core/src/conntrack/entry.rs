@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use super::state::State;
-use super::tuple::Tuple;
+use super::tuple::{Direction, Tuple};
 use crate::addr::Addr;
+use crate::checksum::TupleChange;
 use crate::time::Instant;
 
 /// One tracked connection. An IPv4 entry is one cache line, aligned to it, so the
@@ -27,9 +28,19 @@ pub struct Entry<A> {
     pub(super) linked_expiry: Instant,
     pub(super) prev: u32,
     pub(super) next: u32,
+    /// What each direction's rewrite at the arriving hook does to the checksums, indexed
+    /// by [`Direction`]: the original's DNAT, the reply's reverse NAT.
+    pub(super) changes: [TupleChange; 2],
 }
 
 impl<A: Addr> Entry<A> {
+    /// What the arriving hook's rewrite of a packet going `direction` does to its
+    /// checksums.
+    #[inline(always)]
+    pub(crate) fn change(&self, direction: Direction) -> TupleChange {
+        self.changes[direction as usize]
+    }
+
     /// The tuple a packet of the original direction has after DNAT, before masquerade.
     pub fn post_dnat(&self) -> Tuple<A> {
         Tuple {

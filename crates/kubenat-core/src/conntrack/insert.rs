@@ -81,6 +81,13 @@ impl<A: Addr> Conntrack<A> {
         if masquerade && self.lookup_masqueraded(&post_dnat).is_some() {
             return Err(InsertError::Clash);
         }
+        let dnat = original.change_to(&post_dnat);
+        // Replies to an unmasqueraded client undo the DNAT exactly.
+        let reverse_nat = if (reply.dst, reply.dport) == (original.src, original.sport) {
+            dnat.undone()
+        } else {
+            reply.change_to(&original.reversed())
+        };
         let entry = Entry {
             original,
             reply,
@@ -90,6 +97,7 @@ impl<A: Addr> Conntrack<A> {
             linked_expiry: Instant::ZERO,
             prev: NIL,
             next: NIL,
+            changes: [dnat, reverse_nat],
         };
         // Below capacity: a freed slot, or a new one at the end of the slab.
         let index = if self.free != NIL {

@@ -276,3 +276,43 @@ fn look_ahead_answers_as_a_fresh_lookup_after_changes() {
         Some((k, Direction::Original))
     );
 }
+
+proptest! {
+    /// An entry's stored checksum changes are what rewriting each direction's tuple into
+    /// its translation does, unmasqueraded replies included (taken as the DNAT undone).
+    #[test]
+    fn stored_changes_match_the_rewrites(
+        client in any::<[u8; 4]>(),
+        service in any::<[u8; 4]>(),
+        endpoint in any::<[u8; 4]>(),
+        masquerade_address in proptest::option::of(any::<[u8; 4]>()),
+        ports in any::<[u16; 4]>(),
+    ) {
+        let original = Tuple {
+            src: Ipv4Addr::from(client),
+            dst: Ipv4Addr::from(service),
+            sport: ports[0],
+            dport: ports[1],
+            protocol: 6,
+        };
+        let (reply_dst, reply_dport) = match masquerade_address {
+            Some(address) => (Ipv4Addr::from(address), ports[3]),
+            None => (original.src, original.sport),
+        };
+        let reply = Tuple {
+            src: Ipv4Addr::from(endpoint),
+            dst: reply_dst,
+            sport: ports[2],
+            dport: reply_dport,
+            protocol: 6,
+        };
+        let mut conntrack = Conntrack::<Ipv4Addr>::new(16, ConntrackTimeouts::default());
+        let Ok(index) = conntrack.insert(original, reply, false, State::TcpSynSent, Instant::ZERO) else {
+            return Ok(());
+        };
+        let entry = conntrack.entry(index);
+        let post_dnat = Tuple { dst: reply.src, dport: reply.sport, ..original };
+        prop_assert_eq!(entry.change(Direction::Original), original.change_to(&post_dnat));
+        prop_assert_eq!(entry.change(Direction::Reply), reply.change_to(&original.reversed()));
+    }
+}

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use crate::addr::Addr;
+use crate::checksum::TupleChange;
 use crate::verdict::Flow;
 
 /// A connection's address and ports in one direction. `A` is
@@ -33,6 +34,18 @@ impl<A: Addr> Tuple<A> {
 }
 
 impl<A: Addr> Tuple<A> {
+    /// What rewriting a packet from this tuple to `to` does to its checksums.
+    #[inline(always)]
+    pub(crate) fn change_to(&self, to: &Tuple<A>) -> TupleChange {
+        TupleChange {
+            addresses: TupleChange::of_addresses(
+                self.src.complement_word_sum() + self.dst.complement_word_sum(),
+                to.src.word_sum() + to.dst.word_sum(),
+            ),
+            ports: TupleChange::of_ports((self.sport, self.dport), (to.sport, to.dport)),
+        }
+    }
+
     /// The tuple of a packet going the other way.
     #[inline]
     pub fn reversed(&self) -> Tuple<A> {

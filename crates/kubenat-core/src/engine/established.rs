@@ -45,6 +45,7 @@ impl Core {
                 // Read before `touch` writes the entry: the fields used, not a copy of it.
                 let state = entry.state;
                 let after = tracked(entry, direction, &tuple);
+                let change = entry.change(direction);
                 let masqueraded = direction == Direction::Original && entry.masquerade;
                 if trace.enabled() {
                     trace.step(TraceStep::ConntrackHit { direction, state });
@@ -54,7 +55,7 @@ impl Core {
                 if masqueraded {
                     meta.connection = Connection::masqueraded::<A>(index);
                 }
-                return apply(packet, parsed, &after, meta.checksum());
+                return apply(packet, parsed, &after, change, meta.checksum());
             }
             if reopened && trace.enabled() {
                 trace.step(TraceStep::ConntrackReopened);
@@ -97,12 +98,11 @@ pub(super) fn masquerade<A: Addr>(
         _ => conntrack.lookup_masqueraded(&parsed.tuple),
     };
     match index {
-        Some(index) => apply(
-            packet,
-            parsed,
-            &masqueraded(conntrack.entry(index), &parsed.tuple),
-            meta.checksum(),
-        ),
+        Some(index) => {
+            let after = masqueraded(conntrack.entry(index), &parsed.tuple);
+            let change = parsed.tuple.change_to(&after);
+            apply(packet, parsed, &after, change, meta.checksum())
+        }
         None => Verdict::Accept,
     }
 }

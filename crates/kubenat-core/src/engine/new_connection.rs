@@ -5,7 +5,7 @@ use super::Core;
 use super::family::{Family, FamilyState};
 use super::process::apply;
 use crate::addr::Addr;
-use crate::conntrack::{Conntrack, InsertError, Tuple};
+use crate::conntrack::{Conntrack, Direction, InsertError, Tuple};
 use crate::meta::{Connection, PacketMeta};
 use crate::model::Protocol;
 use crate::packet::Parsed;
@@ -134,7 +134,7 @@ impl Core {
                 None => return Verdict::Drop(DropReason::MasqueradePortsExhausted),
             }
         }
-        match family.conntrack.insert_absent(
+        let index = match family.conntrack.insert_absent(
             tuple,
             hash,
             reply,
@@ -142,12 +142,12 @@ impl Core {
             state,
             self.now,
         ) {
-            Ok(index) if masquerade.is_some() => {
-                meta.connection = Connection::masqueraded::<A>(index);
-            }
-            Ok(_) => {}
+            Ok(index) => index,
             Err(InsertError::Full) => return Verdict::Drop(DropReason::ConntrackFull),
             Err(InsertError::Clash) => return Verdict::Drop(DropReason::TupleClash),
+        };
+        if masquerade.is_some() {
+            meta.connection = Connection::masqueraded::<A>(index);
         }
         if trace.enabled() {
             trace.step(TraceStep::ConntrackCreated { state });
@@ -168,7 +168,8 @@ impl Core {
             dport: endpoint.port(),
             ..tuple
         };
-        apply(packet, parsed, &after, meta.checksum())
+        let change = family.conntrack.entry(index).change(Direction::Original);
+        apply(packet, parsed, &after, change, meta.checksum())
     }
 
     /// A masquerade source port that makes `reply` unique: a random start (Linux

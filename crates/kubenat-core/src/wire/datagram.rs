@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::transport::Extent;
 use super::{IpHeader, Layer, TransportHeader, WireError};
 use crate::addr::Addr;
-use crate::checksum;
+use crate::checksum::{self, TupleChange};
 use crate::conntrack::Tuple;
 use crate::meta::ChecksumStatus;
 
@@ -131,6 +131,21 @@ impl<A: Addr, T: AsRef<[u8]> + AsMut<[u8]>> Datagram<A, T> {
         let addresses = self.ip_mut().set_addresses(to.src, to.dst);
         self.transport_mut()
             .set_ports(to.sport, to.dport, addresses, status);
+    }
+
+    /// [`Datagram::translate`] where `change` is known to be what the rewrite from the
+    /// packet's tuple to `to` does to its checksums (a tracked connection's).
+    #[inline(always)]
+    pub(crate) fn translate_by(
+        &mut self,
+        to: &Tuple<A>,
+        change: TupleChange,
+        status: ChecksumStatus,
+    ) {
+        self.ip_mut()
+            .write_addresses(to.src, to.dst, change.addresses);
+        self.transport_mut()
+            .write_ports(to.sport, to.dport, change, status);
     }
 
     /// Rewrites the addresses only: a fragment after the first carries no transport

@@ -5,12 +5,7 @@ use std::marker::PhantomData;
 
 use super::{Layer, WireError, read_u16, write_u16};
 use crate::addr::Addr;
-use crate::checksum;
-
-/// How a packet's addresses changed, as the one's-complement difference (RFC 1624) every
-/// checksum covering them takes: the IPv4 header's and the transport pseudo-header's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct AddressChange(pub(super) u32);
+use crate::checksum::{self, TupleChange};
 
 /// An IPv4 or IPv6 header (family `A`) at the start of `buffer`. Reads the fixed header
 /// only: IPv4 options and IPv6 extension headers are skipped by [`IpHeader::header_len`]
@@ -135,18 +130,25 @@ impl<A: Addr, T: AsRef<[u8]> + AsMut<[u8]>> IpHeader<A, T> {
     /// Writes the addresses, patching the IPv4 header checksum; returns the change for
     /// the transport checksum ([`TransportHeader::set_ports`](super::TransportHeader)).
     #[inline(always)]
-    pub(crate) fn set_addresses(&mut self, src: A, dst: A) -> AddressChange {
+    pub(crate) fn set_addresses(&mut self, src: A, dst: A) -> u16 {
+        let removed = self.src().complement_word_sum() + self.dst().complement_word_sum();
+        let change = TupleChange::of_addresses(removed, src.word_sum() + dst.word_sum());
+        self.write_addresses(src, dst, change);
+        change
+    }
+
+    /// Writes the addresses where `change` is known to be what they do to the checksums
+    /// ([`TupleChange::addresses`]), patching the IPv4 header checksum.
+    #[inline(always)]
+    pub(crate) fn write_addresses(&mut self, src: A, dst: A, change: u16) {
         let at = Self::ADDRESSES;
         let header = &mut self.buffer.as_mut()[..Self::FIXED_LEN];
-        let removed = A::read(&header[at..]).complement_word_sum()
-            + A::read(&header[at + A::LEN..]).complement_word_sum();
         src.write(&mut header[at..]);
         dst.write(&mut header[at + A::LEN..]);
-        let change = checksum::word_difference(removed, src.word_sum() + dst.word_sum());
         if A::LEN == 4 {
-            let sum = checksum::apply_difference(read_u16(header, Self::IPV4_CHECKSUM), change);
+            let old = read_u16(header, Self::IPV4_CHECKSUM);
+            let sum = checksum::apply_difference(old, u32::from(change));
             write_u16(header, Self::IPV4_CHECKSUM, sum);
         }
-        AddressChange(change)
     }
 }

@@ -3,10 +3,9 @@
 
 use std::marker::PhantomData;
 
-use super::ip::AddressChange;
 use super::{ICMPV4, ICMPV6, Layer, SCTP, TCP, UDP, WireError, read_u16, write_u16};
 use crate::addr::Addr;
-use crate::checksum;
+use crate::checksum::{self, TupleChange};
 use crate::meta::ChecksumStatus;
 
 /// Bytes every quoted header of a port protocol keeps: the ports.
@@ -201,21 +200,40 @@ impl<A: Addr, T: AsRef<[u8]> + AsMut<[u8]>> TransportHeader<A, T> {
         &mut self,
         src_port: u16,
         dst_port: u16,
-        addresses: AddressChange,
+        addresses: u16,
         status: ChecksumStatus,
     ) {
-        let mut change = addresses.0;
+        let ports = match self.buffer.as_ref().first_chunk::<PORTS_LEN>() {
+            Some(&[a, b, c, d]) if self.has_ports() => {
+                let old = (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
+                TupleChange::of_ports(old, (src_port, dst_port))
+            }
+            _ => 0,
+        };
+        self.write_ports(src_port, dst_port, TupleChange { addresses, ports }, status);
+    }
+
+    /// [`TransportHeader::set_ports`] where `change` is known to be what the new ports
+    /// and the pseudo-header's new addresses do to the checksum.
+    #[inline(always)]
+    pub(crate) fn write_ports(
+        &mut self,
+        src_port: u16,
+        dst_port: u16,
+        change: TupleChange,
+        status: ChecksumStatus,
+    ) {
+        let mut sum = u32::from(change.addresses);
         if self.has_ports()
             && let Some(ports) = self.buffer.as_mut().get_mut(..PORTS_LEN)
         {
-            let old = u32::from_be_bytes([ports[0], ports[1], ports[2], ports[3]]);
             let new = (u32::from(src_port) << 16) | u32::from(dst_port);
             ports.copy_from_slice(&new.to_be_bytes());
             if status != ChecksumStatus::Partial {
-                change += checksum::word_difference(u64::from(!old), u64::from(new));
+                sum += u32::from(change.ports);
             }
         }
-        self.patch_pseudo_checksum(change, status);
+        self.patch_pseudo_checksum(sum, status);
         if self.protocol == SCTP
             && self.extent == Extent::Whole
             && status != ChecksumStatus::Partial
