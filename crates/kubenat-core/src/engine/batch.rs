@@ -68,6 +68,8 @@ impl Engine {
         // bucket of the reply tuple the new connection will likely get; processing.
         const STRIDE: usize = 64;
         self.refresh();
+        // What `hook` does for each packet, done once for the short path's sake.
+        self.core.now = self.core.now.max(now);
         let n = packets.len().min(metas.len()).min(verdicts.len());
         let arriving = hook != Hook::Postrouting;
         for start in (0..n).step_by(STRIDE) {
@@ -120,8 +122,22 @@ impl Engine {
             let verdicts = &mut verdicts[start..end];
             let packets = packets.iter_mut().zip(metas).zip(verdicts).zip(&aheads);
             for (((packet, meta), verdict), ahead) in packets {
+                let continued = match ahead {
+                    Some(ahead)
+                        if !ahead.conntrack.looks_new()
+                            && packet.first().map(|b| b >> 4) == Some(4) =>
+                    {
+                        let conntrack = &mut self.v4.conntrack;
+                        self.core
+                            .continue_tracked(conntrack, hook, packet, meta, &ahead.conntrack)
+                    }
+                    _ => None,
+                };
                 // Written in place and counted there: nothing per packet is copied twice.
-                *verdict = self.hook(hook, packet, meta, now, *ahead, &mut NoTrace);
+                *verdict = match continued {
+                    Some(verdict) => verdict,
+                    None => self.hook(hook, packet, meta, now, *ahead, &mut NoTrace),
+                };
                 if PATH {
                     *verdict = self.leave(*verdict, packet, meta, now, &mut NoTrace);
                 }

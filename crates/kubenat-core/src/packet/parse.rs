@@ -56,6 +56,16 @@ pub(crate) fn parse<A: Addr, T: AsRef<[u8]>>(
     Ok((datagram, parsed))
 }
 
+/// [`parse`] of the common case only ([`plain_ipv4`]): `None` for anything else.
+#[inline(always)]
+pub(crate) fn parse_plain<A: Addr, T: AsRef<[u8]>>(
+    packet: T,
+) -> Option<(Datagram<A, T>, Parsed<A>)> {
+    let (parsed, transport) = plain_ipv4::<A>(packet.as_ref())?;
+    let datagram = Datagram::new_unchecked(packet, parsed.tuple.protocol, transport);
+    Some((datagram, parsed))
+}
+
 /// The common case read through the views alone: an IPv4 packet without options, not a
 /// fragment, carrying a well-formed TCP or UDP header. `None` for anything else, which
 /// [`parse_headers`] (etherparse) reads instead; where both apply they agree (tested).
