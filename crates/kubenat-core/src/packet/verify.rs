@@ -11,8 +11,9 @@ use crate::wire::{Datagram, TCP, UDP};
 
 /// Checks an arriving packet's checksums as the kernel does; `Err` names the drop.
 /// Fragments are not checked: the kernel checks the reassembled datagram, and the engine
-/// never reassembles.
-#[inline]
+/// never reassembles. Inlined: called out of line, its views and the parsed tuple went
+/// through memory: 35 instructions per established packet.
+#[inline(always)]
 pub(crate) fn verify_arriving<A: Addr, T: AsRef<[u8]>>(
     datagram: &Datagram<A, T>,
     parsed: &Parsed<A>,
