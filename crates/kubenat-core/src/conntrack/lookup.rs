@@ -78,8 +78,8 @@ impl<A: Addr> Conntrack<A> {
             "a look-ahead of another tuple"
         );
         match ahead.candidate {
-            Some(slot) if ahead.removed == self.removed => {
-                if let Some(found) = self.confirm(slot, tuple) {
+            Some(_) => {
+                if let Some(found) = self.confirm_ahead(tuple, ahead) {
                     return Some(found);
                 }
             }
@@ -87,6 +87,20 @@ impl<A: Addr> Conntrack<A> {
             _ => {}
         }
         self.lookup_hashed(tuple, ahead.hash)
+    }
+
+    /// The connection `ahead`'s candidate holds, if it is `tuple`'s and no key was removed
+    /// since the look-ahead: no fallback lookup (`None` may then be a false miss).
+    #[inline(always)]
+    pub(crate) fn confirm_ahead(
+        &self,
+        tuple: &Tuple<A>,
+        ahead: &Lookahead,
+    ) -> Option<(u32, Direction, &Entry<A>)> {
+        match ahead.candidate {
+            Some(slot) if ahead.removed == self.removed => self.confirm(slot, tuple),
+            _ => None,
+        }
     }
 
     /// The connection and direction of index value `slot` if its key is `tuple`.

@@ -70,7 +70,7 @@ impl Core {
 
     /// The common packet on a short path of its own, ahead of [`Core::hook`]: plain IPv4
     /// TCP or UDP at an arriving hook, with right checksums, continuing the connection
-    /// the batch's look-ahead found. `None` for anything else, before anything changed:
+    /// the batch's look-ahead found (and still valid: no key removed since). `None` for anything else, before anything changed:
     /// the packet then takes the whole path. Kept apart, the common case compiles to about
     /// half the instructions it takes inside the general path, where the rarer cases'
     /// state keeps most of it in memory.
@@ -89,7 +89,7 @@ impl Core {
         {
             return None;
         }
-        let found = conntrack.lookup_ahead(&parsed.tuple, ahead)?;
+        let found = conntrack.confirm_ahead(&parsed.tuple, ahead)?;
         let hit = continued(found, &parsed, self.now).ok()?;
         meta.connection = Connection::NotMasqueraded;
         Some(hit.apply(conntrack, &mut packet, &parsed, meta, self.now))
