@@ -122,11 +122,10 @@ impl Engine {
             let verdicts = &mut verdicts[start..end];
             let packets = packets.iter_mut().zip(metas).zip(verdicts).zip(&aheads);
             for (((packet, meta), verdict), ahead) in packets {
+                // The short path reads plain IPv4 only: an IPv6 packet (whose look-ahead
+                // was the IPv6 table's) fails its first test.
                 let continued = match ahead {
-                    Some(ahead)
-                        if !ahead.conntrack.looks_new()
-                            && packet.first().map(|b| b >> 4) == Some(4) =>
-                    {
+                    Some(ahead) if !ahead.conntrack.looks_new() => {
                         let conntrack = &mut self.v4.conntrack;
                         self.core
                             .continue_tracked(conntrack, hook, packet, meta, &ahead.conntrack)
