@@ -70,10 +70,10 @@ impl Core {
 
     /// The common packet on a short path of its own, ahead of [`Core::hook`]: plain IPv4
     /// TCP or UDP at an arriving hook, with right checksums, continuing the connection
-    /// the batch's look-ahead found (and still valid: no key removed since). `None` for anything else, before anything changed:
-    /// the packet then takes the whole path. Kept apart, the common case compiles to about
-    /// half the instructions it takes inside the general path, where the rarer cases'
-    /// state keeps most of it in memory.
+    /// the batch's look-ahead found (and still valid: no key removed since). `None` for
+    /// anything else, before anything changed: the packet then takes the whole path. Kept
+    /// apart, the common case compiles to about half the instructions it takes inside the
+    /// general path, where the rarer cases' state keeps most of it in memory.
     #[inline(always)]
     pub(super) fn continue_tracked<A: Addr>(
         &mut self,
