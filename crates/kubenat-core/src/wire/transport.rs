@@ -163,7 +163,9 @@ impl<A: Addr, T: AsRef<[u8]>> TransportHeader<A, T> {
 
     /// Whether the segment's checksum is right, as the kernel checks it: `pseudo_header`
     /// is the sum of its pseudo-header. A zero UDP checksum over IPv4 means none was
-    /// computed (RFC 768); protocols without a checksum pass.
+    /// computed (RFC 768); protocols without a checksum pass. Inlined: out of line, the
+    /// caller's views went through memory for the closure (9 instructions per new flow).
+    #[inline(always)]
     pub(crate) fn checksum_is_valid(&self, pseudo_header: impl FnOnce() -> u32) -> bool {
         let segment = self.bytes();
         match self.protocol {
