@@ -7,7 +7,7 @@ use common::clusters::nodoa_two_dns;
 use common::packets::{echo_request, reply_to, split, tcp, udp};
 use common::runner::secs;
 use common::sa;
-use kubenat_core::{Engine, Hook, Instant, PacketMeta, Path, Verdict};
+use kubenat_core::{ChecksumStatus, Engine, Hook, Instant, PacketMeta, Path, TraceStep, Verdict};
 use proptest::prelude::*;
 
 #[test]
@@ -86,6 +86,8 @@ struct Step {
     wait: u64,
     /// Expire connections (`handle_timeout`) before the next batch.
     expire: bool,
+    /// 1: the transport checksum is spoiled; 2: the IPv4 header's; else none.
+    damage: u8,
 }
 
 const FLAGS: [&str; 6] = ["syn", "ack", "syn,ack", "fin,ack", "rst", "ack"];
@@ -98,20 +100,37 @@ fn any_step() -> impl Strategy<Value = Step> {
         0u32..4,
         0u64..40,
         any::<bool>(),
+        0u8..8,
     )
-        .prop_map(|(flow, reply, flags, last, wait, expire)| Step {
+        .prop_map(|(flow, reply, flags, last, wait, expire, damage)| Step {
             flow,
             reply,
             flags,
             last: last == 0,
             wait,
             expire,
+            damage,
         })
+}
+
+/// The packet a step sends, spoiled as the step says.
+fn step_packet(step: &Step, translated: &[Option<Vec<u8>>]) -> Option<Vec<u8>> {
+    let mut packet = clean_step_packet(step, translated)?;
+    let transport_checksum = match packet[9] {
+        6 => 20 + 16,
+        _ => 20 + 6,
+    };
+    match step.damage {
+        1 => packet[transport_checksum] ^= 0x40,
+        2 => packet[10] ^= 0x40,
+        _ => {}
+    }
+    Some(packet)
 }
 
 /// The packet a step sends: TCP to MariaDB or UDP to DNS from one of three client ports;
 /// a reply answers the flow's last translated packet (nothing before one exists).
-fn step_packet(step: &Step, translated: &[Option<Vec<u8>>]) -> Option<Vec<u8>> {
+fn clean_step_packet(step: &Step, translated: &[Option<Vec<u8>>]) -> Option<Vec<u8>> {
     // One client of each three is off the pod network: masqueraded on a whole path.
     let host = match step.flow % 3 {
         1 => "192.168.7.7",
@@ -135,12 +154,19 @@ proptest! {
     /// Any history of handshakes, resets, closes, reopened tuples, duplicates inside a batch,
     /// expiry between batches and timers running out: batches give the verdicts, bytes,
     /// counters and connections that one call per packet gives, through PREROUTING alone or
-    /// the whole forward path (masquerade included). What the batch looked up ahead of a
-    /// packet never outlives a change to the table that would change the answer.
+    /// the whole forward path (masquerade included), whatever the packets' checksum status
+    /// and with some checksums spoiled. What the batch looked up ahead of a packet never
+    /// outlives a change to the table that would change the answer, and its short path for
+    /// tracked packets agrees with the whole one.
     #[test]
     fn batches_match_one_by_one_over_any_history(
         steps in proptest::collection::vec(any_step(), 1..120),
         whole_path in any::<bool>(),
+        status in prop_oneof![
+            Just(ChecksumStatus::Unverified),
+            Just(ChecksumStatus::Verified),
+            Just(ChecksumStatus::Partial),
+        ],
     ) {
         let state = nodoa_two_dns();
         let mut batched = Engine::new(&state);
@@ -158,7 +184,7 @@ proptest! {
             let mut packets: Vec<Vec<u8>> = batch.iter().map(|(_, p)| p.clone()).collect();
             let mut refs: Vec<&mut [u8]> = packets.iter_mut().map(|p| p.as_mut_slice()).collect();
             let mut verdicts = vec![Verdict::Accept; refs.len()];
-            let mut metas = vec![PacketMeta::default(); refs.len()];
+            let mut metas = vec![PacketMeta::new(status); refs.len()];
             if whole_path {
                 batched.process_path_batch(Path::Forward, &mut refs, &mut metas, now, &mut verdicts);
             } else {
@@ -166,9 +192,16 @@ proptest! {
             }
             for (i, (flow, packet)) in batch.drain(..).enumerate() {
                 let mut p = packet.clone();
+                let mut meta = PacketMeta::new(status);
                 let verdict = match whole_path {
-                    true => single.process_path(Path::Forward, &mut p, now),
-                    false => single.process(Hook::Prerouting, &mut p, now),
+                    true => single.process_path_traced(
+                        Path::Forward,
+                        &mut p,
+                        &mut meta,
+                        now,
+                        &mut Vec::<TraceStep>::new(),
+                    ),
+                    false => single.process_with(Hook::Prerouting, &mut p, &mut meta, now),
                 };
                 prop_assert_eq!(verdicts[i], verdict, "packet {}", i);
                 prop_assert_eq!(&packets[i], &p, "packet {} bytes", i);
