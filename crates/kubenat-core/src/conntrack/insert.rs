@@ -113,6 +113,8 @@ impl<A: Addr> Conntrack<A> {
         // Grown to stay at most half full, the index practically always has room; if a
         // neighbourhood ever fills up, the connection is refused whole.
         self.stored = self.stored.wrapping_add(1);
+        self.recent.add(original_hash);
+        self.recent.add(reply_hash);
         let original_stored = self.keys.insert(original_hash, index << 1);
         let reply_stored = original_stored && self.keys.insert(reply_hash, (index << 1) | 1);
         let snat_stored =

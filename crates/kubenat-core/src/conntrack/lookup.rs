@@ -5,6 +5,32 @@ use super::{Conntrack, Entry};
 use crate::addr::Addr;
 use crate::time::Instant;
 
+/// A 512-bit filter of the hashes of keys stored since it was cleared (one bit per key):
+/// a new connection's first packet, looked up ahead, need not be probed again because
+/// other new connections of its batch were stored meanwhile. A 64-packet stride stores
+/// at most 128 keys: under a quarter of the bits are set at its end.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RecentKeys([u64; 8]);
+
+impl RecentKeys {
+    #[inline(always)]
+    fn bit(hash: u64) -> (usize, u64) {
+        ((hash >> 6) as usize & 7, 1 << (hash & 63))
+    }
+
+    #[inline(always)]
+    pub(super) fn add(&mut self, hash: u64) {
+        let (word, bit) = Self::bit(hash);
+        self.0[word] |= bit;
+    }
+
+    #[inline(always)]
+    fn may_hold(&self, hash: u64) -> bool {
+        let (word, bit) = Self::bit(hash);
+        self.0[word] & bit != 0
+    }
+}
+
 /// What a batch read of a packet's connection before processing it
 /// ([`Conntrack::look_ahead`]): its tuple's hash, the index value its bucket named first,
 /// and the table's store and removal counts then.
@@ -44,6 +70,13 @@ impl<A: Addr> Conntrack<A> {
         self.keys.prefetch(hash);
     }
 
+    /// Starts a batch stride's look-aheads: the lookups that follow may trust a look-ahead
+    /// that found no candidate while no key stored since could be its tuple's.
+    #[inline(always)]
+    pub(crate) fn begin_look_ahead(&mut self) {
+        self.recent = RecentKeys::default();
+    }
+
     /// Reads the index bucket (prefetched earlier) of a tuple hashed by
     /// [`Conntrack::hash`] and starts loading the entry it names first, if any (none: the
     /// packet is likely a new flow). The lookup that follows, a few packets later,
@@ -62,10 +95,11 @@ impl<A: Addr> Conntrack<A> {
         }
     }
 
-    /// [`Conntrack::lookup_entry`] of the tuple `ahead` was taken for. Entries never move,
-    /// so while no key was removed the candidate, if it holds this tuple, is its live
-    /// connection; while none was stored, a bucket that named no candidate still names
-    /// none. Otherwise, a lookup by the hash already computed.
+    /// [`Conntrack::lookup_entry`] of the tuple `ahead` was taken for (since the last
+    /// [`Conntrack::begin_look_ahead`]). Entries never move, so while no key was removed
+    /// the candidate, if it holds this tuple, is its live connection; while no key that
+    /// could be this tuple's was stored, a bucket that named no candidate still names none.
+    /// Otherwise, a lookup by the hash already computed.
     #[inline(always)]
     pub(crate) fn lookup_ahead(
         &self,
@@ -83,7 +117,9 @@ impl<A: Addr> Conntrack<A> {
                     return Some(found);
                 }
             }
-            None if ahead.stored == self.stored => return None,
+            None if ahead.stored == self.stored || !self.recent.may_hold(ahead.hash) => {
+                return None;
+            }
             _ => {}
         }
         self.lookup_hashed(tuple, ahead.hash)

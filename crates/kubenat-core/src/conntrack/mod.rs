@@ -31,6 +31,7 @@ mod tuple;
 pub use entry::{Entry, RELINK_AFTER};
 pub use insert::InsertError;
 pub(crate) use lookup::Lookahead;
+use lookup::RecentKeys;
 pub use state::State;
 use state::TimeoutNanos;
 pub(crate) use tuple::mix;
@@ -100,6 +101,10 @@ pub struct Conntrack<A> {
     /// either changed still says what a lookup would find.
     stored: u32,
     removed: u32,
+    /// The keys stored since the last [`Conntrack::begin_look_ahead`], as a filter of
+    /// their hashes' low bits: a look-ahead that found no candidate still finds none if
+    /// its bit is clear, however many other keys were stored since.
+    recent: RecentKeys,
 }
 
 impl<A: Addr> Conntrack<A> {
@@ -122,6 +127,7 @@ impl<A: Addr> Conntrack<A> {
             timeouts: TimeoutNanos::new(&timeouts),
             stored: 0,
             removed: 0,
+            recent: RecentKeys::default(),
         }
     }
 

@@ -84,6 +84,10 @@ impl Engine {
                 }
             }
             let mut aheads = [None; STRIDE];
+            if arriving {
+                self.v4.conntrack.begin_look_ahead();
+                self.v6.conntrack.begin_look_ahead();
+            }
             for (i, flow) in flows.iter().enumerate().take(packets.len()) {
                 if let Some((v6, hash)) = *flow {
                     let ahead = match v6 {
