@@ -3,8 +3,6 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::conntrack::Tuple;
-
 /// Where in the node's netfilter pipeline a packet is handed to the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Hook {
@@ -68,17 +66,18 @@ impl Rewrite {
     const SOURCE: u8 = 2;
     const ICMP_ERROR: u8 = 4;
 
-    /// What changed from `before` to `after`.
-    #[inline]
-    pub(crate) fn between<A: PartialEq>(before: &Tuple<A>, after: &Tuple<A>) -> Rewrite {
-        let mut bits = 0;
-        if before.dst != after.dst || before.dport != after.dport {
-            bits |= Rewrite::DESTINATION;
+    /// A rewrite of the destination, the source, both or (neither) none.
+    #[inline(always)]
+    pub(crate) fn of_sides(destination: bool, source: bool) -> Rewrite {
+        Rewrite {
+            bits: u8::from(destination) * Rewrite::DESTINATION + u8::from(source) * Rewrite::SOURCE,
         }
-        if before.src != after.src || before.sport != after.sport {
-            bits |= Rewrite::SOURCE;
-        }
-        Rewrite { bits }
+    }
+
+    /// Whether nothing was rewritten.
+    #[inline(always)]
+    pub(crate) fn is_none(self) -> bool {
+        self.bits == 0
     }
 
     /// The same, for an ICMP error whose quoted packet was translated too.

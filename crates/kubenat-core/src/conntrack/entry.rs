@@ -7,6 +7,7 @@ use super::tuple::{Direction, Tuple};
 use crate::addr::Addr;
 use crate::checksum::TupleChange;
 use crate::time::Instant;
+use crate::verdict::Rewrite;
 
 /// One tracked connection. An IPv4 entry is one cache line, aligned to it, so the
 /// batch path's single prefetch brings in all of it.
@@ -28,17 +29,22 @@ pub struct Entry<A> {
     pub(super) linked_expiry: Instant,
     pub(super) prev: u32,
     pub(super) next: u32,
-    /// What each direction's rewrite at the arriving hook does to the checksums, indexed
-    /// by [`Direction`]: the original's DNAT, the reply's reverse NAT.
+    /// What each direction's rewrite at the arriving hook does to the checksums, and
+    /// which sides it rewrites, indexed by [`Direction`]: the original's DNAT, the
+    /// reply's reverse NAT. Kept so an established packet compares no tuples.
     pub(super) changes: [TupleChange; 2],
+    pub(super) rewrites: [Rewrite; 2],
 }
 
 impl<A: Addr> Entry<A> {
     /// What the arriving hook's rewrite of a packet going `direction` does to its
-    /// checksums.
+    /// checksums, and which sides it rewrites.
     #[inline(always)]
-    pub(crate) fn change(&self, direction: Direction) -> TupleChange {
-        self.changes[direction as usize]
+    pub(crate) fn translation(&self, direction: Direction) -> (TupleChange, Rewrite) {
+        (
+            self.changes[direction as usize],
+            self.rewrites[direction as usize],
+        )
     }
 
     /// The tuple a packet of the original direction has after DNAT, before masquerade.

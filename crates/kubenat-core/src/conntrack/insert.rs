@@ -8,6 +8,7 @@ use super::tuple::{Tuple, tuple_hash};
 use super::{Conntrack, NIL};
 use crate::addr::Addr;
 use crate::time::Instant;
+use crate::verdict::Rewrite;
 
 /// Why a connection could not be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,12 +82,14 @@ impl<A: Addr> Conntrack<A> {
         if masquerade && self.lookup_masqueraded(&post_dnat).is_some() {
             return Err(InsertError::Clash);
         }
-        let dnat = original.change_to(&post_dnat);
+        let dnat = (reply.src, reply.sport) != (original.dst, original.dport);
+        let snat = (reply.dst, reply.dport) != (original.src, original.sport);
+        let dnat_change = original.change_to(&post_dnat);
         // Replies to an unmasqueraded client undo the DNAT exactly.
-        let reverse_nat = if (reply.dst, reply.dport) == (original.src, original.sport) {
-            dnat.undone()
-        } else {
+        let reverse_change = if snat {
             reply.change_to(&original.reversed())
+        } else {
+            dnat_change.undone()
         };
         let entry = Entry {
             original,
@@ -97,7 +100,13 @@ impl<A: Addr> Conntrack<A> {
             linked_expiry: Instant::ZERO,
             prev: NIL,
             next: NIL,
-            changes: [dnat, reverse_nat],
+            changes: [dnat_change, reverse_change],
+            // The original direction's destination, the reply's source where DNAT applies;
+            // the reply's destination where masquerade does.
+            rewrites: [
+                Rewrite::of_sides(dnat, false),
+                Rewrite::of_sides(snat, dnat),
+            ],
         };
         // Below capacity: a freed slot, or a new one at the end of the slab.
         let index = if self.free != NIL {

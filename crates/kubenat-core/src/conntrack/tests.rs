@@ -278,8 +278,9 @@ fn look_ahead_answers_as_a_fresh_lookup_after_changes() {
 }
 
 proptest! {
-    /// An entry's stored checksum changes are what rewriting each direction's tuple into
-    /// its translation does, unmasqueraded replies included (taken as the DNAT undone).
+    /// An entry's stored checksum changes and rewritten sides are what rewriting each
+    /// direction's tuple into its translation does, unmasqueraded replies included (their
+    /// change taken as the DNAT's undone).
     #[test]
     fn stored_changes_match_the_rewrites(
         client in any::<[u8; 4]>(),
@@ -312,7 +313,15 @@ proptest! {
         };
         let entry = conntrack.entry(index);
         let post_dnat = Tuple { dst: reply.src, dport: reply.sport, ..original };
-        prop_assert_eq!(entry.change(Direction::Original), original.change_to(&post_dnat));
-        prop_assert_eq!(entry.change(Direction::Reply), reply.change_to(&original.reversed()));
+        let rewritten = |from: &Tuple<Ipv4Addr>, to| (from.change_to(to), from.rewrite_to(to));
+        prop_assert_eq!(entry.translation(Direction::Original), rewritten(&original, &post_dnat));
+        prop_assert_eq!(entry.translation(Direction::Reply), rewritten(&reply, &original.reversed()));
     }
+}
+
+/// An IPv4 entry is one cache line: the batch prefetches it whole (its checksum changes
+/// and rewritten sides fill the last spare bytes).
+#[test]
+fn an_ipv4_entry_is_one_cache_line() {
+    assert_eq!(std::mem::size_of::<Entry<Ipv4Addr>>(), 64);
 }

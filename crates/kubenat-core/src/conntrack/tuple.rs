@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use crate::addr::Addr;
 use crate::checksum::TupleChange;
-use crate::verdict::Flow;
+use crate::verdict::{Flow, Rewrite};
 
 /// A connection's address and ports in one direction. `A` is
 /// [`Ipv4Addr`](std::net::Ipv4Addr) or [`Ipv6Addr`](std::net::Ipv6Addr).
@@ -44,6 +44,15 @@ impl<A: Addr> Tuple<A> {
             ),
             ports: TupleChange::of_ports((self.sport, self.dport), (to.sport, to.dport)),
         }
+    }
+
+    /// What rewriting a packet from this tuple to `to` changes.
+    #[inline(always)]
+    pub(crate) fn rewrite_to(&self, to: &Tuple<A>) -> Rewrite {
+        Rewrite::of_sides(
+            self.dst != to.dst || self.dport != to.dport,
+            self.src != to.src || self.sport != to.sport,
+        )
     }
 
     /// The tuple of a packet going the other way.

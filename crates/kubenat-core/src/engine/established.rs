@@ -13,7 +13,7 @@ use crate::packet::{self, Parsed};
 use crate::time::Instant;
 use crate::trace::{Trace, TraceStep};
 use crate::transitions;
-use crate::verdict::{Hook, Verdict};
+use crate::verdict::{Hook, Rewrite, Verdict};
 use crate::wire::Datagram;
 
 impl Core {
@@ -47,7 +47,7 @@ impl Core {
                         let (direction, state) = (hit.direction, hit.state);
                         trace.step(TraceStep::ConntrackHit { direction, state });
                     }
-                    return hit.apply(conntrack, packet, parsed, meta, self.now);
+                    return hit.apply(conntrack, packet, meta, self.now);
                 }
                 Err(reopened) => {
                     if reopened && trace.enabled() {
@@ -92,7 +92,7 @@ impl Core {
         let found = conntrack.confirm_ahead(&parsed.tuple, ahead)?;
         let hit = continued(found, &parsed, self.now).ok()?;
         meta.connection = Connection::NotMasqueraded;
-        Some(hit.apply(conntrack, &mut packet, &parsed, meta, self.now))
+        Some(hit.apply(conntrack, &mut packet, meta, self.now))
     }
 }
 
@@ -104,7 +104,7 @@ struct Continued<A> {
     state: State,
     next: State,
     after: Tuple<A>,
-    change: TupleChange,
+    translation: (TupleChange, Rewrite),
     masqueraded: bool,
 }
 
@@ -128,7 +128,7 @@ fn continued<A: Addr>(
         state,
         next: transitions::next(state, direction, parsed.tcp_flags, parsed.sctp_chunk),
         after: tracked(entry, direction, &parsed.tuple),
-        change: entry.change(direction),
+        translation: entry.translation(direction),
         masqueraded: direction == Direction::Original && entry.masquerade,
     })
 }
@@ -141,7 +141,6 @@ impl<A: Addr> Continued<A> {
         self,
         conntrack: &mut Conntrack<A>,
         packet: &mut Datagram<A, &mut [u8]>,
-        parsed: &Parsed<A>,
         meta: &mut PacketMeta,
         now: Instant,
     ) -> Verdict {
@@ -149,7 +148,7 @@ impl<A: Addr> Continued<A> {
         if self.masqueraded {
             meta.connection = Connection::masqueraded::<A>(self.index);
         }
-        apply(packet, parsed, &self.after, self.change, meta.checksum())
+        apply(packet, &self.after, self.translation, meta.checksum())
     }
 }
 
@@ -179,8 +178,11 @@ pub(super) fn masquerade<A: Addr>(
     match index {
         Some(index) => {
             let after = masqueraded(conntrack.entry(index), &parsed.tuple);
-            let change = parsed.tuple.change_to(&after);
-            apply(packet, parsed, &after, change, meta.checksum())
+            let translation = (
+                parsed.tuple.change_to(&after),
+                parsed.tuple.rewrite_to(&after),
+            );
+            apply(packet, &after, translation, meta.checksum())
         }
         None => Verdict::Accept,
     }

@@ -9,7 +9,7 @@ use super::family::FamilyState;
 use crate::addr::Addr;
 use crate::conntrack::Tuple;
 use crate::packet::Parsed;
-use crate::verdict::{DropReason, Hook, Rewrite, Verdict};
+use crate::verdict::{DropReason, Hook, Verdict};
 use crate::wire::Datagram;
 
 /// How long the ports of a first fragment are remembered for the fragments after it
@@ -79,7 +79,7 @@ impl Core {
                 // Addresses only: the transport header (and its checksum) is in the first
                 // fragment.
                 packet.set_addresses(after.src, after.dst);
-                Verdict::Translated(Rewrite::between(&tuple, &after))
+                Verdict::Translated(tuple.rewrite_to(&after))
             }
             _ => Verdict::Accept,
         }

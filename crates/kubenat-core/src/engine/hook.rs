@@ -12,7 +12,7 @@ use crate::packet::{self, Fragment, Parsed, Transport};
 use crate::policy::{self, Decision};
 use crate::time::Instant;
 use crate::trace::{Trace, TraceStep};
-use crate::verdict::{DropReason, Hook, Rewrite, Verdict};
+use crate::verdict::{DropReason, Hook, Verdict};
 use crate::wire::{ICMPV4, ICMPV6};
 
 impl Engine {
@@ -106,7 +106,7 @@ impl Core {
                         if trace.enabled() {
                             trace.step(TraceStep::IcmpErrorRelated { direction });
                         }
-                        Verdict::Translated(Rewrite::between(&parsed.tuple, &after).of_icmp_error())
+                        Verdict::Translated(parsed.tuple.rewrite_to(&after).of_icmp_error())
                     }
                     Ok(None) => Verdict::Accept,
                     Err(reason) => Verdict::Drop(reason),

@@ -168,8 +168,11 @@ impl Core {
             dport: endpoint.port(),
             ..tuple
         };
-        let change = family.conntrack.entry(index).change(Direction::Original);
-        apply(packet, parsed, &after, change, meta.checksum())
+        let translation = family
+            .conntrack
+            .entry(index)
+            .translation(Direction::Original);
+        apply(packet, &after, translation, meta.checksum())
     }
 
     /// A masquerade source port that makes `reply` unique: a random start (Linux
