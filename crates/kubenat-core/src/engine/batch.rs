@@ -134,7 +134,10 @@ impl Engine {
                         self.core
                             .continue_tracked(conntrack, hook, packet, meta, &ahead.conntrack)
                     }
-                    _ => None,
+                    Some(ahead) => self
+                        .core
+                        .open_plain(&mut self.v4, hook, packet, meta, *ahead),
+                    None => None,
                 };
                 // Written in place and counted there: nothing per packet is copied twice.
                 *verdict = match continued {

@@ -1,19 +1,19 @@
 //! New connections: the service rules decide, an endpoint is chosen, the connection is
 //! tracked (with a masquerade port when it needs one) and the packet rewritten.
 
-use super::Core;
 use super::family::{Family, FamilyState};
 use super::process::apply;
+use super::{Ahead, Core};
 use crate::addr::Addr;
 use crate::conntrack::{Conntrack, Direction, InsertError, Tuple};
 use crate::meta::{Connection, PacketMeta};
 use crate::model::Protocol;
-use crate::packet::Parsed;
+use crate::packet::{self, Parsed};
 use crate::policy::{self, Decision};
 use crate::tables::ServicePortId;
-use crate::trace::{MasqueradeReason, Trace, TraceStep};
+use crate::trace::{MasqueradeReason, NoTrace, Trace, TraceStep};
 use crate::transitions;
-use crate::verdict::{DropReason, Verdict};
+use crate::verdict::{DropReason, Hook, Verdict};
 use crate::wire::Datagram;
 
 /// What the conntrack lookup of a new connection's packet leaves for
@@ -29,6 +29,30 @@ pub(super) struct Missed<A> {
 }
 
 impl Core {
+    /// A new connection's short path in a batch, beside [`Core::continue_tracked`]'s: a
+    /// plain IPv4 TCP or UDP packet at an arriving hook whose look-ahead found no
+    /// candidate, with right checksums, goes straight to [`Core::ports`], the whole path's
+    /// parse and dispatch skipped. `None` for anything else, before anything changed.
+    #[inline(always)]
+    pub(super) fn open_plain<A: Family>(
+        &mut self,
+        family: &mut FamilyState<A>,
+        hook: Hook,
+        packet: &mut [u8],
+        meta: &mut PacketMeta,
+        ahead: Ahead,
+    ) -> Option<Verdict> {
+        let (mut packet, parsed) = packet::parse_plain::<A, _>(packet)?;
+        if hook == Hook::Prerouting
+            && packet::verify_arriving(&packet, &parsed, meta.checksum()).is_err()
+        {
+            return None;
+        }
+        meta.connection = Connection::NotMasqueraded;
+        let trace = &mut NoTrace;
+        Some(self.ports(family, &mut packet, meta, &parsed, Some(ahead), trace))
+    }
+
     /// A packet that belongs to no live connection (`missed`): the service rules decide; a
     /// Service's endpoint is chosen, the connection tracked and the packet rewritten.
     pub(super) fn new_connection<A: Family>(
