@@ -83,12 +83,8 @@ impl Core {
         meta: &mut PacketMeta,
         ahead: &Lookahead,
     ) -> Option<Verdict> {
-        let (mut packet, parsed) = packet::parse_plain::<A, _>(packet)?;
-        if hook == Hook::Prerouting
-            && packet::verify_arriving(&packet, &parsed, meta.checksum()).is_err()
-        {
-            return None;
-        }
+        let (mut packet, parsed) =
+            packet::parse_plain_arriving::<A>(hook, packet, meta.checksum())?;
         let found = conntrack.confirm_ahead(&parsed.tuple, ahead)?;
         let hit = continued(found, &parsed, self.now).ok()?;
         meta.connection = Connection::NotMasqueraded;

@@ -42,12 +42,8 @@ impl Core {
         meta: &mut PacketMeta,
         ahead: Ahead,
     ) -> Option<Verdict> {
-        let (mut packet, parsed) = packet::parse_plain::<A, _>(packet)?;
-        if hook == Hook::Prerouting
-            && packet::verify_arriving(&packet, &parsed, meta.checksum()).is_err()
-        {
-            return None;
-        }
+        let (mut packet, parsed) =
+            packet::parse_plain_arriving::<A>(hook, packet, meta.checksum())?;
         meta.connection = Connection::NotMasqueraded;
         let trace = &mut NoTrace;
         Some(self.ports(family, &mut packet, meta, &parsed, Some(ahead), trace))

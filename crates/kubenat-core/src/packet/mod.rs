@@ -6,7 +6,7 @@ mod parse;
 mod verify;
 
 pub(crate) use parse::{offset_in, parse, parse_plain, peek_tuple};
-pub(crate) use verify::{holds_pseudo_header_sum, verify_arriving};
+pub(crate) use verify::{holds_pseudo_header_sum, parse_plain_arriving, verify_arriving};
 
 use crate::conntrack::Tuple;
 

@@ -6,7 +6,7 @@ use super::{Fragment, Parsed};
 use crate::addr::Addr;
 use crate::checksum;
 use crate::meta::ChecksumStatus;
-use crate::verdict::DropReason;
+use crate::verdict::{DropReason, Hook};
 use crate::wire::{Datagram, TCP, UDP};
 
 /// Checks an arriving packet's checksums as the kernel does; `Err` names the drop.
@@ -30,6 +30,25 @@ pub(crate) fn verify_arriving<A: Addr, T: AsRef<[u8]>>(
     } else {
         Err(DropReason::TransportChecksum)
     }
+}
+
+/// A packet read in place: its views, and the facts the engine needs.
+pub(crate) type Read<'a, A> = (Datagram<A, &'a mut [u8]>, Parsed<A>);
+
+/// What both of a batch's short paths start with: a plain IPv4 TCP or UDP packet
+/// ([`super::parse_plain`]) arriving at `hook`, its checksums checked there as
+/// [`verify_arriving`] checks them. `None` for any other packet, or one to drop.
+#[inline(always)]
+pub(crate) fn parse_plain_arriving<A: Addr>(
+    hook: Hook,
+    packet: &mut [u8],
+    status: ChecksumStatus,
+) -> Option<Read<'_, A>> {
+    let (packet, parsed) = super::parse_plain::<A, _>(packet)?;
+    if hook == Hook::Prerouting && verify_arriving(&packet, &parsed, status).is_err() {
+        return None;
+    }
+    Some((packet, parsed))
 }
 
 /// Whether the packet's TCP or UDP checksum field holds only its pseudo-header sum (and
