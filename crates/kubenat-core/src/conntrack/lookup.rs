@@ -111,16 +111,12 @@ impl<A: Addr> Conntrack<A> {
             tuple_hash(tuple),
             "a look-ahead of another tuple"
         );
-        match ahead.candidate {
-            Some(_) => {
-                if let Some(found) = self.confirm_ahead(tuple, ahead) {
-                    return Some(found);
-                }
-            }
-            None if ahead.stored == self.stored || !self.recent.may_hold(ahead.hash) => {
-                return None;
-            }
-            _ => {}
+        if let Some(found) = self.confirm_ahead(tuple, ahead) {
+            return Some(found);
+        }
+        let nothing_since = ahead.stored == self.stored || !self.recent.may_hold(ahead.hash);
+        if ahead.candidate.is_none() && nothing_since {
+            return None;
         }
         self.lookup_hashed(tuple, ahead.hash)
     }
