@@ -3,5 +3,6 @@
 //! use the same generators.
 
 pub mod dump;
+pub mod memory_helper;
 pub mod run;
 pub mod synthetic;

@@ -13,6 +13,7 @@ use kubenat_core::{
 };
 use serde::Serialize;
 
+use crate::memory_helper::MemoryHelper;
 use crate::synthetic::{self, FlowSpec, Rng};
 
 /// What to measure.
@@ -36,6 +37,10 @@ pub struct Config {
     /// kernel does at PREROUTING; by default they come verified, as from a NIC that checks
     /// them (CHECKSUM_UNNECESSARY).
     pub verify_checksums: bool,
+    /// Let a helper thread fault in the memory the connection tables grow into, and free
+    /// what they release, between batches (`kubenat_core::offload`), rather than the
+    /// batches that grow them.
+    pub memory_helper: bool,
 }
 
 impl Default for Config {
@@ -51,6 +56,7 @@ impl Default for Config {
             updates: 1_000,
             seed: 42,
             verify_checksums: false,
+            memory_helper: true,
         }
     }
 }
@@ -202,7 +208,13 @@ impl Stream {
 ///
 /// The metadata is set once: each packet's checksum status, as its NIC would report it;
 /// PREROUTING rewrites the connection it carries, so nothing per packet is left to reset.
-fn pump(engine: &mut Engine, stream: &Stream, config: &Config, clock: &mut Instant) -> Throughput {
+fn pump(
+    engine: &mut Engine,
+    stream: &Stream,
+    config: &Config,
+    clock: &mut Instant,
+    helper: Option<&MemoryHelper>,
+) -> Throughput {
     let batch = config.batch.clamp(1, 256);
     let mut buffers: Vec<[u8; 256]> = vec![[0u8; 256]; batch];
     let checksum = match config.verify_checksums {
@@ -214,6 +226,9 @@ fn pump(engine: &mut Engine, stream: &Stream, config: &Config, clock: &mut Insta
     let mut batch_times = Vec::with_capacity(stream.len() / batch + 1);
     let start = WallClock::now();
     for first in (0..stream.len()).step_by(batch) {
+        if let Some(helper) = helper {
+            helper.tend(engine);
+        }
         let t0 = WallClock::now();
         let n = (stream.len() - first).min(batch);
         let mut packets: [&mut [u8]; 256] = std::array::from_fn(|_| &mut [][..]);
@@ -354,6 +369,10 @@ pub fn run(
     let publication = plane.publication();
     let compile_seconds = start.elapsed().as_secs_f64();
     let mut engine = Engine::follow(publication.clone(), &state.proxy);
+    let helper = config
+        .memory_helper
+        .then(|| MemoryHelper::start(&mut engine));
+    let helper = helper.as_ref();
     let after_compile = allocated();
     let packet_path_bytes = engine.packet_path_bytes();
     let before_extra = allocated();
@@ -380,7 +399,7 @@ pub fn run(
     let mut clock = Instant::ZERO;
     let new_order: Vec<u32> = (0..flows as u32).collect();
     let syn_stream = Stream::new(&syns, &new_order);
-    let new_flows = pump(&mut engine, &syn_stream, config, &mut clock);
+    let new_flows = pump(&mut engine, &syn_stream, config, &mut clock, helper);
     let conntrack_bytes = engine.conntrack_bytes() as u64;
     phase("established flows");
     let established_order = shuffled(flows, config.packets.max(flows), &mut rng);
@@ -389,6 +408,7 @@ pub fn run(
         &Stream::new(&acks, &established_order),
         config,
         &mut clock,
+        helper,
     );
 
     phase("new flows into grown tables");
@@ -396,7 +416,7 @@ pub fn run(
     // leaves its slot and index room for the next.
     clock = clock + Duration::from_secs(6 * 86_400);
     engine.handle_timeout(clock);
-    let new_flows_pregrown = pump(&mut engine, &syn_stream, config, &mut clock);
+    let new_flows_pregrown = pump(&mut engine, &syn_stream, config, &mut clock, helper);
     drop(syn_stream);
 
     phase("mixed traffic and threads");
@@ -460,10 +480,20 @@ fn mixed(
         ..proxy.clone()
     };
     let mut engine = Engine::follow(publication.clone(), &proxy);
+    let helper = config
+        .memory_helper
+        .then(|| MemoryHelper::start(&mut engine));
+    let helper = helper.as_ref();
     let mut clock = Instant::ZERO;
     let syns: Vec<Vec<u8>> = specs.iter().map(|f| synthetic::packet(f, true)).collect();
     let order: Vec<u32> = (0..specs.len() as u32).collect();
-    pump(&mut engine, &Stream::new(&syns, &order), config, &mut clock);
+    pump(
+        &mut engine,
+        &Stream::new(&syns, &order),
+        config,
+        &mut clock,
+        helper,
+    );
     let mut templates = acks.to_vec();
     let fresh = synthetic::flows(config.services.max(1), new_count, config.seed ^ 0x5eed);
     templates.extend(fresh.iter().enumerate().map(|(k, f)| {
@@ -483,6 +513,7 @@ fn mixed(
         &Stream::new(&templates, &order),
         config,
         &mut clock,
+        helper,
     )
 }
 
@@ -533,9 +564,11 @@ fn threaded(
                 scope.spawn(move || {
                     let mut engine = Engine::follow(publication, proxy);
                     let mut clock = Instant::ZERO;
-                    pump(&mut engine, opening, config, &mut clock);
+                    // Workers grow their tables in line: the helper thread is the single
+                    // engine's, and the workers already take every core.
+                    pump(&mut engine, opening, config, &mut clock, None);
                     barrier.wait();
-                    pump(&mut engine, traffic, config, &mut clock)
+                    pump(&mut engine, traffic, config, &mut clock, None)
                 })
             })
             .collect();

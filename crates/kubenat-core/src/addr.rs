@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 ///
 /// Sealed: implemented for [`Ipv4Addr`] and [`Ipv6Addr`] only, so its methods can change
 /// without breaking anyone.
-pub trait Addr: sealed::Sealed + Copy + Eq + Hash + Debug + Into<IpAddr> + 'static {
+pub trait Addr: sealed::Sealed + Copy + Eq + Hash + Debug + Into<IpAddr> + Send + 'static {
     /// Bytes on the wire.
     const LEN: usize;
     /// The address if `ip` is of this family.

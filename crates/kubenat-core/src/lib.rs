@@ -78,6 +78,7 @@ pub mod maglev;
 mod meta;
 mod model;
 mod node_names;
+pub mod offload;
 mod packet;
 mod policy;
 mod port_lines;

@@ -1,6 +1,7 @@
 //! A slab that grows in fixed-size chunks: entries never move once written, so growing
 //! never copies them, and a table holds only the chunks its live entries have needed.
 
+use std::any::Any;
 use std::mem::MaybeUninit;
 use std::ops::{Index, IndexMut};
 
@@ -9,11 +10,21 @@ const CHUNK_SHIFT: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_SHIFT;
 const MASK: u32 = CHUNK as u32 - 1;
 
+/// Most chunks kept ready off the packet path (1 MiB of IPv4 entries).
+const MOST_SPARES: usize = 16;
+
+type Chunk<T> = Box<[MaybeUninit<T>; CHUNK]>;
+
 /// Entries addressed by `u32`, allocated a chunk at a time as they are pushed.
 pub(crate) struct Slab<T> {
     /// Entries `0..len` are written; the rest of the last chunks are not.
-    chunks: Vec<Box<[MaybeUninit<T>; CHUNK]>>,
+    chunks: Vec<Chunk<T>>,
     len: u32,
+    /// Chunks faulted in off the packet path (see [`crate::offload`]), taken before
+    /// allocating one; `requested` more are on their way.
+    spares: Vec<Chunk<T>>,
+    requested: usize,
+    offloaded: bool,
 }
 
 impl<T: Copy> Slab<T> {
@@ -22,6 +33,9 @@ impl<T: Copy> Slab<T> {
         Slab {
             chunks: Vec::new(),
             len: 0,
+            spares: Vec::new(),
+            requested: 0,
+            offloaded: false,
         }
     }
 
@@ -52,18 +66,73 @@ impl<T: Copy> Slab<T> {
 
     #[cold]
     fn add_chunk(&mut self) {
-        let chunk = Box::<[T]>::new_uninit_slice(CHUNK);
-        match chunk.try_into() {
-            Ok(chunk) => self.chunks.push(chunk),
-            Err(_) => unreachable!("a chunk has CHUNK entries"),
-        }
+        let chunk = self.spares.pop().unwrap_or_else(new_chunk);
+        self.chunks.push(chunk);
     }
 
-    /// Bytes held: the chunks and their directory.
+    /// Bytes held: the chunks (spares included) and their directories.
     pub fn bytes(&self) -> usize {
-        self.chunks.len() * std::mem::size_of::<[T; CHUNK]>()
-            + self.chunks.capacity() * std::mem::size_of::<Box<[T; CHUNK]>>()
+        (self.chunks.len() + self.spares.len()) * std::mem::size_of::<[T; CHUNK]>()
+            + (self.chunks.capacity() + self.spares.capacity())
+                * std::mem::size_of::<Box<[T; CHUNK]>>()
     }
+
+    /// From now on, keeps spare chunks faulted in off the packet path (see
+    /// [`Slab::wanted`]).
+    pub fn offload(&mut self) {
+        self.offloaded = true;
+        self.spares.reserve(MOST_SPARES);
+    }
+
+    /// Whether to ask for one more spare chunk (and count it asked for): offloaded, with
+    /// fewer spares ready or coming than an eighth of the chunks in use (one at least,
+    /// [`MOST_SPARES`] at most): enough for the next milliseconds of new connections at
+    /// any size, little memory while the slab is small.
+    pub fn wanted(&mut self) -> bool {
+        let target = (self.chunks.len() / 8).clamp(1, MOST_SPARES);
+        let wanted = self.offloaded && self.spares.len() + self.requested < target;
+        self.requested += usize::from(wanted);
+        wanted
+    }
+
+    /// Takes a chunk from [`fresh_chunk`]; gives back anything else, or a chunk past
+    /// [`MOST_SPARES`].
+    pub fn supply(&mut self, chunk: Box<dyn Any + Send>) -> Result<(), Box<dyn Any + Send>>
+    where
+        T: Send + 'static,
+    {
+        let chunk = chunk.downcast::<[MaybeUninit<T>; CHUNK]>()?;
+        self.requested = self.requested.saturating_sub(1);
+        if self.spares.len() >= MOST_SPARES {
+            return Err(chunk);
+        }
+        self.spares.push(chunk);
+        Ok(())
+    }
+}
+
+/// Bytes of one chunk of `T`.
+pub(crate) fn chunk_bytes<T>() -> usize {
+    std::mem::size_of::<[T; CHUNK]>()
+}
+
+fn new_chunk<T>() -> Chunk<T> {
+    match Box::<[T]>::new_uninit_slice(CHUNK).try_into() {
+        Ok(chunk) => chunk,
+        Err(_) => unreachable!("a chunk has CHUNK entries"),
+    }
+}
+
+/// A chunk with every page written, so pushing into it faults nothing: for
+/// [`Slab::supply`], made on any thread.
+pub(crate) fn fresh_chunk<T: Send + 'static>(_: usize) -> Box<dyn Any + Send> {
+    let mut chunk = new_chunk::<T>();
+    let per_page = (4096 / std::mem::size_of::<T>().max(1)).max(1);
+    for entry in chunk.iter_mut().step_by(per_page) {
+        // SAFETY: writing a byte into uninitialised storage we own exclusively.
+        unsafe { std::ptr::write_volatile(entry.as_mut_ptr().cast::<u8>(), 0) };
+    }
+    chunk
 }
 
 impl<T> Index<u32> for Slab<T> {
@@ -129,6 +198,28 @@ mod tests {
             slab.push(i);
         }
         assert_eq!(slab.bytes(), bytes);
+    }
+
+    #[test]
+    fn an_offloaded_slab_pushes_into_its_spares_first() {
+        let mut slab = Slab::<u64>::new();
+        assert!(!slab.wanted(), "not offloaded: nothing asked for");
+        slab.offload();
+        assert!(slab.wanted());
+        assert!(
+            !slab.wanted(),
+            "one chunk asked for while the slab is empty"
+        );
+        let chunk = fresh_chunk::<u64>(0);
+        let storage = chunk
+            .downcast_ref::<[MaybeUninit<u64>; CHUNK]>()
+            .map(|chunk| chunk.as_ptr() as usize);
+        assert!(slab.supply(Box::new(1u8)).is_err(), "not a chunk of u64");
+        slab.supply(chunk).unwrap();
+        assert_eq!(slab.bytes() / (CHUNK * 8), 1, "a spare counts");
+        slab.push(7);
+        assert_eq!(storage, Some(&slab[0] as *const u64 as usize));
+        assert!(slab.wanted(), "the spare went into use");
     }
 
     #[test]

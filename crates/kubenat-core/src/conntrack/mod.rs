@@ -23,6 +23,7 @@ mod entry;
 mod expiry;
 mod insert;
 mod lookup;
+mod offload;
 mod state;
 #[cfg(test)]
 mod tests;

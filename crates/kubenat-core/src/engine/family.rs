@@ -17,6 +17,9 @@ pub(super) struct FamilyState<A> {
     /// First fragments' ports, so later fragments follow their connection
     /// (netfilter reassembles; a per-packet engine remembers, as Cilium does).
     pub(super) fragments: ExpiringMap<FragmentKey<A>, (u16, u16)>,
+    /// Whether the conntrack table gets its memory off the packet path
+    /// ([`crate::offload`]).
+    pub(super) offloaded: bool,
 }
 
 impl<A: Addr> FamilyState<A> {
@@ -30,7 +33,14 @@ impl<A: Addr> FamilyState<A> {
             // Clients with live affinity are far fewer than connections.
             affinity: ExpiringMap::new((capacity / 8).max(1024)),
             fragments: ExpiringMap::new((capacity / 16).max(1024)),
+            offloaded: false,
         }
+    }
+
+    /// Has the conntrack table ask for its memory ahead, once the family is in use.
+    pub(super) fn offload_memory(&mut self) {
+        self.offloaded = true;
+        self.conntrack.offload_memory();
     }
 
     /// Room for `connections` connections, affinity clients and fragment heads, each up
@@ -52,7 +62,11 @@ impl<A: Addr> FamilyState<A> {
     /// Gives a family that came into use its tables (an update, never a packet, does this).
     pub(super) fn ensure_in_use(&mut self, proxy: &ProxyConfig, in_use: bool) {
         if in_use && self.conntrack.capacity() == 0 {
+            let offloaded = self.offloaded;
             *self = FamilyState::new(proxy, true);
+            if offloaded {
+                self.offload_memory();
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ mod family;
 mod fragments;
 mod hook;
 mod new_connection;
+mod offload;
 mod process;
 mod reply;
 mod select;

@@ -1,5 +1,7 @@
 //! [`GrowingIndex`]: a [`FlowIndex`] that doubles by incremental rehash.
 
+use std::any::Any;
+
 use super::*;
 
 /// Lanes a [`GrowingIndex`] starts with (16 buckets, 1 KiB), unless its cap needs fewer.
@@ -34,6 +36,15 @@ pub(crate) struct GrowingIndex {
     /// Keys `reserve` made room for.
     reserved: usize,
     max_keys: usize,
+    /// Off the packet path (see [`crate::offload`]): the next table comes ready from
+    /// [`GrowingIndex::supply`] when it arrives in time, and an emptied old table waits
+    /// in `retired` for the caller to free.
+    offloaded: bool,
+    /// A supplied next table: every bucket empty, every page faulted in.
+    spare: Option<FlowIndex>,
+    /// A request for `spare` is out.
+    requested: bool,
+    retired: Option<Box<dyn Any + Send>>,
 }
 
 impl GrowingIndex {
@@ -52,6 +63,10 @@ impl GrowingIndex {
             step_at: 0,
             reserved: 0,
             max_keys,
+            offloaded: false,
+            spare: None,
+            requested: false,
+            retired: None,
         }
         .with_step_at()
     }
@@ -73,10 +88,11 @@ impl GrowingIndex {
         };
     }
 
-    /// Bytes held (all three tables while growing).
+    /// Bytes held (all three tables while growing, and a supplied one).
     pub fn bytes(&self) -> usize {
         self.table.bytes()
             + self.old.bytes()
+            + self.spare.as_ref().map_or(0, FlowIndex::bytes)
             + self
                 .next
                 .as_ref()
@@ -207,10 +223,15 @@ impl GrowingIndex {
     /// Allocates the next table, twice as large (up to what `max_keys` needs at half
     /// load), to be cleared over the next inserts.
     fn start_growing(&mut self) {
-        let lanes = (self.table.lanes() * 2).min(self.max_keys.saturating_mul(2));
-        let buckets = buckets_for(lanes);
-        if buckets <= self.table.buckets.len() {
+        let Some(buckets) = self.next_buckets() else {
             return; // at the cap: the table already has room for `max_keys` at half load
+        };
+        if let Some(spare) = self.spare.take() {
+            if spare.buckets.len() == buckets {
+                self.switch_to(spare);
+                return;
+            }
+            self.retire(Box::new(spare));
         }
         self.next = Some(Box::new_uninit_slice(buckets));
         self.cleared = 0;
@@ -255,11 +276,106 @@ impl GrowingIndex {
         old.drain(*moved, |sig, value| place(table, spilled, sig, value));
         *moved += 1;
         if *moved == old.buckets.len() {
-            *old = FlowIndex {
-                buckets: Box::new([]),
-            };
+            let emptied = std::mem::replace(
+                old,
+                FlowIndex {
+                    buckets: Box::new([]),
+                },
+            );
+            if self.offloaded {
+                self.retire(Box::new(emptied));
+            }
         }
     }
+
+    /// Buckets of the next table, twice as large (up to what `max_keys` needs at half
+    /// load); `None` at the cap.
+    fn next_buckets(&self) -> Option<usize> {
+        let lanes = (self.table.lanes() * 2).min(self.max_keys.saturating_mul(2));
+        let buckets = buckets_for(lanes);
+        (buckets > self.table.buckets.len()).then_some(buckets)
+    }
+
+    /// From now on, asks ahead for its next table and hands back the tables it empties
+    /// (see [`crate::offload`]).
+    pub fn offload(&mut self) {
+        self.offloaded = true;
+    }
+
+    /// The buckets of a next table to fault in off the packet path, once: offloaded, at
+    /// three quarters of the way to growing (a sixteenth of the lanes in keys ahead,
+    /// tens of milliseconds at millions of new connections a second), and none supplied
+    /// or asked for yet.
+    pub fn wanted(&mut self) -> Option<usize> {
+        if !self.offloaded
+            || self.requested
+            || self.spare.is_some()
+            || self.next.is_some()
+            || self.moving()
+            || self.keys < self.step_at - self.step_at / 4
+        {
+            return None;
+        }
+        let buckets = self.next_buckets()?;
+        self.requested = true;
+        Some(buckets)
+    }
+
+    /// Takes a next table (empty, from [`fresh_table`]) for the growth ahead; gives it
+    /// back when it is not the size that growth needs (it came too late, or a `reserve`
+    /// grew the index meanwhile). A growth that started clearing its own next table
+    /// switches to this one at once.
+    pub fn supply(&mut self, table: FlowIndex) -> Result<(), FlowIndex> {
+        self.requested = false;
+        if self.moving() || self.spare.is_some() || Some(table.buckets.len()) != self.next_buckets()
+        {
+            return Err(table);
+        }
+        match self.next.take() {
+            Some(cleared_in_part) => {
+                self.retire(Box::new(cleared_in_part));
+                self.switch_to(table);
+                self.set_step_at();
+            }
+            None => self.spare = Some(table),
+        }
+        Ok(())
+    }
+
+    /// Whether a growth is clearing a next table of its own (none was supplied in time).
+    #[cfg(test)]
+    pub fn clearing_its_own(&self) -> bool {
+        self.next.is_some()
+    }
+
+    /// A table this index no longer uses, for the caller to free off the packet path.
+    pub fn take_retired(&mut self) -> Option<Box<dyn Any + Send>> {
+        self.retired.take()
+    }
+
+    /// Keeps `table` for [`GrowingIndex::take_retired`]; with one already waiting (the
+    /// caller is not collecting), frees it here instead.
+    fn retire(&mut self, table: Box<dyn Any + Send>) {
+        if self.retired.is_none() {
+            self.retired = Some(table);
+        }
+    }
+}
+
+/// A table of `buckets` empty buckets with every page written, so using it faults nothing:
+/// for [`GrowingIndex::supply`], made on any thread.
+pub(crate) fn fresh_table(buckets: usize) -> Box<dyn Any + Send> {
+    let mut table = FlowIndex {
+        buckets: vec![EMPTY_BUCKET; buckets].into_boxed_slice(),
+    };
+    // The buckets were written, but an allocator may hand out zeroed pages it never
+    // touched for memory written with zeros: one volatile write per page makes sure.
+    let per_page = (4096 / std::mem::size_of::<Bucket>()).max(1);
+    for bucket in table.buckets.iter_mut().step_by(per_page) {
+        // SAFETY: a write through a valid, exclusive reference.
+        unsafe { std::ptr::write_volatile(&mut bucket.overflow, 0) };
+    }
+    Box::new(table)
 }
 
 /// Stores a moving key in `table`, or in `spilled` when its neighbourhood is full.

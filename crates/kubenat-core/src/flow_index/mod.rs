@@ -20,12 +20,14 @@ use std::mem::MaybeUninit;
 
 mod growing;
 
-pub(crate) use growing::GrowingIndex;
+pub(crate) use growing::{GrowingIndex, fresh_table};
 
 const LANES: usize = 7;
 /// How far a key may land from its home bucket.
 const MAX_PROBE: usize = 32;
 const EMPTY: u32 = 0;
+/// Bytes of one bucket, a cache line.
+pub(crate) const BUCKET_BYTES: usize = std::mem::size_of::<Bucket>();
 const EMPTY_BUCKET: Bucket = Bucket {
     signatures: [EMPTY; LANES],
     overflow: 0,

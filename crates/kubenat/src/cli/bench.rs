@@ -43,6 +43,10 @@ pub struct Bench {
     /// does at PREROUTING (by default they come verified, as from a NIC that checks them).
     #[arg(long)]
     verify_checksums: bool,
+    /// Let the batches that grow the connection tables fault in their memory themselves,
+    /// rather than a helper thread between batches (kubenat_core::offload).
+    #[arg(long)]
+    no_memory_helper: bool,
     #[command(flatten)]
     output: OutputArg,
 }
@@ -77,6 +81,7 @@ impl Bench {
             updates: self.updates,
             seed: 42,
             verify_checksums: self.verify_checksums,
+            memory_helper: !self.no_memory_helper,
         };
         let held = || Some(kubenat::memory::held());
         let spinner = phase_spinner();

@@ -1,0 +1,71 @@
+//! The engine's side of [`crate::offload`]: memory for its connection tables faulted in,
+//! and freed, off the packet path.
+
+use super::Engine;
+use crate::offload::{Memory, MemoryRequest};
+
+impl Engine {
+    /// From now on, the connection tables of both families ask ahead for the memory they
+    /// will need ([`Engine::memory_wanted`]) and hand back what they stop using
+    /// ([`Engine::memory_released`]), so that no batch faults in fresh pages or frees a
+    /// table: see [`crate::offload`] for the loop. Without it, a table allocates as it
+    /// grows.
+    ///
+    /// ```
+    /// use kubenat_core::Engine;
+    /// use kubenat_core::reference;
+    ///
+    /// let mut engine = Engine::new(&reference::cluster("nodoa"));
+    /// engine.offload_memory();
+    /// // Between batches: what the tables will need goes to another thread, which faults
+    /// // it in; what comes back goes to the tables.
+    /// let requests: Vec<_> = std::iter::from_fn(|| engine.memory_wanted()).collect();
+    /// assert!(!requests.is_empty(), "the first slab chunk");
+    /// let helper = std::thread::spawn(move || {
+    ///     requests.into_iter().map(|request| request.fulfil()).collect::<Vec<_>>()
+    /// });
+    /// for memory in helper.join().unwrap() {
+    ///     engine.provide_memory(memory).unwrap();
+    /// }
+    /// assert!(engine.memory_wanted().is_none(), "nothing more until connections come");
+    /// ```
+    pub fn offload_memory(&mut self) {
+        self.v4.offload_memory();
+        self.v6.offload_memory();
+    }
+
+    /// The next memory a connection table will soon need, asked for once (see
+    /// [`crate::offload`]); `None` when there is nothing more to ask for now, or before
+    /// [`Engine::offload_memory`].
+    pub fn memory_wanted(&mut self) -> Option<MemoryRequest> {
+        let wanted = |capacity: usize| capacity > 0;
+        if wanted(self.v4.conntrack.capacity())
+            && let Some(request) = self.v4.conntrack.memory_wanted(false)
+        {
+            return Some(request);
+        }
+        if wanted(self.v6.conntrack.capacity()) {
+            return self.v6.conntrack.memory_wanted(true);
+        }
+        None
+    }
+
+    /// Gives a table the memory it asked for, fulfilled. Hands it back when it is of no
+    /// use any more (it came too late, or a table changed meanwhile): drop it off the
+    /// packet path.
+    pub fn provide_memory(&mut self, memory: Memory) -> Result<(), Memory> {
+        match memory.target.v6 {
+            false => self.v4.conntrack.provide_memory(memory),
+            true => self.v6.conntrack.provide_memory(memory),
+        }
+    }
+
+    /// A table a connection table stopped using (an index emptied into a larger one), to
+    /// drop off the packet path; `None` when there is none.
+    pub fn memory_released(&mut self) -> Option<Memory> {
+        self.v4
+            .conntrack
+            .memory_released(false)
+            .or_else(|| self.v6.conntrack.memory_released(true))
+    }
+}
