@@ -3,6 +3,5 @@
 //! use the same generators.
 
 pub mod dump;
-pub mod memory_helper;
 pub mod run;
 pub mod synthetic;

@@ -7,13 +7,13 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant as WallClock};
 
+use kubenat_core::offload::MemoryHelper;
 use kubenat_core::{
     ChecksumStatus, ControlPlane, Engine, Hook, Instant, PacketMeta, Protocol, ProxyConfig,
     Publication, ServiceName, Update, Verdict,
 };
 use serde::Serialize;
 
-use crate::memory_helper::MemoryHelper;
 use crate::synthetic::{self, FlowSpec, Rng};
 
 /// What to measure.

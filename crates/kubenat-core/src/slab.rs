@@ -10,7 +10,9 @@ const CHUNK_SHIFT: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_SHIFT;
 const MASK: u32 = CHUNK as u32 - 1;
 
-/// Most chunks kept ready off the packet path (1 MiB of IPv4 entries).
+/// Chunks kept ready off the packet path: at least enough for 4,096 new connections (a
+/// helper thread woken late still comes in time), at most 1 MiB of IPv4 entries.
+const FEWEST_SPARES: usize = 4;
 const MOST_SPARES: usize = 16;
 
 type Chunk<T> = Box<[MaybeUninit<T>; CHUNK]>;
@@ -85,11 +87,11 @@ impl<T: Copy> Slab<T> {
     }
 
     /// Whether to ask for one more spare chunk (and count it asked for): offloaded, with
-    /// fewer spares ready or coming than an eighth of the chunks in use (one at least,
-    /// [`MOST_SPARES`] at most): enough for the next milliseconds of new connections at
-    /// any size, little memory while the slab is small.
+    /// fewer spares ready or coming than an eighth of the chunks in use (within
+    /// [`FEWEST_SPARES`] and [`MOST_SPARES`]): enough for the next milliseconds of new
+    /// connections at any size, little memory while the slab is small.
     pub fn wanted(&mut self) -> bool {
-        let target = (self.chunks.len() / 8).clamp(1, MOST_SPARES);
+        let target = (self.chunks.len() / 8).clamp(FEWEST_SPARES, MOST_SPARES);
         let wanted = self.offloaded && self.spares.len() + self.requested < target;
         self.requested += usize::from(wanted);
         wanted
@@ -205,11 +207,10 @@ mod tests {
         let mut slab = Slab::<u64>::new();
         assert!(!slab.wanted(), "not offloaded: nothing asked for");
         slab.offload();
-        assert!(slab.wanted());
-        assert!(
-            !slab.wanted(),
-            "one chunk asked for while the slab is empty"
-        );
+        for _ in 0..FEWEST_SPARES {
+            assert!(slab.wanted());
+        }
+        assert!(!slab.wanted(), "enough asked for while the slab is empty");
         let chunk = fresh_chunk::<u64>(0);
         let storage = chunk
             .downcast_ref::<[MaybeUninit<u64>; CHUNK]>()
@@ -219,7 +220,8 @@ mod tests {
         assert_eq!(slab.bytes() / (CHUNK * 8), 1, "a spare counts");
         slab.push(7);
         assert_eq!(storage, Some(&slab[0] as *const u64 as usize));
-        assert!(slab.wanted(), "the spare went into use");
+        assert!(slab.wanted(), "the spare went into use: one more is wanted");
+        assert!(!slab.wanted());
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! chunk (64 KiB for IPv4; entries never move), an index by doubling with incremental
 //! rehash (from a quarter full, each insert clears two buckets of the next table, then
 //! moves two of the old one; no insert clears, rehashes or copies a whole table).
-//! [`Conntrack::reserve`] grows it ahead instead. Removing and expiring connections free
+//! [`Conntrack::reserve`] grows it ahead instead; an engine can also have the memory
+//! faulted in ahead on another thread ([`crate::offload`]). Removing and expiring connections free
 //! their slots for reuse but keep the memory.
 //!
 //! The engine keeps one [`Conntrack`] per address family; this module is public for tools

@@ -85,7 +85,8 @@ struct Core {
 ///
 /// Sans-IO: packets and time come in as arguments; nothing here reads a clock, opens a
 /// socket or allocates per packet, except that a new connection may grow the connection
-/// tables (see [`Engine::conntrack_bytes`]). IPv4 and IPv6 are both handled, each with its
+/// tables (see [`Engine::conntrack_bytes`]; [`Engine::offload_memory`] moves that
+/// allocation to another thread). IPv4 and IPv6 are both handled, each with its
 /// own conntrack table of up to
 /// [`ProxyConfig::conntrack_capacity`](crate::ProxyConfig::conntrack_capacity) connections.
 ///

@@ -20,7 +20,7 @@ impl Engine {
     /// // Between batches: what the tables will need goes to another thread, which faults
     /// // it in; what comes back goes to the tables.
     /// let requests: Vec<_> = std::iter::from_fn(|| engine.memory_wanted()).collect();
-    /// assert!(!requests.is_empty(), "the first slab chunk");
+    /// assert!(!requests.is_empty(), "spare slab chunks");
     /// let helper = std::thread::spawn(move || {
     ///     requests.into_iter().map(|request| request.fulfil()).collect::<Vec<_>>()
     /// });

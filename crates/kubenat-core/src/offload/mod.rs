@@ -13,6 +13,9 @@
 //! 4. between batches, [`Engine::memory_released`] until `None`: each [`Memory`] goes to
 //!    the other thread to be dropped there (freeing a large table also takes time).
 //!
+//! [`MemoryHelper`] is that loop with a thread of its own: [`MemoryHelper::start`] once,
+//! [`MemoryHelper::tend`] between batches.
+//!
 //! The tables ask ahead (a slab chunk while an eighth of their chunks are not ready, the
 //! next index a sixteenth of its lanes before it is needed), and a request fulfilled too
 //! late costs only what growing costs without offloading: the engine never waits.
@@ -21,6 +24,10 @@
 //! [`Engine::memory_wanted`]: crate::Engine::memory_wanted
 //! [`Engine::provide_memory`]: crate::Engine::provide_memory
 //! [`Engine::memory_released`]: crate::Engine::memory_released
+
+mod helper;
+
+pub use helper::MemoryHelper;
 
 use std::any::Any;
 use std::fmt;

@@ -1,19 +1,21 @@
 //! A helper thread that faults in, and frees, the memory an engine's connection tables
-//! ask for, off the packet path (`kubenat_core::offload`).
+//! ask for: the embedder's side of the offload loop, ready-made.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
-use kubenat_core::Engine;
-use kubenat_core::offload::{Memory, MemoryRequest};
+use super::{Memory, MemoryRequest};
+use crate::Engine;
 
 enum Job {
     Fault(MemoryRequest),
     Free(Memory),
 }
 
-/// The other end of [`kubenat_core::offload`]: between batches, [`MemoryHelper::tend`]
-/// hands the engine what came back and the thread what the engine wants or released.
+/// The other end of [`crate::offload`]: a thread of its own, and between batches
+/// [`MemoryHelper::tend`] hands the engine what came back and the thread what the engine
+/// wants or released. Where no thread can start (WebAssembly), `tend` does the work
+/// itself, as an engine that grows its own tables would.
 pub struct MemoryHelper {
     jobs: Option<Sender<Job>>,
     fulfilled: Receiver<Memory>,
