@@ -43,6 +43,19 @@ struct Bucket {
     _pad: u32,
 }
 
+impl Bucket {
+    /// Stores (`sig`, `value`) in the first lane holding no key. False when all are taken.
+    #[inline(always)]
+    fn store(&mut self, sig: u32, value: u32) -> bool {
+        let Some(lane) = self.signatures.iter().position(|&s| s == EMPTY) else {
+            return false;
+        };
+        self.signatures[lane] = sig;
+        self.values[lane] = value;
+        true
+    }
+}
+
 /// A fixed-size multimap from 64-bit hashes to `u32` values.
 #[derive(Clone)]
 pub(crate) struct FlowIndex {
@@ -143,17 +156,22 @@ impl FlowIndex {
         self.insert_signed(signature(hash), value)
     }
 
+    /// Tries the home bucket alone first: at half load it practically always has room, and
+    /// the probing loop's setup cost more than the search.
+    #[inline]
     fn insert_signed(&mut self, sig: u32, value: u32) -> bool {
         let home = self.home(sig);
-        for distance in 0..self.reach() {
+        self.buckets[home].store(sig, value) || self.insert_overflowing(home, sig, value)
+    }
+
+    /// [`FlowIndex::insert_signed`] past a full home bucket: the first later bucket with
+    /// room takes the key. Rare at half load, so kept out of the common path.
+    #[cold]
+    fn insert_overflowing(&mut self, home: usize, sig: u32, value: u32) -> bool {
+        for distance in 1..self.reach() {
             let index = self.at(home, distance);
-            let bucket = &mut self.buckets[index];
-            if let Some(lane) = bucket.signatures.iter().position(|&s| s == EMPTY) {
-                bucket.signatures[lane] = sig;
-                bucket.values[lane] = value;
-                if distance > 0 {
-                    self.buckets[home].overflow += 1;
-                }
+            if self.buckets[index].store(sig, value) {
+                self.buckets[home].overflow += 1;
                 return true;
             }
         }
