@@ -98,7 +98,7 @@ pub(crate) fn decide(
     } else {
         let masquerade = if settings.masquerade_all {
             Some(MasqueradeReason::MasqueradeAll)
-        } else if settings.detects_pods(src) && !settings.is_pod_ip(src) {
+        } else if settings.is_outside_cluster(src) {
             Some(MasqueradeReason::OutsideClusterCidr)
         } else {
             None
