@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::model::{Protocol, ProxyMode};
-use crate::port_lines::PortLine;
+use crate::port_lines::{Candidate, PortLine};
 use crate::tables::{EndpointClass, Frontend, ServicePortId, Tables};
 use crate::trace::{MasqueradeReason, Trace, TraceStep};
 use crate::verdict::{DropReason, RejectReason};
@@ -37,7 +37,7 @@ pub(crate) fn decide(
     dst: IpAddr,
     protocol: Protocol,
     dport: u16,
-    candidate: Option<ServicePortId>,
+    candidate: Option<Candidate<'_>>,
     trace: &mut impl Trace,
 ) -> Decision {
     let settings = tables.settings();

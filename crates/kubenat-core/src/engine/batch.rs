@@ -2,6 +2,7 @@
 //! processing, so the memory latency of one lookup overlaps the others'.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use super::{Ahead, Engine, Path};
 use crate::conntrack::{Conntrack, Tuple};
@@ -72,6 +73,11 @@ impl Engine {
         self.core.now = self.core.now.max(now);
         let n = packets.len().min(metas.len()).min(verdicts.len());
         let arriving = hook != Hook::Postrouting;
+        // The batch's snapshot, held apart from the engine: the lines its look-ahead finds
+        // stay borrowed while the engine processes the packets, which then need not find
+        // them again.
+        let cluster = Arc::clone(self.core.tables.cluster());
+        let lines = cluster.lines();
         for start in (0..n).step_by(STRIDE) {
             let end = (start + STRIDE).min(n);
             let packets = &mut packets[start..end];
@@ -107,7 +113,7 @@ impl Engine {
             // copied a whole array first.
             for ((port, service), ahead) in ports.iter_mut().zip(&services).zip(&mut aheads) {
                 if let Some(hash) = *service
-                    && let Some((id, line)) = self.core.tables.lines().prefetch_line(hash)
+                    && let Some((id, line)) = lines.prefetch_line(hash)
                     && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
                 {
                     prefetch(cursor);
@@ -125,7 +131,7 @@ impl Engine {
             let metas = &mut metas[start..end];
             let verdicts = &mut verdicts[start..end];
             let packets = packets.iter_mut().zip(metas).zip(verdicts).zip(&aheads);
-            for (((packet, meta), verdict), ahead) in packets {
+            for (i, (((packet, meta), verdict), ahead)) in packets.enumerate() {
                 // The short path reads plain IPv4 only: an IPv6 packet (whose look-ahead
                 // was the IPv6 table's) fails its first test.
                 let continued = match ahead {
@@ -134,9 +140,14 @@ impl Engine {
                         self.core
                             .continue_tracked(conntrack, hook, packet, meta, &ahead.conntrack)
                     }
-                    Some(ahead) => self
-                        .core
-                        .open_plain(&mut self.v4, hook, packet, meta, *ahead),
+                    Some(ahead) => self.core.open_plain(
+                        &mut self.v4,
+                        hook,
+                        packet,
+                        meta,
+                        *ahead,
+                        ports[i].map(|(_, line)| line),
+                    ),
                     None => None,
                 };
                 // Written in place and counted there: nothing per packet is copied twice.
