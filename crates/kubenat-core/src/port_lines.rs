@@ -138,6 +138,15 @@ impl PortLine {
     }
 }
 
+/// A batch's candidate for the service port of a new connection's cluster IP: the port
+/// its destination's index bucket named first, with that port's line where the batch holds
+/// it (found once: the walk down the persistent array is not free).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Candidate<'a> {
+    pub id: ServicePortId,
+    pub line: Option<&'a PortLine>,
+}
+
 /// log2 of the lines per leaf of the persistent array: 64 lines, 4 KiB, so a change
 /// copies one short run of lines (a million lines need four branch levels, the upper
 /// ones hot in cache).
@@ -253,15 +262,15 @@ impl PortLines {
     /// [`PortLines::lookup`], trying `candidate` first: a port that a batch's look-ahead
     /// found under the frontend's hash, confirmed here before it is taken.
     #[inline]
-    pub fn lookup_from(
-        &self,
-        candidate: Option<ServicePortId>,
+    pub fn lookup_from<'a>(
+        &'a self,
+        candidate: Option<Candidate<'a>>,
         address: IpAddr,
         protocol: Protocol,
         port: u16,
-    ) -> Option<(ServicePortId, &PortLine)> {
-        if let Some(id) = candidate {
-            let line = self.lines.get(id.0 as usize);
+    ) -> Option<(ServicePortId, &'a PortLine)> {
+        if let Some(Candidate { id, line }) = candidate {
+            let line = line.unwrap_or_else(|| self.lines.get(id.0 as usize));
             if line.is_frontend(address, protocol, port) {
                 return Some((id, line));
             }

@@ -56,7 +56,9 @@ impl<A: Addr> Conntrack<A> {
 
     /// [`Conntrack::insert`] of an `original` tuple (hashed `original_hash`) that the
     /// caller looked up and did not find, with nothing stored since: the packet path's
-    /// new connection, which would otherwise look it up twice.
+    /// new connection, which would otherwise look it up twice. Inlined: passing the tuples
+    /// and building the entry in the caller's frame saves copying them.
+    #[inline(always)]
     pub(crate) fn insert_absent(
         &mut self,
         original: Tuple<A>,

@@ -2,6 +2,7 @@
 //! processing, so the memory latency of one lookup overlaps the others'.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use super::{Ahead, Engine, Path};
 use crate::conntrack::{Conntrack, Tuple};
@@ -72,6 +73,11 @@ impl Engine {
         self.core.now = self.core.now.max(now);
         let n = packets.len().min(metas.len()).min(verdicts.len());
         let arriving = hook != Hook::Postrouting;
+        // The batch's snapshot, held apart from the engine: the lines its look-ahead finds
+        // stay borrowed while the engine processes the packets, which then need not find
+        // them again.
+        let cluster = Arc::clone(self.core.tables.cluster());
+        let lines = cluster.lines();
         for start in (0..n).step_by(STRIDE) {
             let end = (start + STRIDE).min(n);
             let packets = &mut packets[start..end];
@@ -106,8 +112,8 @@ impl Engine {
             // The arrays are walked by reference: moved into the iterators, each pass
             // copied a whole array first.
             for ((port, service), ahead) in ports.iter_mut().zip(&services).zip(&mut aheads) {
-                if let Some(hash) = *service
-                    && let Some((id, line)) = self.core.tables.lines().prefetch_line(hash)
+                if let Some((hash, _)) = *service
+                    && let Some((id, line)) = lines.prefetch_line(hash)
                     && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
                 {
                     prefetch(cursor);
@@ -117,15 +123,17 @@ impl Engine {
                     }
                 }
             }
-            for (packet, port) in packets.iter().zip(&ports) {
-                if let Some((id, line)) = *port {
-                    self.prefetch_likely_reply(packet, id, line);
+            for (port, service) in ports.iter().zip(&services) {
+                if let Some((id, line)) = *port
+                    && let Some((_, Some(tuple))) = service
+                {
+                    self.prefetch_likely_reply(tuple, id, line);
                 }
             }
             let metas = &mut metas[start..end];
             let verdicts = &mut verdicts[start..end];
             let packets = packets.iter_mut().zip(metas).zip(verdicts).zip(&aheads);
-            for (((packet, meta), verdict), ahead) in packets {
+            for (i, (((packet, meta), verdict), ahead)) in packets.enumerate() {
                 // The short path reads plain IPv4 only: an IPv6 packet (whose look-ahead
                 // was the IPv6 table's) fails its first test.
                 let continued = match ahead {
@@ -134,9 +142,14 @@ impl Engine {
                         self.core
                             .continue_tracked(conntrack, hook, packet, meta, &ahead.conntrack)
                     }
-                    Some(ahead) => self
-                        .core
-                        .open_plain(&mut self.v4, hook, packet, meta, *ahead),
+                    Some(ahead) => self.core.open_plain(
+                        &mut self.v4,
+                        hook,
+                        packet,
+                        meta,
+                        *ahead,
+                        ports[i].map(|(_, line)| line),
+                    ),
                     None => None,
                 };
                 // Written in place and counted there: nothing per packet is copied twice.
@@ -173,38 +186,43 @@ impl Engine {
     }
 
     /// Prefetches the service index bucket of a packet's destination (it looked new at
-    /// the conntrack stage); returns the hash. A hint only, like [`Engine::prefetch_index`].
+    /// the conntrack stage); returns the hash and, for IPv4, the tuple peeked (for
+    /// [`Engine::prefetch_likely_reply`], which then need not peek again). A hint only,
+    /// like [`Engine::prefetch_index`].
     #[inline(always)]
-    fn prefetch_service_index(&self, packet: &[u8], v6: bool) -> Option<u64> {
-        let (address, protocol, port) = if v6 {
+    fn prefetch_service_index(
+        &self,
+        packet: &[u8],
+        v6: bool,
+    ) -> Option<(u64, Option<Tuple<Ipv4Addr>>)> {
+        let (address, protocol, port, v4) = if v6 {
             let t = packet::peek_tuple::<Ipv6Addr>(packet)?;
-            (IpAddr::V6(t.dst), t.protocol, t.dport)
+            (IpAddr::V6(t.dst), t.protocol, t.dport, None)
         } else {
             let t = packet::peek_tuple::<Ipv4Addr>(packet)?;
-            (IpAddr::V4(t.dst), t.protocol, t.dport)
+            (IpAddr::V4(t.dst), t.protocol, t.dport, Some(t))
         };
         let hash = frontend_hash(address, Protocol::from_ip_number(protocol)?, port);
         self.core.tables.lines().prefetch_index(hash);
-        Some(hash)
+        Some((hash, v4))
     }
 
-    /// Prefetches the conntrack bucket of the reply tuple a new IPv4 connection to
-    /// service port `id` (its `line`) gets if round robin picks the next cluster-wide
+    /// Prefetches the conntrack bucket of the reply tuple a new IPv4 connection (its
+    /// peeked tuple `t`) to service port `id` (its `line`) gets if round robin picks the next cluster-wide
     /// endpoint and no masquerade applies (the common case; a wrong guess costs one
     /// useless load).
     #[inline(always)]
-    fn prefetch_likely_reply(&self, packet: &[u8], id: ServicePortId, line: &PortLine) {
+    fn prefetch_likely_reply(&self, t: &Tuple<Ipv4Addr>, id: ServicePortId, line: &PortLine) {
         let count = line.cluster_endpoints();
         let Some(&turn) = self.core.cursors.get(id.0 as usize * 2) else {
             return;
         };
-        if count == 0 || packet.first().map(|b| b >> 4) != Some(4) {
+        if count == 0 {
             return;
         }
         let index = turn as usize % count;
         if let Some(endpoint) = line.cluster_endpoint(index)
             && let IpAddr::V4(endpoint_ip) = endpoint.ip()
-            && let Some(t) = packet::peek_tuple::<Ipv4Addr>(packet)
         {
             let reply = Tuple {
                 src: endpoint_ip,

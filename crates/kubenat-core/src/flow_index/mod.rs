@@ -45,6 +45,32 @@ struct Bucket {
     _pad: u32,
 }
 
+impl Bucket {
+    /// What `key` makes of the first value under signature `sig` it accepts.
+    #[inline(always)]
+    fn find_map<R>(&self, sig: u32, mut key: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        for lane in 0..LANES {
+            if self.signatures[lane] == sig
+                && let Some(found) = key(self.values[lane])
+            {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// Stores (`sig`, `value`) in the first lane holding no key. False when all are taken.
+    #[inline(always)]
+    fn store(&mut self, sig: u32, value: u32) -> bool {
+        let Some(lane) = self.signatures.iter().position(|&s| s == EMPTY) else {
+            return false;
+        };
+        self.signatures[lane] = sig;
+        self.values[lane] = value;
+        true
+    }
+}
+
 /// A fixed-size multimap from 64-bit hashes to `u32` values.
 #[derive(Clone)]
 pub(crate) struct FlowIndex {
@@ -119,24 +145,31 @@ impl FlowIndex {
 
     /// What `key` makes of the first value stored under `hash` it accepts (returns
     /// `Some` for): the caller confirms a candidate and keeps what it read doing so.
+    /// The home bucket alone first: only one that has overflowed needs the probing loop.
     #[inline(always)]
     pub fn find_map<R>(&self, hash: u64, mut key: impl FnMut(u32) -> Option<R>) -> Option<R> {
         let sig = signature(hash);
         let home = self.home(sig);
-        for distance in 0..self.reach() {
-            let bucket = &self.buckets[self.at(home, distance)];
-            for lane in 0..LANES {
-                if bucket.signatures[lane] == sig
-                    && let Some(found) = key(bucket.values[lane])
-                {
-                    return Some(found);
-                }
-            }
-            if distance == 0 && bucket.overflow == 0 {
-                return None;
-            }
+        let bucket = &self.buckets[home];
+        if let Some(found) = bucket.find_map(sig, &mut key) {
+            return Some(found);
         }
-        None
+        if bucket.overflow == 0 {
+            return None;
+        }
+        self.find_overflowed(home, sig, key)
+    }
+
+    /// [`FlowIndex::find_map`] in the buckets after an overflowed home bucket.
+    #[cold]
+    fn find_overflowed<R>(
+        &self,
+        home: usize,
+        sig: u32,
+        mut key: impl FnMut(u32) -> Option<R>,
+    ) -> Option<R> {
+        (1..self.reach())
+            .find_map(|distance| self.buckets[self.at(home, distance)].find_map(sig, &mut key))
     }
 
     /// Stores `value` under `hash`. False when every bucket within reach is full (at the
@@ -145,17 +178,22 @@ impl FlowIndex {
         self.insert_signed(signature(hash), value)
     }
 
+    /// Tries the home bucket alone first: at half load it practically always has room, and
+    /// the probing loop's setup cost more than the search.
+    #[inline]
     fn insert_signed(&mut self, sig: u32, value: u32) -> bool {
         let home = self.home(sig);
-        for distance in 0..self.reach() {
+        self.buckets[home].store(sig, value) || self.insert_overflowing(home, sig, value)
+    }
+
+    /// [`FlowIndex::insert_signed`] past a full home bucket: the first later bucket with
+    /// room takes the key. Rare at half load, so kept out of the common path.
+    #[cold]
+    fn insert_overflowing(&mut self, home: usize, sig: u32, value: u32) -> bool {
+        for distance in 1..self.reach() {
             let index = self.at(home, distance);
-            let bucket = &mut self.buckets[index];
-            if let Some(lane) = bucket.signatures.iter().position(|&s| s == EMPTY) {
-                bucket.signatures[lane] = sig;
-                bucket.values[lane] = value;
-                if distance > 0 {
-                    self.buckets[home].overflow += 1;
-                }
+            if self.buckets[index].store(sig, value) {
+                self.buckets[home].overflow += 1;
                 return true;
             }
         }

@@ -97,6 +97,12 @@ pub struct ClusterTables {
 const PORT_LEAF_BITS: u32 = 4;
 
 impl ClusterTables {
+    /// The packet path's compact copy: a line per service port, cluster IPs indexed.
+    #[inline]
+    pub(crate) fn lines(&self) -> &PortLines {
+        &self.lines
+    }
+
     /// No service port yet, with room for about `ports` of them.
     pub(crate) fn with_capacity(ports: usize) -> ClusterTables {
         ClusterTables {
@@ -245,7 +251,7 @@ impl Tables {
     /// The packet path's compact copy: a line per service port, cluster IPs indexed.
     #[inline]
     pub(crate) fn lines(&self) -> &PortLines {
-        &self.cluster.lines
+        self.cluster.lines()
     }
 
     /// The node's own settings.

@@ -48,12 +48,17 @@ impl NodeSettings {
         self.cluster_cidrs.iter().any(|c| c.contains(&ip))
     }
 
-    /// Can pod traffic be told apart for `ip`'s family (a cluster CIDR of that family is
-    /// known)? kube-proxy runs one proxier per family, each with its own detector.
-    pub fn detects_pods(&self, ip: IpAddr) -> bool {
-        self.cluster_cidrs
-            .iter()
-            .any(|c| c.addr().is_ipv4() == ip.is_ipv4())
+    /// Is `ip` outside the cluster CIDRs of its family, where one is known (kube-proxy runs
+    /// one proxier per family, each with its own pod detector)? One pass over the CIDRs.
+    pub fn is_outside_cluster(&self, ip: IpAddr) -> bool {
+        let mut detected = false;
+        for cidr in &self.cluster_cidrs {
+            if cidr.contains(&ip) {
+                return false;
+            }
+            detected |= cidr.addr().is_ipv4() == ip.is_ipv4();
+        }
+        detected
     }
 
     /// Is `ip` one of this node's own addresses or a loopback address (`fib saddr type local`)?
