@@ -11,9 +11,11 @@ const CHUNK: usize = 1 << CHUNK_SHIFT;
 const MASK: u32 = CHUNK as u32 - 1;
 
 /// Chunks kept ready off the packet path: at least enough for 4,096 new connections (a
-/// helper thread woken late still comes in time), at most 1 MiB of IPv4 entries.
+/// helper thread woken late still comes in time), at most 4 MiB of IPv4 entries (65,536
+/// connections: tens of milliseconds of new ones, time for a helper to fault in a few
+/// huge pages on a slow virtual machine).
 const FEWEST_SPARES: usize = 4;
-const MOST_SPARES: usize = 16;
+const MOST_SPARES: usize = 64;
 
 type Chunk<T> = Box<[MaybeUninit<T>; CHUNK]>;
 

@@ -5,7 +5,7 @@ use std::any::Any;
 use super::*;
 
 /// Lanes a [`GrowingIndex`] starts with (16 buckets, 1 KiB), unless its cap needs fewer.
-const FIRST_LANES: usize = 16 * LANES;
+pub(super) const FIRST_LANES: usize = 16 * LANES;
 /// Buckets of the next table an insert clears, and buckets of the old table it moves.
 /// Growth starts at a quarter full: clearing the next table (twice the buckets) takes a
 /// seventh of the lanes in inserts, moving a fourteenth, so the table is never more than
@@ -83,9 +83,19 @@ impl GrowingIndex {
             0
         } else if at_cap {
             usize::MAX
+        } else if self.requested {
+            // The next table is on its way: a growth that waits for it, up to three eighths
+            // full (still far from the half this index is sized for), faults in nothing.
+            (self.table.lanes() / 8 * 3).max(self.reserved)
         } else {
-            (self.table.lanes() / 4).max(self.reserved)
+            self.growth_at()
         };
+    }
+
+    /// Keys from which the index grows: a quarter of its lanes, or what `reserve` made
+    /// room for.
+    fn growth_at(&self) -> usize {
+        (self.table.lanes() / 4).max(self.reserved)
     }
 
     /// Bytes held (all three tables while growing, and a supplied one).
@@ -302,22 +312,24 @@ impl GrowingIndex {
         self.offloaded = true;
     }
 
-    /// The buckets of a next table to fault in off the packet path, once: offloaded, at
-    /// three quarters of the way to growing (a sixteenth of the lanes in keys ahead,
-    /// tens of milliseconds at millions of new connections a second), and none supplied
-    /// or asked for yet.
+    /// The buckets of a next table to fault in off the packet path, once: offloaded, from
+    /// an eighth full (half way to growing, as soon as the last growth is done), and none
+    /// supplied or asked for yet. Until it comes the index waits to grow, up to three
+    /// eighths full: an eighth and more of its lanes in new keys, tens of milliseconds at
+    /// millions of new connections a second.
     pub fn wanted(&mut self) -> Option<usize> {
         if !self.offloaded
             || self.requested
             || self.spare.is_some()
             || self.next.is_some()
             || self.moving()
-            || self.keys < self.step_at - self.step_at / 4
+            || self.keys < self.growth_at() / 2
         {
             return None;
         }
         let buckets = self.next_buckets()?;
         self.requested = true;
+        self.set_step_at();
         Some(buckets)
     }
 
@@ -327,19 +339,26 @@ impl GrowingIndex {
     /// switches to this one at once.
     pub fn supply(&mut self, table: FlowIndex) -> Result<(), FlowIndex> {
         self.requested = false;
-        if self.moving() || self.spare.is_some() || Some(table.buckets.len()) != self.next_buckets()
-        {
-            return Err(table);
-        }
-        match self.next.take() {
-            Some(cleared_in_part) => {
+        let taken = !self.moving()
+            && self.spare.is_none()
+            && Some(table.buckets.len()) == self.next_buckets();
+        let result = match (taken, self.next.take()) {
+            (false, next) => {
+                self.next = next;
+                Err(table)
+            }
+            (true, Some(cleared_in_part)) => {
                 self.retire(Box::new(cleared_in_part));
                 self.switch_to(table);
-                self.set_step_at();
+                Ok(())
             }
-            None => self.spare = Some(table),
-        }
-        Ok(())
+            (true, None) => {
+                self.spare = Some(table);
+                Ok(())
+            }
+        };
+        self.set_step_at();
+        result
     }
 
     /// Whether a growth is clearing a next table of its own (none was supplied in time).

@@ -168,3 +168,35 @@ fn a_bucket_is_one_cache_line() {
     assert_eq!(std::mem::size_of::<Bucket>(), 64);
     assert_eq!(std::mem::align_of::<Bucket>(), 64);
 }
+
+/// Offloaded, an index asks for its next table as soon as it is an eighth full and, until
+/// the table comes, waits to grow (up to three eighths full) rather than clear one of its
+/// own; the table supplied, the next insert grows into it.
+#[test]
+fn an_offloaded_index_waits_for_its_next_table() {
+    let mut index = GrowingIndex::new(1 << 20);
+    index.offload();
+    let waits_up_to = growing::FIRST_LANES / 8 * 3;
+    let mut asked = None;
+    for k in 0..waits_up_to as u16 {
+        assert!(index.insert(hash(k, 0), u32::from(k)));
+        asked = asked.or_else(|| index.wanted());
+        assert!(!index.clearing_its_own() && !index.moving(), "key {k}");
+    }
+    let buckets = asked.expect("the next table is asked for");
+    let Ok(table) = fresh_table(buckets).downcast::<FlowIndex>() else {
+        panic!("a table")
+    };
+    assert!(index.supply(*table).is_ok());
+    assert!(index.insert(hash(999, 0), 999));
+    assert!(
+        index.moving() && !index.clearing_its_own(),
+        "grown into the table supplied"
+    );
+    for k in (0..waits_up_to as u16).chain([999]) {
+        assert_eq!(
+            index.find(hash(k, 0), |v| v == u32::from(k)),
+            Some(u32::from(k))
+        );
+    }
+}

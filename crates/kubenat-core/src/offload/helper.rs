@@ -26,6 +26,10 @@ impl MemoryHelper {
     /// Starts the thread, and sets `engine` to offload its memory to it.
     pub fn start(engine: &mut Engine) -> MemoryHelper {
         engine.offload_memory();
+        // What the tables want from the start is faulted in here, before any batch.
+        while let Some(request) = engine.memory_wanted() {
+            let _ = engine.provide_memory(request.fulfil());
+        }
         let (jobs, inbox) = channel::<Job>();
         let (done, fulfilled) = channel();
         let thread = std::thread::Builder::new()

@@ -16,9 +16,10 @@
 //! [`MemoryHelper`] is that loop with a thread of its own: [`MemoryHelper::start`] once,
 //! [`MemoryHelper::tend`] between batches.
 //!
-//! The tables ask ahead (a slab chunk while an eighth of their chunks are not ready, the
-//! next index a sixteenth of its lanes before it is needed), and a request fulfilled too
-//! late costs only what growing costs without offloading: the engine never waits.
+//! The tables ask ahead (a slab chunk while fewer than an eighth of their chunks are
+//! spare, the next index as soon as the last growth is done), an index waits for its next
+//! table to grow (up to three eighths full instead of a quarter), and a request fulfilled
+//! too late costs only what growing costs without offloading: the engine never waits.
 //!
 //! [`Engine::offload_memory`]: crate::Engine::offload_memory
 //! [`Engine::memory_wanted`]: crate::Engine::memory_wanted
