@@ -93,6 +93,10 @@ impl<T: Copy> Slab<T> {
     /// [`FEWEST_SPARES`] and [`MOST_SPARES`]): enough for the next milliseconds of new
     /// connections at any size, little memory while the slab is small.
     pub fn wanted(&mut self) -> bool {
+        if self.offloaded && self.chunks.capacity() - self.chunks.len() < MOST_SPARES {
+            // The directory grows here, between batches, not when a batch adds a chunk.
+            self.chunks.reserve(self.chunks.len().max(MOST_SPARES));
+        }
         let target = (self.chunks.len() / 8).clamp(FEWEST_SPARES, MOST_SPARES);
         let wanted = self.offloaded && self.spares.len() + self.requested < target;
         self.requested += usize::from(wanted);

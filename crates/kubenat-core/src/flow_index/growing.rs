@@ -44,7 +44,11 @@ pub(crate) struct GrowingIndex {
     spare: Option<FlowIndex>,
     /// A request for `spare` is out.
     requested: bool,
-    retired: Option<Box<dyn Any + Send>>,
+    /// A table it stopped using, kept unboxed: retiring one on the packet path allocates
+    /// nothing.
+    retired: Option<FlowIndex>,
+    /// A next table it was clearing when a supplied one came (retired between batches).
+    abandoned: Option<Box<[MaybeUninit<Bucket>]>>,
 }
 
 impl GrowingIndex {
@@ -67,6 +71,7 @@ impl GrowingIndex {
             spare: None,
             requested: false,
             retired: None,
+            abandoned: None,
         }
         .with_step_at()
     }
@@ -103,6 +108,11 @@ impl GrowingIndex {
         self.table.bytes()
             + self.old.bytes()
             + self.spare.as_ref().map_or(0, FlowIndex::bytes)
+            + self.retired.as_ref().map_or(0, FlowIndex::bytes)
+            + self
+                .abandoned
+                .as_ref()
+                .map_or(0, |abandoned| std::mem::size_of_val(&**abandoned))
             + self
                 .next
                 .as_ref()
@@ -241,7 +251,7 @@ impl GrowingIndex {
                 self.switch_to(spare);
                 return;
             }
-            self.retire(Box::new(spare));
+            self.retire(spare);
         }
         self.next = Some(Box::new_uninit_slice(buckets));
         self.cleared = 0;
@@ -293,7 +303,7 @@ impl GrowingIndex {
                 },
             );
             if self.offloaded {
-                self.retire(Box::new(emptied));
+                self.retire(emptied);
             }
         }
     }
@@ -348,7 +358,7 @@ impl GrowingIndex {
                 Err(table)
             }
             (true, Some(cleared_in_part)) => {
-                self.retire(Box::new(cleared_in_part));
+                self.abandoned = Some(cleared_in_part);
                 self.switch_to(table);
                 Ok(())
             }
@@ -369,12 +379,15 @@ impl GrowingIndex {
 
     /// A table this index no longer uses, for the caller to free off the packet path.
     pub fn take_retired(&mut self) -> Option<Box<dyn Any + Send>> {
-        self.retired.take()
+        match self.retired.take() {
+            Some(table) => Some(Box::new(table)),
+            None => Some(Box::new(self.abandoned.take()?)),
+        }
     }
 
     /// Keeps `table` for [`GrowingIndex::take_retired`]; with one already waiting (the
     /// caller is not collecting), frees it here instead.
-    fn retire(&mut self, table: Box<dyn Any + Send>) {
+    fn retire(&mut self, table: FlowIndex) {
         if self.retired.is_none() {
             self.retired = Some(table);
         }
