@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use kubenat_core::offload::MemoryHelper;
 use kubenat_core::reject::MAX_REPLY_LEN;
 use kubenat_core::{Engine, Instant, PacketMeta, Path, Verdict};
 
@@ -67,9 +66,6 @@ pub fn run(
     let mut reply = [0u8; MAX_REPLY_LEN];
     let mut totals = Totals::default();
     let mut io = BatchIo::new();
-    // The connection tables' fresh memory is faulted in, and emptied tables freed, on a
-    // thread of their own: no batch waits on the kernel zeroing pages.
-    let memory = MemoryHelper::start(engine);
     loop {
         let links_changed = wait(tun, signals, watch, engine, reporter, &clock)?;
         if links_changed && let Some((watch, steer)) = &mut links {
@@ -84,7 +80,6 @@ pub fn run(
             }
         }
         reporter.tick(engine, &totals);
-        memory.tend(engine);
         let count = io
             .read(tun, &mut buffers, &mut lengths)
             .map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", tun.name())))?;
