@@ -5,6 +5,8 @@ use std::any::Any;
 use std::mem::MaybeUninit;
 use std::ops::{Index, IndexMut};
 
+use crate::offload::fault_in;
+
 const CHUNK_SHIFT: u32 = 10;
 /// Entries per chunk: 64 KiB of 64-byte conntrack entries.
 const CHUNK: usize = 1 << CHUNK_SHIFT;
@@ -135,11 +137,7 @@ fn new_chunk<T>() -> Chunk<T> {
 /// [`Slab::supply`], made on any thread.
 pub(crate) fn fresh_chunk<T: Send + 'static>(_: usize) -> Box<dyn Any + Send> {
     let mut chunk = new_chunk::<T>();
-    let per_page = (4096 / std::mem::size_of::<T>().max(1)).max(1);
-    for entry in chunk.iter_mut().step_by(per_page) {
-        // SAFETY: writing a byte into uninitialised storage we own exclusively.
-        unsafe { std::ptr::write_volatile(entry.as_mut_ptr().cast::<u8>(), 0) };
-    }
+    fault_in(&mut chunk[..]);
     chunk
 }
 

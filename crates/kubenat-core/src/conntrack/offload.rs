@@ -18,8 +18,12 @@ impl<A: Addr> Conntrack<A> {
     }
 
     /// The next memory to fault in off the packet path, once each (`v6`: this table's
-    /// family, to route the answer back).
+    /// family, to route the answer back); none for a table of no capacity (a family not in
+    /// use), which never grows.
     pub(crate) fn memory_wanted(&mut self, v6: bool) -> Option<MemoryRequest> {
+        if self.capacity == 0 {
+            return None;
+        }
         let target = |part| Target { v6, part };
         if self.entries.wanted() {
             return Some(MemoryRequest::new(
@@ -151,6 +155,14 @@ mod tests {
         let wrong = Memory::released(back.target, Box::new(0u8));
         assert!(ct.provide_memory(wrong).is_err());
         assert!((0..40).all(|n| ct.lookup(&reply(n)).is_some()));
+    }
+
+    /// A table of no capacity (its family not in use) never grows, so asks for nothing.
+    #[test]
+    fn a_table_of_no_capacity_asks_for_nothing() {
+        let mut ct = Conntrack::<Ipv4Addr>::new(0, ConntrackTimeouts::default());
+        ct.offload_memory();
+        assert!(ct.memory_wanted(false).is_none());
     }
 
     /// A table not offloaded asks for nothing.

@@ -38,16 +38,10 @@ impl Engine {
     /// [`crate::offload`]); `None` when there is nothing more to ask for now, or before
     /// [`Engine::offload_memory`].
     pub fn memory_wanted(&mut self) -> Option<MemoryRequest> {
-        let wanted = |capacity: usize| capacity > 0;
-        if wanted(self.v4.conntrack.capacity())
-            && let Some(request) = self.v4.conntrack.memory_wanted(false)
-        {
-            return Some(request);
-        }
-        if wanted(self.v6.conntrack.capacity()) {
-            return self.v6.conntrack.memory_wanted(true);
-        }
-        None
+        self.v4
+            .conntrack
+            .memory_wanted(false)
+            .or_else(|| self.v6.conntrack.memory_wanted(true))
     }
 
     /// Gives a table the memory it asked for, fulfilled. Hands it back when it is of no

@@ -3,6 +3,7 @@
 use std::any::Any;
 
 use super::*;
+use crate::offload::fault_in;
 
 /// Lanes a [`GrowingIndex`] starts with (16 buckets, 1 KiB), unless its cap needs fewer.
 pub(super) const FIRST_LANES: usize = 16 * LANES;
@@ -397,17 +398,14 @@ impl GrowingIndex {
 /// A table of `buckets` empty buckets with every page written, so using it faults nothing:
 /// for [`GrowingIndex::supply`], made on any thread.
 pub(crate) fn fresh_table(buckets: usize) -> Box<dyn Any + Send> {
-    let mut table = FlowIndex {
-        buckets: vec![EMPTY_BUCKET; buckets].into_boxed_slice(),
-    };
-    // The buckets were written, but an allocator may hand out zeroed pages it never
-    // touched for memory written with zeros: one volatile write per page makes sure.
-    let per_page = (4096 / std::mem::size_of::<Bucket>()).max(1);
-    for bucket in table.buckets.iter_mut().step_by(per_page) {
-        // SAFETY: a write through a valid, exclusive reference.
-        unsafe { std::ptr::write_volatile(&mut bucket.overflow, 0) };
+    let mut buckets = Box::<[Bucket]>::new_uninit_slice(buckets);
+    fault_in(&mut buckets);
+    for bucket in buckets.iter_mut() {
+        bucket.write(EMPTY_BUCKET);
     }
-    Box::new(table)
+    // SAFETY: every bucket was written just above.
+    let buckets = unsafe { buckets.assume_init() };
+    Box::new(FlowIndex { buckets })
 }
 
 /// Stores a moving key in `table`, or in `spilled` when its neighbourhood is full.

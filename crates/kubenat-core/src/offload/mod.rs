@@ -32,6 +32,7 @@ pub use helper::MemoryHelper;
 
 use std::any::Any;
 use std::fmt;
+use std::mem::MaybeUninit;
 
 /// A block of memory of some table's own type.
 pub(crate) type Block = Box<dyn Any + Send>;
@@ -115,5 +116,18 @@ impl Memory {
     /// Memory released by the table `target` names.
     pub(crate) fn released(target: Target, block: Block) -> Memory {
         Memory { target, block }
+    }
+}
+
+/// Writes a byte on every page that `items` (each no larger than a page) span, so the
+/// kernel faults them all in now, on the calling thread. Volatile: plain stores of zeros
+/// to fresh memory could be left to pages the allocator knows to be zero, untouched.
+pub(crate) fn fault_in<T>(items: &mut [MaybeUninit<T>]) {
+    const PAGE: usize = 4096;
+    let per_page = (PAGE / std::mem::size_of::<T>().max(1)).max(1);
+    for item in items.iter_mut().step_by(per_page) {
+        // SAFETY: a byte written into storage the slice holds exclusively; any byte may
+        // be written to uninitialised memory.
+        unsafe { std::ptr::write_volatile(item.as_mut_ptr().cast::<u8>(), 0) };
     }
 }
