@@ -1,9 +1,10 @@
 //! [`GrowingIndex`]: a [`FlowIndex`] that doubles by incremental rehash.
 
-use std::any::Any;
-
 use super::*;
-use crate::offload::fault_in;
+
+mod offload;
+
+pub(crate) use offload::fresh_table;
 
 /// Lanes a [`GrowingIndex`] starts with (16 buckets, 1 KiB), unless its cap needs fewer.
 pub(super) const FIRST_LANES: usize = 16 * LANES;
@@ -316,96 +317,6 @@ impl GrowingIndex {
         let buckets = buckets_for(lanes);
         (buckets > self.table.buckets.len()).then_some(buckets)
     }
-
-    /// From now on, asks ahead for its next table and hands back the tables it empties
-    /// (see [`crate::offload`]).
-    pub fn offload(&mut self) {
-        self.offloaded = true;
-    }
-
-    /// The buckets of a next table to fault in off the packet path, once: offloaded, from
-    /// an eighth full (half way to growing, as soon as the last growth is done), and none
-    /// supplied or asked for yet. Until it comes the index waits to grow, up to three
-    /// eighths full: an eighth and more of its lanes in new keys, tens of milliseconds at
-    /// millions of new connections a second.
-    pub fn wanted(&mut self) -> Option<usize> {
-        if !self.offloaded
-            || self.requested
-            || self.spare.is_some()
-            || self.next.is_some()
-            || self.moving()
-            || self.keys < self.growth_at() / 2
-        {
-            return None;
-        }
-        let buckets = self.next_buckets()?;
-        self.requested = true;
-        self.set_step_at();
-        Some(buckets)
-    }
-
-    /// Takes a next table (empty, from [`fresh_table`]) for the growth ahead; gives it
-    /// back when it is not the size that growth needs (it came too late, or a `reserve`
-    /// grew the index meanwhile). A growth that started clearing its own next table
-    /// switches to this one at once.
-    pub fn supply(&mut self, table: FlowIndex) -> Result<(), FlowIndex> {
-        self.requested = false;
-        let taken = !self.moving()
-            && self.spare.is_none()
-            && Some(table.buckets.len()) == self.next_buckets();
-        let result = match (taken, self.next.take()) {
-            (false, next) => {
-                self.next = next;
-                Err(table)
-            }
-            (true, Some(cleared_in_part)) => {
-                self.abandoned = Some(cleared_in_part);
-                self.switch_to(table);
-                Ok(())
-            }
-            (true, None) => {
-                self.spare = Some(table);
-                Ok(())
-            }
-        };
-        self.set_step_at();
-        result
-    }
-
-    /// Whether a growth is clearing a next table of its own (none was supplied in time).
-    #[cfg(test)]
-    pub fn clearing_its_own(&self) -> bool {
-        self.next.is_some()
-    }
-
-    /// A table this index no longer uses, for the caller to free off the packet path.
-    pub fn take_retired(&mut self) -> Option<Box<dyn Any + Send>> {
-        match self.retired.take() {
-            Some(table) => Some(Box::new(table)),
-            None => Some(Box::new(self.abandoned.take()?)),
-        }
-    }
-
-    /// Keeps `table` for [`GrowingIndex::take_retired`]; with one already waiting (the
-    /// caller is not collecting), frees it here instead.
-    fn retire(&mut self, table: FlowIndex) {
-        if self.retired.is_none() {
-            self.retired = Some(table);
-        }
-    }
-}
-
-/// A table of `buckets` empty buckets with every page written, so using it faults nothing:
-/// for [`GrowingIndex::supply`], made on any thread.
-pub(crate) fn fresh_table(buckets: usize) -> Box<dyn Any + Send> {
-    let mut buckets = Box::<[Bucket]>::new_uninit_slice(buckets);
-    fault_in(&mut buckets);
-    for bucket in buckets.iter_mut() {
-        bucket.write(EMPTY_BUCKET);
-    }
-    // SAFETY: every bucket was written just above.
-    let buckets = unsafe { buckets.assume_init() };
-    Box::new(FlowIndex { buckets })
 }
 
 /// Stores a moving key in `table`, or in `spilled` when its neighbourhood is full.
