@@ -25,6 +25,9 @@ fn oversized(dir: &Path, found: &mut Vec<String>) {
 #[test]
 fn every_source_file_is_at_most_400_lines() {
     let mut found = Vec::new();
-    oversized(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+    oversized(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut found,
+    );
     assert!(found.is_empty(), "over {MOST_LINES} lines: {found:?}");
 }

@@ -31,6 +31,27 @@ pub fn purge_delay_ms() -> std::ffi::c_long {
     unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
 }
 
+/// Has the kernel back this process's memory with 4 KiB pages only (`PR_SET_THP_DISABLE`),
+/// whatever mimalloc advises: for `kubenat run`, whose connection table grows while live
+/// traffic waits. A batch that first touches a 2 MiB transparent huge page waits for all
+/// of it to be zeroed (5 ms and more on the development VM, whose host backs guest memory
+/// lazily), and the loop's CPU went a fifth into that zeroing; with base pages the same
+/// memory comes 4 KiB at a time. The TLB misses this costs the engine are small beside
+/// the TUN's system calls (docs/benchmarks.md, issue 14).
+pub fn base_pages_only() -> std::io::Result<()> {
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    match unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Whether [`base_pages_only`] is in force for this process.
+pub fn base_pages_only_in_force() -> bool {
+    // SAFETY: PR_GET_THP_DISABLE takes plain integers and touches no memory of ours.
+    unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1 }
+}
+
 static HELD_BYTES: AtomicI64 = AtomicI64::new(0);
 static PEAK_BYTES: AtomicI64 = AtomicI64::new(0);
 
@@ -107,5 +128,11 @@ mod tests {
         }
         keep_freed_pages();
         assert_eq!(purge_delay_ms(), -1);
+    }
+
+    #[test]
+    fn huge_pages_are_refused_once_asked() {
+        base_pages_only().expect("PR_SET_THP_DISABLE");
+        assert!(base_pages_only_in_force());
     }
 }

@@ -78,6 +78,9 @@ impl Run {
             strict: self.strict,
         };
         one_stdin("run", node.stdin_count())?;
+        // Before the import allocates: every page the run touches is a base page.
+        kubenat::memory::base_pages_only()
+            .map_err(|e| Failure::Runtime(format!("cannot turn huge pages off: {e}")))?;
         let state = node.load()?;
         let options = Options {
             interfaces: self.interfaces,
