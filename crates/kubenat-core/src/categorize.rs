@@ -76,6 +76,21 @@ fn holds_ip(endpoints: &EndpointList, ip: IpAddr) -> bool {
     }
 }
 
+/// Which endpoints of a class are usable: the ready ones, else the serving-and-terminating
+/// ones.
+fn usable_of<'a>(mut class: impl Iterator<Item = &'a Candidate>) -> fn(&Candidate) -> bool {
+    match class.any(|c| c.ready) {
+        true => |c| c.ready,
+        false => |c| c.serving_terminating,
+    }
+}
+
+/// The usable endpoints of a class ([`usable_of`]), collected with no list in between.
+fn usable<'a>(class: impl Iterator<Item = &'a Candidate> + Clone) -> EndpointList {
+    let usable = usable_of(class.clone());
+    EndpointList::new(class.filter(|c| usable(c)).map(|c| c.address))
+}
+
 struct Candidate {
     address: SocketAddr,
     ready: bool,
@@ -137,41 +152,29 @@ pub fn categorize(
     // collects below is then sorted too.
     candidates.sort_by_key(|c| c.address);
     candidates.dedup_by_key(|c| c.address);
-    // Ready endpoints of the class, else its serving-and-terminating ones.
-    let usable = |class: &[&Candidate]| -> EndpointList {
-        let ready: Vec<SocketAddr> = class
-            .iter()
-            .filter(|c| c.ready)
-            .map(|c| c.address)
-            .collect();
-        if ready.is_empty() {
-            EndpointList::new(
-                class
-                    .iter()
-                    .filter(|c| c.serving_terminating)
-                    .map(|c| c.address),
-            )
-        } else {
-            EndpointList::new(ready)
-        }
-    };
-    let all: Vec<&Candidate> = candidates.iter().collect();
     let mut on_nodes: Vec<&Candidate> = candidates.iter().filter(|c| c.node.is_some()).collect();
     // By node, then address (the sort is stable).
     on_nodes.sort_by(|a, b| a.node.cmp(&b.node));
     let local: Box<[LocalEndpoints]> = on_nodes
         .chunk_by(|a, b| a.node == b.node)
         .filter_map(|group| {
-            let endpoints = usable(group);
+            let endpoints = usable(group.iter().copied());
             let node = group[0].node.clone()?;
             (!endpoints.is_empty()).then_some(LocalEndpoints { node, endpoints })
         })
         .collect();
-    let cluster = usable(&all);
+    let in_cluster = usable_of(candidates.iter());
+    let cluster = EndpointList::new(
+        candidates
+            .iter()
+            .filter(|c| in_cluster(c))
+            .map(|c| c.address),
+    );
     // Addresses sorted by IP first, so their IPs are sorted too: only duplicates to drop.
+    // A candidate the cluster set took needs no search for its IP there.
     let mut beyond: Vec<IpAddr> = candidates
         .iter()
-        .filter(|c| c.serving && !holds_ip(&cluster, c.address.ip()))
+        .filter(|c| c.serving && !in_cluster(c) && !holds_ip(&cluster, c.address.ip()))
         .map(|c| c.address.ip())
         .collect();
     beyond.dedup();
