@@ -128,6 +128,9 @@ fn borrow(name: &ServiceName) -> EncodedName<'_> {
     (&name.namespace, &name.name)
 }
 
+/// Bytes of an [`Encoder`]'s scratch buffer: a Service and its slices take a few hundred.
+const SCRATCH_BYTES: usize = 16 << 10;
+
 /// Encodes objects into blocks, reusing its buffer.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Encoder {
@@ -144,12 +147,20 @@ impl Encoder {
         let Some(name) = names.first() else {
             return Block::default();
         };
-        self.scratch.clear();
-        let scratch = std::mem::take(&mut self.scratch);
-        self.scratch = postcard::to_extend(&Encoding { name, objects }, scratch)
-            .expect("the model's types all encode");
+        let encoding = Encoding { name, objects };
+        // Into a fixed scratch buffer first (a bounds check per byte, against a length and
+        // capacity check per byte into a vector); objects too large for it, into a vector.
+        if self.scratch.len() < SCRATCH_BYTES {
+            self.scratch.resize(SCRATCH_BYTES, 0);
+        }
+        let block = match postcard::to_slice(&encoding, &mut self.scratch) {
+            Ok(encoded) => Box::from(&*encoded),
+            Err(_) => postcard::to_allocvec(&encoding)
+                .expect("the model's types all encode")
+                .into_boxed_slice(),
+        };
         objects.swap_names(&mut names);
-        Block(Box::from(&self.scratch[..]))
+        Block(block)
     }
 }
 
@@ -315,6 +326,19 @@ mod tests {
         assert_eq!(hash_name(&hasher, borrow(&name)), hasher.hash_one(&name));
         // A block holds about a fifth of what the values do (see the module's comment).
         assert!(known.block.len() < 100, "{} bytes", known.block.len());
+    }
+
+    /// Objects larger than the encoder's scratch buffer are kept whole too.
+    #[test]
+    fn objects_beyond_the_scratch_buffer_round_trip() {
+        let name = ServiceName::new("default", "web");
+        let mut kept = objects(&name);
+        let endpoint = kept.slices[0].endpoints[0].clone();
+        kept.slices[0].endpoints = vec![endpoint; SCRATCH_BYTES / 8];
+        let mut services = KnownServices::with_capacity(1);
+        let slot = services.insert_new(&mut kept.clone());
+        assert!(services.get(slot).block.len() > SCRATCH_BYTES);
+        assert_eq!(services.get(slot).objects(), kept);
     }
 
     #[test]
