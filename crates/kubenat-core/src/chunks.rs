@@ -122,13 +122,6 @@ impl<T: Clone> Chunks<T> {
         *self.get_mut(index) = value;
     }
 
-    /// Appends `value`; returns its index.
-    pub fn push(&mut self, value: T) -> usize {
-        let index = self.len;
-        self.set(index, value);
-        index
-    }
-
     /// Every item, in order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         (0..self.len).map(|i| self.get(i))
@@ -190,7 +183,7 @@ mod tests {
     fn a_write_copies_one_path_and_shares_the_rest() {
         let mut chunks = Chunks::new(2, 0u64);
         for i in 0..1024 {
-            chunks.push(i);
+            chunks.set(i as usize, i);
         }
         let before = chunks.clone();
         chunks.set(500, 1);

@@ -64,9 +64,10 @@ impl ClusterTables {
     pub(crate) fn insert_ports(&mut self, ports: Vec<CompiledServicePort>) -> Box<[ServicePortId]> {
         let mut ids = Vec::with_capacity(ports.len());
         for port in ports {
+            // A new slot is the next past the end, written once the port is in place below.
             let slot = match self.free_ports.pop() {
                 Some(slot) => slot,
-                None => self.ports.push(None) as u32,
+                None => self.ports.len() as u32,
             };
             let id = ServicePortId(slot);
             let mut owns_cluster_ip = false;
