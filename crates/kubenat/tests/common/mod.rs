@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use serde_json::Value;
+
 /// Compares `rendered` with `tests/golden/<name>`; `UPDATE_GOLDEN=1` rewrites the file.
 pub fn assert_golden(name: &str, rendered: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -83,4 +85,68 @@ pub fn kubenat_with_stdin(args: &[&str], input: &[u8]) -> Output {
     let out = child.wait_with_output().expect("kubenat ends");
     writer.join().expect("the writer thread ends");
     out
+}
+
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// The command exited with `code` and said `text` on stderr.
+pub fn assert_exits_saying(out: &std::process::Output, code: i32, text: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    assert!(stderr(out).contains(text), "{}", stderr(out));
+}
+
+/// A temporary directory of this test process, removed on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("kubenat-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self, file: &str) -> String {
+        self.0.join(file).to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A capture of the notes' LAN, from the simulator, for replays.
+pub fn lan_capture(dir: &TempDir) -> String {
+    let out = kubenat(&[
+        "simulate",
+        "--requests",
+        "1",
+        "--pcap",
+        dir.0.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    dir.path("lan.pcap")
+}
+
+pub fn args_with<'a>(command: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![command];
+    if matches!(command, "trace" | "rules" | "replay") {
+        args.extend(EXAMPLE);
+        args.extend(["--node", "nodoa"]);
+    }
+    args.extend(rest);
+    args
+}
+
+pub fn key_set(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
 }
