@@ -36,12 +36,15 @@ impl Objects {
         }
     }
 
-    /// Takes the Service name out of every object, leaving empty strings (no allocation);
-    /// [`Objects::swap_names`] puts them back.
-    fn take_names(&mut self) -> Vec<ServiceName> {
-        let mut names = vec![empty_name(); usize::from(self.service.is_some()) + self.slices.len()];
-        self.swap_names(&mut names);
-        names
+    /// Takes the Service name out of every object into `names`, leaving empty strings (no
+    /// allocation); [`Objects::swap_names`] puts them back.
+    fn take_names(&mut self, names: &mut Vec<ServiceName>) {
+        names.clear();
+        names.resize(
+            usize::from(self.service.is_some()) + self.slices.len(),
+            empty_name(),
+        );
+        self.swap_names(names);
     }
 
     fn swap_names(&mut self, names: &mut [ServiceName]) {
@@ -136,6 +139,8 @@ const SCRATCH_BYTES: usize = 16 << 10;
 pub(crate) struct Encoder {
     /// Where objects are encoded before being copied into a block of their exact size.
     scratch: Vec<u8>,
+    /// The names taken out of the objects while they are encoded.
+    names: Vec<ServiceName>,
 }
 
 impl Encoder {
@@ -143,10 +148,14 @@ impl Encoder {
     /// with the name, so the objects (which all carry it) are encoded without it: each
     /// leaves two empty strings instead. `objects` are as they were afterwards.
     pub(crate) fn encode(&mut self, objects: &mut Objects) -> Block {
-        let mut names = objects.take_names();
+        let mut names = std::mem::take(&mut self.names);
+        objects.take_names(&mut names);
         let Some(name) = names.first() else {
+            self.names = names;
             return Block::default();
         };
+        // Hashed here, from the name at hand: the index need not decode it from the block.
+        let name_hash = fixed_state().hash_one(name);
         let encoding = Encoding { name, objects };
         // Into a fixed scratch buffer first (a bounds check per byte, against a length and
         // capacity check per byte into a vector); objects too large for it, into a vector.
@@ -160,13 +169,18 @@ impl Encoder {
                 .into_boxed_slice(),
         };
         objects.swap_names(&mut names);
-        Block(block)
+        self.names = names;
+        Block { block, name_hash }
     }
 }
 
 /// Objects encoded by an [`Encoder`], ready to be kept.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Block(Box<[u8]>);
+pub(crate) struct Block {
+    block: Box<[u8]>,
+    /// Its name's hash, as [`KnownServices`]' index hashes it.
+    name_hash: u64,
+}
 
 /// Every [`Known`] entry, found by Service name.
 #[derive(Clone, Debug)]
@@ -204,8 +218,7 @@ impl KnownServices {
 
     /// Keeps `objects` in `slot`'s entry (none left when they hold nothing).
     pub(crate) fn store(&mut self, slot: u32, objects: &mut Objects) {
-        let Block(block) = self.encoder.encode(objects);
-        self.slots[slot as usize].block = block;
+        self.slots[slot as usize].block = self.encoder.encode(objects).block;
     }
 
     /// Adds an entry for `objects`, which hold something and whose name no other entry
@@ -219,14 +232,17 @@ impl KnownServices {
     /// no other entry holds, compiled into `ports`; returns its slot.
     pub(crate) fn insert_encoded(
         &mut self,
-        Block(block): Block,
+        Block { block, name_hash }: Block,
         ports: Box<[ServicePortId]>,
     ) -> u32 {
+        debug_assert!(!block.is_empty(), "a new entry holds a Service or a slice");
         let known = Known { block, ports };
-        let name = known
-            .name()
-            .expect("a new entry holds a Service or a slice");
-        let hash = hash_name(&self.hasher, name);
+        let hash = name_hash;
+        debug_assert_eq!(
+            known.name().map(|name| hash_name(&self.hasher, name)),
+            Some(hash),
+            "the encoder hashes names as the index does"
+        );
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = known;
