@@ -94,28 +94,28 @@ impl Core {
             service,
             trace,
         );
+        // The plan taken straight out of the decision: through an `Option` first, its
+        // cache line and more was copied twice.
         let plan = match decision {
+            Decision::Service(plan) => plan,
             Decision::Drop(reason) => return Verdict::Drop(reason),
             Decision::Reject(reason) => return Verdict::Reject(reason),
-            Decision::Pass => None,
-            Decision::Service(plan) => Some(plan),
-        };
-        let Some(plan) = plan else {
-            if !tracked {
-                return Verdict::Accept;
-            }
-            // Not a Service: tracked as the kernel would, so masquerade never reuses its tuple.
-            let reply = tuple.reversed();
-            return match conntrack.insert_absent(tuple, hash, reply, false, state, self.now) {
-                Ok(_) => {
-                    if trace.enabled() {
-                        trace.step(TraceStep::ConntrackCreated { state });
+            Decision::Pass if !tracked => return Verdict::Accept,
+            Decision::Pass => {
+                // Not a Service: tracked as the kernel would, so masquerade never reuses
+                // its tuple.
+                let reply = tuple.reversed();
+                return match conntrack.insert_absent(tuple, hash, reply, false, state, self.now) {
+                    Ok(_) => {
+                        if trace.enabled() {
+                            trace.step(TraceStep::ConntrackCreated { state });
+                        }
+                        Verdict::Accept
                     }
-                    Verdict::Accept
-                }
-                Err(InsertError::Full) => Verdict::Drop(DropReason::ConntrackFull),
-                Err(InsertError::Clash) => Verdict::Accept,
-            };
+                    Err(InsertError::Full) => Verdict::Drop(DropReason::ConntrackFull),
+                    Err(InsertError::Clash) => Verdict::Accept,
+                };
+            }
         };
         let (endpoint, selection, candidates) = self.select(family, &plan, &tuple);
         let Some(endpoint_ip) = A::from_ip(endpoint.ip()) else {
