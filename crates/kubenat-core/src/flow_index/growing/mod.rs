@@ -320,8 +320,15 @@ impl GrowingIndex {
 }
 
 /// Stores a moving key in `table`, or in `spilled` when its neighbourhood is full.
+/// Inlined into the move, a call per key cost more than the store.
+#[inline(always)]
 fn place(table: &mut FlowIndex, spilled: &mut Vec<(u32, u32)>, sig: u32, value: u32) {
     if !table.insert_signed(sig, value) {
-        spilled.push((sig, value));
+        spill(spilled, sig, value);
     }
+}
+
+#[cold]
+fn spill(spilled: &mut Vec<(u32, u32)>, sig: u32, value: u32) {
+    spilled.push((sig, value));
 }
