@@ -85,10 +85,18 @@ impl GrowingIndex {
     }
 
     fn set_step_at(&mut self) {
-        let at_cap = self.table.buckets.len() >= buckets_for(self.max_keys.saturating_mul(2));
         self.step_at = if self.moving() || self.next.is_some() {
             0
-        } else if at_cap {
+        } else {
+            self.resting_step_at()
+        };
+    }
+
+    /// `step_at` while no table is being cleared or moved. Out of line: the growth steps,
+    /// one an insert while growing, then compute none of it.
+    #[inline(never)]
+    fn resting_step_at(&self) -> usize {
+        if self.table.buckets.len() >= buckets_for(self.max_keys.saturating_mul(2)) {
             usize::MAX
         } else if self.requested {
             // The next table is on its way: a growth that waits for it, up to three eighths
@@ -96,7 +104,7 @@ impl GrowingIndex {
             (self.table.lanes() / 8 * 3).max(self.reserved)
         } else {
             self.growth_at()
-        };
+        }
     }
 
     /// Keys from which the index grows: a quarter of its lanes, or what `reserve` made
