@@ -51,7 +51,7 @@ impl<T: Copy> Slab<T> {
     }
 
     /// Appends `value` and returns its index, allocating a chunk when the last is full.
-    /// Inlined: a connection's entry is then written straight into its slot.
+    /// Inlined: a new connection pays no call for it.
     #[inline(always)]
     pub fn push(&mut self, value: T) -> u32 {
         let index = self.len;

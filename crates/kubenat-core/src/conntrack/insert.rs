@@ -93,7 +93,7 @@ impl<A: Addr> Conntrack<A> {
         } else {
             dnat_change.undone()
         };
-        // Linked to its state's list as it is written: built once, in its slot.
+        // Linked to its state's list as it is built: no second pass rewrites it.
         let expires = now.plus_nanos(self.timeouts.of(state));
         let tail = self.lists[state as usize].tail;
         let entry = Entry {
