@@ -11,37 +11,38 @@ use crate::verdict::{DropReason, RejectReason};
 
 /// What a new connection to a service port should get, before an endpoint is picked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Plan {
+pub(crate) struct Plan<'a> {
     pub port: ServicePortId,
-    /// The port's line, copied: the packet path reads it again without another lookup.
-    pub line: PortLine,
+    /// The port's line, borrowed: the packet path reads it again without another lookup,
+    /// and a copy of it was copied again on its way out of [`decide`].
+    pub line: &'a PortLine,
     pub class: EndpointClass,
     pub masquerade: Option<MasqueradeReason>,
 }
 
 /// The outcome of the rules for a new connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Decision {
+pub(crate) enum Decision<'a> {
     /// No Service rule matches: the packet is not kube-proxy's business.
     Pass,
     Drop(DropReason),
     Reject(RejectReason),
-    Service(Plan),
+    Service(Plan<'a>),
 }
 
 /// Applies the rules to a new connection from `src` to `dst:dport`; `candidate` is a
 /// service port its cluster-IP frontend may be (a batch's look-ahead), checked first.
-/// Inlined into its one caller: the plan, a cache line and more, is then not copied out.
+/// Inlined into its one caller, on every new connection's path.
 #[inline(always)]
-pub(crate) fn decide(
-    tables: &Tables,
+pub(crate) fn decide<'a>(
+    tables: &'a Tables,
     src: IpAddr,
     dst: IpAddr,
     protocol: Protocol,
     dport: u16,
-    candidate: Option<Candidate<'_>>,
+    candidate: Option<Candidate<'a>>,
     trace: &mut impl Trace,
-) -> Decision {
+) -> Decision<'a> {
     let settings = tables.settings();
     // Cluster IPs first, through the packet path's compact lines; then every frontend.
     let lines = tables.lines();
@@ -121,14 +122,14 @@ pub(crate) fn decide(
     }
     Decision::Service(Plan {
         port: id,
-        line: *port,
+        line: port,
         class,
         masquerade,
     })
 }
 
 /// No Service port matches: nftables mode still guards the service ranges.
-fn unmatched(tables: &Tables, dst: IpAddr, trace: &mut impl Trace) -> Decision {
+fn unmatched<'a>(tables: &Tables, dst: IpAddr, trace: &mut impl Trace) -> Decision<'a> {
     if trace.enabled() {
         trace.step(TraceStep::NoServiceMatched);
     }
@@ -145,6 +146,10 @@ fn unmatched(tables: &Tables, dst: IpAddr, trace: &mut impl Trace) -> Decision {
 
 /// The rules for a new packet of a protocol without ports (ICMP echo, GRE, ...): only the
 /// nftables service-range guards apply.
-pub(crate) fn decide_portless(tables: &Tables, dst: IpAddr, trace: &mut impl Trace) -> Decision {
+pub(crate) fn decide_portless<'a>(
+    tables: &Tables,
+    dst: IpAddr,
+    trace: &mut impl Trace,
+) -> Decision<'a> {
     unmatched(tables, dst, trace)
 }

@@ -260,8 +260,9 @@ impl PortLines {
     }
 
     /// [`PortLines::lookup`], trying `candidate` first: a port that a batch's look-ahead
-    /// found under the frontend's hash, confirmed here before it is taken.
-    #[inline]
+    /// found under the frontend's hash, confirmed here before it is taken. Inlined: the
+    /// confirmation then compares an address whose family the caller knows.
+    #[inline(always)]
     pub fn lookup_from<'a>(
         &'a self,
         candidate: Option<Candidate<'a>>,

@@ -67,6 +67,13 @@ impl<A: Addr> Conntrack<A> {
             entry.next = NIL;
             entry.linked_expiry = entry.expires;
         }
+        self.append(state, tail, index);
+    }
+
+    /// The list side of [`Conntrack::link`]: `index`, its `prev` already `tail`, becomes
+    /// the tail of list `state`.
+    #[inline(always)]
+    pub(super) fn append(&mut self, state: usize, tail: u32, index: u32) {
         if tail == NIL {
             self.lists[state].head = index;
         } else {

@@ -93,14 +93,17 @@ impl<A: Addr> Conntrack<A> {
         } else {
             dnat_change.undone()
         };
+        // Linked to its state's list as it is built: no second pass rewrites it.
+        let expires = now.plus_nanos(self.timeouts.of(state));
+        let tail = self.lists[state as usize].tail;
         let entry = Entry {
             original,
             reply,
-            expires: now.plus_nanos(self.timeouts.of(state)),
+            expires,
             state,
             masquerade,
-            linked_expiry: Instant::ZERO,
-            prev: NIL,
+            linked_expiry: expires,
+            prev: tail,
             next: NIL,
             changes: [dnat_change, reverse_change],
             // The original direction's destination, the reply's source where DNAT applies;
@@ -120,7 +123,7 @@ impl<A: Addr> Conntrack<A> {
             self.entries.push(entry)
         };
         self.len += 1;
-        self.link(index);
+        self.append(state as usize, tail, index);
         // Grown to stay at most half full, the index practically always has room; if a
         // neighbourhood ever fills up, the connection is refused whole.
         self.stored = self.stored.wrapping_add(1);

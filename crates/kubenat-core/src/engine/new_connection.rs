@@ -1,8 +1,11 @@
 //! New connections: the service rules decide, an endpoint is chosen, the connection is
 //! tracked (with a masquerade port when it needs one) and the packet rewritten.
 
+use std::ops::RangeInclusive;
+
 use super::family::{Family, FamilyState};
 use super::process::apply;
+use super::select::select;
 use super::{Ahead, Core};
 use crate::addr::Addr;
 use crate::conntrack::{Conntrack, Direction, InsertError, Tuple};
@@ -94,30 +97,37 @@ impl Core {
             service,
             trace,
         );
+        // The plan taken straight out of the decision: through an `Option` first, its
+        // cache line and more was copied twice.
         let plan = match decision {
+            Decision::Service(plan) => plan,
             Decision::Drop(reason) => return Verdict::Drop(reason),
             Decision::Reject(reason) => return Verdict::Reject(reason),
-            Decision::Pass => None,
-            Decision::Service(plan) => Some(plan),
-        };
-        let Some(plan) = plan else {
-            if !tracked {
-                return Verdict::Accept;
-            }
-            // Not a Service: tracked as the kernel would, so masquerade never reuses its tuple.
-            let reply = tuple.reversed();
-            return match conntrack.insert_absent(tuple, hash, reply, false, state, self.now) {
-                Ok(_) => {
-                    if trace.enabled() {
-                        trace.step(TraceStep::ConntrackCreated { state });
+            Decision::Pass if !tracked => return Verdict::Accept,
+            Decision::Pass => {
+                // Not a Service: tracked as the kernel would, so masquerade never reuses
+                // its tuple.
+                let reply = tuple.reversed();
+                return match conntrack.insert_absent(tuple, hash, reply, false, state, self.now) {
+                    Ok(_) => {
+                        if trace.enabled() {
+                            trace.step(TraceStep::ConntrackCreated { state });
+                        }
+                        Verdict::Accept
                     }
-                    Verdict::Accept
-                }
-                Err(InsertError::Full) => Verdict::Drop(DropReason::ConntrackFull),
-                Err(InsertError::Clash) => Verdict::Accept,
-            };
+                    Err(InsertError::Full) => Verdict::Drop(DropReason::ConntrackFull),
+                    Err(InsertError::Clash) => Verdict::Accept,
+                };
+            }
         };
-        let (endpoint, selection, candidates) = self.select(family, &plan, &tuple);
+        let (endpoint, selection, candidates) = select(
+            &self.tables,
+            &mut self.cursors,
+            self.now,
+            family,
+            &plan,
+            &tuple,
+        );
         let Some(endpoint_ip) = A::from_ip(endpoint.ip()) else {
             return Verdict::Drop(DropReason::TupleClash);
         };
@@ -152,7 +162,12 @@ impl Core {
                 return Verdict::Drop(DropReason::NoMasqueradeAddress);
             };
             reply.dst = address;
-            match self.free_port(&family.conntrack, reply) {
+            match free_port(
+                &mut self.rng,
+                &self.proxy.masquerade_ports,
+                &family.conntrack,
+                reply,
+            ) {
                 Some(port) => reply.dport = port,
                 None => return Verdict::Drop(DropReason::MasqueradePortsExhausted),
             }
@@ -197,26 +212,31 @@ impl Core {
             .translation(Direction::Original);
         apply(packet, &after, translation, meta.checksum())
     }
+}
 
-    /// A masquerade source port that makes `reply` unique: a random start (Linux
-    /// `fully-random`), then the next ports, up to 128 tries as netfilter bounds it.
-    fn free_port<A: Addr>(&mut self, conntrack: &Conntrack<A>, mut reply: Tuple<A>) -> Option<u16> {
-        let range = self.proxy.masquerade_ports.clone();
-        let (low, high) = (*range.start(), *range.end());
-        if low > high {
-            return None;
-        }
-        let size = u32::from(high - low) + 1;
-        let start = (splitmix64(&mut self.rng) % u64::from(size)) as u32;
-        for attempt in 0..size.min(128) {
-            let port = low + ((start + attempt) % size) as u16;
-            reply.dport = port;
-            if !conntrack.contains(&reply) {
-                return Some(port);
-            }
-        }
-        None
+/// A masquerade source port of `range` that makes `reply` unique: a random start (Linux
+/// `fully-random`, from `rng`), then the next ports, up to 128 tries as netfilter bounds
+/// it. Apart from [`Core`]: the plan borrows the tables meanwhile.
+fn free_port<A: Addr>(
+    rng: &mut u64,
+    range: &RangeInclusive<u16>,
+    conntrack: &Conntrack<A>,
+    mut reply: Tuple<A>,
+) -> Option<u16> {
+    let (low, high) = (*range.start(), *range.end());
+    if low > high {
+        return None;
     }
+    let size = u32::from(high - low) + 1;
+    let start = (splitmix64(rng) % u64::from(size)) as u32;
+    for attempt in 0..size.min(128) {
+        let port = low + ((start + attempt) % size) as u16;
+        reply.dport = port;
+        if !conntrack.contains(&reply) {
+            return Some(port);
+        }
+    }
+    None
 }
 
 fn splitmix64(state: &mut u64) -> u64 {

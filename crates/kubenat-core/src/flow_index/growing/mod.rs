@@ -85,10 +85,18 @@ impl GrowingIndex {
     }
 
     fn set_step_at(&mut self) {
-        let at_cap = self.table.buckets.len() >= buckets_for(self.max_keys.saturating_mul(2));
         self.step_at = if self.moving() || self.next.is_some() {
             0
-        } else if at_cap {
+        } else {
+            self.resting_step_at()
+        };
+    }
+
+    /// `step_at` while no table is being cleared or moved. Out of line: the growth steps,
+    /// one an insert while growing, then compute none of it.
+    #[inline(never)]
+    fn resting_step_at(&self) -> usize {
+        if self.table.buckets.len() >= buckets_for(self.max_keys.saturating_mul(2)) {
             usize::MAX
         } else if self.requested {
             // The next table is on its way: a growth that waits for it, up to three eighths
@@ -96,7 +104,7 @@ impl GrowingIndex {
             (self.table.lanes() / 8 * 3).max(self.reserved)
         } else {
             self.growth_at()
-        };
+        }
     }
 
     /// Keys from which the index grows: a quarter of its lanes, or what `reserve` made
@@ -263,10 +271,15 @@ impl GrowingIndex {
     /// Clears the next few buckets of the next table; once all are, moves to it.
     fn clear_some(&mut self) {
         let Some(next) = &mut self.next else { return };
-        let end = (self.cleared + CLEARS_PER_INSERT).min(next.len());
-        for bucket in &mut next[self.cleared..end] {
-            bucket.write(EMPTY_BUCKET);
-        }
+        let rest = &mut next[self.cleared..];
+        // A whole step's buckets as an array: stored inline, with no call to `memset`.
+        let end = if let Some(some) = rest.first_chunk_mut::<CLEARS_PER_INSERT>() {
+            some.fill(MaybeUninit::new(EMPTY_BUCKET));
+            self.cleared + CLEARS_PER_INSERT
+        } else {
+            rest.fill(MaybeUninit::new(EMPTY_BUCKET));
+            next.len()
+        };
         self.cleared = end;
         if end == next.len()
             && let Some(next) = self.next.take()
@@ -320,8 +333,15 @@ impl GrowingIndex {
 }
 
 /// Stores a moving key in `table`, or in `spilled` when its neighbourhood is full.
+/// Inlined into the move, a call per key cost more than the store.
+#[inline(always)]
 fn place(table: &mut FlowIndex, spilled: &mut Vec<(u32, u32)>, sig: u32, value: u32) {
     if !table.insert_signed(sig, value) {
-        spilled.push((sig, value));
+        spill(spilled, sig, value);
     }
+}
+
+#[cold]
+fn spill(spilled: &mut Vec<(u32, u32)>, sig: u32, value: u32) {
+    spilled.push((sig, value));
 }
