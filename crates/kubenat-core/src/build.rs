@@ -55,7 +55,8 @@ pub(crate) fn build(
             }
             None => Box::default(),
         };
-        known.insert_encoded(encoder.encode(&mut objects), ids);
+        let block = encoder.encode(&mut objects);
+        known.insert_encoded(&objects, block, ids);
     }
     (tables, known)
 }

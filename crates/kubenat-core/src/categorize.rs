@@ -85,10 +85,14 @@ fn usable_of<'a>(mut class: impl Iterator<Item = &'a Candidate>) -> fn(&Candidat
     }
 }
 
-/// The usable endpoints of a class ([`usable_of`]), collected with no list in between.
-fn usable<'a>(class: impl Iterator<Item = &'a Candidate> + Clone) -> EndpointList {
+/// The usable endpoints of a class ([`usable_of`]), collected with no list in between,
+/// and the test that chose them.
+fn usable<'a>(
+    class: impl Iterator<Item = &'a Candidate> + Clone,
+) -> (EndpointList, fn(&Candidate) -> bool) {
     let usable = usable_of(class.clone());
-    EndpointList::new(class.filter(|c| usable(c)).map(|c| c.address))
+    let endpoints = EndpointList::new(class.filter(|c| usable(c)).map(|c| c.address));
+    (endpoints, usable)
 }
 
 struct Candidate {
@@ -158,18 +162,12 @@ pub fn categorize(
     let local: Box<[LocalEndpoints]> = on_nodes
         .chunk_by(|a, b| a.node == b.node)
         .filter_map(|group| {
-            let endpoints = usable(group.iter().copied());
+            let (endpoints, _) = usable(group.iter().copied());
             let node = group[0].node.clone()?;
             (!endpoints.is_empty()).then_some(LocalEndpoints { node, endpoints })
         })
         .collect();
-    let in_cluster = usable_of(candidates.iter());
-    let cluster = EndpointList::new(
-        candidates
-            .iter()
-            .filter(|c| in_cluster(c))
-            .map(|c| c.address),
-    );
+    let (cluster, in_cluster) = usable(candidates.iter());
     // Addresses sorted by IP first, so their IPs are sorted too: only duplicates to drop.
     // A candidate the cluster set took needs no search for its IP there.
     let mut beyond: Vec<IpAddr> = candidates

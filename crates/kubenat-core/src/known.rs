@@ -154,8 +154,6 @@ impl Encoder {
             self.names = names;
             return Block::default();
         };
-        // Hashed here, from the name at hand: the index need not decode it from the block.
-        let name_hash = fixed_state().hash_one(name);
         let encoding = Encoding { name, objects };
         // Into a fixed scratch buffer first (a bounds check per byte, against a length and
         // capacity check per byte into a vector); objects too large for it, into a vector.
@@ -170,17 +168,13 @@ impl Encoder {
         };
         objects.swap_names(&mut names);
         self.names = names;
-        Block { block, name_hash }
+        Block(block)
     }
 }
 
 /// Objects encoded by an [`Encoder`], ready to be kept.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Block {
-    block: Box<[u8]>,
-    /// Its name's hash, as [`KnownServices`]' index hashes it.
-    name_hash: u64,
-}
+pub(crate) struct Block(Box<[u8]>);
 
 /// Every [`Known`] entry, found by Service name.
 #[derive(Clone, Debug)]
@@ -218,31 +212,31 @@ impl KnownServices {
 
     /// Keeps `objects` in `slot`'s entry (none left when they hold nothing).
     pub(crate) fn store(&mut self, slot: u32, objects: &mut Objects) {
-        self.slots[slot as usize].block = self.encoder.encode(objects).block;
+        let Block(block) = self.encoder.encode(objects);
+        self.slots[slot as usize].block = block;
     }
 
     /// Adds an entry for `objects`, which hold something and whose name no other entry
     /// holds; returns its slot. It has no ports yet.
     pub(crate) fn insert_new(&mut self, objects: &mut Objects) -> u32 {
         let block = self.encoder.encode(objects);
-        self.insert_encoded(block, Box::default())
+        self.insert_encoded(objects, block, Box::default())
     }
 
-    /// Adds an entry for objects encoded in `block`, which hold something and whose name
-    /// no other entry holds, compiled into `ports`; returns its slot.
+    /// Adds an entry for `objects`, encoded in `block`, which hold something and whose
+    /// name no other entry holds, compiled into `ports`; returns its slot. The name is
+    /// hashed from `objects`, at hand, not decoded from the block.
     pub(crate) fn insert_encoded(
         &mut self,
-        Block { block, name_hash }: Block,
+        objects: &Objects,
+        Block(block): Block,
         ports: Box<[ServicePortId]>,
     ) -> u32 {
-        debug_assert!(!block.is_empty(), "a new entry holds a Service or a slice");
+        let name = objects
+            .name()
+            .expect("a new entry holds a Service or a slice");
+        let hash = hash_name(&self.hasher, borrow(name));
         let known = Known { block, ports };
-        let hash = name_hash;
-        debug_assert_eq!(
-            known.name().map(|name| hash_name(&self.hasher, name)),
-            Some(hash),
-            "the encoder hashes names as the index does"
-        );
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = known;
