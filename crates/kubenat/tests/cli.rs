@@ -215,19 +215,9 @@ fn exit_codes_0_ok_1_bad_input_2_rejected_argument_3_runtime() {
     std::fs::write(&not_a_capture, "hello").unwrap();
     let no_dir = dir.path("no/such/dir/out.pcap");
     let no_dir_svg = dir.path("no/such/dir/journey.svg");
-    let small = [
-        "--services",
-        "10",
-        "--flows",
-        "10",
-        "--packets",
-        "100",
-        "--updates",
-        "10",
-    ];
     let bench = |extra: &[&'static str]| {
         let mut args: Vec<String> = vec!["bench".into()];
-        args.extend(small.iter().map(|s| s.to_string()));
+        args.extend(common::SMALL_BENCH.iter().map(|s| s.to_string()));
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     };

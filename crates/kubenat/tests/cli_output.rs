@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    EXAMPLE, TempDir, args_with, assert_golden, key_set, kubenat, lan_capture, stderr, stdout,
+    EXAMPLE, SMALL_BENCH, TempDir, args_with, assert_golden, key_set, kubenat, lan_capture, stderr,
+    stdout,
 };
 use serde_json::Value;
 
@@ -46,20 +47,7 @@ fn every_reporting_command_takes_dash_o_json_and_yaml_the_same_document() {
             vec!["--generate", "nodes=4,pods=20,services=5"],
             false,
         ),
-        (
-            "bench",
-            vec![
-                "--services",
-                "10",
-                "--flows",
-                "10",
-                "--packets",
-                "100",
-                "--updates",
-                "10",
-            ],
-            false,
-        ),
+        ("bench", SMALL_BENCH.to_vec(), false),
     ];
     for (command, rest, deterministic) in rows {
         let mut documents = Vec::new();
@@ -115,16 +103,9 @@ fn rules_dash_o_nft_prints_what_format_nft_printed() {
 
 #[test]
 fn bench_json_keeps_its_fields() {
-    let out = kubenat(&[
-        "bench",
-        "--services",
-        "10",
-        "--flows",
-        "10",
-        "--packets",
-        "100",
-        "--updates",
-        "10",
+    let mut args = vec!["bench"];
+    args.extend(SMALL_BENCH);
+    args.extend([
         "--threads",
         "2",
         "--new-flow-ratio",
@@ -132,6 +113,7 @@ fn bench_json_keeps_its_fields() {
         "--output",
         "json",
     ]);
+    let out = kubenat(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     for field in [

@@ -135,6 +135,18 @@ pub fn lan_capture(dir: &TempDir) -> String {
     dir.path("lan.pcap")
 }
 
+/// `kubenat bench`'s flags for a run of a second or less.
+pub const SMALL_BENCH: [&str; 8] = [
+    "--services",
+    "10",
+    "--flows",
+    "10",
+    "--packets",
+    "100",
+    "--updates",
+    "10",
+];
+
 pub fn args_with<'a>(command: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![command];
     if matches!(command, "trace" | "rules" | "replay") {
