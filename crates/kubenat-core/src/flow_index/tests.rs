@@ -30,6 +30,19 @@ fn hash(k: u16, crowd: u64) -> u64 {
 }
 
 proptest! {
+    /// The vector lane compare finds exactly the lanes the one-by-one compare finds, with
+    /// signatures repeated across lanes, empty lanes, and an overflow count equal to the
+    /// signature sought (which must never read as a lane).
+    #[test]
+    fn lanes_signed_agrees_with_one_by_one(
+        signatures in proptest::array::uniform7(0u32..4),
+        overflow in 0u32..4,
+        sig in 0u32..4,
+    ) {
+        let bucket = Bucket { signatures, overflow, ..EMPTY_BUCKET };
+        prop_assert_eq!(bucket.lanes_signed(sig), bucket.lanes_signed_one_by_one(sig));
+    }
+
     /// The fixed index, half full at capacity, agrees with a HashMap model under any
     /// sequence of inserts and removes, including hashes crowded into few buckets.
     #[test]
