@@ -114,6 +114,7 @@ impl Bucket {
 /// A fixed-size multimap from 64-bit hashes to `u32` values.
 #[derive(Clone)]
 pub(crate) struct FlowIndex {
+    /// Never empty, so that every signature has a home bucket.
     buckets: Box<[Bucket]>,
 }
 
@@ -132,9 +133,13 @@ impl FlowIndex {
 
     /// At least enough buckets for `lanes` keys (one at least), all empty.
     fn with_lanes(lanes: usize) -> FlowIndex {
-        FlowIndex {
-            buckets: vec![EMPTY_BUCKET; buckets_for(lanes)].into_boxed_slice(),
-        }
+        FlowIndex::from_buckets(vec![EMPTY_BUCKET; buckets_for(lanes)].into_boxed_slice())
+    }
+
+    /// An index over `buckets`, which must not be empty (every signature needs a home).
+    fn from_buckets(buckets: Box<[Bucket]>) -> FlowIndex {
+        assert!(!buckets.is_empty(), "an index needs a bucket");
+        FlowIndex { buckets }
     }
 
     /// Lanes: keys it can hold at most.
@@ -147,6 +152,26 @@ impl FlowIndex {
     #[inline(always)]
     fn home(&self, sig: u32) -> usize {
         ((u64::from(sig) * self.buckets.len() as u64) >> 32) as usize
+    }
+
+    /// The home bucket of `sig` and its index. Unchecked: the multiply-shift maps every
+    /// 32-bit signature below the bucket count, and there is at least one bucket; the
+    /// bounds check cost two instructions on every lookup and insert.
+    #[inline(always)]
+    fn home_bucket(&self, sig: u32) -> (usize, &Bucket) {
+        let home = self.home(sig);
+        debug_assert!(home < self.buckets.len());
+        // SAFETY: `home < buckets.len()`, as above.
+        (home, unsafe { self.buckets.get_unchecked(home) })
+    }
+
+    /// [`FlowIndex::home_bucket`], to write.
+    #[inline(always)]
+    fn home_bucket_mut(&mut self, sig: u32) -> (usize, &mut Bucket) {
+        let home = self.home(sig);
+        debug_assert!(home < self.buckets.len());
+        // SAFETY: `home < buckets.len()`, as in `home_bucket`.
+        (home, unsafe { self.buckets.get_unchecked_mut(home) })
     }
 
     /// How many buckets a key may be probed over: never more than there are.
@@ -174,7 +199,7 @@ impl FlowIndex {
     /// Starts loading the home bucket of `hash` into cache.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        prefetch(&self.buckets[self.home(signature(hash))]);
+        prefetch(self.home_bucket(signature(hash)).1);
     }
 
     /// The value stored under `hash` for which `is_key` is true.
@@ -189,8 +214,7 @@ impl FlowIndex {
     #[inline(always)]
     pub fn find_map<R>(&self, hash: u64, mut key: impl FnMut(u32) -> Option<R>) -> Option<R> {
         let sig = signature(hash);
-        let home = self.home(sig);
-        let bucket = &self.buckets[home];
+        let (home, bucket) = self.home_bucket(sig);
         if let Some(found) = bucket.find_map(sig, &mut key) {
             return Some(found);
         }
@@ -224,8 +248,8 @@ impl FlowIndex {
     /// the probing loop's setup cost more than the search.
     #[inline]
     fn insert_signed(&mut self, sig: u32, value: u32) -> bool {
-        let home = self.home(sig);
-        self.buckets[home].store(sig, value) || self.insert_overflowing(home, sig, value)
+        let (home, bucket) = self.home_bucket_mut(sig);
+        bucket.store(sig, value) || self.insert_overflowing(home, sig, value)
     }
 
     /// [`FlowIndex::insert_signed`] past a full home bucket: the first later bucket with

@@ -23,8 +23,8 @@ pub(crate) struct GrowingIndex {
     /// The next table while it is being cleared, `cleared` buckets of it so far.
     next: Option<Box<[MaybeUninit<Bucket>]>>,
     cleared: usize,
-    /// The table being emptied into `table` while growing; no buckets otherwise.
-    old: FlowIndex,
+    /// The table being emptied into `table` while growing.
+    old: Option<FlowIndex>,
     /// Buckets of `old` already moved.
     moved: usize,
     /// Keys a move could not place (every bucket within reach full in the new table):
@@ -60,9 +60,7 @@ impl GrowingIndex {
             table: FlowIndex::with_lanes(FIRST_LANES.min(max_keys.saturating_mul(2))),
             next: None,
             cleared: 0,
-            old: FlowIndex {
-                buckets: Box::new([]),
-            },
+            old: None,
             moved: 0,
             spilled: Vec::new(),
             keys: 0,
@@ -116,7 +114,7 @@ impl GrowingIndex {
     /// Bytes held (all three tables while growing, and a supplied one).
     pub fn bytes(&self) -> usize {
         self.table.bytes()
-            + self.old.bytes()
+            + self.old.as_ref().map_or(0, FlowIndex::bytes)
             + self.spare.as_ref().map_or(0, FlowIndex::bytes)
             + self.retired.as_ref().map_or(0, FlowIndex::bytes)
             + self
@@ -132,15 +130,15 @@ impl GrowingIndex {
 
     #[inline(always)]
     pub(super) fn moving(&self) -> bool {
-        !self.old.buckets.is_empty()
+        self.old.is_some()
     }
 
     /// Starts loading the home bucket of `hash` into cache (both while moving).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
         self.table.prefetch(hash);
-        if self.moving() {
-            self.old.prefetch(hash);
+        if let Some(old) = &self.old {
+            old.prefetch(hash);
         }
     }
 
@@ -165,8 +163,8 @@ impl GrowingIndex {
     /// The old table and the spilled keys: only a miss in the current table gets here.
     #[inline(never)]
     fn find_elsewhere<R>(&self, hash: u64, mut key: impl FnMut(u32) -> Option<R>) -> Option<R> {
-        if self.moving()
-            && let Some(found) = self.old.find_map(hash, &mut key)
+        if let Some(old) = &self.old
+            && let Some(found) = old.find_map(hash, &mut key)
         {
             return Some(found);
         }
@@ -212,7 +210,7 @@ impl GrowingIndex {
     /// Removes the entry holding exactly `value` under `hash`. False when absent.
     pub fn remove(&mut self, hash: u64, value: u32) -> bool {
         let removed = self.table.remove(hash, value)
-            || (self.moving() && self.old.remove(hash, value))
+            || self.old.as_mut().is_some_and(|old| old.remove(hash, value))
             || self.remove_spilled(signature(hash), value);
         self.keys -= usize::from(removed);
         removed
@@ -286,13 +284,13 @@ impl GrowingIndex {
         {
             // SAFETY: every bucket of `next` was written above, over this and earlier calls.
             let buckets = unsafe { next.assume_init() };
-            self.switch_to(FlowIndex { buckets });
+            self.switch_to(FlowIndex::from_buckets(buckets));
         }
     }
 
     /// Makes `table` the current table and the current one the old, to move from.
     fn switch_to(&mut self, table: FlowIndex) {
-        self.old = std::mem::replace(&mut self.table, table);
+        self.old = Some(std::mem::replace(&mut self.table, table));
         self.moved = 0;
         for (sig, value) in std::mem::take(&mut self.spilled) {
             place(&mut self.table, &mut self.spilled, sig, value);
@@ -308,18 +306,16 @@ impl GrowingIndex {
             spilled,
             ..
         } = self;
-        old.drain(*moved, |sig, value| place(table, spilled, sig, value));
+        let Some(moving) = old else {
+            return;
+        };
+        moving.drain(*moved, |sig, value| place(table, spilled, sig, value));
         *moved += 1;
-        if *moved == old.buckets.len() {
-            let emptied = std::mem::replace(
-                old,
-                FlowIndex {
-                    buckets: Box::new([]),
-                },
-            );
-            if self.offloaded {
-                self.retire(emptied);
-            }
+        if *moved == moving.buckets.len()
+            && let Some(emptied) = old.take()
+            && self.offloaded
+        {
+            self.retire(emptied);
         }
     }
 

@@ -85,15 +85,15 @@ impl GrowingIndex {
     }
 }
 
-/// A table of `buckets` empty buckets with every page written, so using it faults nothing:
+/// A table of `buckets` (one at least) empty buckets with every page written, so using it faults nothing:
 /// for [`GrowingIndex::supply`], made on any thread.
 pub(crate) fn fresh_table(buckets: usize) -> Box<dyn Any + Send> {
-    let mut buckets = Box::<[Bucket]>::new_uninit_slice(buckets);
+    let mut buckets = Box::<[Bucket]>::new_uninit_slice(buckets.max(1));
     fault_in(&mut buckets);
     for bucket in buckets.iter_mut() {
         bucket.write(EMPTY_BUCKET);
     }
     // SAFETY: every bucket was written just above.
     let buckets = unsafe { buckets.assume_init() };
-    Box::new(FlowIndex { buckets })
+    Box::new(FlowIndex::from_buckets(buckets))
 }
