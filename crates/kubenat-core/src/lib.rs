@@ -64,6 +64,7 @@ mod build;
 pub mod categorize;
 pub mod checksum;
 mod chunks;
+mod cidr;
 mod compile;
 pub mod conntrack;
 mod control_plane;

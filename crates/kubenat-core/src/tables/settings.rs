@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::cidr;
 use crate::model::{IpNet, ProxyConfig, ProxyMode};
 
 /// The node-wide settings the packet path consults: a copy of the corresponding
@@ -45,18 +46,18 @@ impl NodeSettings {
 
     /// Is `ip` a pod address (inside the cluster CIDRs)?
     pub fn is_pod_ip(&self, ip: IpAddr) -> bool {
-        self.cluster_cidrs.iter().any(|c| c.contains(&ip))
+        self.cluster_cidrs.iter().any(|c| cidr::contains(c, ip))
     }
 
     /// Is `ip` outside the cluster CIDRs of its family, where one is known (kube-proxy runs
     /// one proxier per family, each with its own pod detector)? One pass over the CIDRs.
     pub fn is_outside_cluster(&self, ip: IpAddr) -> bool {
         let mut detected = false;
-        for cidr in &self.cluster_cidrs {
-            if cidr.contains(&ip) {
+        for net in &self.cluster_cidrs {
+            if cidr::contains(net, ip) {
                 return false;
             }
-            detected |= cidr.addr().is_ipv4() == ip.is_ipv4();
+            detected |= net.addr().is_ipv4() == ip.is_ipv4();
         }
         detected
     }
@@ -68,7 +69,10 @@ impl NodeSettings {
 
     /// Does a NodePort answer on destination `ip`?
     pub fn serves_node_ports_on(&self, ip: IpAddr) -> bool {
-        let listed = self.node_port_addresses.iter().any(|n| n.contains(&ip));
+        let listed = self
+            .node_port_addresses
+            .iter()
+            .any(|n| cidr::contains(n, ip));
         if ip.is_loopback() {
             // iptables mode only, IPv4 only; an explicit nodePortAddresses must list it.
             return self.mode == ProxyMode::Iptables
