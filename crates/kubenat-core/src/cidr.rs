@@ -11,21 +11,25 @@ use crate::model::IpNet;
 /// Whether `ip` is inside `net`; an address of the other family never is.
 #[inline]
 pub(crate) fn contains(net: &IpNet, ip: IpAddr) -> bool {
+    same_family_contains(net, ip) == Some(true)
+}
+
+/// Whether `ip` is inside `net`, or `None` when they are of different families.
+#[inline]
+pub(crate) fn same_family_contains(net: &IpNet, ip: IpAddr) -> Option<bool> {
     match (net, ip) {
         (IpNet::V4(net), IpAddr::V4(ip)) => {
-            // A /0 shifts by the whole width: no bit is compared.
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(net.prefix_len()))
-                .unwrap_or(0);
-            (ip.to_bits() ^ net.addr().to_bits()) & mask == 0
+            // Shifted in 64 bits, a /0 shifts all 32 mask bits out: no bit is compared.
+            let mask = (u64::MAX << (32 - u32::from(net.prefix_len()))) as u32;
+            Some((ip.to_bits() ^ net.addr().to_bits()) & mask == 0)
         }
         (IpNet::V6(net), IpAddr::V6(ip)) => {
             let mask = u128::MAX
                 .checked_shl(128 - u32::from(net.prefix_len()))
                 .unwrap_or(0);
-            (ip.to_bits() ^ net.addr().to_bits()) & mask == 0
+            Some((ip.to_bits() ^ net.addr().to_bits()) & mask == 0)
         }
-        _ => false,
+        _ => None,
     }
 }
 

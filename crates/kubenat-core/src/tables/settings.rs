@@ -54,10 +54,11 @@ impl NodeSettings {
     pub fn is_outside_cluster(&self, ip: IpAddr) -> bool {
         let mut detected = false;
         for net in &self.cluster_cidrs {
-            if cidr::contains(net, ip) {
-                return false;
+            match cidr::same_family_contains(net, ip) {
+                Some(true) => return false,
+                Some(false) => detected = true,
+                None => {}
             }
-            detected |= net.addr().is_ipv4() == ip.is_ipv4();
         }
         detected
     }
