@@ -292,12 +292,13 @@ impl FlowIndex {
     /// Empties bucket `index`, handing each (signature, value) it held to `take`. The keys
     /// of other buckets stay findable.
     fn drain(&mut self, index: usize, mut take: impl FnMut(u32, u32)) {
-        for lane in 0..LANES {
-            let sig = self.buckets[index].signatures[lane];
-            if sig == EMPTY {
-                continue;
-            }
-            self.buckets[index].signatures[lane] = EMPTY;
+        // The lanes holding keys, found at once, and the bucket emptied at once.
+        let mut held = !self.buckets[index].lanes_signed(EMPTY) & LANE_BITS;
+        let signatures = std::mem::replace(&mut self.buckets[index].signatures, [EMPTY; LANES]);
+        while held != 0 {
+            let lane = held.trailing_zeros() as usize / 2;
+            held &= held - 1;
+            let sig = signatures[lane];
             let home = self.home(sig);
             if home != index {
                 self.buckets[home].overflow -= 1;
