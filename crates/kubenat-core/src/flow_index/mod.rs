@@ -245,8 +245,9 @@ impl FlowIndex {
     }
 
     /// Tries the home bucket alone first: at half load it practically always has room, and
-    /// the probing loop's setup cost more than the search.
-    #[inline]
+    /// the probing loop's setup cost more than the search. Always inlined: left to the
+    /// compiler, it stayed a call, eleven instructions a new connection more.
+    #[inline(always)]
     fn insert_signed(&mut self, sig: u32, value: u32) -> bool {
         let (home, bucket) = self.home_bucket_mut(sig);
         bucket.store(sig, value) || self.insert_overflowing(home, sig, value)
