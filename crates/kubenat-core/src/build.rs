@@ -45,7 +45,7 @@ pub(crate) fn build(
         services: services.into_iter().peekable(),
         slices: slices.into_iter().peekable(),
     };
-    for mut objects in groups {
+    for objects in groups {
         let ids = match &objects.service {
             Some(service) => {
                 let ports = compile_service(service, &objects.slices, settings, &mut |name| {
@@ -55,7 +55,7 @@ pub(crate) fn build(
             }
             None => Box::default(),
         };
-        let block = encoder.encode(&mut objects);
+        let block = encoder.encode(&objects);
         known.insert_encoded(&objects, block, ids);
     }
     (tables, known)

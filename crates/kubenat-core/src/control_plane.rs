@@ -233,7 +233,7 @@ impl ControlPlane {
             Some(slot) => slot,
             // Removing what is not there changes nothing.
             None if objects.name().is_none() => return Some(name),
-            None => self.services.insert_new(&mut objects),
+            None => self.services.insert_new(&objects),
         };
         let settings = compile_settings(&self.proxy);
         // Copies the snapshot only while an engine still reads it.
@@ -243,7 +243,7 @@ impl ControlPlane {
                 .get_mut(slot)
                 .recompile(&objects, tables, settings, &mut self.nodes);
         tables.next_generation(change);
-        self.services.store(slot, &mut objects);
+        self.services.store(slot, &objects);
         self.services.remove_if_empty(slot, &name);
         Some(name)
     }
