@@ -41,11 +41,13 @@ pub(crate) fn build(
     let mut tables = ClusterTables::with_capacity(services.len());
     let mut known = KnownServices::with_capacity(services.len());
     let mut encoder = Encoder::default();
-    let groups = ByName {
+    let mut groups = ByName {
         services: services.into_iter().peekable(),
         slices: slices.into_iter().peekable(),
     };
-    for objects in groups {
+    // One `Objects` serves every name: its vector of slices is allocated once.
+    let mut objects = Objects::default();
+    while groups.next_into(&mut objects) {
         let ids = match &objects.service {
             Some(service) => {
                 let ports = compile_service(service, &objects.slices, settings, &mut |name| {
@@ -68,31 +70,36 @@ struct ByName {
     slices: Peekable<IntoIter<EndpointSlice>>,
 }
 
-impl Iterator for ByName {
-    type Item = Objects;
-
-    fn next(&mut self) -> Option<Objects> {
+impl ByName {
+    /// Puts the next name's objects into `objects` (in place of what it held); `false` once
+    /// both lists are through.
+    fn next_into(&mut self, objects: &mut Objects) -> bool {
         let slices_first = match (self.services.peek(), self.slices.peek()) {
-            (None, None) => return None,
+            (None, None) => return false,
             (None, Some(_)) => true,
             (Some(_), None) => false,
             (Some(service), Some(slice)) => slice.service < service.name,
         };
-        let mut objects = Objects::default();
+        objects.slices.clear();
+        objects.service = None;
         if slices_first {
-            let first = self.slices.next()?;
+            let Some(first) = self.slices.next() else {
+                return false;
+            };
             let name = first.service.clone();
             objects.replace_slice(first);
             while let Some(slice) = self.slices.next_if(|s| s.service == name) {
                 objects.replace_slice(slice);
             }
         } else {
-            let service = self.services.next()?;
+            let Some(service) = self.services.next() else {
+                return false;
+            };
             while let Some(slice) = self.slices.next_if(|s| s.service == service.name) {
                 objects.replace_slice(slice);
             }
             objects.service = Some(service);
         }
-        Some(objects)
+        true
     }
 }
