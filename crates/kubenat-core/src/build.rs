@@ -48,17 +48,15 @@ pub(crate) fn build(
     // One `Objects` serves every name: its vector of slices is allocated once.
     let mut objects = Objects::default();
     while groups.next_into(&mut objects) {
-        let ids = match &objects.service {
-            Some(service) => {
-                let ports = compile_service(service, &objects.slices, settings, &mut |name| {
-                    nodes.intern(name)
-                });
-                tables.insert_ports(ports)
-            }
-            None => Box::default(),
-        };
+        // Kept first: compiling takes the Service (its names move into the ports).
         let block = encoder.encode(&objects);
-        known.insert_encoded(&objects, block, ids);
+        let slot = known.insert_encoded(&objects, block);
+        if let Some(service) = objects.service.take() {
+            let ports = compile_service(service, &objects.slices, settings, &mut |name| {
+                nodes.intern(name)
+            });
+            known.get_mut(slot).ports = tables.insert_ports(ports);
+        }
     }
     (tables, known)
 }

@@ -81,7 +81,7 @@ impl Known {
     /// Compiles `objects` in place of the ports compiled before; returns the change.
     fn recompile(
         &mut self,
-        objects: &Objects,
+        objects: Objects,
         tables: &mut ClusterTables,
         settings: CompileSettings,
         nodes: &mut NodeNames,
@@ -91,10 +91,12 @@ impl Known {
             .iter()
             .any(|&id| tables.port(id).protocol == Protocol::Udp);
         let mut ids = old.to_vec();
-        let ports = match &objects.service {
-            Some(service) => compile_service(service, &objects.slices, settings, &mut |name| {
-                nodes.intern(name)
-            }),
+        let Objects { service, slices } = objects;
+        let exists = service.is_some();
+        let ports = match service {
+            Some(service) => {
+                compile_service(service, &slices, settings, &mut |name| nodes.intern(name))
+            }
             None => Vec::new(),
         };
         udp |= ports.iter().any(|p| p.protocol == Protocol::Udp);
@@ -103,7 +105,7 @@ impl Known {
             Ok(()) => self.ports = old,
             Err(ports) => {
                 tables.remove_ports(&old);
-                if objects.service.is_some() {
+                if exists {
                     self.ports = tables.insert_ports(ports);
                     ids.extend(&self.ports);
                 }
@@ -238,12 +240,13 @@ impl ControlPlane {
         let settings = compile_settings(&self.proxy);
         // Copies the snapshot only while an engine still reads it.
         let tables = Arc::make_mut(&mut self.current);
+        // Kept first: compiling takes the objects (their names move into the ports).
+        self.services.store(slot, &objects);
         let change =
             self.services
                 .get_mut(slot)
-                .recompile(&objects, tables, settings, &mut self.nodes);
+                .recompile(objects, tables, settings, &mut self.nodes);
         tables.next_generation(change);
-        self.services.store(slot, &objects);
         self.services.remove_if_empty(slot, &name);
         Some(name)
     }

@@ -170,23 +170,21 @@ impl KnownServices {
     /// holds; returns its slot. It has no ports yet.
     pub(crate) fn insert_new(&mut self, objects: &Objects) -> u32 {
         let block = self.encoder.encode(objects);
-        self.insert_encoded(objects, block, Box::default())
+        self.insert_encoded(objects, block)
     }
 
     /// Adds an entry for `objects`, encoded in `block`, which hold something and whose
-    /// name no other entry holds, compiled into `ports`; returns its slot. The name is
+    /// name no other entry holds; returns its slot. It has no ports yet. The name is
     /// hashed from `objects`, at hand, not decoded from the block.
-    pub(crate) fn insert_encoded(
-        &mut self,
-        objects: &Objects,
-        Block(block): Block,
-        ports: Box<[ServicePortId]>,
-    ) -> u32 {
+    pub(crate) fn insert_encoded(&mut self, objects: &Objects, Block(block): Block) -> u32 {
         let name = objects
             .name()
             .expect("a new entry holds a Service or a slice");
         let hash = hash_name(&self.hasher, borrow(name));
-        let known = Known { block, ports };
+        let known = Known {
+            block,
+            ports: Box::default(),
+        };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = known;
