@@ -10,6 +10,7 @@
 use std::iter::Peekable;
 use std::vec::IntoIter;
 
+use crate::categorize::Candidates;
 use crate::compile::{CompileSettings, compile_service};
 use crate::known::{Encoder, KnownServices, Objects};
 use crate::model::{EndpointSlice, Service};
@@ -47,14 +48,14 @@ pub(crate) fn build(
     };
     // One `Objects` serves every name: its vector of slices is allocated once.
     let mut objects = Objects::default();
+    let candidates = &mut Candidates::default();
     while groups.next_into(&mut objects) {
         // Kept first: compiling takes the Service (its names move into the ports).
         let block = encoder.encode(&objects);
         let slot = known.insert_encoded(&objects, block);
         if let Some(service) = objects.service.take() {
-            let ports = compile_service(service, &objects.slices, settings, &mut |name| {
-                nodes.intern(name)
-            });
+            let intern = &mut |name: &str| nodes.intern(name);
+            let ports = compile_service(service, &objects.slices, settings, intern, candidates);
             known.get_mut(slot).ports = tables.insert_ports(ports);
         }
     }

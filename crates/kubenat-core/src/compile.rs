@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::categorize::{InternNodeName, categorize};
+use crate::categorize::{Candidates, InternNodeName, categorize_with};
 use crate::control_plane::ControlPlane;
 use crate::maglev;
 use crate::model::{
@@ -60,12 +60,14 @@ fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
 
 /// The service ports of one Service, one per (port, family). Headless Services (no cluster
 /// IP) program nothing, as in kube-proxy. Node names go through `intern`. The Service is
-/// taken so that its names move into the ports (see [`name_ports`]).
+/// taken so that its names move into the ports (see [`name_ports`]); `slices` are all its
+/// own; `candidates` is room that a caller compiling many Services keeps.
 pub(crate) fn compile_service(
     service: Service,
     slices: &[EndpointSlice],
     settings: CompileSettings,
     intern: &mut InternNodeName<'_>,
+    candidates: &mut Candidates,
 ) -> Vec<CompiledServicePort> {
     let mut out = Vec::with_capacity(service.cluster_ips.len() * service.ports.len());
     let externally_accessible =
@@ -79,12 +81,10 @@ pub(crate) fn compile_service(
         let ipv6 = cluster_ip.is_ipv6();
         let source_ranges = source_ranges(&service, cluster_ip);
         for port in &service.ports {
-            let endpoints = categorize(
-                slices,
-                &service.name,
-                &port.name,
-                port.protocol,
-                cluster_ip,
+            let endpoints = categorize_with(
+                candidates,
+                slices.iter(),
+                (&port.name, port.protocol, cluster_ip),
                 uses_local.then_some(&mut *intern),
             );
             let maglev = match settings.selection {
@@ -232,7 +232,8 @@ mod tests {
             selection: EndpointSelection::RoundRobin,
             seed: 0,
         };
-        let ports = compile_service(service, &[], settings, &mut |name| name.into());
+        let intern = &mut |name: &str| name.into();
+        let ports = compile_service(service, &[], settings, intern, &mut Candidates::default());
         let names: Vec<(String, u16, bool)> = ports
             .iter()
             .map(|p| (p.name.to_string(), p.port, p.ipv6))

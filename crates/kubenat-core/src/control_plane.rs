@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use crate::build;
+use crate::categorize::Candidates;
 use crate::compile::{CompileSettings, compile_service};
 use crate::known::{Known, KnownServices, Objects};
 use crate::model::{ClusterState, EndpointSlice, Protocol, ProxyConfig, ServiceName};
@@ -95,7 +96,14 @@ impl Known {
         let exists = service.is_some();
         let ports = match service {
             Some(service) => {
-                compile_service(service, &slices, settings, &mut |name| nodes.intern(name))
+                let intern = &mut |name: &str| nodes.intern(name);
+                compile_service(
+                    service,
+                    &slices,
+                    settings,
+                    intern,
+                    &mut Candidates::default(),
+                )
             }
             None => Vec::new(),
         };
