@@ -46,17 +46,20 @@ pub(crate) fn build(
         services: services.into_iter().peekable(),
         slices: slices.into_iter().peekable(),
     };
-    // One `Objects` serves every name: its vector of slices is allocated once.
+    // One `Objects` serves every name (its vector of slices is allocated once), and one
+    // vector every Service's compiled ports on their way into the tables.
     let mut objects = Objects::default();
     let candidates = &mut Candidates::default();
+    let ports = &mut Vec::new();
     while groups.next_into(&mut objects) {
         // Kept first: compiling takes the Service (its names move into the ports).
         let block = encoder.encode(&objects);
         let slot = known.insert_encoded(&objects, block);
         if let Some(service) = objects.service.take() {
             let intern = &mut |name: &str| nodes.intern(name);
-            let ports = compile_service(service, &objects.slices, settings, intern, candidates);
-            known.get_mut(slot).ports = tables.insert_ports(ports);
+            let slices = &objects.slices;
+            compile_service(service, slices, settings, intern, candidates, ports);
+            known.get_mut(slot).ports = tables.insert_ports(ports.drain(..));
         }
     }
     (tables, known)

@@ -61,15 +61,18 @@ fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
 /// The service ports of one Service, one per (port, family). Headless Services (no cluster
 /// IP) program nothing, as in kube-proxy. Node names go through `intern`. The Service is
 /// taken so that its names move into the ports (see [`name_ports`]); `slices` are all its
-/// own; `candidates` is room that a caller compiling many Services keeps.
+/// own. The ports are appended to `out`, which a caller compiling many Services keeps,
+/// with `candidates`, so that each Service does not allocate its own.
 pub(crate) fn compile_service(
     service: Service,
     slices: &[EndpointSlice],
     settings: CompileSettings,
     intern: &mut InternNodeName<'_>,
     candidates: &mut Candidates,
-) -> Vec<CompiledServicePort> {
-    let mut out = Vec::with_capacity(service.cluster_ips.len() * service.ports.len());
+    out: &mut Vec<CompiledServicePort>,
+) {
+    let first = out.len();
+    out.reserve(service.cluster_ips.len() * service.ports.len());
     let externally_accessible =
         service.service_type != ServiceType::ClusterIp || !service.external_ips.is_empty();
     let external_policy_local =
@@ -154,8 +157,7 @@ pub(crate) fn compile_service(
             });
         }
     }
-    name_ports(&mut out, service);
-    out
+    name_ports(&mut out[first..], service);
 }
 
 /// A name to be filled in, without an allocation.
@@ -233,7 +235,9 @@ mod tests {
             seed: 0,
         };
         let intern = &mut |name: &str| name.into();
-        let ports = compile_service(service, &[], settings, intern, &mut Candidates::default());
+        let mut ports = Vec::new();
+        let candidates = &mut Candidates::default();
+        compile_service(service, &[], settings, intern, candidates, &mut ports);
         let names: Vec<(String, u16, bool)> = ports
             .iter()
             .map(|p| (p.name.to_string(), p.port, p.ipv6))

@@ -94,19 +94,12 @@ impl Known {
         let mut ids = old.to_vec();
         let Objects { service, slices } = objects;
         let exists = service.is_some();
-        let ports = match service {
-            Some(service) => {
-                let intern = &mut |name: &str| nodes.intern(name);
-                compile_service(
-                    service,
-                    &slices,
-                    settings,
-                    intern,
-                    &mut Candidates::default(),
-                )
-            }
-            None => Vec::new(),
-        };
+        let mut ports = Vec::new();
+        if let Some(service) = service {
+            let intern = &mut |name: &str| nodes.intern(name);
+            let candidates = &mut Candidates::default();
+            compile_service(service, &slices, settings, intern, candidates, &mut ports);
+        }
         udp |= ports.iter().any(|p| p.protocol == Protocol::Udp);
         // New endpoints behind the same frontends (the common change) keep their ids.
         match tables.replace_ports(&old, ports) {
@@ -114,7 +107,7 @@ impl Known {
             Err(ports) => {
                 tables.remove_ports(&old);
                 if exists {
-                    self.ports = tables.insert_ports(ports);
+                    self.ports = tables.insert_ports(ports.into_iter());
                     ids.extend(&self.ports);
                 }
             }

@@ -61,7 +61,10 @@ impl ClusterTables {
 
     /// Adds a Service's compiled ports to every table (the full tables and the packet path's
     /// lines, kept in step); returns their ids.
-    pub(crate) fn insert_ports(&mut self, ports: Vec<CompiledServicePort>) -> Box<[ServicePortId]> {
+    pub(crate) fn insert_ports(
+        &mut self,
+        ports: impl ExactSizeIterator<Item = CompiledServicePort>,
+    ) -> Box<[ServicePortId]> {
         let mut ids = Vec::with_capacity(ports.len());
         for port in ports {
             // A new slot is the next past the end, written once the port is in place below.
