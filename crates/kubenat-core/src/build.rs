@@ -7,6 +7,7 @@
 //! touches of fresh memory and by one or two DRAM misses per table insert, not by the
 //! work a second thread could take.
 
+use std::cmp::Ordering;
 use std::iter::Peekable;
 use std::vec::IntoIter;
 
@@ -76,15 +77,17 @@ impl ByName {
     /// Puts the next name's objects into `objects` (in place of what it held); `false` once
     /// both lists are through.
     fn next_into(&mut self, objects: &mut Objects) -> bool {
-        let slices_first = match (self.services.peek(), self.slices.peek()) {
+        // How the next slice's name compares with the next Service's: compared once, an
+        // equal one joins the Service without a second comparison.
+        let next_slice = match (self.services.peek(), self.slices.peek()) {
             (None, None) => return false,
-            (None, Some(_)) => true,
-            (Some(_), None) => false,
-            (Some(service), Some(slice)) => slice.service < service.name,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(service), Some(slice)) => slice.service.cmp(&service.name),
         };
         objects.slices.clear();
         objects.service = None;
-        if slices_first {
+        if next_slice == Ordering::Less {
             let Some(first) = self.slices.next() else {
                 return false;
             };
@@ -97,6 +100,11 @@ impl ByName {
             let Some(service) = self.services.next() else {
                 return false;
             };
+            if next_slice == Ordering::Equal
+                && let Some(slice) = self.slices.next()
+            {
+                objects.replace_slice(slice);
+            }
             while let Some(slice) = self.slices.next_if(|s| s.service == service.name) {
                 objects.replace_slice(slice);
             }
