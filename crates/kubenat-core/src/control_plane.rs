@@ -108,7 +108,7 @@ impl Known {
                 tables.remove_ports(&old);
                 if exists {
                     self.ports = tables.insert_ports(ports.into_iter());
-                    ids.extend(&self.ports);
+                    ids.extend_from_slice(&self.ports);
                 }
             }
         }

@@ -16,7 +16,7 @@ use hashbrown::HashTable;
 use serde::Deserialize;
 
 use crate::model::{EndpointSlice, Service, ServiceName};
-use crate::tables::{ServicePortId, fixed_state};
+use crate::tables::{PortIds, fixed_state};
 
 mod encode;
 
@@ -59,7 +59,7 @@ type EncodedName<'a> = (&'a str, &'a str);
 pub(crate) struct Known {
     /// The name, then the objects ([`encode`]). Empty once nothing is left.
     block: Box<[u8]>,
-    pub(crate) ports: Box<[ServicePortId]>,
+    pub(crate) ports: PortIds,
 }
 
 impl Known {
@@ -183,7 +183,7 @@ impl KnownServices {
         let hash = hash_name(&self.hasher, borrow(name));
         let known = Known {
             block,
-            ports: Box::default(),
+            ports: PortIds::None,
         };
         let slot = match self.free.pop() {
             Some(slot) => {

@@ -63,38 +63,38 @@ impl ClusterTables {
     /// lines, kept in step); returns their ids.
     pub(crate) fn insert_ports(
         &mut self,
-        ports: impl ExactSizeIterator<Item = CompiledServicePort>,
-    ) -> Box<[ServicePortId]> {
-        let mut ids = Vec::with_capacity(ports.len());
-        for port in ports {
-            // A new slot is the next past the end, written once the port is in place below.
-            let slot = match self.free_ports.pop() {
-                Some(slot) => slot,
-                None => self.ports.len() as u32,
-            };
-            let id = ServicePortId(slot);
-            let mut owns_cluster_ip = false;
-            for (key, frontend) in port.frontends() {
-                // First definition wins on a clash, as an API server would refuse the second.
-                if self.frontends.get(&key).is_none()
-                    && Arc::make_mut(&mut self.frontends).claim(key, id, frontend)
-                {
-                    owns_cluster_ip |= frontend == Frontend::ClusterIp;
-                }
+        ports: impl Iterator<Item = CompiledServicePort>,
+    ) -> PortIds {
+        ports.map(|port| self.insert_port(port)).collect()
+    }
+
+    fn insert_port(&mut self, port: CompiledServicePort) -> ServicePortId {
+        // A new slot is the next past the end, written once the port is in place below.
+        let slot = match self.free_ports.pop() {
+            Some(slot) => slot,
+            None => self.ports.len() as u32,
+        };
+        let id = ServicePortId(slot);
+        let mut owns_cluster_ip = false;
+        for (key, frontend) in port.frontends() {
+            // First definition wins on a clash, as an API server would refuse the second.
+            if self.frontends.get(&key).is_none()
+                && Arc::make_mut(&mut self.frontends).claim(key, id, frontend)
+            {
+                owns_cluster_ip |= frontend == Frontend::ClusterIp;
             }
-            // The packet path's index mirrors the cluster-IP frontends this port owns.
-            self.lines.insert(id, &port, owns_cluster_ip);
-            if let Some(node_port) = port.node_port {
-                let key = (port.protocol, node_port, port.ipv6);
-                if !self.node_ports.contains_key(&key) {
-                    Arc::make_mut(&mut self.node_ports).insert(key, id);
-                }
-            }
-            Arc::make_mut(&mut self.cluster_ips).add(port.cluster_ip);
-            self.ports_per_family[usize::from(port.ipv6)] += 1;
-            self.ports.set(slot as usize, Some(Arc::new(port)));
-            ids.push(id);
         }
-        ids.into_boxed_slice()
+        // The packet path's index mirrors the cluster-IP frontends this port owns.
+        self.lines.insert(id, &port, owns_cluster_ip);
+        if let Some(node_port) = port.node_port {
+            let key = (port.protocol, node_port, port.ipv6);
+            if !self.node_ports.contains_key(&key) {
+                Arc::make_mut(&mut self.node_ports).insert(key, id);
+            }
+        }
+        Arc::make_mut(&mut self.cluster_ips).add(port.cluster_ip);
+        self.ports_per_family[usize::from(port.ipv6)] += 1;
+        self.ports.set(slot as usize, Some(Arc::new(port)));
+        id
     }
 }
