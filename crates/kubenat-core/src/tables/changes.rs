@@ -78,9 +78,15 @@ impl ClusterTables {
         let mut owns_cluster_ip = false;
         for (key, frontend) in port.frontends() {
             // First definition wins on a clash, as an API server would refuse the second.
-            if self.frontends.get(&key).is_none()
-                && Arc::make_mut(&mut self.frontends).claim(key, id, frontend)
-            {
+            // A map another snapshot shares is copied only for a claim that succeeds.
+            let claimed = match Arc::get_mut(&mut self.frontends) {
+                Some(frontends) => frontends.claim(key, id, frontend),
+                None => {
+                    self.frontends.get(&key).is_none()
+                        && Arc::make_mut(&mut self.frontends).claim(key, id, frontend)
+                }
+            };
+            if claimed {
                 owns_cluster_ip |= frontend == Frontend::ClusterIp;
             }
         }
