@@ -48,10 +48,6 @@ fn string(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(value.as_bytes());
 }
 
-fn boolean(out: &mut Vec<u8>, value: bool) {
-    out.push(u8::from(value));
-}
-
 fn option<T>(out: &mut Vec<u8>, value: Option<&T>, some: fn(&mut Vec<u8>, &T)) {
     match value {
         None => out.push(0),
@@ -77,9 +73,10 @@ fn service_name(out: &mut Vec<u8>, name: &ServiceName) {
 
 fn ip(out: &mut Vec<u8>, ip: &IpAddr) {
     match ip {
+        // The variant and the octets in one write (one check of the room left).
         IpAddr::V4(ip) => {
-            variant(out, 0);
-            out.extend_from_slice(&ip.octets());
+            let [a, b, c, d] = ip.octets();
+            out.extend_from_slice(&[0, a, b, c, d]);
         }
         IpAddr::V6(ip) => {
             variant(out, 1);
@@ -225,9 +222,7 @@ fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
         serving,
         terminating,
     } = *conditions;
-    boolean(out, ready);
-    boolean(out, serving);
-    boolean(out, terminating);
+    out.extend_from_slice(&[u8::from(ready), u8::from(serving), u8::from(terminating)]);
     option(out, node_name.as_ref(), |out, name| string(out, name));
 }
 
