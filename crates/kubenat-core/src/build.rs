@@ -7,9 +7,11 @@
 //! touches of fresh memory and by one or two DRAM misses per table insert, not by the
 //! work a second thread could take.
 
+use std::cmp::Ordering;
 use std::iter::Peekable;
 use std::vec::IntoIter;
 
+use crate::categorize::Candidates;
 use crate::compile::{CompileSettings, compile_service};
 use crate::known::{Encoder, KnownServices, Objects};
 use crate::model::{EndpointSlice, Service};
@@ -41,22 +43,25 @@ pub(crate) fn build(
     let mut tables = ClusterTables::with_capacity(services.len());
     let mut known = KnownServices::with_capacity(services.len());
     let mut encoder = Encoder::default();
-    let groups = ByName {
+    let mut groups = ByName {
         services: services.into_iter().peekable(),
         slices: slices.into_iter().peekable(),
     };
-    for mut objects in groups {
-        let ids = match &objects.service {
-            Some(service) => {
-                let ports = compile_service(service, &objects.slices, settings, &mut |name| {
-                    nodes.intern(name)
-                });
-                tables.insert_ports(ports)
-            }
-            None => Box::default(),
-        };
-        let block = encoder.encode(&mut objects);
-        known.insert_encoded(&objects, block, ids);
+    // One `Objects` serves every name (its vector of slices is allocated once), and one
+    // vector every Service's compiled ports on their way into the tables.
+    let mut objects = Objects::default();
+    let candidates = &mut Candidates::default();
+    let ports = &mut Vec::new();
+    while groups.next_into(&mut objects) {
+        // Kept first: compiling takes the Service (its names move into the ports).
+        let block = encoder.encode(&objects);
+        let slot = known.insert_encoded(&objects, block);
+        if let Some(service) = objects.service.take() {
+            let intern = &mut |name: &str| nodes.intern(name);
+            let slices = &objects.slices;
+            compile_service(service, slices, settings, intern, candidates, ports);
+            known.get_mut(slot).ports = tables.insert_ports(ports.drain(..));
+        }
     }
     (tables, known)
 }
@@ -68,31 +73,43 @@ struct ByName {
     slices: Peekable<IntoIter<EndpointSlice>>,
 }
 
-impl Iterator for ByName {
-    type Item = Objects;
-
-    fn next(&mut self) -> Option<Objects> {
-        let slices_first = match (self.services.peek(), self.slices.peek()) {
-            (None, None) => return None,
-            (None, Some(_)) => true,
-            (Some(_), None) => false,
-            (Some(service), Some(slice)) => slice.service < service.name,
+impl ByName {
+    /// Puts the next name's objects into `objects` (in place of what it held); `false` once
+    /// both lists are through.
+    fn next_into(&mut self, objects: &mut Objects) -> bool {
+        // How the next slice's name compares with the next Service's: compared once, an
+        // equal one joins the Service without a second comparison.
+        let next_slice = match (self.services.peek(), self.slices.peek()) {
+            (None, None) => return false,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(service), Some(slice)) => slice.service.cmp(&service.name),
         };
-        let mut objects = Objects::default();
-        if slices_first {
-            let first = self.slices.next()?;
+        objects.slices.clear();
+        objects.service = None;
+        if next_slice == Ordering::Less {
+            let Some(first) = self.slices.next() else {
+                return false;
+            };
             let name = first.service.clone();
             objects.replace_slice(first);
             while let Some(slice) = self.slices.next_if(|s| s.service == name) {
                 objects.replace_slice(slice);
             }
         } else {
-            let service = self.services.next()?;
+            let Some(service) = self.services.next() else {
+                return false;
+            };
+            if next_slice == Ordering::Equal
+                && let Some(slice) = self.slices.next()
+            {
+                objects.replace_slice(slice);
+            }
             while let Some(slice) = self.slices.next_if(|s| s.service == service.name) {
                 objects.replace_slice(slice);
             }
             objects.service = Some(service);
         }
-        Some(objects)
+        true
     }
 }

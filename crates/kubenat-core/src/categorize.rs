@@ -106,6 +106,11 @@ struct Candidate {
 /// Returns the one shared copy of a node name (see `node_names`).
 pub type InternNodeName<'a> = dyn FnMut(&str) -> Arc<str> + 'a;
 
+/// Room for the endpoints [`categorize`] looks at, kept by a caller that categorizes many
+/// service ports so that each does not allocate its own.
+#[derive(Default)]
+pub(crate) struct Candidates(Vec<Candidate>);
+
 /// Collects the endpoints of `service`'s port `port_name`/`protocol` in the family of
 /// `family_of` from `slices`, and splits them into the cluster-wide set and, for a Service
 /// that uses local endpoints (`local` is `Some`: a Local traffic policy applies), each
@@ -119,10 +124,25 @@ pub fn categorize(
     port_name: &str,
     protocol: Protocol,
     family_of: IpAddr,
+    local: Option<&mut InternNodeName<'_>>,
+) -> CategorizedEndpoints {
+    let of_service = slices.iter().filter(|s| &s.service == service);
+    let port = (port_name, protocol, family_of);
+    categorize_with(&mut Candidates::default(), of_service, port, local)
+}
+
+/// [`categorize`] over `slices`, all of the Service, with `candidates` as room (their
+/// names need no comparing: the compile hands each Service its own slices).
+pub(crate) fn categorize_with<'a>(
+    candidates: &mut Candidates,
+    slices: impl Iterator<Item = &'a EndpointSlice> + Clone,
+    (port_name, protocol, family_of): (&str, Protocol, IpAddr),
     mut local: Option<&mut InternNodeName<'_>>,
 ) -> CategorizedEndpoints {
-    let mut candidates = Vec::with_capacity(slices.iter().map(|s| s.endpoints.len()).sum());
-    for slice in slices.iter().filter(|s| &s.service == service) {
+    let candidates = &mut candidates.0;
+    candidates.clear();
+    candidates.reserve(slices.clone().map(|s| s.endpoints.len()).sum());
+    for slice in slices {
         let Some(port) = slice
             .ports
             .iter()

@@ -4,12 +4,12 @@
 
 use std::net::IpAddr;
 
-use crate::categorize::{InternNodeName, categorize};
+use crate::categorize::{Candidates, InternNodeName, categorize_with};
 use crate::control_plane::ControlPlane;
 use crate::maglev;
 use crate::model::{
-    ClusterState, EndpointSelection, EndpointSlice, IpNet, Service, ServiceType, SessionAffinity,
-    TrafficPolicy,
+    ClusterState, EndpointSelection, EndpointSlice, IpNet, Service, ServiceName, ServiceType,
+    SessionAffinity, TrafficPolicy,
 };
 use crate::service_port::External;
 use crate::tables::{
@@ -59,14 +59,20 @@ fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
 }
 
 /// The service ports of one Service, one per (port, family). Headless Services (no cluster
-/// IP) program nothing, as in kube-proxy. Node names go through `intern`.
+/// IP) program nothing, as in kube-proxy. Node names go through `intern`. The Service is
+/// taken so that its names move into the ports (see [`name_ports`]); `slices` are all its
+/// own. The ports are appended to `out`, which a caller compiling many Services keeps,
+/// with `candidates`, so that each Service does not allocate its own.
 pub(crate) fn compile_service(
-    service: &Service,
+    service: Service,
     slices: &[EndpointSlice],
     settings: CompileSettings,
     intern: &mut InternNodeName<'_>,
-) -> Vec<CompiledServicePort> {
-    let mut out = Vec::with_capacity(service.cluster_ips.len() * service.ports.len());
+    candidates: &mut Candidates,
+    out: &mut Vec<CompiledServicePort>,
+) {
+    let first = out.len();
+    out.reserve(service.cluster_ips.len() * service.ports.len());
     let externally_accessible =
         service.service_type != ServiceType::ClusterIp || !service.external_ips.is_empty();
     let external_policy_local =
@@ -76,14 +82,12 @@ pub(crate) fn compile_service(
     let uses_local = internal_policy_local || external_policy_local;
     for &cluster_ip in &service.cluster_ips {
         let ipv6 = cluster_ip.is_ipv6();
-        let source_ranges = source_ranges(service, cluster_ip);
+        let source_ranges = source_ranges(&service, cluster_ip);
         for port in &service.ports {
-            let endpoints = categorize(
-                slices,
-                &service.name,
-                &port.name,
-                port.protocol,
-                cluster_ip,
+            let endpoints = categorize_with(
+                candidates,
+                slices.iter(),
+                (&port.name, port.protocol, cluster_ip),
                 uses_local.then_some(&mut *intern),
             );
             let maglev = match settings.selection {
@@ -133,8 +137,8 @@ pub(crate) fn compile_service(
             };
             out.push(CompiledServicePort {
                 name: ServicePortName {
-                    service: service.name.clone(),
-                    port: port.name.clone(),
+                    service: no_name(),
+                    port: String::new(),
                 },
                 protocol: port.protocol,
                 ipv6,
@@ -153,7 +157,41 @@ pub(crate) fn compile_service(
             });
         }
     }
-    out
+    name_ports(&mut out[first..], service);
+}
+
+/// A name to be filled in, without an allocation.
+fn no_name() -> ServiceName {
+    ServiceName {
+        namespace: String::new(),
+        name: String::new(),
+    }
+}
+
+/// Names `ports`, compiled from `service` (for each cluster IP, each of its ports in
+/// order): the last port compiled takes the Service's own name, the ports of the last
+/// cluster IP their port's own name, the others copies. Moved rather than copied, the
+/// strings cost neither an allocation here nor a free when the Service is dropped.
+fn name_ports(ports: &mut [CompiledServicePort], service: Service) {
+    let Service {
+        name,
+        ports: service_ports,
+        ..
+    } = service;
+    let Some((last, others)) = ports.split_last_mut() else {
+        return;
+    };
+    for compiled in others.iter_mut() {
+        compiled.name.service = name.clone();
+    }
+    last.name.service = name;
+    let moved = ports.len() - service_ports.len();
+    for (k, compiled) in ports[..moved].iter_mut().enumerate() {
+        compiled.name.port = service_ports[k % service_ports.len()].name.clone();
+    }
+    for (compiled, port) in ports[moved..].iter_mut().zip(service_ports) {
+        compiled.name.port = port.name;
+    }
 }
 
 /// loadBalancerSourceRanges of the cluster IP's family. A `/0` range allows everyone, which
@@ -169,4 +207,48 @@ fn source_ranges(service: &Service, family: IpAddr) -> Box<[IpNet]> {
         return Box::default();
     }
     ranges.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Protocol, ServicePort, TargetPort};
+
+    /// Each port is named after its Service and its own port, whichever strings moved.
+    #[test]
+    fn every_port_of_every_family_is_named() {
+        let port = |name: &str, number| ServicePort {
+            name: name.into(),
+            protocol: Protocol::Tcp,
+            port: number,
+            target_port: TargetPort::Number(number),
+            node_port: None,
+        };
+        let service = Service {
+            name: ServiceName::new("ns", "web"),
+            cluster_ips: vec!["10.96.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
+            ports: vec![port("http", 80), port("https", 443), port("admin", 8080)],
+            ..Service::default()
+        };
+        let settings = CompileSettings {
+            selection: EndpointSelection::RoundRobin,
+            seed: 0,
+        };
+        let intern = &mut |name: &str| name.into();
+        let mut ports = Vec::new();
+        let candidates = &mut Candidates::default();
+        compile_service(service, &[], settings, intern, candidates, &mut ports);
+        let names: Vec<(String, u16, bool)> = ports
+            .iter()
+            .map(|p| (p.name.to_string(), p.port, p.ipv6))
+            .collect();
+        let expected: Vec<(String, u16, bool)> = [false, true]
+            .into_iter()
+            .flat_map(|ipv6| {
+                [("http", 80), ("https", 443), ("admin", 8080)]
+                    .map(|(name, number)| (format!("ns/web:{name}"), number, ipv6))
+            })
+            .collect();
+        assert_eq!(names, expected);
+    }
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use crate::build;
+use crate::categorize::Candidates;
 use crate::compile::{CompileSettings, compile_service};
 use crate::known::{Known, KnownServices, Objects};
 use crate::model::{ClusterState, EndpointSlice, Protocol, ProxyConfig, ServiceName};
@@ -81,7 +82,7 @@ impl Known {
     /// Compiles `objects` in place of the ports compiled before; returns the change.
     fn recompile(
         &mut self,
-        objects: &Objects,
+        objects: Objects,
         tables: &mut ClusterTables,
         settings: CompileSettings,
         nodes: &mut NodeNames,
@@ -91,21 +92,23 @@ impl Known {
             .iter()
             .any(|&id| tables.port(id).protocol == Protocol::Udp);
         let mut ids = old.to_vec();
-        let ports = match &objects.service {
-            Some(service) => compile_service(service, &objects.slices, settings, &mut |name| {
-                nodes.intern(name)
-            }),
-            None => Vec::new(),
-        };
+        let Objects { service, slices } = objects;
+        let exists = service.is_some();
+        let mut ports = Vec::new();
+        if let Some(service) = service {
+            let intern = &mut |name: &str| nodes.intern(name);
+            let candidates = &mut Candidates::default();
+            compile_service(service, &slices, settings, intern, candidates, &mut ports);
+        }
         udp |= ports.iter().any(|p| p.protocol == Protocol::Udp);
         // New endpoints behind the same frontends (the common change) keep their ids.
         match tables.replace_ports(&old, ports) {
             Ok(()) => self.ports = old,
             Err(ports) => {
                 tables.remove_ports(&old);
-                if objects.service.is_some() {
-                    self.ports = tables.insert_ports(ports);
-                    ids.extend(&self.ports);
+                if exists {
+                    self.ports = tables.insert_ports(ports.into_iter());
+                    ids.extend_from_slice(&self.ports);
                 }
             }
         }
@@ -233,17 +236,18 @@ impl ControlPlane {
             Some(slot) => slot,
             // Removing what is not there changes nothing.
             None if objects.name().is_none() => return Some(name),
-            None => self.services.insert_new(&mut objects),
+            None => self.services.insert_new(&objects),
         };
         let settings = compile_settings(&self.proxy);
         // Copies the snapshot only while an engine still reads it.
         let tables = Arc::make_mut(&mut self.current);
+        // Kept first: compiling takes the objects (their names move into the ports).
+        self.services.store(slot, &objects);
         let change =
             self.services
                 .get_mut(slot)
-                .recompile(&objects, tables, settings, &mut self.nodes);
+                .recompile(objects, tables, settings, &mut self.nodes);
         tables.next_generation(change);
-        self.services.store(slot, &mut objects);
         self.services.remove_if_empty(slot, &name);
         Some(name)
     }

@@ -1,8 +1,8 @@
 //! What the control plane knows under each Service name, indexed by that name.
 //!
 //! The objects are kept only so that a change can recompile one Service, so they are kept
-//! the cheapest way: encoded (postcard: varint lengths, no pointers, no padding), one block
-//! per name, decoded when that Service changes. The block holds the name once, first; the
+//! the cheapest way: encoded (postcard's format: varint lengths, no pointers, no padding; written
+//! by hand, see `encode`), one block per name, decoded when that Service changes. The block holds the name once, first; the
 //! objects follow without their own copies of it. A Service with one port and an
 //! EndpointSlice of four endpoints takes about 150 bytes so, against about 850 as Rust
 //! values (each `String`, `Vec` and `IpAddr` a heap block or padding of its own).
@@ -13,14 +13,18 @@
 
 use ahash::RandomState;
 use hashbrown::HashTable;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::model::{EndpointSlice, Service, ServiceName};
-use crate::tables::{ServicePortId, fixed_state};
+use crate::tables::{PortIds, fixed_state};
+
+mod encode;
 
 /// The objects known under one Service name, decoded: the Service (if it exists) and its
 /// slices (kept even while the Service does not exist).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// (Serialized by hand, see [`encode`]; tests compare with serde's encoding.)
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub(crate) struct Objects {
     pub(crate) service: Option<Service>,
     /// At most one per slice name, in no particular order (compiled endpoints are sorted).
@@ -36,25 +40,6 @@ impl Objects {
         }
     }
 
-    /// Takes the Service name out of every object into `names`, leaving empty strings (no
-    /// allocation); [`Objects::swap_names`] puts them back.
-    fn take_names(&mut self, names: &mut Vec<ServiceName>) {
-        names.clear();
-        names.resize(
-            usize::from(self.service.is_some()) + self.slices.len(),
-            empty_name(),
-        );
-        self.swap_names(names);
-    }
-
-    fn swap_names(&mut self, names: &mut [ServiceName]) {
-        let own = self.service.iter_mut().map(|service| &mut service.name);
-        let of_slices = self.slices.iter_mut().map(|slice| &mut slice.service);
-        for (name, other) in own.chain(of_slices).zip(names) {
-            std::mem::swap(name, other);
-        }
-    }
-
     /// Puts `slice` in place of the one of the same name, or adds it.
     pub(crate) fn replace_slice(&mut self, slice: EndpointSlice) {
         match self.slices.iter_mut().find(|s| s.name == slice.name) {
@@ -62,13 +47,6 @@ impl Objects {
             None => self.slices.push(slice),
         }
     }
-}
-
-/// How an entry's block begins: the name, then the [`Objects`].
-#[derive(Serialize)]
-struct Encoding<'a> {
-    name: &'a ServiceName,
-    objects: &'a Objects,
 }
 
 /// The name at the start of a block, borrowed from it (a `ServiceName` encodes as its two
@@ -79,9 +57,9 @@ type EncodedName<'a> = (&'a str, &'a str);
 /// them.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Known {
-    /// [`Encoding`]: the name, then the objects. Empty once nothing is left.
+    /// The name, then the objects ([`encode`]). Empty once nothing is left.
     block: Box<[u8]>,
-    pub(crate) ports: Box<[ServicePortId]>,
+    pub(crate) ports: PortIds,
 }
 
 impl Known {
@@ -120,55 +98,27 @@ fn hash_name(hasher: &RandomState, name: EncodedName<'_>) -> u64 {
     hasher.hash_one(name)
 }
 
-fn empty_name() -> ServiceName {
-    ServiceName {
-        namespace: String::new(),
-        name: String::new(),
-    }
-}
-
 fn borrow(name: &ServiceName) -> EncodedName<'_> {
     (&name.namespace, &name.name)
 }
-
-/// Bytes of an [`Encoder`]'s scratch buffer: a Service and its slices take a few hundred.
-const SCRATCH_BYTES: usize = 16 << 10;
 
 /// Encodes objects into blocks, reusing its buffer.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Encoder {
     /// Where objects are encoded before being copied into a block of their exact size.
     scratch: Vec<u8>,
-    /// The names taken out of the objects while they are encoded.
-    names: Vec<ServiceName>,
 }
 
 impl Encoder {
     /// The block that keeps `objects` (empty when they hold nothing). The block starts
-    /// with the name, so the objects (which all carry it) are encoded without it: each
-    /// leaves two empty strings instead. `objects` are as they were afterwards.
-    pub(crate) fn encode(&mut self, objects: &mut Objects) -> Block {
-        let mut names = std::mem::take(&mut self.names);
-        objects.take_names(&mut names);
-        let Some(name) = names.first() else {
-            self.names = names;
+    /// with the name, so the objects (which all carry it) are encoded without it.
+    pub(crate) fn encode(&mut self, objects: &Objects) -> Block {
+        let Some(name) = objects.name() else {
             return Block::default();
         };
-        let encoding = Encoding { name, objects };
-        // Into a fixed scratch buffer first (a bounds check per byte, against a length and
-        // capacity check per byte into a vector); objects too large for it, into a vector.
-        if self.scratch.len() < SCRATCH_BYTES {
-            self.scratch.resize(SCRATCH_BYTES, 0);
-        }
-        let block = match postcard::to_slice(&encoding, &mut self.scratch) {
-            Ok(encoded) => Box::from(&*encoded),
-            Err(_) => postcard::to_allocvec(&encoding)
-                .expect("the model's types all encode")
-                .into_boxed_slice(),
-        };
-        objects.swap_names(&mut names);
-        self.names = names;
-        Block(block)
+        self.scratch.clear();
+        encode::block(&mut self.scratch, name, objects);
+        Block(Box::from(&self.scratch[..]))
     }
 }
 
@@ -211,32 +161,30 @@ impl KnownServices {
     }
 
     /// Keeps `objects` in `slot`'s entry (none left when they hold nothing).
-    pub(crate) fn store(&mut self, slot: u32, objects: &mut Objects) {
+    pub(crate) fn store(&mut self, slot: u32, objects: &Objects) {
         let Block(block) = self.encoder.encode(objects);
         self.slots[slot as usize].block = block;
     }
 
     /// Adds an entry for `objects`, which hold something and whose name no other entry
     /// holds; returns its slot. It has no ports yet.
-    pub(crate) fn insert_new(&mut self, objects: &mut Objects) -> u32 {
+    pub(crate) fn insert_new(&mut self, objects: &Objects) -> u32 {
         let block = self.encoder.encode(objects);
-        self.insert_encoded(objects, block, Box::default())
+        self.insert_encoded(objects, block)
     }
 
     /// Adds an entry for `objects`, encoded in `block`, which hold something and whose
-    /// name no other entry holds, compiled into `ports`; returns its slot. The name is
+    /// name no other entry holds; returns its slot. It has no ports yet. The name is
     /// hashed from `objects`, at hand, not decoded from the block.
-    pub(crate) fn insert_encoded(
-        &mut self,
-        objects: &Objects,
-        Block(block): Block,
-        ports: Box<[ServicePortId]>,
-    ) -> u32 {
+    pub(crate) fn insert_encoded(&mut self, objects: &Objects, Block(block): Block) -> u32 {
         let name = objects
             .name()
             .expect("a new entry holds a Service or a slice");
         let hash = hash_name(&self.hasher, borrow(name));
-        let known = Known { block, ports };
+        let known = Known {
+            block,
+            ports: PortIds::None,
+        };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = known;
@@ -328,7 +276,7 @@ mod tests {
         let name = ServiceName::new("default", "web");
         let kept = objects(&name);
         let mut services = KnownServices::with_capacity(1);
-        let slot = services.insert_new(&mut kept.clone());
+        let slot = services.insert_new(&kept);
         let known = services.get(slot);
         assert_eq!(known.objects(), kept);
         assert_eq!(known.name(), Some(("default", "web")));
@@ -338,17 +286,21 @@ mod tests {
         assert!(known.block.len() < 100, "{} bytes", known.block.len());
     }
 
-    /// Objects larger than the encoder's scratch buffer are kept whole too.
+    /// Large objects are kept whole, and the scratch buffer serves a smaller block after
+    /// a larger one.
     #[test]
-    fn objects_beyond_the_scratch_buffer_round_trip() {
+    fn large_objects_round_trip() {
         let name = ServiceName::new("default", "web");
         let mut kept = objects(&name);
         let endpoint = kept.slices[0].endpoints[0].clone();
-        kept.slices[0].endpoints = vec![endpoint; SCRATCH_BYTES / 8];
-        let mut services = KnownServices::with_capacity(1);
-        let slot = services.insert_new(&mut kept.clone());
-        assert!(services.get(slot).block.len() > SCRATCH_BYTES);
+        kept.slices[0].endpoints = vec![endpoint; 4096];
+        let mut services = KnownServices::with_capacity(2);
+        let slot = services.insert_new(&kept);
+        assert!(services.get(slot).block.len() > 4096 * 8);
         assert_eq!(services.get(slot).objects(), kept);
+        let small = objects(&ServiceName::new("default", "small"));
+        let slot = services.insert_new(&small);
+        assert_eq!(services.get(slot).objects(), small);
     }
 
     #[test]
@@ -358,7 +310,7 @@ mod tests {
             .map(|i| ServiceName::new("ns", format!("svc-{i}")))
             .collect();
         for name in &names {
-            known.insert_new(&mut objects(name));
+            known.insert_new(&objects(name));
         }
         let slot = known.find(&names[42]).expect("stored");
         assert_eq!(known.get(slot).objects(), objects(&names[42]));
@@ -372,10 +324,10 @@ mod tests {
                 .cloned()),
             Some(Some(names[4].clone()))
         );
-        known.store(slot, &mut Objects::default());
+        known.store(slot, &Objects::default());
         known.remove_if_empty(slot, &names[42]);
         assert_eq!(known.find(&names[42]), None);
-        let reused = known.insert_new(&mut objects(&names[42]));
+        let reused = known.insert_new(&objects(&names[42]));
         assert_eq!(reused, slot);
     }
 }

@@ -17,6 +17,41 @@ use crate::model::{IpNet, Protocol, ServiceName};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServicePortId(pub(crate) u32);
 
+/// The ids of one Service's ports. Nearly every Service has one port in one family: its id
+/// is held inline, where a boxed slice took an allocation (and a free) of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum PortIds {
+    #[default]
+    None,
+    One(ServicePortId),
+    Many(Box<[ServicePortId]>),
+}
+
+impl std::ops::Deref for PortIds {
+    type Target = [ServicePortId];
+
+    fn deref(&self) -> &[ServicePortId] {
+        match self {
+            PortIds::None => &[],
+            PortIds::One(id) => std::slice::from_ref(id),
+            PortIds::Many(ids) => ids,
+        }
+    }
+}
+
+impl FromIterator<ServicePortId> for PortIds {
+    fn from_iter<I: IntoIterator<Item = ServicePortId>>(ids: I) -> PortIds {
+        let mut ids = ids.into_iter();
+        match (ids.next(), ids.next()) {
+            (None, _) => PortIds::None,
+            (Some(id), None) => PortIds::One(id),
+            (Some(first), Some(second)) => {
+                PortIds::Many([first, second].into_iter().chain(ids).collect())
+            }
+        }
+    }
+}
+
 /// `namespace/name:port`, how kube-proxy names a service port.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServicePortName {
@@ -258,5 +293,19 @@ impl CompiledServicePort {
             .iter()
             .filter(|(_, frontend)| *frontend == Frontend::LoadBalancerIp)
             .map(|(key, _)| key.address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ids_read_back_as_collected() {
+        for count in 0..4 {
+            let ids: Vec<ServicePortId> = (0..count).map(|i| ServicePortId(i * 7)).collect();
+            let collected: PortIds = ids.iter().copied().collect();
+            assert_eq!(*collected, *ids);
+        }
     }
 }

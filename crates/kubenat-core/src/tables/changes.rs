@@ -61,37 +61,46 @@ impl ClusterTables {
 
     /// Adds a Service's compiled ports to every table (the full tables and the packet path's
     /// lines, kept in step); returns their ids.
-    pub(crate) fn insert_ports(&mut self, ports: Vec<CompiledServicePort>) -> Box<[ServicePortId]> {
-        let mut ids = Vec::with_capacity(ports.len());
-        for port in ports {
-            // A new slot is the next past the end, written once the port is in place below.
-            let slot = match self.free_ports.pop() {
-                Some(slot) => slot,
-                None => self.ports.len() as u32,
+    pub(crate) fn insert_ports(
+        &mut self,
+        ports: impl Iterator<Item = CompiledServicePort>,
+    ) -> PortIds {
+        ports.map(|port| self.insert_port(port)).collect()
+    }
+
+    fn insert_port(&mut self, port: CompiledServicePort) -> ServicePortId {
+        // A new slot is the next past the end, written once the port is in place below.
+        let slot = match self.free_ports.pop() {
+            Some(slot) => slot,
+            None => self.ports.len() as u32,
+        };
+        let id = ServicePortId(slot);
+        let mut owns_cluster_ip = false;
+        for (key, frontend) in port.frontends() {
+            // First definition wins on a clash, as an API server would refuse the second.
+            // A map another snapshot shares is copied only for a claim that succeeds.
+            let claimed = match Arc::get_mut(&mut self.frontends) {
+                Some(frontends) => frontends.claim(key, id, frontend),
+                None => {
+                    self.frontends.get(&key).is_none()
+                        && Arc::make_mut(&mut self.frontends).claim(key, id, frontend)
+                }
             };
-            let id = ServicePortId(slot);
-            let mut owns_cluster_ip = false;
-            for (key, frontend) in port.frontends() {
-                // First definition wins on a clash, as an API server would refuse the second.
-                if self.frontends.get(&key).is_none()
-                    && Arc::make_mut(&mut self.frontends).claim(key, id, frontend)
-                {
-                    owns_cluster_ip |= frontend == Frontend::ClusterIp;
-                }
+            if claimed {
+                owns_cluster_ip |= frontend == Frontend::ClusterIp;
             }
-            // The packet path's index mirrors the cluster-IP frontends this port owns.
-            self.lines.insert(id, &port, owns_cluster_ip);
-            if let Some(node_port) = port.node_port {
-                let key = (port.protocol, node_port, port.ipv6);
-                if !self.node_ports.contains_key(&key) {
-                    Arc::make_mut(&mut self.node_ports).insert(key, id);
-                }
-            }
-            Arc::make_mut(&mut self.cluster_ips).add(port.cluster_ip);
-            self.ports_per_family[usize::from(port.ipv6)] += 1;
-            self.ports.set(slot as usize, Some(Arc::new(port)));
-            ids.push(id);
         }
-        ids.into_boxed_slice()
+        // The packet path's index mirrors the cluster-IP frontends this port owns.
+        self.lines.insert(id, &port, owns_cluster_ip);
+        if let Some(node_port) = port.node_port {
+            let key = (port.protocol, node_port, port.ipv6);
+            if !self.node_ports.contains_key(&key) {
+                Arc::make_mut(&mut self.node_ports).insert(key, id);
+            }
+        }
+        Arc::make_mut(&mut self.cluster_ips).add(port.cluster_ip);
+        self.ports_per_family[usize::from(port.ipv6)] += 1;
+        self.ports.set(slot as usize, Some(Arc::new(port)));
+        id
     }
 }

@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use hashbrown::hash_map::Entry;
+
 use super::{FixedMap, Frontend, FrontendKey, ServicePortId, fixed_state};
 
 #[derive(Clone, Debug)]
@@ -56,14 +58,28 @@ impl Frontends {
         id: ServicePortId,
         frontend: Frontend,
     ) -> bool {
-        if self.get(&key).is_some() {
-            return false;
-        }
         match compact(&key, frontend) {
-            Some(compact) => self.cluster_v4.insert(compact, id.0),
-            None => self.others.insert(key, (id, frontend)).map(|(id, _)| id.0),
-        };
-        true
+            // Looked up and inserted with one hash ([`Frontends::get`] reads `others` too).
+            Some(compact) => {
+                if !self.others.is_empty() && self.others.contains_key(&key) {
+                    return false;
+                }
+                match self.cluster_v4.entry(compact) {
+                    Entry::Occupied(_) => false,
+                    Entry::Vacant(vacant) => {
+                        vacant.insert(id.0);
+                        true
+                    }
+                }
+            }
+            None => {
+                if self.get(&key).is_some() {
+                    return false;
+                }
+                self.others.insert(key, (id, frontend));
+                true
+            }
+        }
     }
 
     /// Forgets `key` if it leads to `id`.

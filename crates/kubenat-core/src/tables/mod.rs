@@ -22,6 +22,7 @@ use crate::categorize::Endpoints;
 use crate::chunks::Chunks;
 use crate::model::{IpNet, Protocol};
 use crate::port_lines::PortLines;
+pub(crate) use crate::service_port::PortIds;
 pub use crate::service_port::{
     CompiledServicePort, EndpointClass, Frontend, FrontendKey, MaglevTables, ServicePortId,
     ServicePortName,
