@@ -9,6 +9,7 @@
 
 use std::cmp::Ordering;
 use std::iter::Peekable;
+use std::sync::Arc;
 use std::vec::IntoIter;
 
 use crate::categorize::Candidates;
@@ -16,7 +17,7 @@ use crate::compile::{CompileSettings, compile_service};
 use crate::known::{Encoder, KnownServices, Objects};
 use crate::model::{EndpointSlice, Service};
 use crate::node_names::NodeNames;
-use crate::tables::ClusterTables;
+use crate::tables::{ClusterTables, ServicePortId};
 
 /// Compiles `services` with `slices` into fresh tables and the objects kept for updates.
 /// Node names are interned into `nodes`.
@@ -43,12 +44,14 @@ pub(crate) fn build(
     let mut tables = ClusterTables::with_capacity(services.len());
     let mut known = KnownServices::with_capacity(services.len());
     let mut encoder = Encoder::default();
+    // Every port, in id order: the tables take them at the end, all at once.
+    let mut all = Vec::with_capacity(services.len());
     let mut groups = ByName {
         services: services.into_iter().peekable(),
         slices: slices.into_iter().peekable(),
     };
     // One `Objects` serves every name (its vector of slices is allocated once), and one
-    // vector every Service's compiled ports on their way into the tables.
+    // vector every Service's compiled ports on their way into `all`.
     let mut objects = Objects::default();
     let candidates = &mut Candidates::default();
     let ports = &mut Vec::new();
@@ -60,9 +63,14 @@ pub(crate) fn build(
             let intern = &mut |name: &str| nodes.intern(name);
             let slices = &objects.slices;
             compile_service(service, slices, settings, intern, candidates, ports);
-            known.get_mut(slot).ports = tables.insert_ports(ports.drain(..));
+            let first = all.len();
+            all.extend(ports.drain(..).map(Arc::new));
+            known.get_mut(slot).ports = (first..all.len())
+                .map(|id| ServicePortId(id as u32))
+                .collect();
         }
     }
+    tables.insert_all(all);
     (tables, known)
 }
 

@@ -48,6 +48,45 @@ impl<T: Clone> Chunks<T> {
         }
     }
 
+    /// `items` at indexes 0, 1, ... in order, with leaves of `1 << leaf_bits` items: the
+    /// array as many [`Chunks::set`]s would make it, built leaf by leaf and the branches
+    /// bottom up rather than one walk from the root per item (a full build's way in).
+    pub fn from_items(leaf_bits: u32, fill: T, items: impl IntoIterator<Item = T>) -> Chunks<T> {
+        let leaf_size = 1usize << leaf_bits;
+        let mut nodes = Vec::new();
+        let mut leaf = Vec::with_capacity(leaf_size);
+        let mut len = 0;
+        for item in items {
+            leaf.push(item);
+            len += 1;
+            if leaf.len() == leaf_size {
+                nodes.push(Node::Leaf(leaf.drain(..).collect()));
+            }
+        }
+        if !leaf.is_empty() {
+            // The last leaf's unwritten items read as fill, as in one `set` made.
+            leaf.resize(leaf_size, fill.clone());
+            nodes.push(Node::Leaf(leaf.into()));
+        }
+        let mut depth = 0;
+        while nodes.len() > 1 {
+            let mut level = nodes.into_iter();
+            nodes = Vec::with_capacity(level.len().div_ceil(BRANCH));
+            while level.len() > 0 {
+                let children = std::array::from_fn(|_| level.next().unwrap_or(Node::Empty));
+                nodes.push(Node::Branch(Arc::new(children)));
+            }
+            depth += 1;
+        }
+        Chunks {
+            root: nodes.pop().unwrap_or(Node::Empty),
+            depth,
+            leaf_bits,
+            len,
+            fill,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -176,6 +215,39 @@ mod tests {
             if let Some((old, seen)) = snapshot {
                 prop_assert_eq!(old.iter().copied().collect::<Vec<_>>(), seen);
             }
+        }
+    }
+
+    proptest! {
+        /// An array built from items reads like the Vec of them, has the shape and size of
+        /// one written item by item, and takes later writes and clones alike.
+        #[test]
+        fn built_from_items_is_the_array_written_in_order(
+            items in proptest::collection::vec(any::<u32>(), 0..700),
+            writes in proptest::collection::vec((0usize..900, any::<u32>()), 0..50),
+            leaf_bits in 0u32..4,
+        ) {
+            let mut built = Chunks::from_items(leaf_bits, 7u32, items.iter().copied());
+            let mut written = Chunks::new(leaf_bits, 7u32);
+            for (index, &item) in items.iter().enumerate() {
+                written.set(index, item);
+            }
+            prop_assert_eq!(built.iter().copied().collect::<Vec<_>>(), items.clone());
+            prop_assert_eq!(built.depth, written.depth);
+            prop_assert_eq!(built.bytes(), written.bytes());
+            let snapshot = built.clone();
+            for &(index, value) in &writes {
+                built.set(index, value);
+                written.set(index, value);
+            }
+            prop_assert_eq!(built.len(), written.len());
+            prop_assert_eq!(built.depth, written.depth);
+            prop_assert_eq!(built.bytes(), written.bytes());
+            prop_assert_eq!(
+                built.iter().copied().collect::<Vec<_>>(),
+                written.iter().copied().collect::<Vec<_>>()
+            );
+            prop_assert_eq!(snapshot.iter().copied().collect::<Vec<_>>(), items);
         }
     }
 

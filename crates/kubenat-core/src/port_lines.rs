@@ -204,28 +204,34 @@ impl PortLines {
         }
     }
 
-    /// Makes `id`'s line describe `port`, whose cluster IP, protocol and port are those of
-    /// the port it replaces (so the index stays as it is).
-    pub fn replace(&mut self, id: ServicePortId, port: &CompiledServicePort) {
+    /// Makes `id`'s line describe `port`. Its cluster IP is indexed apart
+    /// ([`PortLines::index`]): a port that replaces another keeps its frontend, and so the
+    /// index as it is.
+    pub fn set(&mut self, id: ServicePortId, port: &CompiledServicePort) {
         self.lines.set(id.0 as usize, PortLine::new(port));
     }
 
-    /// Makes `id`'s line describe `port`, and indexes its cluster IP when `indexed` (the
-    /// port owns that frontend in the full tables).
-    pub fn insert(&mut self, id: ServicePortId, port: &CompiledServicePort, indexed: bool) {
-        self.lines.set(id.0 as usize, PortLine::new(port));
-        if indexed {
-            if self.keys == self.capacity {
-                self.grow();
-            }
-            let hash = frontend_hash(port.cluster_ip, port.protocol, port.port);
-            if Arc::make_mut(&mut self.index).insert(hash, id.0) {
-                self.keys += 1;
-            } else {
-                // Every bucket within reach is full: rebuild larger and retry once.
-                self.grow();
-                self.keys += usize::from(Arc::make_mut(&mut self.index).insert(hash, id.0));
-            }
+    /// Lines for `ports` with ids 0, 1, ... in order, in place of none (a full build): the
+    /// array built leaf by leaf. Their cluster IPs are indexed after, by
+    /// [`PortLines::index`] as after [`PortLines::set`] (an index rebuilt between finds
+    /// only the lines indexed so far).
+    pub fn set_all<'a>(&mut self, ports: impl Iterator<Item = &'a CompiledServicePort>) {
+        debug_assert_eq!(self.lines.len(), 0, "lines set before");
+        self.lines = Chunks::from_items(LINE_LEAF_BITS, UNUSED_LINE, ports.map(PortLine::new));
+    }
+
+    /// Indexes the cluster IP of `port`, whose line `id` is set.
+    pub fn index(&mut self, id: ServicePortId, port: &CompiledServicePort) {
+        if self.keys == self.capacity {
+            self.grow();
+        }
+        let hash = frontend_hash(port.cluster_ip, port.protocol, port.port);
+        if Arc::make_mut(&mut self.index).insert(hash, id.0) {
+            self.keys += 1;
+        } else {
+            // Every bucket within reach is full: rebuild larger and retry once.
+            self.grow();
+            self.keys += usize::from(Arc::make_mut(&mut self.index).insert(hash, id.0));
         }
     }
 

@@ -53,7 +53,7 @@ impl ClusterTables {
             return Err(ports);
         }
         for (&id, port) in ids.iter().zip(ports) {
-            self.lines.replace(id, &port);
+            self.lines.set(id, &port);
             self.ports.set(id.0 as usize, Some(Arc::new(port)));
         }
         Ok(())
@@ -68,6 +68,18 @@ impl ClusterTables {
         ports.map(|port| self.insert_port(port)).collect()
     }
 
+    /// Adds the ports of a whole cluster to tables that hold none (a full build), with the
+    /// ids [`ClusterTables::insert_ports`] would give them one by one: 0, 1, ... in order.
+    /// The two arrays are built leaf by leaf rather than walked from the root per port.
+    pub(crate) fn insert_all(&mut self, ports: Vec<Arc<CompiledServicePort>>) {
+        debug_assert_eq!(self.ports.len(), 0, "ports inserted before");
+        self.lines.set_all(ports.iter().map(|port| &**port));
+        for (slot, port) in ports.iter().enumerate() {
+            self.index_port(ServicePortId(slot as u32), port);
+        }
+        self.ports = Chunks::from_items(PORT_LEAF_BITS, None, ports.into_iter().map(Some));
+    }
+
     fn insert_port(&mut self, port: CompiledServicePort) -> ServicePortId {
         // A new slot is the next past the end, written once the port is in place below.
         let slot = match self.free_ports.pop() {
@@ -75,6 +87,14 @@ impl ClusterTables {
             None => self.ports.len() as u32,
         };
         let id = ServicePortId(slot);
+        self.lines.set(id, &port);
+        self.index_port(id, &port);
+        self.ports.set(slot as usize, Some(Arc::new(port)));
+        id
+    }
+
+    /// Enters port `id` (its line set) in the lookup maps and counts.
+    fn index_port(&mut self, id: ServicePortId, port: &CompiledServicePort) {
         let mut owns_cluster_ip = false;
         for (key, frontend) in port.frontends() {
             // First definition wins on a clash, as an API server would refuse the second.
@@ -91,7 +111,9 @@ impl ClusterTables {
             }
         }
         // The packet path's index mirrors the cluster-IP frontends this port owns.
-        self.lines.insert(id, &port, owns_cluster_ip);
+        if owns_cluster_ip {
+            self.lines.index(id, port);
+        }
         if let Some(node_port) = port.node_port {
             let key = (port.protocol, node_port, port.ipv6);
             if !self.node_ports.contains_key(&key) {
@@ -100,7 +122,5 @@ impl ClusterTables {
         }
         Arc::make_mut(&mut self.cluster_ips).add(port.cluster_ip);
         self.ports_per_family[usize::from(port.ipv6)] += 1;
-        self.ports.set(slot as usize, Some(Arc::new(port)));
-        id
     }
 }
