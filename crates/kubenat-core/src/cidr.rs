@@ -1,4 +1,5 @@
-//! CIDR membership as the packet path asks it: one mask and one compare.
+//! CIDR membership as the engine asks it (pod sources, NodePort addresses, Service CIDRs,
+//! load-balancer source ranges): one mask and one compare.
 //!
 //! `IpNet::contains` computes the network's first and last addresses from its prefix length
 //! on every call (about forty instructions for IPv4); a new connection asks for each

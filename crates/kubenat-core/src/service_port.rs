@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::categorize::{CategorizedEndpoints, Endpoints};
+use crate::cidr;
 use crate::model::{IpNet, Protocol, ServiceName};
 
 /// Index of a compiled service port (one per Service port and address family).
@@ -278,7 +279,7 @@ impl CompiledServicePort {
     pub fn allows_source(&self, src: IpAddr, node_ips: &[IpAddr]) -> bool {
         let ranges = self.source_ranges();
         ranges.is_empty()
-            || ranges.iter().any(|r| r.contains(&src))
+            || ranges.iter().any(|r| cidr::contains(r, src))
             || (self.load_balancer_ips().any(|ip| ip == src) && self.lets_node_through(node_ips))
     }
 

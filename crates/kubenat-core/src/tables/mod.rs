@@ -20,6 +20,7 @@ use hashbrown::HashMap;
 
 use crate::categorize::Endpoints;
 use crate::chunks::Chunks;
+use crate::cidr;
 use crate::model::{IpNet, Protocol};
 use crate::port_lines::PortLines;
 pub(crate) use crate::service_port::PortIds;
@@ -314,7 +315,10 @@ impl Tables {
 
     /// Whether `address` is inside [`NodeSettings::service_cidrs`].
     pub fn in_service_cidrs(&self, address: IpAddr) -> bool {
-        self.node.service_cidrs.iter().any(|c| c.contains(&address))
+        self.node
+            .service_cidrs
+            .iter()
+            .any(|c| cidr::contains(c, address))
     }
 
     /// A compiled service port. Panics on an id not handed out by these tables.
