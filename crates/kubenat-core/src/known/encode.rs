@@ -216,13 +216,24 @@ fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
         conditions,
         node_name,
     } = endpoint;
-    seq(out, addresses, ip);
     let EndpointConditions {
         ready,
         serving,
         terminating,
     } = *conditions;
-    out.extend_from_slice(&[u8::from(ready), u8::from(serving), u8::from(terminating)]);
+    let [r, s, t] = [u8::from(ready), u8::from(serving), u8::from(terminating)];
+    // The usual endpoint, one IPv4 address on a named node, in one write before the node's
+    // name (a write per field cost about 25 instructions more per endpoint).
+    if let ([IpAddr::V4(address)], Some(node)) = (&addresses[..], node_name)
+        && node.len() < 0x80
+    {
+        let [a, b, c, d] = address.octets();
+        out.extend_from_slice(&[1, 0, a, b, c, d, r, s, t, 1, node.len() as u8]);
+        out.extend_from_slice(node.as_bytes());
+        return;
+    }
+    seq(out, addresses, ip);
+    out.extend_from_slice(&[r, s, t]);
     option(out, node_name.as_ref(), |out, name| string(out, name));
 }
 
@@ -237,7 +248,8 @@ mod tests {
         ServiceName::new("", "")
     }
 
-    /// Objects that together use every field, variant and varint length written here.
+    /// Objects that together use every field, variant and varint length written here, and
+    /// endpoints on either side of the usual endpoint's shortcut.
     fn samples() -> Vec<Objects> {
         let name = ServiceName::new("a-namespace", "web");
         let ip = |s: &str| s.parse::<IpAddr>().expect("literal");
@@ -276,6 +288,10 @@ mod tests {
             endpoints: vec![
                 endpoint(vec![ip("10.0.0.1"), ip("fd00::1")], true, Some("nodo1")),
                 endpoint(vec![], false, None),
+                endpoint(vec![ip("10.0.0.2")], false, Some("nodo2")),
+                endpoint(vec![ip("10.0.0.3")], true, Some(&"n".repeat(200))),
+                endpoint(vec![ip("10.0.0.4")], true, None),
+                endpoint(vec![ip("fd00::4")], true, Some("nodo3")),
             ],
         };
         let full = Service {
