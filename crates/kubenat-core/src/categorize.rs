@@ -76,23 +76,19 @@ fn holds_ip(endpoints: &EndpointList, ip: IpAddr) -> bool {
     }
 }
 
-/// Which endpoints of a class are usable: the ready ones, else the serving-and-terminating
-/// ones.
-fn usable_of<'a>(mut class: impl Iterator<Item = &'a Candidate>) -> fn(&Candidate) -> bool {
-    match class.any(|c| c.ready) {
-        true => |c| c.ready,
-        false => |c| c.serving_terminating,
-    }
+/// Which endpoints of a class are usable: the ready ones (`true`), else the
+/// serving-and-terminating ones. A flag tested inline ([`Candidate::usable`]), where a
+/// function pointer cost a call per endpoint.
+fn ready_usable<'a>(mut class: impl Iterator<Item = &'a Candidate>) -> bool {
+    class.any(|c| c.ready)
 }
 
-/// The usable endpoints of a class ([`usable_of`]), collected with no list in between,
-/// and the test that chose them.
-fn usable<'a>(
-    class: impl Iterator<Item = &'a Candidate> + Clone,
-) -> (EndpointList, fn(&Candidate) -> bool) {
-    let usable = usable_of(class.clone());
-    let endpoints = EndpointList::new(class.filter(|c| usable(c)).map(|c| c.address));
-    (endpoints, usable)
+/// The usable endpoints of a class ([`ready_usable`]), collected with no list in between,
+/// and the choice that made them.
+fn usable<'a>(class: impl Iterator<Item = &'a Candidate> + Clone) -> (EndpointList, bool) {
+    let ready = ready_usable(class.clone());
+    let endpoints = EndpointList::new(class.filter(|c| c.usable(ready)).map(|c| c.address));
+    (endpoints, ready)
 }
 
 struct Candidate {
@@ -101,6 +97,17 @@ struct Candidate {
     serving: bool,
     serving_terminating: bool,
     node: Option<Arc<str>>,
+}
+
+impl Candidate {
+    /// Whether it is usable in its class, whose choice is `ready` ([`ready_usable`]).
+    fn usable(&self, ready: bool) -> bool {
+        if ready {
+            self.ready
+        } else {
+            self.serving_terminating
+        }
+    }
 }
 
 /// Returns the one shared copy of a node name (see `node_names`).
@@ -176,23 +183,17 @@ pub(crate) fn categorize_with<'a>(
     // collects below is then sorted too.
     candidates.sort_by_key(|c| c.address);
     candidates.dedup_by_key(|c| c.address);
-    let mut on_nodes: Vec<&Candidate> = candidates.iter().filter(|c| c.node.is_some()).collect();
-    // By node, then address (the sort is stable).
-    on_nodes.sort_by(|a, b| a.node.cmp(&b.node));
-    let local: Box<[LocalEndpoints]> = on_nodes
-        .chunk_by(|a, b| a.node == b.node)
-        .filter_map(|group| {
-            let (endpoints, _) = usable(group.iter().copied());
-            let node = group[0].node.clone()?;
-            (!endpoints.is_empty()).then_some(LocalEndpoints { node, endpoints })
-        })
-        .collect();
-    let (cluster, in_cluster) = usable(candidates.iter());
+    // Without `local`, no candidate has a node: nothing to group.
+    let local = match local {
+        Some(_) => by_node(candidates),
+        None => Box::default(),
+    };
+    let (cluster, ready) = usable(candidates.iter());
     // Addresses sorted by IP first, so their IPs are sorted too: only duplicates to drop.
     // A candidate the cluster set took needs no search for its IP there.
     let mut beyond: Vec<IpAddr> = candidates
         .iter()
-        .filter(|c| c.serving && !in_cluster(c) && !holds_ip(&cluster, c.address.ip()))
+        .filter(|c| c.serving && !c.usable(ready) && !holds_ip(&cluster, c.address.ip()))
         .map(|c| c.address.ip())
         .collect();
     beyond.dedup();
@@ -201,6 +202,21 @@ pub(crate) fn categorize_with<'a>(
         local,
         serving_beyond_cluster: beyond.into_boxed_slice(),
     }
+}
+
+/// Each node's usable endpoints, from `candidates` sorted by address.
+fn by_node(candidates: &[Candidate]) -> Box<[LocalEndpoints]> {
+    let mut on_nodes: Vec<&Candidate> = candidates.iter().filter(|c| c.node.is_some()).collect();
+    // By node, then address (the sort is stable).
+    on_nodes.sort_by(|a, b| a.node.cmp(&b.node));
+    on_nodes
+        .chunk_by(|a, b| a.node == b.node)
+        .filter_map(|group| {
+            let (endpoints, _) = usable(group.iter().copied());
+            let node = group[0].node.clone()?;
+            (!endpoints.is_empty()).then_some(LocalEndpoints { node, endpoints })
+        })
+        .collect()
 }
 
 #[cfg(test)]
