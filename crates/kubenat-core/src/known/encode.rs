@@ -110,14 +110,12 @@ fn protocol(out: &mut Vec<u8>, protocol: Protocol) {
     );
 }
 
-fn policy(out: &mut Vec<u8>, policy: TrafficPolicy) {
-    variant(
-        out,
-        match policy {
-            TrafficPolicy::Cluster => 0,
-            TrafficPolicy::Local => 1,
-        },
-    );
+/// A policy's variant index.
+fn policy(policy: TrafficPolicy) -> u8 {
+    match policy {
+        TrafficPolicy::Cluster => 0,
+        TrafficPolicy::Local => 1,
+    }
 }
 
 fn service(out: &mut Vec<u8>, service: &Service) {
@@ -133,22 +131,30 @@ fn service(out: &mut Vec<u8>, service: &Service) {
         internal_traffic_policy,
         session_affinity,
     } = service;
-    out.extend_from_slice(&NO_NAME);
-    variant(
-        out,
-        match service_type {
-            ServiceType::ClusterIp => 0,
-            ServiceType::NodePort => 1,
-            ServiceType::LoadBalancer => 2,
-        },
-    );
+    let service_type = match service_type {
+        ServiceType::ClusterIp => 0,
+        ServiceType::NodePort => 1,
+        ServiceType::LoadBalancer => 2,
+    };
+    // The name left out (`NO_NAME`) and the type in one write.
+    out.extend_from_slice(&[0, 0, service_type]);
     seq(out, cluster_ips, ip);
     seq(out, ports, service_port);
+    let [external, internal] = [*external_traffic_policy, *internal_traffic_policy].map(policy);
+    // Usually no external or load-balancer IP, no source range and no affinity: the three
+    // empty lists, the policies and the affinity in one write.
+    if external_ips.is_empty()
+        && load_balancer_ips.is_empty()
+        && load_balancer_source_ranges.is_empty()
+        && *session_affinity == SessionAffinity::None
+    {
+        out.extend_from_slice(&[0, 0, 0, external, internal, 0]);
+        return;
+    }
     seq(out, external_ips, ip);
     seq(out, load_balancer_ips, ip);
     seq(out, load_balancer_source_ranges, net);
-    policy(out, *external_traffic_policy);
-    policy(out, *internal_traffic_policy);
+    out.extend_from_slice(&[external, internal]);
     match session_affinity {
         SessionAffinity::None => variant(out, 0),
         SessionAffinity::ClientIp { timeout } => {
@@ -330,13 +336,17 @@ mod tests {
                 slices: Vec::new(),
             });
         }
-        samples.push(Objects {
-            service: Some(Service {
-                name: name.clone(),
-                ..Service::default()
-            }),
-            slices: vec![slice.clone()],
-        });
+        // Nothing but an affinity beside the lists' shortcut, and nothing at all.
+        for session_affinity in [full.session_affinity, SessionAffinity::None] {
+            samples.push(Objects {
+                service: Some(Service {
+                    name: name.clone(),
+                    session_affinity,
+                    ..Service::default()
+                }),
+                slices: vec![slice.clone()],
+            });
+        }
         samples.push(Objects {
             service: None,
             slices: vec![slice],
