@@ -8,8 +8,8 @@ use crate::categorize::{Candidates, InternNodeName, categorize_with};
 use crate::control_plane::ControlPlane;
 use crate::maglev;
 use crate::model::{
-    ClusterState, EndpointSelection, EndpointSlice, IpNet, Service, ServiceName, ServiceType,
-    SessionAffinity, TrafficPolicy,
+    ClusterState, EndpointSelection, EndpointSlice, IpNet, Service, ServiceName, ServicePort,
+    ServiceType, SessionAffinity, TrafficPolicy,
 };
 use crate::service_port::External;
 use crate::tables::{
@@ -80,9 +80,11 @@ pub(crate) fn compile_service(
     let internal_policy_local = service.internal_traffic_policy == TrafficPolicy::Local;
     // kube-proxy's UsesLocalEndpoints: only then are local endpoints worked out.
     let uses_local = internal_policy_local || external_policy_local;
+    let has_external = !service.external_ips.is_empty()
+        || !service.load_balancer_ips.is_empty()
+        || !service.load_balancer_source_ranges.is_empty();
     for &cluster_ip in &service.cluster_ips {
         let ipv6 = cluster_ip.is_ipv6();
-        let source_ranges = source_ranges(&service, cluster_ip);
         for port in &service.ports {
             let endpoints = categorize_with(
                 candidates,
@@ -110,27 +112,12 @@ pub(crate) fn compile_service(
                 }
                 EndpointSelection::Maglev { .. } | EndpointSelection::RoundRobin => None,
             };
-            let key = |address: IpAddr| FrontendKey {
-                address,
-                protocol: port.protocol,
-                port: port.port,
+            // Most Services have no other frontend and no source range: nothing to
+            // collect then.
+            let external = match has_external {
+                true => external(&service, cluster_ip, port),
+                false => None,
             };
-            // The cluster IP is implied (`CompiledServicePort::frontends`).
-            let mut other_frontends: Vec<(FrontendKey, Frontend)> = service
-                .external_ips
-                .iter()
-                .filter(|ip| same_family(ip, &cluster_ip))
-                .map(|&ip| (key(ip), Frontend::ExternalIp))
-                .collect();
-            if service.service_type == ServiceType::LoadBalancer {
-                other_frontends.extend(
-                    service
-                        .load_balancer_ips
-                        .iter()
-                        .filter(|ip| same_family(ip, &cluster_ip))
-                        .map(|&ip| (key(ip), Frontend::LoadBalancerIp)),
-                );
-            }
             let node_port = match service.service_type {
                 ServiceType::ClusterIp => None,
                 ServiceType::NodePort | ServiceType::LoadBalancer => port.node_port,
@@ -144,7 +131,7 @@ pub(crate) fn compile_service(
                 ipv6,
                 cluster_ip,
                 port: port.port,
-                external: External::new(other_frontends, source_ranges.clone()),
+                external,
                 node_port,
                 external_policy_local,
                 internal_policy_local,
@@ -158,6 +145,32 @@ pub(crate) fn compile_service(
         }
     }
     name_ports(&mut out[first..], service);
+}
+
+/// What leads to `port` of `service` in `cluster_ip`'s family beside the cluster IP, which
+/// is implied (`CompiledServicePort::frontends`), and who may come that way.
+fn external(service: &Service, cluster_ip: IpAddr, port: &ServicePort) -> Option<Box<External>> {
+    let key = |address: IpAddr| FrontendKey {
+        address,
+        protocol: port.protocol,
+        port: port.port,
+    };
+    let mut other_frontends: Vec<(FrontendKey, Frontend)> = service
+        .external_ips
+        .iter()
+        .filter(|ip| same_family(ip, &cluster_ip))
+        .map(|&ip| (key(ip), Frontend::ExternalIp))
+        .collect();
+    if service.service_type == ServiceType::LoadBalancer {
+        other_frontends.extend(
+            service
+                .load_balancer_ips
+                .iter()
+                .filter(|ip| same_family(ip, &cluster_ip))
+                .map(|&ip| (key(ip), Frontend::LoadBalancerIp)),
+        );
+    }
+    External::new(other_frontends, source_ranges(service, cluster_ip))
 }
 
 /// A name to be filled in, without an allocation.
