@@ -53,10 +53,10 @@ pub(crate) fn build(
     let candidates = &mut Candidates::default();
     let ports = &mut Vec::new();
     while groups.next_into(&mut objects) {
-        // Kept first: compiling takes the Service (its names move into the ports).
+        // Kept first: compiling empties the Service's names (they move into the ports).
         let block = encoder.encode(&objects);
         let slot = known.insert_encoded(&objects, block);
-        if let Some(service) = objects.service.take() {
+        if let Some(service) = &mut objects.service {
             let intern = &mut |name: &str| nodes.intern(name);
             let slices = &objects.slices;
             compile_service(service, slices, settings, intern, candidates, ports);

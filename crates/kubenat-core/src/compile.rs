@@ -59,12 +59,13 @@ fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
 }
 
 /// The service ports of one Service, one per (port, family). Headless Services (no cluster
-/// IP) program nothing, as in kube-proxy. Node names go through `intern`. The Service is
-/// taken so that its names move into the ports (see [`name_ports`]); `slices` are all its
-/// own. The ports are appended to `out`, which a caller compiling many Services keeps,
+/// IP) program nothing, as in kube-proxy. Node names go through `intern`. The Service's
+/// names move into the ports (see [`name_ports`]), leaving it with empty ones; it is
+/// borrowed, not taken, so that a caller's copy is not moved for the call. `slices` are
+/// all its own. The ports are appended to `out`, which a caller compiling many Services keeps,
 /// with `candidates`, so that each Service does not allocate its own.
 pub(crate) fn compile_service(
-    service: Service,
+    service: &mut Service,
     slices: &[EndpointSlice],
     settings: CompileSettings,
     intern: &mut InternNodeName<'_>,
@@ -115,7 +116,7 @@ pub(crate) fn compile_service(
             // Most Services have no other frontend and no source range: nothing to
             // collect then.
             let external = match has_external {
-                true => external(&service, cluster_ip, port),
+                true => external(service, cluster_ip, port),
                 false => None,
             };
             let node_port = match service.service_type {
@@ -185,25 +186,26 @@ fn no_name() -> ServiceName {
 /// order): the last port compiled takes the Service's own name, the ports of the last
 /// cluster IP their port's own name, the others copies. Moved rather than copied, the
 /// strings cost neither an allocation here nor a free when the Service is dropped.
-fn name_ports(ports: &mut [CompiledServicePort], service: Service) {
-    let Service {
-        name,
-        ports: service_ports,
-        ..
-    } = service;
+fn name_ports(ports: &mut [CompiledServicePort], service: &mut Service) {
     let Some((last, others)) = ports.split_last_mut() else {
         return;
+    };
+    let name = &mut service.name;
+    let name = ServiceName {
+        namespace: std::mem::take(&mut name.namespace),
+        name: std::mem::take(&mut name.name),
     };
     for compiled in others.iter_mut() {
         compiled.name.service = name.clone();
     }
     last.name.service = name;
+    let service_ports = &mut service.ports;
     let moved = ports.len() - service_ports.len();
     for (k, compiled) in ports[..moved].iter_mut().enumerate() {
         compiled.name.port = service_ports[k % service_ports.len()].name.clone();
     }
     for (compiled, port) in ports[moved..].iter_mut().zip(service_ports) {
-        compiled.name.port = port.name;
+        compiled.name.port = std::mem::take(&mut port.name);
     }
 }
 
@@ -237,7 +239,7 @@ mod tests {
             target_port: TargetPort::Number(number),
             node_port: None,
         };
-        let service = Service {
+        let mut service = Service {
             name: ServiceName::new("ns", "web"),
             cluster_ips: vec!["10.96.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
             ports: vec![port("http", 80), port("https", 443), port("admin", 8080)],
@@ -250,7 +252,7 @@ mod tests {
         let intern = &mut |name: &str| name.into();
         let mut ports = Vec::new();
         let candidates = &mut Candidates::default();
-        compile_service(service, &[], settings, intern, candidates, &mut ports);
+        compile_service(&mut service, &[], settings, intern, candidates, &mut ports);
         let names: Vec<(String, u16, bool)> = ports
             .iter()
             .map(|p| (p.name.to_string(), p.port, p.ipv6))
