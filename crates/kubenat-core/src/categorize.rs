@@ -96,7 +96,8 @@ struct Candidate {
     ready: bool,
     serving: bool,
     serving_terminating: bool,
-    node: Option<Arc<str>>,
+    /// Its node's name, by its place in [`Candidates::nodes`] (for local endpoints only).
+    node: Option<u32>,
 }
 
 impl Candidate {
@@ -116,7 +117,11 @@ pub type InternNodeName<'a> = dyn FnMut(&str) -> Arc<str> + 'a;
 /// Room for the endpoints [`categorize`] looks at, kept by a caller that categorizes many
 /// service ports so that each does not allocate its own.
 #[derive(Default)]
-pub(crate) struct Candidates(Vec<Candidate>);
+pub(crate) struct Candidates {
+    list: Vec<Candidate>,
+    /// The node names `list` points at: candidates own none, so clearing is no pass.
+    nodes: Vec<Arc<str>>,
+}
 
 /// Collects the endpoints of `service`'s port `port_name`/`protocol` in the family of
 /// `family_of` from `slices`, and splits them into the cluster-wide set and, for a Service
@@ -146,8 +151,12 @@ pub(crate) fn categorize_with<'a>(
     (port_name, protocol, family_of): (&str, Protocol, IpAddr),
     mut local: Option<&mut InternNodeName<'_>>,
 ) -> CategorizedEndpoints {
-    let candidates = &mut candidates.0;
+    let Candidates {
+        list: candidates,
+        nodes,
+    } = candidates;
     candidates.clear();
+    nodes.clear();
     candidates.reserve(slices.clone().map(|s| s.endpoints.len()).sum());
     for slice in slices {
         let Some(port) = slice
@@ -173,7 +182,10 @@ pub(crate) fn categorize_with<'a>(
                 serving: c.serving || c.ready,
                 serving_terminating: c.serving && c.terminating,
                 node: match (&mut local, endpoint.node_name.as_deref()) {
-                    (Some(intern), Some(name)) => Some(intern(name)),
+                    (Some(intern), Some(name)) => {
+                        nodes.push(intern(name));
+                        Some((nodes.len() - 1) as u32)
+                    }
                     _ => None,
                 },
             });
@@ -185,7 +197,7 @@ pub(crate) fn categorize_with<'a>(
     candidates.dedup_by_key(|c| c.address);
     // Without `local`, no candidate has a node: nothing to group.
     let local = match local {
-        Some(_) => by_node(candidates),
+        Some(_) => by_node(candidates, nodes),
         None => Box::default(),
     };
     let (cluster, ready) = usable(candidates.iter());
@@ -204,16 +216,18 @@ pub(crate) fn categorize_with<'a>(
     }
 }
 
-/// Each node's usable endpoints, from `candidates` sorted by address.
-fn by_node(candidates: &[Candidate]) -> Box<[LocalEndpoints]> {
+/// Each node's usable endpoints, from `candidates` sorted by address, whose node names
+/// are in `nodes`.
+fn by_node(candidates: &[Candidate], nodes: &[Arc<str>]) -> Box<[LocalEndpoints]> {
+    let node = |c: &Candidate| c.node.map(|i| &nodes[i as usize]);
     let mut on_nodes: Vec<&Candidate> = candidates.iter().filter(|c| c.node.is_some()).collect();
     // By node, then address (the sort is stable).
-    on_nodes.sort_by(|a, b| a.node.cmp(&b.node));
+    on_nodes.sort_by(|a, b| node(a).cmp(&node(b)));
     on_nodes
-        .chunk_by(|a, b| a.node == b.node)
+        .chunk_by(|a, b| node(a) == node(b))
         .filter_map(|group| {
             let (endpoints, _) = usable(group.iter().copied());
-            let node = group[0].node.clone()?;
+            let node = node(group[0])?.clone();
             (!endpoints.is_empty()).then_some(LocalEndpoints { node, endpoints })
         })
         .collect()
