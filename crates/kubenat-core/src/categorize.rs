@@ -76,23 +76,19 @@ fn holds_ip(endpoints: &EndpointList, ip: IpAddr) -> bool {
     }
 }
 
-/// Which endpoints of a class are usable: the ready ones, else the serving-and-terminating
-/// ones.
-fn usable_of<'a>(mut class: impl Iterator<Item = &'a Candidate>) -> fn(&Candidate) -> bool {
-    match class.any(|c| c.ready) {
-        true => |c| c.ready,
-        false => |c| c.serving_terminating,
-    }
+/// Which endpoints of a class are usable: the ready ones (`true`), else the
+/// serving-and-terminating ones. A flag tested inline ([`Candidate::usable`]), where a
+/// function pointer cost a call per endpoint.
+fn ready_usable<'a>(mut class: impl Iterator<Item = &'a Candidate>) -> bool {
+    class.any(|c| c.ready)
 }
 
-/// The usable endpoints of a class ([`usable_of`]), collected with no list in between,
-/// and the test that chose them.
-fn usable<'a>(
-    class: impl Iterator<Item = &'a Candidate> + Clone,
-) -> (EndpointList, fn(&Candidate) -> bool) {
-    let usable = usable_of(class.clone());
-    let endpoints = EndpointList::new(class.filter(|c| usable(c)).map(|c| c.address));
-    (endpoints, usable)
+/// The usable endpoints of a class ([`ready_usable`]), collected with no list in between,
+/// and the choice that made them.
+fn usable<'a>(class: impl Iterator<Item = &'a Candidate> + Clone) -> (EndpointList, bool) {
+    let ready = ready_usable(class.clone());
+    let endpoints = EndpointList::new(class.filter(|c| c.usable(ready)).map(|c| c.address));
+    (endpoints, ready)
 }
 
 struct Candidate {
@@ -100,7 +96,19 @@ struct Candidate {
     ready: bool,
     serving: bool,
     serving_terminating: bool,
-    node: Option<Arc<str>>,
+    /// Its node's name, by its place in [`Candidates::nodes`] (for local endpoints only).
+    node: Option<u32>,
+}
+
+impl Candidate {
+    /// Whether it is usable in its class, whose choice is `ready` ([`ready_usable`]).
+    fn usable(&self, ready: bool) -> bool {
+        if ready {
+            self.ready
+        } else {
+            self.serving_terminating
+        }
+    }
 }
 
 /// Returns the one shared copy of a node name (see `node_names`).
@@ -109,7 +117,11 @@ pub type InternNodeName<'a> = dyn FnMut(&str) -> Arc<str> + 'a;
 /// Room for the endpoints [`categorize`] looks at, kept by a caller that categorizes many
 /// service ports so that each does not allocate its own.
 #[derive(Default)]
-pub(crate) struct Candidates(Vec<Candidate>);
+pub(crate) struct Candidates {
+    list: Vec<Candidate>,
+    /// The node names `list` points at: candidates own none, so clearing is no pass.
+    nodes: Vec<Arc<str>>,
+}
 
 /// Collects the endpoints of `service`'s port `port_name`/`protocol` in the family of
 /// `family_of` from `slices`, and splits them into the cluster-wide set and, for a Service
@@ -139,8 +151,12 @@ pub(crate) fn categorize_with<'a>(
     (port_name, protocol, family_of): (&str, Protocol, IpAddr),
     mut local: Option<&mut InternNodeName<'_>>,
 ) -> CategorizedEndpoints {
-    let candidates = &mut candidates.0;
+    let Candidates {
+        list: candidates,
+        nodes,
+    } = candidates;
     candidates.clear();
+    nodes.clear();
     candidates.reserve(slices.clone().map(|s| s.endpoints.len()).sum());
     for slice in slices {
         let Some(port) = slice
@@ -166,7 +182,10 @@ pub(crate) fn categorize_with<'a>(
                 serving: c.serving || c.ready,
                 serving_terminating: c.serving && c.terminating,
                 node: match (&mut local, endpoint.node_name.as_deref()) {
-                    (Some(intern), Some(name)) => Some(intern(name)),
+                    (Some(intern), Some(name)) => {
+                        nodes.push(intern(name));
+                        Some((nodes.len() - 1) as u32)
+                    }
                     _ => None,
                 },
             });
@@ -176,23 +195,17 @@ pub(crate) fn categorize_with<'a>(
     // collects below is then sorted too.
     candidates.sort_by_key(|c| c.address);
     candidates.dedup_by_key(|c| c.address);
-    let mut on_nodes: Vec<&Candidate> = candidates.iter().filter(|c| c.node.is_some()).collect();
-    // By node, then address (the sort is stable).
-    on_nodes.sort_by(|a, b| a.node.cmp(&b.node));
-    let local: Box<[LocalEndpoints]> = on_nodes
-        .chunk_by(|a, b| a.node == b.node)
-        .filter_map(|group| {
-            let (endpoints, _) = usable(group.iter().copied());
-            let node = group[0].node.clone()?;
-            (!endpoints.is_empty()).then_some(LocalEndpoints { node, endpoints })
-        })
-        .collect();
-    let (cluster, in_cluster) = usable(candidates.iter());
+    // Without `local`, no candidate has a node: nothing to group.
+    let local = match local {
+        Some(_) => by_node(candidates, nodes),
+        None => Box::default(),
+    };
+    let (cluster, ready) = usable(candidates.iter());
     // Addresses sorted by IP first, so their IPs are sorted too: only duplicates to drop.
     // A candidate the cluster set took needs no search for its IP there.
     let mut beyond: Vec<IpAddr> = candidates
         .iter()
-        .filter(|c| c.serving && !in_cluster(c) && !holds_ip(&cluster, c.address.ip()))
+        .filter(|c| c.serving && !c.usable(ready) && !holds_ip(&cluster, c.address.ip()))
         .map(|c| c.address.ip())
         .collect();
     beyond.dedup();
@@ -201,6 +214,23 @@ pub(crate) fn categorize_with<'a>(
         local,
         serving_beyond_cluster: beyond.into_boxed_slice(),
     }
+}
+
+/// Each node's usable endpoints, from `candidates` sorted by address, whose node names
+/// are in `nodes`.
+fn by_node(candidates: &[Candidate], nodes: &[Arc<str>]) -> Box<[LocalEndpoints]> {
+    let node = |c: &Candidate| c.node.map(|i| &nodes[i as usize]);
+    let mut on_nodes: Vec<&Candidate> = candidates.iter().filter(|c| c.node.is_some()).collect();
+    // By node, then address (the sort is stable).
+    on_nodes.sort_by(|a, b| node(a).cmp(&node(b)));
+    on_nodes
+        .chunk_by(|a, b| node(a) == node(b))
+        .filter_map(|group| {
+            let (endpoints, _) = usable(group.iter().copied());
+            let node = node(group[0])?.clone();
+            (!endpoints.is_empty()).then_some(LocalEndpoints { node, endpoints })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use crate::categorize::{Candidates, InternNodeName, categorize_with};
 use crate::control_plane::ControlPlane;
 use crate::maglev;
 use crate::model::{
-    ClusterState, EndpointSelection, EndpointSlice, IpNet, Service, ServiceName, ServiceType,
-    SessionAffinity, TrafficPolicy,
+    ClusterState, EndpointSelection, EndpointSlice, IpNet, Service, ServiceName, ServicePort,
+    ServiceType, SessionAffinity, TrafficPolicy,
 };
 use crate::service_port::External;
 use crate::tables::{
@@ -59,12 +59,13 @@ fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
 }
 
 /// The service ports of one Service, one per (port, family). Headless Services (no cluster
-/// IP) program nothing, as in kube-proxy. Node names go through `intern`. The Service is
-/// taken so that its names move into the ports (see [`name_ports`]); `slices` are all its
-/// own. The ports are appended to `out`, which a caller compiling many Services keeps,
+/// IP) program nothing, as in kube-proxy. Node names go through `intern`. The Service's
+/// names move into the ports (see [`name_ports`]), leaving it with empty ones; it is
+/// borrowed, not taken, so that a caller's copy is not moved for the call. `slices` are
+/// all its own. The ports are appended to `out`, which a caller compiling many Services keeps,
 /// with `candidates`, so that each Service does not allocate its own.
 pub(crate) fn compile_service(
-    service: Service,
+    service: &mut Service,
     slices: &[EndpointSlice],
     settings: CompileSettings,
     intern: &mut InternNodeName<'_>,
@@ -80,9 +81,11 @@ pub(crate) fn compile_service(
     let internal_policy_local = service.internal_traffic_policy == TrafficPolicy::Local;
     // kube-proxy's UsesLocalEndpoints: only then are local endpoints worked out.
     let uses_local = internal_policy_local || external_policy_local;
+    let has_external = !service.external_ips.is_empty()
+        || !service.load_balancer_ips.is_empty()
+        || !service.load_balancer_source_ranges.is_empty();
     for &cluster_ip in &service.cluster_ips {
         let ipv6 = cluster_ip.is_ipv6();
-        let source_ranges = source_ranges(&service, cluster_ip);
         for port in &service.ports {
             let endpoints = categorize_with(
                 candidates,
@@ -110,27 +113,12 @@ pub(crate) fn compile_service(
                 }
                 EndpointSelection::Maglev { .. } | EndpointSelection::RoundRobin => None,
             };
-            let key = |address: IpAddr| FrontendKey {
-                address,
-                protocol: port.protocol,
-                port: port.port,
+            // Most Services have no other frontend and no source range: nothing to
+            // collect then.
+            let external = match has_external {
+                true => external(service, cluster_ip, port),
+                false => None,
             };
-            // The cluster IP is implied (`CompiledServicePort::frontends`).
-            let mut other_frontends: Vec<(FrontendKey, Frontend)> = service
-                .external_ips
-                .iter()
-                .filter(|ip| same_family(ip, &cluster_ip))
-                .map(|&ip| (key(ip), Frontend::ExternalIp))
-                .collect();
-            if service.service_type == ServiceType::LoadBalancer {
-                other_frontends.extend(
-                    service
-                        .load_balancer_ips
-                        .iter()
-                        .filter(|ip| same_family(ip, &cluster_ip))
-                        .map(|&ip| (key(ip), Frontend::LoadBalancerIp)),
-                );
-            }
             let node_port = match service.service_type {
                 ServiceType::ClusterIp => None,
                 ServiceType::NodePort | ServiceType::LoadBalancer => port.node_port,
@@ -144,7 +132,7 @@ pub(crate) fn compile_service(
                 ipv6,
                 cluster_ip,
                 port: port.port,
-                external: External::new(other_frontends, source_ranges.clone()),
+                external,
                 node_port,
                 external_policy_local,
                 internal_policy_local,
@@ -160,6 +148,32 @@ pub(crate) fn compile_service(
     name_ports(&mut out[first..], service);
 }
 
+/// What leads to `port` of `service` in `cluster_ip`'s family beside the cluster IP, which
+/// is implied (`CompiledServicePort::frontends`), and who may come that way.
+fn external(service: &Service, cluster_ip: IpAddr, port: &ServicePort) -> Option<Box<External>> {
+    let key = |address: IpAddr| FrontendKey {
+        address,
+        protocol: port.protocol,
+        port: port.port,
+    };
+    let mut other_frontends: Vec<(FrontendKey, Frontend)> = service
+        .external_ips
+        .iter()
+        .filter(|ip| same_family(ip, &cluster_ip))
+        .map(|&ip| (key(ip), Frontend::ExternalIp))
+        .collect();
+    if service.service_type == ServiceType::LoadBalancer {
+        other_frontends.extend(
+            service
+                .load_balancer_ips
+                .iter()
+                .filter(|ip| same_family(ip, &cluster_ip))
+                .map(|&ip| (key(ip), Frontend::LoadBalancerIp)),
+        );
+    }
+    External::new(other_frontends, source_ranges(service, cluster_ip))
+}
+
 /// A name to be filled in, without an allocation.
 fn no_name() -> ServiceName {
     ServiceName {
@@ -172,25 +186,26 @@ fn no_name() -> ServiceName {
 /// order): the last port compiled takes the Service's own name, the ports of the last
 /// cluster IP their port's own name, the others copies. Moved rather than copied, the
 /// strings cost neither an allocation here nor a free when the Service is dropped.
-fn name_ports(ports: &mut [CompiledServicePort], service: Service) {
-    let Service {
-        name,
-        ports: service_ports,
-        ..
-    } = service;
+fn name_ports(ports: &mut [CompiledServicePort], service: &mut Service) {
     let Some((last, others)) = ports.split_last_mut() else {
         return;
+    };
+    let name = &mut service.name;
+    let name = ServiceName {
+        namespace: std::mem::take(&mut name.namespace),
+        name: std::mem::take(&mut name.name),
     };
     for compiled in others.iter_mut() {
         compiled.name.service = name.clone();
     }
     last.name.service = name;
+    let service_ports = &mut service.ports;
     let moved = ports.len() - service_ports.len();
     for (k, compiled) in ports[..moved].iter_mut().enumerate() {
         compiled.name.port = service_ports[k % service_ports.len()].name.clone();
     }
     for (compiled, port) in ports[moved..].iter_mut().zip(service_ports) {
-        compiled.name.port = port.name;
+        compiled.name.port = std::mem::take(&mut port.name);
     }
 }
 
@@ -224,7 +239,7 @@ mod tests {
             target_port: TargetPort::Number(number),
             node_port: None,
         };
-        let service = Service {
+        let mut service = Service {
             name: ServiceName::new("ns", "web"),
             cluster_ips: vec!["10.96.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
             ports: vec![port("http", 80), port("https", 443), port("admin", 8080)],
@@ -237,7 +252,7 @@ mod tests {
         let intern = &mut |name: &str| name.into();
         let mut ports = Vec::new();
         let candidates = &mut Candidates::default();
-        compile_service(service, &[], settings, intern, candidates, &mut ports);
+        compile_service(&mut service, &[], settings, intern, candidates, &mut ports);
         let names: Vec<(String, u16, bool)> = ports
             .iter()
             .map(|p| (p.name.to_string(), p.port, p.ipv6))

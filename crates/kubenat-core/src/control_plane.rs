@@ -95,10 +95,17 @@ impl Known {
         let Objects { service, slices } = objects;
         let exists = service.is_some();
         let mut ports = Vec::new();
-        if let Some(service) = service {
+        if let Some(mut service) = service {
             let intern = &mut |name: &str| nodes.intern(name);
             let candidates = &mut Candidates::default();
-            compile_service(service, &slices, settings, intern, candidates, &mut ports);
+            compile_service(
+                &mut service,
+                &slices,
+                settings,
+                intern,
+                candidates,
+                &mut ports,
+            );
         }
         udp |= ports.iter().any(|p| p.protocol == Protocol::Udp);
         // New endpoints behind the same frontends (the common change) keep their ids.

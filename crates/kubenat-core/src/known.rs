@@ -42,10 +42,15 @@ impl Objects {
 
     /// Puts `slice` in place of the one of the same name, or adds it.
     pub(crate) fn replace_slice(&mut self, slice: EndpointSlice) {
-        match self.slices.iter_mut().find(|s| s.name == slice.name) {
-            Some(old) => *old = slice,
-            None => self.slices.push(slice),
-        }
+        replace_slice(&mut self.slices, slice);
+    }
+}
+
+/// Puts `slice` in place of the one of the same name in `slices`, or adds it.
+pub(crate) fn replace_slice(slices: &mut Vec<EndpointSlice>, slice: EndpointSlice) {
+    match slices.iter_mut().find(|s| s.name == slice.name) {
+        Some(old) => *old = slice,
+        None => slices.push(slice),
     }
 }
 

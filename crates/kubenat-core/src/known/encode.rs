@@ -110,14 +110,12 @@ fn protocol(out: &mut Vec<u8>, protocol: Protocol) {
     );
 }
 
-fn policy(out: &mut Vec<u8>, policy: TrafficPolicy) {
-    variant(
-        out,
-        match policy {
-            TrafficPolicy::Cluster => 0,
-            TrafficPolicy::Local => 1,
-        },
-    );
+/// A policy's variant index.
+fn policy(policy: TrafficPolicy) -> u8 {
+    match policy {
+        TrafficPolicy::Cluster => 0,
+        TrafficPolicy::Local => 1,
+    }
 }
 
 fn service(out: &mut Vec<u8>, service: &Service) {
@@ -133,22 +131,30 @@ fn service(out: &mut Vec<u8>, service: &Service) {
         internal_traffic_policy,
         session_affinity,
     } = service;
-    out.extend_from_slice(&NO_NAME);
-    variant(
-        out,
-        match service_type {
-            ServiceType::ClusterIp => 0,
-            ServiceType::NodePort => 1,
-            ServiceType::LoadBalancer => 2,
-        },
-    );
+    let service_type = match service_type {
+        ServiceType::ClusterIp => 0,
+        ServiceType::NodePort => 1,
+        ServiceType::LoadBalancer => 2,
+    };
+    // The name left out (`NO_NAME`) and the type in one write.
+    out.extend_from_slice(&[0, 0, service_type]);
     seq(out, cluster_ips, ip);
     seq(out, ports, service_port);
+    let [external, internal] = [*external_traffic_policy, *internal_traffic_policy].map(policy);
+    // Usually no external or load-balancer IP, no source range and no affinity: the three
+    // empty lists, the policies and the affinity in one write.
+    if external_ips.is_empty()
+        && load_balancer_ips.is_empty()
+        && load_balancer_source_ranges.is_empty()
+        && *session_affinity == SessionAffinity::None
+    {
+        out.extend_from_slice(&[0, 0, 0, external, internal, 0]);
+        return;
+    }
     seq(out, external_ips, ip);
     seq(out, load_balancer_ips, ip);
     seq(out, load_balancer_source_ranges, net);
-    policy(out, *external_traffic_policy);
-    policy(out, *internal_traffic_policy);
+    out.extend_from_slice(&[external, internal]);
     match session_affinity {
         SessionAffinity::None => variant(out, 0),
         SessionAffinity::ClientIp { timeout } => {
@@ -216,13 +222,24 @@ fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
         conditions,
         node_name,
     } = endpoint;
-    seq(out, addresses, ip);
     let EndpointConditions {
         ready,
         serving,
         terminating,
     } = *conditions;
-    out.extend_from_slice(&[u8::from(ready), u8::from(serving), u8::from(terminating)]);
+    let [r, s, t] = [u8::from(ready), u8::from(serving), u8::from(terminating)];
+    // The usual endpoint, one IPv4 address on a named node, in one write before the node's
+    // name (a write per field cost about 25 instructions more per endpoint).
+    if let ([IpAddr::V4(address)], Some(node)) = (&addresses[..], node_name)
+        && node.len() < 0x80
+    {
+        let [a, b, c, d] = address.octets();
+        out.extend_from_slice(&[1, 0, a, b, c, d, r, s, t, 1, node.len() as u8]);
+        out.extend_from_slice(node.as_bytes());
+        return;
+    }
+    seq(out, addresses, ip);
+    out.extend_from_slice(&[r, s, t]);
     option(out, node_name.as_ref(), |out, name| string(out, name));
 }
 
@@ -237,7 +254,8 @@ mod tests {
         ServiceName::new("", "")
     }
 
-    /// Objects that together use every field, variant and varint length written here.
+    /// Objects that together use every field, variant and varint length written here, and
+    /// endpoints on either side of the usual endpoint's shortcut.
     fn samples() -> Vec<Objects> {
         let name = ServiceName::new("a-namespace", "web");
         let ip = |s: &str| s.parse::<IpAddr>().expect("literal");
@@ -276,6 +294,10 @@ mod tests {
             endpoints: vec![
                 endpoint(vec![ip("10.0.0.1"), ip("fd00::1")], true, Some("nodo1")),
                 endpoint(vec![], false, None),
+                endpoint(vec![ip("10.0.0.2")], false, Some("nodo2")),
+                endpoint(vec![ip("10.0.0.3")], true, Some(&"n".repeat(200))),
+                endpoint(vec![ip("10.0.0.4")], true, None),
+                endpoint(vec![ip("fd00::4")], true, Some("nodo3")),
             ],
         };
         let full = Service {
@@ -314,13 +336,17 @@ mod tests {
                 slices: Vec::new(),
             });
         }
-        samples.push(Objects {
-            service: Some(Service {
-                name: name.clone(),
-                ..Service::default()
-            }),
-            slices: vec![slice.clone()],
-        });
+        // Nothing but an affinity beside the lists' shortcut, and nothing at all.
+        for session_affinity in [full.session_affinity, SessionAffinity::None] {
+            samples.push(Objects {
+                service: Some(Service {
+                    name: name.clone(),
+                    session_affinity,
+                    ..Service::default()
+                }),
+                slices: vec![slice.clone()],
+            });
+        }
         samples.push(Objects {
             service: None,
             slices: vec![slice],
