@@ -45,6 +45,8 @@ pub(crate) fn build(
     let mut encoder = Encoder::default();
     // Every port, in id order: the tables take them at the end, all at once.
     let mut all = Vec::with_capacity(services.len());
+    // Each name's hash and slot, entered in the index once all are known.
+    let mut names = Vec::with_capacity(services.len());
     let mut groups = ByName::new(services, slices);
     // One `Objects` serves every name (its vector of slices is allocated once), and one
     // vector every Service's compiled ports on their way into `all`.
@@ -54,7 +56,8 @@ pub(crate) fn build(
     while groups.next_into(&mut objects) {
         // Kept first: compiling empties the Service's names (they move into the ports).
         let block = encoder.encode(&objects);
-        let slot = known.insert_encoded(&objects, block);
+        let (slot, hash) = known.push_unindexed(&objects, block);
+        names.push((hash, slot));
         if let Some(service) = &mut objects.service {
             let intern = &mut |name: &str| nodes.intern(name);
             let slices = &objects.slices;
@@ -66,6 +69,7 @@ pub(crate) fn build(
                 .collect();
         }
     }
+    known.index_all(names);
     tables.insert_all(all);
     (tables, known)
 }
