@@ -18,6 +18,9 @@ use serde::Deserialize;
 use crate::model::{EndpointSlice, Service, ServiceName};
 use crate::tables::{PortIds, fixed_state};
 
+use bucket_order::by_bucket;
+
+mod bucket_order;
 mod encode;
 
 /// The objects known under one Service name, decoded: the Service (if it exists) and its
@@ -233,7 +236,7 @@ impl KnownServices {
     /// in the order of the buckets they land in: each insert then touches memory next to
     /// the last one's, where inserts in name order missed the cache nearly every time at a
     /// million names.
-    pub(crate) fn index_all(&mut self, mut entries: Vec<(u64, u32)>) {
+    pub(crate) fn index_all(&mut self, entries: Vec<(u64, u32)>) {
         let (slots, hasher) = (&self.slots, &self.hasher);
         let rehash = |&other: &u32| {
             hash_name(
@@ -248,8 +251,7 @@ impl KnownServices {
         // and a hash's first bucket is its low bits.
         let buckets = (self.index.capacity() + 1).saturating_mul(8) / 7;
         let mask = buckets.next_power_of_two() as u64 - 1;
-        entries.sort_unstable_by_key(|&(hash, _)| hash & mask);
-        for (hash, slot) in entries {
+        for (hash, slot) in by_bucket(&entries, mask) {
             self.index.insert_unique(hash, slot, rehash);
         }
     }
