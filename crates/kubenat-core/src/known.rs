@@ -106,6 +106,15 @@ fn hash_name(hasher: &RandomState, name: EncodedName<'_>) -> u64 {
     hasher.hash_one(name)
 }
 
+/// The hash of the name a live entry (in `slot` of `slots`) holds: what the index rehashes
+/// by when it grows.
+fn entry_hash(hasher: &RandomState, slots: &[Known], slot: u32) -> u64 {
+    let name = slots[slot as usize]
+        .name()
+        .expect("live entries have a name");
+    hash_name(hasher, name)
+}
+
 fn borrow(name: &ServiceName) -> EncodedName<'_> {
     (&name.namespace, &name.name)
 }
@@ -177,18 +186,8 @@ impl KnownServices {
     /// Adds an entry for `objects`, which hold something and whose name no other entry
     /// holds; returns its slot. It has no ports yet.
     pub(crate) fn insert_new(&mut self, objects: &Objects) -> u32 {
-        let block = self.encoder.encode(objects);
-        self.insert_encoded(objects, block)
-    }
-
-    /// Adds an entry for `objects`, encoded in `block`, which hold something and whose
-    /// name no other entry holds; returns its slot. It has no ports yet. The name is
-    /// hashed from `objects`, at hand, not decoded from the block.
-    pub(crate) fn insert_encoded(&mut self, objects: &Objects, Block(block): Block) -> u32 {
-        let name = objects
-            .name()
-            .expect("a new entry holds a Service or a slice");
-        let hash = hash_name(&self.hasher, borrow(name));
+        let Block(block) = self.encoder.encode(objects);
+        let hash = self.hash_of(objects);
         let known = Known {
             block,
             ports: PortIds::None,
@@ -204,14 +203,8 @@ impl KnownServices {
             }
         };
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(hash, slot, |&other| {
-            hash_name(
-                hasher,
-                slots[other as usize]
-                    .name()
-                    .expect("live entries have a name"),
-            )
-        });
+        self.index
+            .insert_unique(hash, slot, |&other| entry_hash(hasher, slots, other));
         slot
     }
 
@@ -221,15 +214,21 @@ impl KnownServices {
     /// name's hash.
     pub(crate) fn push_unindexed(&mut self, objects: &Objects, Block(block): Block) -> (u32, u64) {
         debug_assert!(self.free.is_empty(), "a full build starts from no entries");
-        let name = objects
-            .name()
-            .expect("a new entry holds a Service or a slice");
-        let hash = hash_name(&self.hasher, borrow(name));
+        let hash = self.hash_of(objects);
         self.slots.push(Known {
             block,
             ports: PortIds::None,
         });
         ((self.slots.len() - 1) as u32, hash)
+    }
+
+    /// The hash of the name `objects` are known under, hashed from them, at hand, rather
+    /// than decoded from their block.
+    fn hash_of(&self, objects: &Objects) -> u64 {
+        let name = objects
+            .name()
+            .expect("a new entry holds a Service or a slice");
+        hash_name(&self.hasher, borrow(name))
     }
 
     /// Enters the (hash, slot) pairs [`KnownServices::push_unindexed`] gave in the index,
@@ -238,14 +237,7 @@ impl KnownServices {
     /// million names.
     pub(crate) fn index_all(&mut self, entries: Vec<(u64, u32)>) {
         let (slots, hasher) = (&self.slots, &self.hasher);
-        let rehash = |&other: &u32| {
-            hash_name(
-                hasher,
-                slots[other as usize]
-                    .name()
-                    .expect("live entries have a name"),
-            )
-        };
+        let rehash = |&other: &u32| entry_hash(hasher, slots, other);
         self.index.reserve(entries.len(), rehash);
         // The table's buckets: its capacity is seven eighths of them (a power of two),
         // and a hash's first bucket is its low bits.
