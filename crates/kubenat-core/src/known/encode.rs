@@ -85,17 +85,9 @@ fn ip(out: &mut Vec<u8>, ip: &IpAddr) {
     }
 }
 
+/// A network: its address as an address is written, then its prefix length.
 fn net(out: &mut Vec<u8>, net: &IpNet) {
-    match net {
-        IpNet::V4(net) => {
-            variant(out, 0);
-            out.extend_from_slice(&net.addr().octets());
-        }
-        IpNet::V6(net) => {
-            variant(out, 1);
-            out.extend_from_slice(&net.addr().octets());
-        }
-    }
+    ip(out, &net.addr());
     out.push(net.prefix_len());
 }
 
@@ -174,9 +166,7 @@ fn service_port(out: &mut Vec<u8>, port: &ServicePort) {
         target_port,
         node_port,
     } = port;
-    string(out, name);
-    self::protocol(out, *protocol);
-    varint(out, u64::from(*port));
+    named_port(out, name, *protocol, *port);
     match target_port {
         TargetPort::Number(number) => {
             variant(out, 0);
@@ -211,9 +201,14 @@ fn endpoint_port(out: &mut Vec<u8>, port: &EndpointPort) {
         protocol,
         port,
     } = port;
+    named_port(out, name, *protocol, *port);
+}
+
+/// The fields a Service's port and an EndpointSlice's port begin with, in that order.
+fn named_port(out: &mut Vec<u8>, name: &str, protocol: Protocol, port: u16) {
     string(out, name);
-    self::protocol(out, *protocol);
-    varint(out, u64::from(*port));
+    self::protocol(out, protocol);
+    varint(out, u64::from(port));
 }
 
 fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
