@@ -11,8 +11,8 @@
 //! than a reservation: a new table holds about 2 KiB. Only [`Conntrack::insert`] allocates,
 //! and only when the table grows past its high-water mark: the slab by one 1,024-entry
 //! chunk (64 KiB for IPv4; entries never move), an index by doubling with incremental
-//! rehash (from a quarter full, each insert clears two buckets of the next table, then
-//! moves two of the old one; no insert clears, rehashes or copies a whole table).
+//! rehash (from a quarter full, each insert clears eight buckets of the next table, then
+//! moves four of the old one; no insert clears, rehashes or copies a whole table).
 //! [`Conntrack::reserve`] grows it ahead instead; an engine can also have the memory
 //! faulted in ahead on another thread ([`crate::offload`]). Removing and expiring connections free
 //! their slots for reuse but keep the memory.
