@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::addr::Addr;
 use crate::model::{Protocol, ProxyMode};
 use crate::port_lines::{Candidate, PortLine};
 use crate::tables::{EndpointClass, Frontend, ServicePortId, Tables};
@@ -34,10 +35,10 @@ pub(crate) enum Decision<'a> {
 /// service port its cluster-IP frontend may be (a batch's look-ahead), checked first.
 /// Inlined into its one caller, on every new connection's path.
 #[inline(always)]
-pub(crate) fn decide<'a>(
+pub(crate) fn decide<'a, A: Addr>(
     tables: &'a Tables,
-    src: IpAddr,
-    dst: IpAddr,
+    src: A,
+    dst: A,
     protocol: Protocol,
     dport: u16,
     candidate: Option<Candidate<'a>>,
@@ -49,8 +50,8 @@ pub(crate) fn decide<'a>(
     let (id, frontend, port) = match lines.lookup_from(candidate, dst, protocol, dport) {
         Some((id, line)) => (id, Frontend::ClusterIp, line),
         None => {
-            let Some((id, frontend)) = tables.lookup(dst, protocol, dport) else {
-                return unmatched(tables, dst, trace);
+            let Some((id, frontend)) = tables.lookup(dst.into(), protocol, dport) else {
+                return unmatched(tables, dst.into(), trace);
             };
             (id, frontend, tables.lines().line(id))
         }
@@ -68,7 +69,7 @@ pub(crate) fn decide<'a>(
         let firewall_applies = !compiled.source_ranges().is_empty()
             && (settings.mode == ProxyMode::Nftables || port.has_endpoints());
         if firewall_applies {
-            if !compiled.allows_source(src, &settings.node_ips) {
+            if !compiled.allows_source(src.into(), &settings.node_ips) {
                 return Decision::Drop(DropReason::SourceRangeDenied);
             }
             if trace.enabled() {
@@ -86,10 +87,10 @@ pub(crate) fn decide<'a>(
                 Some(MasqueradeReason::ExternalTrafficPolicyCluster),
                 DropReason::NoLocalEndpoints,
             )
-        } else if settings.is_pod_ip(src) {
+        } else if settings.is_pod_ip(src.into()) {
             // Pod traffic short-circuits to every endpoint, source kept.
             (EndpointClass::Cluster, None, DropReason::NoLocalEndpoints)
-        } else if settings.is_local_ip(src) {
+        } else if settings.is_local_ip(src.into()) {
             (
                 EndpointClass::Cluster,
                 Some(MasqueradeReason::NodeLocalSource),
@@ -101,7 +102,7 @@ pub(crate) fn decide<'a>(
     } else {
         let masquerade = if settings.masquerade_all {
             Some(MasqueradeReason::MasqueradeAll)
-        } else if settings.is_outside_cluster(src) {
+        } else if settings.is_outside_cluster(src.into()) {
             Some(MasqueradeReason::OutsideClusterCidr)
         } else {
             None

@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use crate::categorize::Endpoints;
+use crate::addr::Addr;
 use crate::chunks::Chunks;
 use crate::flow_index::{FlowIndex, prefetch};
 use crate::model::Protocol;
@@ -130,9 +131,9 @@ impl PortLine {
         Some(SocketAddr::new(IpAddr::V4(ip), port))
     }
 
-    fn is_frontend(&self, address: IpAddr, protocol: Protocol, port: u16) -> bool {
+    fn is_frontend(&self, address: impl Into<IpAddr>, protocol: Protocol, port: u16) -> bool {
         self.flags & IN_USE != 0
-            && self.cluster_ip == address
+            && self.cluster_ip == address.into()
             && self.port == port
             && self.protocol == protocol
     }
@@ -269,10 +270,10 @@ impl PortLines {
     /// found under the frontend's hash, confirmed here before it is taken. Inlined: the
     /// confirmation then compares an address whose family the caller knows.
     #[inline(always)]
-    pub fn lookup_from<'a>(
+    pub fn lookup_from<'a, A: Addr>(
         &'a self,
         candidate: Option<Candidate<'a>>,
-        address: IpAddr,
+        address: A,
         protocol: Protocol,
         port: u16,
     ) -> Option<(ServicePortId, &'a PortLine)> {
@@ -282,7 +283,7 @@ impl PortLines {
                 return Some((id, line));
             }
         }
-        self.lookup(address, protocol, port)
+        self.lookup(address.into(), protocol, port)
     }
 
     /// The service port whose cluster IP is `address:port` over `protocol`, with its line.

@@ -90,8 +90,8 @@ impl Core {
         }
         let decision = policy::decide(
             &self.tables,
-            tuple.src.into(),
-            tuple.dst.into(),
+            tuple.src,
+            tuple.dst,
             protocol,
             tuple.dport,
             service,
