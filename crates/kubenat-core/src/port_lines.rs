@@ -13,8 +13,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use crate::categorize::Endpoints;
 use crate::addr::Addr;
+use crate::categorize::Endpoints;
 use crate::chunks::Chunks;
 use crate::flow_index::{FlowIndex, prefetch};
 use crate::model::Protocol;
