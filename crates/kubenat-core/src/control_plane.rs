@@ -228,17 +228,22 @@ impl ControlPlane {
             return None;
         };
         let slot = self.services.find(&name);
-        let mut objects =
-            slot.map_or_else(Objects::default, |slot| self.services.get(slot).objects());
-        match update {
+        let nothing = Known::default();
+        let known = slot.map_or(&nothing, |slot| self.services.get(slot));
+        let objects = match update {
             Update::Replace(_) => unreachable!("handled above"),
-            Update::UpsertService(service) => objects.service = Some(*service),
-            Update::RemoveService(_) => objects.service = None,
-            Update::UpsertEndpointSlice(slice) => objects.replace_slice(*slice),
-            Update::RemoveEndpointSlice { name: slice, .. } => {
-                objects.slices.retain(|s| s.name != slice)
-            }
-        }
+            Update::UpsertService(service) => Objects {
+                service: Some(*service),
+                ..known.objects()
+            },
+            Update::RemoveService(_) => Objects {
+                service: None,
+                ..known.objects()
+            },
+            // A slice change steps over the slice it replaces instead of decoding it.
+            Update::UpsertEndpointSlice(slice) => known.objects_with_slice(*slice),
+            Update::RemoveEndpointSlice { name: slice, .. } => known.objects_without_slice(&slice),
+        };
         let slot = match slot {
             Some(slot) => slot,
             // Removing what is not there changes nothing.

@@ -21,6 +21,7 @@ use crate::tables::{PortIds, fixed_state};
 use bucket_order::by_bucket;
 
 mod bucket_order;
+mod decode;
 mod encode;
 
 /// The objects known under one Service name, decoded: the Service (if it exists) and its
@@ -71,25 +72,6 @@ pub(crate) struct Known {
 }
 
 impl Known {
-    /// The objects kept, decoded.
-    pub(crate) fn objects(&self) -> Objects {
-        if self.block.is_empty() {
-            return Objects::default();
-        }
-        let ((namespace, name), rest) = postcard::take_from_bytes::<EncodedName>(&self.block)
-            .expect("a block starts with the name it was encoded with");
-        let mut objects: Objects =
-            postcard::from_bytes(rest).expect("a block holds the objects it was encoded with");
-        let name = ServiceName::new(namespace, name);
-        if let Some(service) = &mut objects.service {
-            service.name = name.clone();
-        }
-        for slice in &mut objects.slices {
-            slice.service = name.clone();
-        }
-        objects
-    }
-
     /// The name everything here is known under; `None` once nothing is left.
     fn name(&self) -> Option<EncodedName<'_>> {
         if self.block.is_empty() {

@@ -182,7 +182,8 @@ fn service_port(out: &mut Vec<u8>, port: &ServicePort) {
     });
 }
 
-fn slice(out: &mut Vec<u8>, slice: &EndpointSlice) {
+/// A slice, as a block holds it (also what `decode` steps over).
+pub(super) fn slice(out: &mut Vec<u8>, slice: &EndpointSlice) {
     let EndpointSlice {
         name,
         service: _,
@@ -239,7 +240,7 @@ fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::time::Duration;
 
     use super::*;
@@ -251,7 +252,7 @@ mod tests {
 
     /// Objects that together use every field, variant and varint length written here, and
     /// endpoints on either side of the usual endpoint's shortcut.
-    fn samples() -> Vec<Objects> {
+    pub(in crate::known) fn samples() -> Vec<Objects> {
         let name = ServiceName::new("a-namespace", "web");
         let ip = |s: &str| s.parse::<IpAddr>().expect("literal");
         let net = |s: &str| s.parse::<IpNet>().expect("literal");
