@@ -13,7 +13,7 @@ impl Known {
         };
         let mut objects: Objects =
             postcard::from_bytes(rest).expect("a block holds the objects it was encoded with");
-        name_objects(&mut objects, &name);
+        name_objects(&mut objects, name);
         objects
     }
 
@@ -62,7 +62,7 @@ impl Known {
             slices.push(slice);
         }
         let mut objects = Objects { service, slices };
-        name_objects(&mut objects, &service_name);
+        name_objects(&mut objects, service_name);
         objects.slices.extend(replacement);
         objects
     }
@@ -78,13 +78,21 @@ impl Known {
     }
 }
 
-/// Gives decoded objects back the name their block left out of them.
-fn name_objects(objects: &mut Objects, name: &ServiceName) {
-    if let Some(service) = &mut objects.service {
-        service.name = name.clone();
-    }
-    for slice in &mut objects.slices {
-        slice.service = name.clone();
+/// Gives decoded objects back the name their block left out of them: copies, and the
+/// name itself to the last (a copy is two `String`s).
+fn name_objects(objects: &mut Objects, name: ServiceName) {
+    let Objects { service, slices } = objects;
+    let mut names = service
+        .iter_mut()
+        .map(|service| &mut service.name)
+        .chain(slices.iter_mut().map(|slice| &mut slice.service))
+        .peekable();
+    while let Some(slot) = names.next() {
+        if names.peek().is_none() {
+            *slot = name;
+            return;
+        }
+        *slot = name.clone();
     }
 }
 
