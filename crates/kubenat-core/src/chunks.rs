@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 /// log2 of the branch width.
-pub(crate) const BRANCH_BITS: u32 = 4;
+const BRANCH_BITS: u32 = 4;
 const BRANCH: usize = 1 << BRANCH_BITS;
 
 #[derive(Clone, Debug)]

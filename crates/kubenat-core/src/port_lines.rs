@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::addr::Addr;
 use crate::categorize::Endpoints;
-use crate::chunks::{BRANCH_BITS, Chunks};
+use crate::chunks::Chunks;
 use crate::flow_index::{FlowIndex, prefetch};
 use crate::model::Protocol;
 use crate::service_port::{CompiledServicePort, ServicePortId};
@@ -148,33 +148,12 @@ pub(crate) struct Candidate<'a> {
     pub line: Option<&'a PortLine>,
 }
 
-/// log2 of the most lines a leaf of the persistent array holds: 64 lines, 4 KiB.
-const MOST_LINE_LEAF_BITS: u32 = 6;
-/// log2 of the fewest: 16 lines, 1 KiB.
-const FEWEST_LINE_LEAF_BITS: u32 = 4;
-
-/// log2 of the lines per leaf for an array of about `lines` lines: the smallest leaf under
-/// which it needs no more branch levels than under the largest. A change copies its leaf,
-/// and at a million Services that leaf and its copy were nearly all the cache misses an
-/// update took (64-line leaves: about 130 an update, and a p99 over 10 µs); a read walks
-/// the levels, so a smaller leaf is taken only where it costs none (16 lines at a million,
-/// 64 at ten thousand).
-fn line_leaf_bits(lines: usize) -> u32 {
-    let levels = |leaf_bits: u32| {
-        (0..)
-            .find(|&levels| {
-                let capacity = 1u64
-                    .checked_shl(leaf_bits + BRANCH_BITS * levels)
-                    .unwrap_or(u64::MAX);
-                capacity >= lines as u64
-            })
-            .unwrap_or(u32::MAX)
-    };
-    let fewest_levels = levels(MOST_LINE_LEAF_BITS);
-    (FEWEST_LINE_LEAF_BITS..MOST_LINE_LEAF_BITS)
-        .find(|&bits| levels(bits) == fewest_levels)
-        .unwrap_or(MOST_LINE_LEAF_BITS)
-}
+/// log2 of the lines per leaf of the persistent array: 16 lines, 1 KiB. A change copies
+/// its leaf, and at a million Services that leaf and its copy are nearly all the cache
+/// misses an update takes: 64-line leaves cost about 130 misses an update, and the update
+/// p99 went over 10 µs. A million lines need four branch levels either way (the upper ones
+/// hot in cache); ten thousand need three instead of two.
+const LINE_LEAF_BITS: u32 = 4;
 
 /// Cluster-IP frontends to their service ports, and one [`PortLine`] per service port.
 /// Shared between snapshots: the lines in a persistent array, the index copied only when a
@@ -224,7 +203,7 @@ impl PortLines {
             index: Arc::new(FlowIndex::new(capacity)),
             keys: 0,
             capacity,
-            lines: Chunks::new(line_leaf_bits(capacity), UNUSED_LINE),
+            lines: Chunks::new(LINE_LEAF_BITS, UNUSED_LINE),
         }
     }
 
@@ -239,10 +218,9 @@ impl PortLines {
     /// array built leaf by leaf. Their cluster IPs are indexed after, by
     /// [`PortLines::index`] as after [`PortLines::set`] (an index rebuilt between finds
     /// only the lines indexed so far).
-    pub fn set_all<'a>(&mut self, ports: impl ExactSizeIterator<Item = &'a CompiledServicePort>) {
+    pub fn set_all<'a>(&mut self, ports: impl Iterator<Item = &'a CompiledServicePort>) {
         debug_assert_eq!(self.lines.len(), 0, "lines set before");
-        let leaf_bits = line_leaf_bits(ports.len());
-        self.lines = Chunks::from_items(leaf_bits, UNUSED_LINE, ports.map(PortLine::new));
+        self.lines = Chunks::from_items(LINE_LEAF_BITS, UNUSED_LINE, ports.map(PortLine::new));
     }
 
     /// Indexes the cluster IP of `port`, whose line `id` is set.
@@ -363,25 +341,6 @@ impl PortLines {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The smallest leaf that adds no branch level: (lines, lines per leaf).
-    #[test]
-    fn leaves_are_as_small_as_the_depth_allows() {
-        for (lines, per_leaf) in [
-            (0, 16),
-            (16, 16),
-            (64, 64),
-            (1_024, 64),
-            (4_096, 16),
-            (10_000, 64),
-            (100_000, 32),
-            (1_000_000, 16),
-            (4_000_000, 64),
-            (usize::MAX, 16),
-        ] {
-            assert_eq!(1 << line_leaf_bits(lines), per_leaf, "{lines} lines");
-        }
-    }
 
     #[test]
     fn a_line_is_one_cache_line() {
