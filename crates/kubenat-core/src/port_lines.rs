@@ -148,12 +148,10 @@ pub(crate) struct Candidate<'a> {
     pub line: Option<&'a PortLine>,
 }
 
-/// log2 of the lines per leaf of the persistent array: 16 lines, 1 KiB. A change copies
-/// its leaf, and at a million Services that leaf and its copy are nearly all the cache
-/// misses an update takes: 64-line leaves cost about 130 misses an update, and the update
-/// p99 went over 10 µs. A million lines need four branch levels either way (the upper ones
-/// hot in cache); ten thousand need three instead of two.
-const LINE_LEAF_BITS: u32 = 4;
+/// log2 of the lines per leaf of the persistent array: 64 lines, 4 KiB, so a change
+/// copies one short run of lines (a million lines need four branch levels, the upper
+/// ones hot in cache).
+const LINE_LEAF_BITS: u32 = 6;
 
 /// Cluster-IP frontends to their service ports, and one [`PortLine`] per service port.
 /// Shared between snapshots: the lines in a persistent array, the index copied only when a
