@@ -13,7 +13,6 @@
 
 use ahash::RandomState;
 use hashbrown::HashTable;
-use serde::Deserialize;
 
 use crate::model::{EndpointSlice, Service, ServiceName};
 use crate::tables::{PortIds, fixed_state};
@@ -27,7 +26,7 @@ mod encode;
 /// The objects known under one Service name, decoded: the Service (if it exists) and its
 /// slices (kept even while the Service does not exist).
 /// (Serialized by hand, see [`encode`]; tests compare with serde's encoding.)
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(test, derive(serde::Serialize))]
 pub(crate) struct Objects {
     pub(crate) service: Option<Service>,

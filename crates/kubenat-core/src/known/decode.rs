@@ -8,13 +8,7 @@ use crate::model::{EndpointSlice, Service, ServiceName};
 impl Known {
     /// The objects kept, decoded.
     pub(crate) fn objects(&self) -> Objects {
-        let Some((name, rest)) = self.decode_name() else {
-            return Objects::default();
-        };
-        let mut objects: Objects =
-            postcard::from_bytes(rest).expect("a block holds the objects it was encoded with");
-        name_objects(&mut objects, name);
-        objects
+        self.swapped(None, None)
     }
 
     /// The objects kept with `slice` in place of the slice of its name (added last when
@@ -32,7 +26,7 @@ impl Known {
 
     /// The objects kept, every slice named `removed` left out, or the first slice of the
     /// name of `replacement` replaced by it (as `retain` and `replace_slice` do; a
-    /// Service's slices have distinct names anyway).
+    /// Service's slices have distinct names anyway); with neither, all of them.
     fn swapped(&self, removed: Option<&str>, mut replacement: Option<EndpointSlice>) -> Objects {
         let Some((service_name, rest)) = self.decode_name() else {
             return Objects {
@@ -46,10 +40,12 @@ impl Known {
         rest = after;
         let mut slices = Vec::with_capacity(count + usize::from(replacement.is_some()));
         for _ in 0..count {
-            let (kept_name, _) = postcard::take_from_bytes::<&str>(rest).expect(broken);
+            // The name's bytes compared as they lie: only a slice kept is decoded (and its
+            // name checked as UTF-8).
+            let kept_name = Reader(rest).string().expect(broken);
             let swapped = match (&replacement, removed) {
-                (Some(new), _) => kept_name == new.name,
-                (None, Some(removed)) => kept_name == removed,
+                (Some(new), _) => kept_name == new.name.as_bytes(),
+                (None, Some(removed)) => kept_name == removed.as_bytes(),
                 (None, None) => false,
             };
             if swapped {
@@ -127,7 +123,7 @@ fn skip_slice(bytes: &[u8]) -> Option<&[u8]> {
 /// The unread rest of a block.
 struct Reader<'a>(&'a [u8]);
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn take(&mut self, len: usize) -> Option<()> {
         self.0 = self.0.get(len..)?;
         Some(())
@@ -151,9 +147,12 @@ impl Reader<'_> {
         None
     }
 
-    fn string(&mut self) -> Option<()> {
+    /// A string's bytes (not checked as UTF-8).
+    fn string(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.varint()?).ok()?;
-        self.take(len)
+        let (bytes, rest) = self.0.split_at_checked(len)?;
+        self.0 = rest;
+        Some(bytes)
     }
 }
 

@@ -1,5 +1,5 @@
 //! A block's bytes, written by hand in postcard's wire format, which the block is decoded
-//! with (`postcard::from_bytes`): integers and lengths as varints, fields in order, enum
+//! with (`postcard::take_from_bytes`, see `decode`): integers and lengths as varints, fields in order, enum
 //! variants as their index, `Option` as 0 or 1 before the value, addresses and networks as
 //! their raw octets after the variant. Through serde, encoding a Service of one port with
 //! a slice of four endpoints took about 2,500 instructions; by hand, about 1,150 (the
