@@ -126,7 +126,9 @@ impl ByName {
             };
             let name = first.service.clone();
             objects.replace_slice(first);
-            while let Some(slice) = self.next_slice_of(&name) {
+            while self.next_is_of(&name)
+                && let Some(slice) = self.slices.next()
+            {
                 objects.replace_slice(slice);
             }
         } else {
@@ -151,19 +153,10 @@ impl ByName {
         true
     }
 
-    /// The next slice, taken if it is of `name`.
-    fn next_slice_of(&mut self, name: &ServiceName) -> Option<EndpointSlice> {
-        let first = self.slices.as_slice().first();
-        match first.is_some_and(|slice| slice.service == *name) {
-            true => self.slices.next(),
-            false => None,
-        }
-    }
-
-    /// Whether the next slice is also of `name`, whose Service was just taken. It is
-    /// compared with the next Service's name first, which the next name's join needs
-    /// (and keeps): only a slice before that name can be of `name`. The usual Service
-    /// with one slice so costs one comparison, not two.
+    /// Whether the next slice is also of `name`, whose Service (if it has one) was just
+    /// taken. It is compared with the next Service's name first, which the next name's
+    /// join needs (and keeps): only a slice before that name can be of `name`. The usual
+    /// Service with one slice so costs one comparison, not two.
     fn next_is_of(&mut self, name: &ServiceName) -> bool {
         let Some(slice) = self.slices.as_slice().first() else {
             return false;
