@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::addr::Addr;
 use crate::model::{Protocol, ProxyMode};
-use crate::port_lines::{Candidate, PortLine};
+use crate::port_lines::PortLine;
 use crate::tables::{EndpointClass, Frontend, ServicePortId, Tables};
 use crate::trace::{MasqueradeReason, Trace, TraceStep};
 use crate::verdict::{DropReason, RejectReason};
@@ -41,7 +41,7 @@ pub(crate) fn decide<'a, A: Addr>(
     dst: A,
     protocol: Protocol,
     dport: u16,
-    candidate: Option<Candidate<'a>>,
+    candidate: Option<ServicePortId>,
     trace: &mut impl Trace,
 ) -> Decision<'a> {
     let settings = tables.settings();

@@ -131,21 +131,29 @@ impl PortLine {
         Some(SocketAddr::new(IpAddr::V4(ip), port))
     }
 
-    fn is_frontend(&self, address: impl Into<IpAddr>, protocol: Protocol, port: u16) -> bool {
+    /// The cluster-wide IPv4 endpoint a round-robin `turn` picks, when the line alone
+    /// decides a new connection to its cluster IP: endpoints inline, and none of
+    /// internalTrafficPolicy Local, session affinity or Maglev. `None` otherwise (the
+    /// full rules then decide).
+    #[inline(always)]
+    pub fn plain_round_robin(&self, turn: u32) -> Option<(Ipv4Addr, u16)> {
+        let count = self.cluster_endpoints;
+        if self.flags & (ENDPOINTS_INLINE | INTERNAL_LOCAL | AFFINITY | MAGLEV) != ENDPOINTS_INLINE
+            || count == 0
+        {
+            return None;
+        }
+        Some(self.endpoints[(turn % count) as usize])
+    }
+
+    /// Whether the line describes a compiled port with cluster IP `address:port` over
+    /// `protocol`.
+    pub fn is_frontend(&self, address: impl Into<IpAddr>, protocol: Protocol, port: u16) -> bool {
         self.flags & IN_USE != 0
             && self.cluster_ip == address.into()
             && self.port == port
             && self.protocol == protocol
     }
-}
-
-/// A batch's candidate for the service port of a new connection's cluster IP: the port
-/// its destination's index bucket named first, with that port's line where the batch holds
-/// it (found once: the walk down the persistent array is not free).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Candidate<'a> {
-    pub id: ServicePortId,
-    pub line: Option<&'a PortLine>,
 }
 
 /// log2 of the lines per leaf of the persistent array: 64 lines, 4 KiB, so a change
@@ -266,19 +274,20 @@ impl PortLines {
         self.keys = keys;
     }
 
-    /// [`PortLines::lookup`], trying `candidate` first: a port that a batch's look-ahead
-    /// found under the frontend's hash, confirmed here before it is taken. Inlined: the
-    /// confirmation then compares an address whose family the caller knows.
+    /// [`PortLines::lookup`], trying `candidate` first: the port that a batch's
+    /// look-ahead found first under the frontend's hash, confirmed here before it is
+    /// taken. Inlined: the confirmation then compares an address whose family the caller
+    /// knows.
     #[inline(always)]
-    pub fn lookup_from<'a, A: Addr>(
-        &'a self,
-        candidate: Option<Candidate<'a>>,
+    pub fn lookup_from<A: Addr>(
+        &self,
+        candidate: Option<ServicePortId>,
         address: A,
         protocol: Protocol,
         port: u16,
-    ) -> Option<(ServicePortId, &'a PortLine)> {
-        if let Some(Candidate { id, line }) = candidate {
-            let line = line.unwrap_or_else(|| self.lines.get(id.0 as usize));
+    ) -> Option<(ServicePortId, &PortLine)> {
+        if let Some(id) = candidate {
+            let line = self.lines.get(id.0 as usize);
             if line.is_frontend(address, protocol, port) {
                 return Some((id, line));
             }

@@ -3,11 +3,15 @@
 
 mod common;
 
-use common::clusters::nodoa_two_dns;
+use std::net::SocketAddr;
+
+use common::clusters::{EXT, POD, custom_cluster, nodoa_two_dns};
 use common::packets::{echo_request, reply_to, split, tcp, udp};
 use common::runner::secs;
 use common::sa;
-use kubenat_core::{ChecksumStatus, Engine, Hook, Instant, PacketMeta, Path, TraceStep, Verdict};
+use kubenat_core::{
+    ChecksumStatus, DropReason, Engine, Hook, Instant, PacketMeta, Path, TraceStep, Verdict,
+};
 use proptest::prelude::*;
 
 #[test]
@@ -40,23 +44,8 @@ fn process_batch_matches_one_by_one() {
             b"",
         ),
     ];
-    let run = |batched: &mut Engine, single: &mut Engine, packets: &[Vec<u8>], now: Instant| {
-        let mut batch: Vec<Vec<u8>> = packets.to_vec();
-        let mut refs: Vec<&mut [u8]> = batch.iter_mut().map(|p| p.as_mut_slice()).collect();
-        let mut verdicts = vec![Verdict::Accept; packets.len()];
-        let mut metas = vec![PacketMeta::default(); packets.len()];
-        batched.process_batch(Hook::Prerouting, &mut refs, &mut metas, now, &mut verdicts);
-        for (i, packet) in packets.iter().enumerate() {
-            let mut p = packet.clone();
-            let verdict = single.process(Hook::Prerouting, &mut p, now);
-            assert_eq!(verdicts[i], verdict, "packet {i}");
-            assert_eq!(batch[i], p, "packet {i} bytes");
-        }
-        assert_eq!(batched.counters(), single.counters());
-        assert_eq!(batched.connections(), single.connections());
-        (batch, verdicts)
-    };
-    let (out, verdicts) = run(&mut batched, &mut single, &first_round, secs(0));
+    let (out, verdicts) =
+        assert_batch_matches(&mut batched, &mut single, &first_round, secs(0), None);
     // Sanity: the round has a mix of verdicts.
     assert!(verdicts.iter().any(|v| matches!(v, Verdict::Translated(_))));
     assert!(verdicts.iter().any(|v| matches!(v, Verdict::Reject(_))));
@@ -69,8 +58,82 @@ fn process_batch_matches_one_by_one() {
         .filter(|(_, v)| matches!(v, Verdict::Translated(_)))
         .map(|(p, _)| reply_to(p, "syn,ack", b"r"))
         .collect();
-    let (_, verdicts) = run(&mut batched, &mut single, &replies, secs(1));
+    let (_, verdicts) = assert_batch_matches(&mut batched, &mut single, &replies, secs(1), None);
     assert!(verdicts.iter().all(|v| matches!(v, Verdict::Translated(_))));
+}
+
+/// The short path for new connections to a cluster IP agrees with the whole path where
+/// it applies and gives way to it where it does not: every Service of the policy table
+/// (internalTrafficPolicy Local, session affinity, no endpoints, a hairpin, draining
+/// endpoints, ...) from a pod, from the hairpin Service's own endpoint and from outside
+/// the cluster CIDRs, three connections each so that round robin turns, with
+/// masquerade-all off and on, along the whole forward path (masquerade shows at
+/// POSTROUTING).
+#[test]
+fn new_connections_to_every_cluster_ip_match_one_by_one() {
+    for masquerade_all in [false, true] {
+        let state = custom_cluster(|proxy| proxy.masquerade_all = masquerade_all);
+        let mut batched = Engine::new(&state);
+        let mut single = Engine::new(&state);
+        let mut packets = Vec::new();
+        for (s, service) in state.services.iter().enumerate() {
+            let cluster_ip = SocketAddr::new(service.cluster_ips[0], 80);
+            for (n, client) in [POD, HAIRPIN_ENDPOINT, EXT].iter().enumerate() {
+                for k in 0..3 {
+                    // Every connection its own client port: the Services share endpoints.
+                    let client = sa(&format!("{client}:{}", 40_000 + 10 * (3 * s + n) + k));
+                    packets.push(tcp(client, cluster_ip, "syn", b""));
+                }
+            }
+        }
+        let forward = Some(Path::Forward);
+        let (_, verdicts) =
+            assert_batch_matches(&mut batched, &mut single, &packets, secs(0), forward);
+        assert!(verdicts.iter().any(|v| matches!(v, Verdict::Translated(_))));
+        assert!(
+            verdicts
+                .iter()
+                .any(|v| !matches!(v, Verdict::Translated(_)))
+        );
+        // Every connection distinct after DNAT: none refused for its reply tuple.
+        assert!(!verdicts.contains(&Verdict::Drop(DropReason::TupleClash)));
+    }
+}
+
+/// The one endpoint of the policy table's `hairpin` Service.
+const HAIRPIN_ENDPOINT: &str = "10.10.0.11";
+
+/// Runs `packets` as one batch through `batched` and one by one through `single`, both at
+/// `now`, through PREROUTING alone or along `path` (masquerade included), and checks that
+/// verdicts, bytes, counters and connections agree; returns the batch's packets and
+/// verdicts.
+fn assert_batch_matches(
+    batched: &mut Engine,
+    single: &mut Engine,
+    packets: &[Vec<u8>],
+    now: Instant,
+    path: Option<Path>,
+) -> (Vec<Vec<u8>>, Vec<Verdict>) {
+    let mut batch: Vec<Vec<u8>> = packets.to_vec();
+    let mut refs: Vec<&mut [u8]> = batch.iter_mut().map(|p| p.as_mut_slice()).collect();
+    let mut verdicts = vec![Verdict::Accept; packets.len()];
+    let mut metas = vec![PacketMeta::default(); packets.len()];
+    match path {
+        Some(path) => batched.process_path_batch(path, &mut refs, &mut metas, now, &mut verdicts),
+        None => batched.process_batch(Hook::Prerouting, &mut refs, &mut metas, now, &mut verdicts),
+    }
+    for (i, packet) in packets.iter().enumerate() {
+        let mut p = packet.clone();
+        let verdict = match path {
+            Some(path) => single.process_path(path, &mut p, now),
+            None => single.process(Hook::Prerouting, &mut p, now),
+        };
+        assert_eq!(verdicts[i], verdict, "packet {i}");
+        assert_eq!(batch[i], p, "packet {i} bytes");
+    }
+    assert_eq!(batched.counters(), single.counters());
+    assert_eq!(batched.connections(), single.connections());
+    (batch, verdicts)
 }
 
 /// One packet of [`batches_match_one_by_one_over_any_history`]: a flow among a few clients

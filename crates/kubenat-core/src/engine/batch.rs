@@ -147,8 +147,8 @@ impl Engine {
                         hook,
                         packet,
                         meta,
-                        *ahead,
-                        ports[i].map(|(_, line)| line),
+                        &ahead.conntrack,
+                        ports[i],
                     ),
                     None => None,
                 };

@@ -10,7 +10,6 @@ use crate::checksum::TupleChange;
 use crate::conntrack::{Conntrack, Direction, Entry, Lookahead, State, Tuple};
 use crate::meta::{Connection, PacketMeta};
 use crate::packet::{self, Parsed};
-use crate::port_lines::{Candidate, PortLine};
 use crate::time::Instant;
 use crate::trace::{Trace, TraceStep};
 use crate::transitions;
@@ -27,23 +26,6 @@ impl Core {
         meta: &mut PacketMeta,
         parsed: &Parsed<A>,
         ahead: Option<Ahead>,
-        trace: &mut impl Trace,
-    ) -> Verdict {
-        self.ports_from(family, packet, meta, parsed, ahead, None, trace)
-    }
-
-    /// [`Core::ports`], with the line of the look-ahead's service port candidate where
-    /// the batch holds it.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    pub(super) fn ports_from<A: Family>(
-        &mut self,
-        family: &mut FamilyState<A>,
-        packet: &mut Datagram<A, &mut [u8]>,
-        meta: &mut PacketMeta,
-        parsed: &Parsed<A>,
-        ahead: Option<Ahead>,
-        line: Option<&PortLine>,
         trace: &mut impl Trace,
     ) -> Verdict {
         let tuple = parsed.tuple;
@@ -81,9 +63,7 @@ impl Core {
         let missed = Missed {
             tuple,
             hash,
-            service: ahead
-                .and_then(|ahead| ahead.service)
-                .map(|id| Candidate { id, line }),
+            service: ahead.and_then(|ahead| ahead.service),
         };
         self.new_connection(family, packet, meta, parsed, missed, trace)
     }

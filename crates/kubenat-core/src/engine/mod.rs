@@ -7,6 +7,7 @@ mod fragments;
 mod hook;
 mod new_connection;
 mod offload;
+mod open;
 mod process;
 mod reply;
 mod select;

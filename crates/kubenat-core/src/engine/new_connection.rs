@@ -3,58 +3,35 @@
 
 use std::ops::RangeInclusive;
 
+use super::Core;
 use super::family::{Family, FamilyState};
 use super::process::apply;
 use super::select::select;
-use super::{Ahead, Core};
 use crate::addr::Addr;
 use crate::conntrack::{Conntrack, Direction, InsertError, Tuple};
 use crate::meta::{Connection, PacketMeta};
 use crate::model::Protocol;
-use crate::packet::{self, Parsed};
+use crate::packet::Parsed;
 use crate::policy::{self, Decision};
-use crate::port_lines::{Candidate, PortLine};
-use crate::trace::{MasqueradeReason, NoTrace, Trace, TraceStep};
+use crate::tables::ServicePortId;
+use crate::trace::{MasqueradeReason, Trace, TraceStep};
 use crate::transitions;
-use crate::verdict::{DropReason, Hook, Verdict};
+use crate::verdict::{DropReason, Verdict};
 use crate::wire::Datagram;
 
 /// What the conntrack lookup of a new connection's packet leaves for
 /// [`Core::new_connection`].
-pub(super) struct Missed<'a, A> {
+pub(super) struct Missed<A> {
     /// `parsed.tuple`, passed rather than read again: reading it again cost 12
     /// instructions per new flow.
     pub(super) tuple: Tuple<A>,
     /// Its conntrack hash: the lookup missed, so the insert need not look it up again.
     pub(super) hash: u64,
     /// The batch's candidate for the service port of its destination.
-    pub(super) service: Option<Candidate<'a>>,
+    pub(super) service: Option<ServicePortId>,
 }
 
 impl Core {
-    /// A new connection's short path in a batch, beside [`Core::continue_tracked`]'s: a
-    /// plain IPv4 TCP or UDP packet at an arriving hook whose look-ahead found no
-    /// candidate, with right checksums, goes straight to [`Core::ports`], the whole path's
-    /// parse and dispatch skipped; `line` is the line of the look-ahead's service port
-    /// candidate. `None` for anything else, before anything changed.
-    #[inline(always)]
-    pub(super) fn open_plain<A: Family>(
-        &mut self,
-        family: &mut FamilyState<A>,
-        hook: Hook,
-        packet: &mut [u8],
-        meta: &mut PacketMeta,
-        ahead: Ahead,
-        line: Option<&PortLine>,
-    ) -> Option<Verdict> {
-        let (mut packet, parsed) =
-            packet::parse_plain_arriving::<A>(hook, packet, meta.checksum())?;
-        meta.connection = Connection::NotMasqueraded;
-        let trace = &mut NoTrace;
-        let ahead = Some(ahead);
-        Some(self.ports_from(family, &mut packet, meta, &parsed, ahead, line, trace))
-    }
-
     /// A packet that belongs to no live connection (`missed`): the service rules decide; a
     /// Service's endpoint is chosen, the connection tracked and the packet rewritten.
     pub(super) fn new_connection<A: Family>(
@@ -63,7 +40,7 @@ impl Core {
         packet: &mut Datagram<A, &mut [u8]>,
         meta: &mut PacketMeta,
         parsed: &Parsed<A>,
-        missed: Missed<'_, A>,
+        missed: Missed<A>,
         trace: &mut impl Trace,
     ) -> Verdict {
         let Missed {
