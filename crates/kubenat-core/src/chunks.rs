@@ -6,7 +6,9 @@
 //! branches above it when another snapshot still shares them (`Arc::make_mut`), and edits
 //! them in place when none does. A read walks the branches (a few loads, the top levels
 //! hot in cache) to the leaf. Wide leaves of small `Copy` items keep the branches few and
-//! the copy a short `memcpy`; narrow leaves suit items that are costly to clone.
+//! the copy a short `memcpy`; narrow leaves suit items that are costly to clone. The leaf
+//! size is part of the type: a leaf is a fixed-size array behind a thin pointer, so a
+//! node is two words and a read masks its index into the leaf with a constant.
 
 use std::sync::Arc;
 
@@ -15,58 +17,65 @@ const BRANCH_BITS: u32 = 4;
 const BRANCH: usize = 1 << BRANCH_BITS;
 
 #[derive(Clone, Debug)]
-enum Node<T> {
+enum Node<T, const LEAF: usize> {
     /// Never written: every item below reads as the fill value.
     Empty,
     /// A fixed-size array: the child index needs no bounds check.
-    Branch(Arc<[Node<T>; BRANCH]>),
-    Leaf(Arc<[T]>),
+    Branch(Arc<[Node<T, LEAF>; BRANCH]>),
+    Leaf(Arc<[T; LEAF]>),
 }
 
-/// A growable array of `T` whose clones share their unchanged parts.
+/// A growable array of `T` in leaves of `LEAF` items (a power of two), whose clones share
+/// their unchanged parts.
 #[derive(Clone, Debug)]
-pub(crate) struct Chunks<T> {
-    root: Node<T>,
+pub(crate) struct Chunks<T, const LEAF: usize> {
+    root: Node<T, LEAF>,
     /// Branch levels above the leaves.
     depth: u32,
-    /// log2 of the leaf size.
-    leaf_bits: u32,
     len: usize,
     /// What unwritten items read as.
     fill: T,
 }
 
-impl<T: Clone> Chunks<T> {
-    /// An empty array with leaves of `1 << leaf_bits` items; unwritten items read as `fill`.
-    pub fn new(leaf_bits: u32, fill: T) -> Chunks<T> {
+impl<T: Clone, const LEAF: usize> Chunks<T, LEAF> {
+    /// log2 of the leaf size.
+    const LEAF_BITS: u32 = {
+        assert!(
+            LEAF.is_power_of_two(),
+            "leaves hold a power of two of items"
+        );
+        LEAF.trailing_zeros()
+    };
+
+    /// An empty array; unwritten items read as `fill`.
+    pub fn new(fill: T) -> Chunks<T, LEAF> {
         Chunks {
             root: Node::Empty,
             depth: 0,
-            leaf_bits,
             len: 0,
             fill,
         }
     }
 
-    /// `items` at indexes 0, 1, ... in order, with leaves of `1 << leaf_bits` items: the
-    /// array as many [`Chunks::set`]s would make it, built leaf by leaf and the branches
-    /// bottom up rather than one walk from the root per item (a full build's way in).
-    pub fn from_items(leaf_bits: u32, fill: T, items: impl IntoIterator<Item = T>) -> Chunks<T> {
-        let leaf_size = 1usize << leaf_bits;
+    /// `items` at indexes 0, 1, ... in order: the array as many [`Chunks::set`]s would
+    /// make it, built leaf by leaf and the branches bottom up rather than one walk from
+    /// the root per item (a full build's way in).
+    pub fn from_items(fill: T, items: impl IntoIterator<Item = T>) -> Chunks<T, LEAF> {
         let mut nodes = Vec::new();
-        let mut leaf = Vec::with_capacity(leaf_size);
+        let mut leaf = Vec::with_capacity(LEAF);
         let mut len = 0;
+        let full = |leaf: &mut Vec<T>| Node::Leaf(Self::leaf(leaf.drain(..).collect()));
         for item in items {
             leaf.push(item);
             len += 1;
-            if leaf.len() == leaf_size {
-                nodes.push(Node::Leaf(leaf.drain(..).collect()));
+            if leaf.len() == LEAF {
+                nodes.push(full(&mut leaf));
             }
         }
         if !leaf.is_empty() {
             // The last leaf's unwritten items read as fill, as in one `set` made.
-            leaf.resize(leaf_size, fill.clone());
-            nodes.push(Node::Leaf(leaf.into()));
+            leaf.resize(LEAF, fill.clone());
+            nodes.push(full(&mut leaf));
         }
         let mut depth = 0;
         while nodes.len() > 1 {
@@ -81,10 +90,16 @@ impl<T: Clone> Chunks<T> {
         Chunks {
             root: nodes.pop().unwrap_or(Node::Empty),
             depth,
-            leaf_bits,
             len,
             fill,
         }
+    }
+
+    /// A leaf of exactly `LEAF` items.
+    fn leaf(items: Arc<[T]>) -> Arc<[T; LEAF]> {
+        items
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("a leaf of {LEAF} items"))
     }
 
     pub fn len(&self) -> usize {
@@ -93,7 +108,7 @@ impl<T: Clone> Chunks<T> {
 
     /// Items the current tree holds before it needs another level.
     fn capacity(&self) -> usize {
-        1 << (self.leaf_bits + BRANCH_BITS * self.depth)
+        1 << (Self::LEAF_BITS + BRANCH_BITS * self.depth)
     }
 
     /// Item `index` (the fill value past the end).
@@ -103,14 +118,14 @@ impl<T: Clone> Chunks<T> {
             return &self.fill;
         }
         let mut node = &self.root;
-        let mut shift = self.leaf_bits + BRANCH_BITS * self.depth;
+        let mut shift = Self::LEAF_BITS + BRANCH_BITS * self.depth;
         loop {
             match node {
                 Node::Branch(children) => {
                     shift -= BRANCH_BITS;
                     node = &children[(index >> shift) & (BRANCH - 1)];
                 }
-                Node::Leaf(items) => return &items[index & ((1 << self.leaf_bits) - 1)],
+                Node::Leaf(items) => return &items[index & (LEAF - 1)],
                 Node::Empty => return &self.fill,
             }
         }
@@ -124,13 +139,12 @@ impl<T: Clone> Chunks<T> {
             "index {index} past the end ({})",
             self.len
         );
-        let leaf_size = 1usize << self.leaf_bits;
         let mut node = &mut self.root;
-        let mut shift = self.leaf_bits + BRANCH_BITS * self.depth;
+        let mut shift = Self::LEAF_BITS + BRANCH_BITS * self.depth;
         loop {
             if let Node::Empty = node {
-                *node = if shift == self.leaf_bits {
-                    Node::Leaf(vec![self.fill.clone(); leaf_size].into())
+                *node = if shift == Self::LEAF_BITS {
+                    Node::Leaf(Arc::new(std::array::from_fn(|_| self.fill.clone())))
                 } else {
                     Node::Branch(Arc::new(std::array::from_fn(|_| Node::Empty)))
                 };
@@ -140,7 +154,7 @@ impl<T: Clone> Chunks<T> {
                     shift -= BRANCH_BITS;
                     node = &mut Arc::make_mut(children)[(index >> shift) & (BRANCH - 1)];
                 }
-                Node::Leaf(items) => return &mut Arc::make_mut(items)[index & (leaf_size - 1)],
+                Node::Leaf(items) => return &mut Arc::make_mut(items)[index & (LEAF - 1)],
                 Node::Empty => unreachable!("filled above"),
             }
         }
@@ -151,7 +165,7 @@ impl<T: Clone> Chunks<T> {
         if index >= self.len {
             while index >= self.capacity() {
                 let old = std::mem::replace(&mut self.root, Node::Empty);
-                let mut children: [Node<T>; BRANCH] = std::array::from_fn(|_| Node::Empty);
+                let mut children: [Node<T, LEAF>; BRANCH] = std::array::from_fn(|_| Node::Empty);
                 children[0] = old;
                 self.root = Node::Branch(Arc::new(children));
                 self.depth += 1;
@@ -168,7 +182,7 @@ impl<T: Clone> Chunks<T> {
 
     /// Bytes of the leaves and branches this array reaches (shared ones included).
     pub fn bytes(&self) -> usize {
-        fn node_bytes<T>(node: &Node<T>) -> usize {
+        fn node_bytes<T, const LEAF: usize>(node: &Node<T, LEAF>) -> usize {
             match node {
                 Node::Empty => 0,
                 Node::Branch(children) => {
@@ -186,6 +200,73 @@ impl<T: Clone> Chunks<T> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+
+    /// Runs `check` with leaves of 1, 2, 4 or 8 items, as `leaf_bits` says.
+    macro_rules! with_leaf {
+        ($leaf_bits:expr, $check:ident($($arg:expr),*)) => {
+            match $leaf_bits {
+                0 => $check::<1>($($arg),*),
+                1 => $check::<2>($($arg),*),
+                2 => $check::<4>($($arg),*),
+                _ => $check::<8>($($arg),*),
+            }
+        };
+    }
+
+    fn behaves_like_a_vec<const LEAF: usize>(
+        writes: &[(usize, u32)],
+        snapshot_at: usize,
+    ) -> Result<(), TestCaseError> {
+        let mut chunks = Chunks::<u32, LEAF>::new(7);
+        let mut model: Vec<u32> = Vec::new();
+        let mut snapshot = None;
+        for (n, &(index, value)) in writes.iter().enumerate() {
+            if n == snapshot_at {
+                snapshot = Some((chunks.clone(), model.clone()));
+            }
+            chunks.set(index, value);
+            if model.len() <= index {
+                model.resize(index + 1, 7);
+            }
+            model[index] = value;
+            prop_assert_eq!(chunks.len(), model.len());
+        }
+        prop_assert_eq!(chunks.iter().copied().collect::<Vec<_>>(), model.clone());
+        prop_assert_eq!(*chunks.get(model.len() + 5), 7);
+        if let Some((old, seen)) = snapshot {
+            prop_assert_eq!(old.iter().copied().collect::<Vec<_>>(), seen);
+        }
+        Ok(())
+    }
+
+    fn built_is_written<const LEAF: usize>(
+        items: &[u32],
+        writes: &[(usize, u32)],
+    ) -> Result<(), TestCaseError> {
+        let mut built = Chunks::<u32, LEAF>::from_items(7, items.iter().copied());
+        let mut written = Chunks::<u32, LEAF>::new(7);
+        for (index, &item) in items.iter().enumerate() {
+            written.set(index, item);
+        }
+        prop_assert_eq!(built.iter().copied().collect::<Vec<_>>(), items.to_vec());
+        prop_assert_eq!(built.depth, written.depth);
+        prop_assert_eq!(built.bytes(), written.bytes());
+        let snapshot = built.clone();
+        for &(index, value) in writes {
+            built.set(index, value);
+            written.set(index, value);
+        }
+        prop_assert_eq!(built.len(), written.len());
+        prop_assert_eq!(built.depth, written.depth);
+        prop_assert_eq!(built.bytes(), written.bytes());
+        prop_assert_eq!(
+            built.iter().copied().collect::<Vec<_>>(),
+            written.iter().copied().collect::<Vec<_>>()
+        );
+        prop_assert_eq!(snapshot.iter().copied().collect::<Vec<_>>(), items.to_vec());
+        Ok(())
+    }
 
     proptest! {
         /// Any sequence of writes reads back like a Vec, and a clone taken midway keeps
@@ -196,29 +277,9 @@ mod tests {
             leaf_bits in 0u32..4,
             snapshot_at in 0usize..300,
         ) {
-            let mut chunks = Chunks::new(leaf_bits, 7u32);
-            let mut model: Vec<u32> = Vec::new();
-            let mut snapshot = None;
-            for (n, &(index, value)) in writes.iter().enumerate() {
-                if n == snapshot_at {
-                    snapshot = Some((chunks.clone(), model.clone()));
-                }
-                chunks.set(index, value);
-                if model.len() <= index {
-                    model.resize(index + 1, 7);
-                }
-                model[index] = value;
-                prop_assert_eq!(chunks.len(), model.len());
-            }
-            prop_assert_eq!(chunks.iter().copied().collect::<Vec<_>>(), model.clone());
-            prop_assert_eq!(*chunks.get(model.len() + 5), 7);
-            if let Some((old, seen)) = snapshot {
-                prop_assert_eq!(old.iter().copied().collect::<Vec<_>>(), seen);
-            }
+            with_leaf!(leaf_bits, behaves_like_a_vec(&writes, snapshot_at))?;
         }
-    }
 
-    proptest! {
         /// An array built from items reads like the Vec of them, has the shape and size of
         /// one written item by item, and takes later writes and clones alike.
         #[test]
@@ -227,33 +288,13 @@ mod tests {
             writes in proptest::collection::vec((0usize..900, any::<u32>()), 0..50),
             leaf_bits in 0u32..4,
         ) {
-            let mut built = Chunks::from_items(leaf_bits, 7u32, items.iter().copied());
-            let mut written = Chunks::new(leaf_bits, 7u32);
-            for (index, &item) in items.iter().enumerate() {
-                written.set(index, item);
-            }
-            prop_assert_eq!(built.iter().copied().collect::<Vec<_>>(), items.clone());
-            prop_assert_eq!(built.depth, written.depth);
-            prop_assert_eq!(built.bytes(), written.bytes());
-            let snapshot = built.clone();
-            for &(index, value) in &writes {
-                built.set(index, value);
-                written.set(index, value);
-            }
-            prop_assert_eq!(built.len(), written.len());
-            prop_assert_eq!(built.depth, written.depth);
-            prop_assert_eq!(built.bytes(), written.bytes());
-            prop_assert_eq!(
-                built.iter().copied().collect::<Vec<_>>(),
-                written.iter().copied().collect::<Vec<_>>()
-            );
-            prop_assert_eq!(snapshot.iter().copied().collect::<Vec<_>>(), items);
+            with_leaf!(leaf_bits, built_is_written(&items, &writes))?;
         }
     }
 
     #[test]
     fn a_write_copies_one_path_and_shares_the_rest() {
-        let mut chunks = Chunks::new(2, 0u64);
+        let mut chunks = Chunks::<u64, 4>::new(0);
         for i in 0..1024 {
             chunks.set(i as usize, i);
         }

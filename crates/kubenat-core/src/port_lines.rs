@@ -156,10 +156,10 @@ impl PortLine {
     }
 }
 
-/// log2 of the lines per leaf of the persistent array: 64 lines, 4 KiB, so a change
+/// Lines per leaf of the persistent array: 64 lines, 4 KiB, so a change
 /// copies one short run of lines (a million lines need four branch levels, the upper
 /// ones hot in cache).
-const LINE_LEAF_BITS: u32 = 6;
+const LINE_LEAF: usize = 64;
 
 /// Cluster-IP frontends to their service ports, and one [`PortLine`] per service port.
 /// Shared between snapshots: the lines in a persistent array, the index copied only when a
@@ -171,7 +171,7 @@ pub(crate) struct PortLines {
     keys: usize,
     capacity: usize,
     /// Indexed by [`ServicePortId`].
-    lines: Chunks<PortLine>,
+    lines: Chunks<PortLine, LINE_LEAF>,
 }
 
 impl std::fmt::Debug for PortLines {
@@ -209,7 +209,7 @@ impl PortLines {
             index: Arc::new(FlowIndex::new(capacity)),
             keys: 0,
             capacity,
-            lines: Chunks::new(LINE_LEAF_BITS, UNUSED_LINE),
+            lines: Chunks::new(UNUSED_LINE),
         }
     }
 
@@ -226,7 +226,7 @@ impl PortLines {
     /// only the lines indexed so far).
     pub fn set_all<'a>(&mut self, ports: impl Iterator<Item = &'a CompiledServicePort>) {
         debug_assert_eq!(self.lines.len(), 0, "lines set before");
-        self.lines = Chunks::from_items(LINE_LEAF_BITS, UNUSED_LINE, ports.map(PortLine::new));
+        self.lines = Chunks::from_items(UNUSED_LINE, ports.map(PortLine::new));
     }
 
     /// Indexes the cluster IP of `port`, whose line `id` is set.

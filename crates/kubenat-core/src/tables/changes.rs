@@ -77,7 +77,7 @@ impl ClusterTables {
         for (slot, port) in ports.iter().enumerate() {
             self.index_port(ServicePortId(slot as u32), port);
         }
-        self.ports = Chunks::from_items(PORT_LEAF_BITS, None, ports.into_iter().map(Some));
+        self.ports = Chunks::from_items(None, ports.into_iter().map(Some));
     }
 
     fn insert_port(&mut self, port: CompiledServicePort) -> ServicePortId {

@@ -77,7 +77,7 @@ const RECENT_CHANGES: usize = 16;
 /// run of ports it touches, and a map only when it adds or removes a key.
 #[derive(Clone, Debug)]
 pub struct ClusterTables {
-    ports: Chunks<Option<Arc<CompiledServicePort>>>,
+    ports: Chunks<Option<Arc<CompiledServicePort>>, PORT_LEAF>,
     free_ports: Vec<u32>,
     frontends: Arc<Frontends>,
     /// (protocol, node port, is IPv6) → service port.
@@ -94,9 +94,9 @@ pub struct ClusterTables {
     recent: Vec<(u64, Arc<Changed>)>,
 }
 
-/// log2 of the service ports per leaf of the persistent array: 16, so a change clones
+/// Service ports per leaf of the persistent array: 16, so a change clones
 /// few port pointers.
-const PORT_LEAF_BITS: u32 = 4;
+const PORT_LEAF: usize = 16;
 
 impl ClusterTables {
     /// The packet path's compact copy: a line per service port, cluster IPs indexed.
@@ -108,7 +108,7 @@ impl ClusterTables {
     /// No service port yet, with room for about `ports` of them.
     pub(crate) fn with_capacity(ports: usize) -> ClusterTables {
         ClusterTables {
-            ports: Chunks::new(PORT_LEAF_BITS, None),
+            ports: Chunks::new(None),
             free_ports: Vec::new(),
             frontends: Arc::new(Frontends::with_capacity(ports)),
             node_ports: Arc::new(FixedMap::with_hasher(fixed_state())),
