@@ -198,11 +198,7 @@ impl GrowingIndex {
     #[cold]
     fn step(&mut self) {
         if self.moving() {
-            for _ in 0..MOVES_PER_INSERT {
-                if self.moving() {
-                    self.move_one();
-                }
-            }
+            self.move_some(MOVES_PER_INSERT);
         } else if self.next.is_some() {
             self.clear_some();
         } else {
@@ -242,12 +238,12 @@ impl GrowingIndex {
             return;
         }
         while self.moving() {
-            self.move_one();
+            self.move_some(usize::MAX);
         }
         self.next = None;
         self.switch_to(FlowIndex::with_lanes(lanes));
         while self.moving() {
-            self.move_one();
+            self.move_some(usize::MAX);
         }
         self.set_step_at();
     }
@@ -301,8 +297,10 @@ impl GrowingIndex {
         }
     }
 
-    /// Moves the next old bucket's keys into the table; frees the old table after its last.
-    fn move_one(&mut self) {
+    /// Moves the keys of the next `buckets` old buckets (fewer at the old table's end)
+    /// into the table; frees the old table after its last. One call for a step's
+    /// buckets: a call per bucket cost about as much as moving its keys.
+    fn move_some(&mut self, buckets: usize) {
         let GrowingIndex {
             table,
             old,
@@ -313,9 +311,12 @@ impl GrowingIndex {
         let Some(moving) = old else {
             return;
         };
-        moving.drain(*moved, |sig, value| place(table, spilled, sig, value));
-        *moved += 1;
-        if *moved == moving.buckets.len()
+        let end = moving.buckets.len().min(moved.saturating_add(buckets));
+        for bucket in *moved..end {
+            moving.drain(bucket, |sig, value| place(table, spilled, sig, value));
+        }
+        *moved = end;
+        if end == moving.buckets.len()
             && let Some(emptied) = old.take()
             && self.offloaded
         {
