@@ -102,7 +102,7 @@ pub(crate) fn decide<'a, A: Addr>(
     } else {
         let masquerade = if settings.masquerade_all {
             Some(MasqueradeReason::MasqueradeAll)
-        } else if settings.is_outside_cluster(src.into()) {
+        } else if tables.is_outside_cluster(src.into()) {
             Some(MasqueradeReason::OutsideClusterCidr)
         } else {
             None

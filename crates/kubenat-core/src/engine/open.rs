@@ -77,7 +77,7 @@ impl Core {
         if conntrack.len() >= conntrack.capacity()
             || !line.is_frontend(tuple.dst, protocol, tuple.dport)
             || settings.masquerade_all
-            || settings.is_outside_cluster(tuple.src.into())
+            || self.tables.is_outside_cluster(tuple.src.into())
         {
             return None;
         }

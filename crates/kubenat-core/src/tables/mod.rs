@@ -31,6 +31,7 @@ pub use crate::service_port::{
 use cluster_ips::ClusterIps;
 use frontends::Frontends;
 pub use settings::NodeSettings;
+use settings::PodSources;
 
 /// Fixed hasher seeds: the same state compiles to the same tables on every run.
 pub(crate) fn fixed_state() -> RandomState {
@@ -237,12 +238,26 @@ impl ClusterTables {
 pub struct Tables {
     cluster: Arc<ClusterTables>,
     node: Arc<NodeSettings>,
+    /// `node`'s cluster CIDRs, as a new connection tests its source against them.
+    pods: PodSources,
 }
 
 impl Tables {
     /// The node `node`'s view of `cluster`.
     pub fn new(cluster: Arc<ClusterTables>, node: Arc<NodeSettings>) -> Tables {
-        Tables { cluster, node }
+        let pods = PodSources::of(&node);
+        Tables {
+            cluster,
+            node,
+            pods,
+        }
+    }
+
+    /// [`NodeSettings::is_outside_cluster`], in one compare for a node with one IPv4
+    /// cluster CIDR.
+    #[inline(always)]
+    pub(crate) fn is_outside_cluster(&self, ip: IpAddr) -> bool {
+        self.pods.is_outside(&self.node, ip)
     }
 
     /// The cluster's shared snapshot.

@@ -93,3 +93,74 @@ impl NodeSettings {
             .find(|ip| ip.is_ipv6() == ipv6 && !ip.is_loopback())
     }
 }
+
+/// [`NodeSettings::is_outside_cluster`] for a new connection's path: a node with a single
+/// IPv4 cluster CIDR (the usual case) answers an IPv4 source with one mask and compare,
+/// the CIDRs kept as a (network, mask) pair; anything else asks the settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PodSources {
+    single_v4: Option<(u32, u32)>,
+}
+
+impl PodSources {
+    /// The test for `settings`' cluster CIDRs.
+    pub(crate) fn of(settings: &NodeSettings) -> PodSources {
+        let mut v4 = settings.cluster_cidrs.iter().filter_map(|net| match net {
+            IpNet::V4(net) => Some(net),
+            IpNet::V6(_) => None,
+        });
+        let single_v4 = match (v4.next(), v4.next()) {
+            (Some(net), None) => {
+                // Shifted in 64 bits, a /0 shifts all 32 mask bits out.
+                let mask = (u64::MAX << (32 - u32::from(net.prefix_len()))) as u32;
+                Some((net.addr().to_bits() & mask, mask))
+            }
+            _ => None,
+        };
+        PodSources { single_v4 }
+    }
+
+    /// `settings.is_outside_cluster(ip)`, for the `settings` this test was made of.
+    #[inline(always)]
+    pub(crate) fn is_outside(&self, settings: &NodeSettings, ip: IpAddr) -> bool {
+        match (self.single_v4, ip) {
+            (Some((net, mask)), IpAddr::V4(ip)) => ip.to_bits() & mask != net,
+            _ => settings.is_outside_cluster(ip),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The compact test agrees with the settings' walk over any cluster CIDRs.
+        #[test]
+        fn pod_sources_agree_with_the_settings(
+            v4 in proptest::collection::vec((any::<u32>(), 0u8..=32), 0..3),
+            v6 in proptest::collection::vec((any::<u128>(), 0u8..=128), 0..2),
+            probes in proptest::collection::vec(any::<u32>(), 1..20),
+            probe6 in any::<u128>(),
+        ) {
+            let mut settings = NodeSettings::default();
+            for &(addr, len) in &v4 {
+                let net = ipnet::Ipv4Net::new(addr.into(), len).expect("prefix within 32");
+                settings.cluster_cidrs.push(IpNet::V4(net));
+            }
+            for &(addr, len) in &v6 {
+                let net = ipnet::Ipv6Net::new(addr.into(), len).expect("prefix within 128");
+                settings.cluster_cidrs.push(IpNet::V6(net));
+            }
+            let pods = PodSources::of(&settings);
+            // Inside a CIDR as well as anywhere.
+            let near = v4.first().map(|&(addr, _)| addr ^ 1);
+            for ip in probes.iter().copied().chain(near).map(|ip| IpAddr::from(std::net::Ipv4Addr::from(ip))) {
+                prop_assert_eq!(pods.is_outside(&settings, ip), settings.is_outside_cluster(ip));
+            }
+            let ip6 = IpAddr::from(std::net::Ipv6Addr::from(probe6));
+            prop_assert_eq!(pods.is_outside(&settings, ip6), settings.is_outside_cluster(ip6));
+        }
+    }
+}
