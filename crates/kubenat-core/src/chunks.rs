@@ -151,6 +151,9 @@ impl<T: Clone, const LEAF: usize> Chunks<T, LEAF> {
             }
             match node {
                 Node::Branch(children) => {
+                    if Arc::strong_count(children) > 1 {
+                        prefetch_counts(children);
+                    }
                     shift -= BRANCH_BITS;
                     node = &mut Arc::make_mut(children)[(index >> shift) & (BRANCH - 1)];
                 }
@@ -193,6 +196,25 @@ impl<T: Clone, const LEAF: usize> Chunks<T, LEAF> {
             }
         }
         node_bytes(&self.root)
+    }
+}
+
+/// Starts loading the reference counts of a shared branch's children, which copying it
+/// increments: one locked increment after another on cold lines waits for each line in
+/// turn, loads started together overlap. A hint: the counts sit just before each child's
+/// items in its `Arc` allocation.
+fn prefetch_counts<T, const LEAF: usize>(children: &[Node<T, LEAF>; BRANCH]) {
+    fn counts_of<X>(arc: &Arc<X>) -> *const u8 {
+        let header = 16usize.next_multiple_of(std::mem::align_of::<X>());
+        Arc::as_ptr(arc).cast::<u8>().wrapping_sub(header)
+    }
+    for child in children {
+        let counts = match child {
+            Node::Branch(arc) => counts_of(arc),
+            Node::Leaf(arc) => counts_of(arc),
+            Node::Empty => continue,
+        };
+        crate::flow_index::prefetch_write(counts);
     }
 }
 
