@@ -100,13 +100,7 @@ pub(crate) fn decide<'a, A: Addr>(
             (EndpointClass::Local, None, DropReason::NoLocalEndpoints)
         }
     } else {
-        let masquerade = if settings.masquerade_all {
-            Some(MasqueradeReason::MasqueradeAll)
-        } else if tables.is_outside_cluster(src.into()) {
-            Some(MasqueradeReason::OutsideClusterCidr)
-        } else {
-            None
-        };
+        let masquerade = internal_masquerade(tables, src.into());
         let class = if port.internal_policy_local() {
             EndpointClass::Local
         } else {
@@ -127,6 +121,20 @@ pub(crate) fn decide<'a, A: Addr>(
         class,
         masquerade,
     })
+}
+
+/// Why a new connection from `src` to a cluster-internal frontend (a cluster IP or an
+/// external one's internal side) is masqueraded, if it is: masquerade-all, or a source
+/// outside the cluster CIDRs.
+#[inline(always)]
+pub(crate) fn internal_masquerade(tables: &Tables, src: IpAddr) -> Option<MasqueradeReason> {
+    if tables.settings().masquerade_all {
+        Some(MasqueradeReason::MasqueradeAll)
+    } else if tables.is_outside_cluster(src) {
+        Some(MasqueradeReason::OutsideClusterCidr)
+    } else {
+        None
+    }
 }
 
 /// No Service port matches: nftables mode still guards the service ranges.

@@ -158,8 +158,7 @@ impl Core {
             self.now,
         ) {
             Ok(index) => index,
-            Err(InsertError::Full) => return Verdict::Drop(DropReason::ConntrackFull),
-            Err(InsertError::Clash) => return Verdict::Drop(DropReason::TupleClash),
+            Err(error) => return Verdict::Drop(refused(error)),
         };
         if masquerade.is_some() {
             meta.connection = Connection::masqueraded::<A>(index);
@@ -188,6 +187,15 @@ impl Core {
             .entry(index)
             .translation(Direction::Original);
         apply(packet, &after, translation, meta.checksum())
+    }
+}
+
+/// Why a Service's new connection is dropped when conntrack refuses it.
+#[inline(always)]
+pub(super) fn refused(error: InsertError) -> DropReason {
+    match error {
+        InsertError::Full => DropReason::ConntrackFull,
+        InsertError::Clash => DropReason::TupleClash,
     }
 }
 

@@ -4,15 +4,17 @@
 
 use super::Core;
 use super::family::{Family, FamilyState};
+use super::new_connection::refused;
 use super::process::apply;
-use crate::conntrack::{Direction, InsertError, Lookahead, Tuple};
+use crate::conntrack::{Direction, Lookahead, Tuple};
 use crate::meta::{Connection, PacketMeta};
 use crate::model::Protocol;
 use crate::packet::{self, Parsed};
+use crate::policy;
 use crate::port_lines::PortLine;
 use crate::tables::ServicePortId;
 use crate::transitions;
-use crate::verdict::{DropReason, Hook, Verdict};
+use crate::verdict::{Hook, Verdict};
 use crate::wire::Datagram;
 
 impl Core {
@@ -72,12 +74,10 @@ impl Core {
         let state = transitions::initial(tuple.protocol, parsed.tcp_flags, parsed.sctp_chunk)?;
         let protocol = Protocol::from_ip_number(tuple.protocol)?;
         let conntrack = &mut family.conntrack;
-        let settings = self.tables.settings();
         // A full table takes the whole path, which expires connections first.
         if conntrack.len() >= conntrack.capacity()
             || !line.is_frontend(tuple.dst, protocol, tuple.dport)
-            || settings.masquerade_all
-            || self.tables.is_outside_cluster(tuple.src.into())
+            || policy::internal_masquerade(&self.tables, tuple.src.into()).is_some()
         {
             return None;
         }
@@ -98,8 +98,7 @@ impl Core {
         };
         let index = match conntrack.insert_absent(tuple, hash, reply, false, state, self.now) {
             Ok(index) => index,
-            Err(InsertError::Full) => return Some(Verdict::Drop(DropReason::ConntrackFull)),
-            Err(InsertError::Clash) => return Some(Verdict::Drop(DropReason::TupleClash)),
+            Err(error) => return Some(Verdict::Drop(refused(error))),
         };
         let after = Tuple {
             dst: endpoint,

@@ -238,14 +238,10 @@ impl GrowingIndex {
         if buckets_for(lanes) <= self.table.buckets.len() {
             return;
         }
-        while self.moving() {
-            self.move_some(usize::MAX);
-        }
+        self.move_some(usize::MAX);
         self.next = None;
         self.switch_to(FlowIndex::with_lanes(lanes));
-        while self.moving() {
-            self.move_some(usize::MAX);
-        }
+        self.move_some(usize::MAX);
         self.set_step_at();
     }
 
