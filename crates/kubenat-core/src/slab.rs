@@ -91,34 +91,44 @@ impl<T: Copy> Slab<T> {
         self.spares.reserve(MOST_SPARES);
     }
 
-    /// Whether to ask for one more spare chunk (and count it asked for): offloaded, with
-    /// fewer spares ready or coming than an eighth of the chunks in use (within
-    /// [`FEWEST_SPARES`] and [`MOST_SPARES`]): enough for the next milliseconds of new
-    /// connections at any size, little memory while the slab is small.
-    pub fn wanted(&mut self) -> bool {
-        if self.offloaded && self.chunks.capacity() - self.chunks.len() < MOST_SPARES {
+    /// How many spare chunks to ask for in one request (and count them asked for), if
+    /// any: offloaded, with spares ready or coming down to half of the target (an eighth
+    /// of the chunks in use, within [`FEWEST_SPARES`] and [`MOST_SPARES`]), enough to
+    /// reach the target again. Enough for the next milliseconds of new connections at any
+    /// size, little memory while the slab is small, and one request (one wake of a
+    /// helper thread, about ten microseconds on a virtual machine) for many chunks.
+    pub fn wanted(&mut self) -> Option<usize> {
+        if !self.offloaded {
+            return None;
+        }
+        if self.chunks.capacity() - self.chunks.len() < MOST_SPARES {
             // The directory grows here, between batches, not when a batch adds a chunk.
             self.chunks.reserve(self.chunks.len().max(MOST_SPARES));
         }
         let target = (self.chunks.len() / 8).clamp(FEWEST_SPARES, MOST_SPARES);
-        let wanted = self.offloaded && self.spares.len() + self.requested < target;
-        self.requested += usize::from(wanted);
-        wanted
+        let have = self.spares.len() + self.requested;
+        if have > target / 2 {
+            return None;
+        }
+        self.requested += target - have;
+        Some(target - have)
     }
 
-    /// Takes a chunk from [`fresh_chunk`]; gives back anything else, or a chunk past
+    /// Takes chunks from [`fresh_chunks`]; gives back anything else, and the chunks past
     /// [`MOST_SPARES`].
-    pub fn supply(&mut self, chunk: Box<dyn Any + Send>) -> Result<(), Box<dyn Any + Send>>
+    pub fn supply(&mut self, chunks: Box<dyn Any + Send>) -> Result<(), Box<dyn Any + Send>>
     where
         T: Send + 'static,
     {
-        let chunk = chunk.downcast::<[MaybeUninit<T>; CHUNK]>()?;
-        self.requested = self.requested.saturating_sub(1);
-        if self.spares.len() >= MOST_SPARES {
-            return Err(chunk);
+        let mut chunks = chunks.downcast::<Vec<Chunk<T>>>()?;
+        self.requested = self.requested.saturating_sub(chunks.len());
+        let room = MOST_SPARES.saturating_sub(self.spares.len());
+        let surplus = chunks.split_off(chunks.len().min(room));
+        self.spares.append(&mut chunks);
+        match surplus.is_empty() {
+            true => Ok(()),
+            false => Err(Box::new(surplus)),
         }
-        self.spares.push(chunk);
-        Ok(())
     }
 }
 
@@ -134,12 +144,17 @@ fn new_chunk<T>() -> Chunk<T> {
     }
 }
 
-/// A chunk with every page written, so pushing into it faults nothing: for
+/// `count` chunks with every page written, so pushing into them faults nothing: for
 /// [`Slab::supply`], made on any thread.
-pub(crate) fn fresh_chunk<T: Send + 'static>(_: usize) -> Box<dyn Any + Send> {
-    let mut chunk = new_chunk::<T>();
-    fault_in(&mut chunk[..]);
-    chunk
+pub(crate) fn fresh_chunks<T: Send + 'static>(count: usize) -> Box<dyn Any + Send> {
+    let chunks: Vec<Chunk<T>> = (0..count)
+        .map(|_| {
+            let mut chunk = new_chunk::<T>();
+            fault_in(&mut chunk[..]);
+            chunk
+        })
+        .collect();
+    Box::new(chunks)
 }
 
 impl<T> Index<u32> for Slab<T> {
@@ -208,25 +223,44 @@ mod tests {
     }
 
     #[test]
-    fn an_offloaded_slab_pushes_into_its_spares_first() {
+    fn an_offloaded_slab_asks_for_its_spares_together_and_pushes_into_them_first() {
         let mut slab = Slab::<u64>::new();
-        assert!(!slab.wanted(), "not offloaded: nothing asked for");
+        assert_eq!(slab.wanted(), None, "not offloaded: nothing asked for");
         slab.offload();
-        for _ in 0..FEWEST_SPARES {
-            assert!(slab.wanted());
-        }
-        assert!(!slab.wanted(), "enough asked for while the slab is empty");
-        let chunk = fresh_chunk::<u64>(0);
-        let storage = chunk
-            .downcast_ref::<[MaybeUninit<u64>; CHUNK]>()
-            .map(|chunk| chunk.as_ptr() as usize);
-        assert!(slab.supply(Box::new(1u8)).is_err(), "not a chunk of u64");
-        slab.supply(chunk).unwrap();
-        assert_eq!(slab.bytes() / (CHUNK * 8), 1, "a spare counts");
+        assert_eq!(slab.wanted(), Some(FEWEST_SPARES), "all in one request");
+        assert_eq!(
+            slab.wanted(),
+            None,
+            "enough asked for while the slab is empty"
+        );
+        let chunks = fresh_chunks::<u64>(FEWEST_SPARES);
+        let first = chunks
+            .downcast_ref::<Vec<Chunk<u64>>>()
+            .map(|chunks| chunks.last().unwrap().as_ptr() as usize);
+        assert!(slab.supply(Box::new(1u8)).is_err(), "not chunks of u64");
+        slab.supply(chunks).unwrap();
+        assert_eq!(slab.bytes() / (CHUNK * 8), FEWEST_SPARES, "spares count");
         slab.push(7);
-        assert_eq!(storage, Some(&slab[0] as *const u64 as usize));
-        assert!(slab.wanted(), "the spare went into use: one more is wanted");
-        assert!(!slab.wanted());
+        assert_eq!(first, Some(&slab[0] as *const u64 as usize));
+        assert_eq!(
+            slab.wanted(),
+            None,
+            "three spares left, more than half the target"
+        );
+        for _ in 0..2 * CHUNK {
+            slab.push(7);
+        }
+        assert_eq!(
+            slab.wanted(),
+            Some(3),
+            "down to one spare: back to the target"
+        );
+        assert_eq!(slab.wanted(), None);
+        // Chunks past the most it keeps come back.
+        let back = slab.supply(fresh_chunks::<u64>(MOST_SPARES)).unwrap_err();
+        let back = back.downcast::<Vec<Chunk<u64>>>().unwrap();
+        assert_eq!(back.len(), 1, "one spare kept already");
+        assert_eq!(slab.requested, 0);
     }
 
     #[test]

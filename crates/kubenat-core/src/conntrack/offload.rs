@@ -6,7 +6,7 @@ use super::entry::Entry;
 use crate::addr::Addr;
 use crate::flow_index::{BUCKET_BYTES, FlowIndex, fresh_table};
 use crate::offload::{Memory, MemoryRequest, Part, Target};
-use crate::slab::{chunk_bytes, fresh_chunk};
+use crate::slab::{chunk_bytes, fresh_chunks};
 
 impl<A: Addr> Conntrack<A> {
     /// From now on, asks ahead for the memory it will need and keeps what it releases
@@ -25,12 +25,12 @@ impl<A: Addr> Conntrack<A> {
             return None;
         }
         let target = |part| Target { v6, part };
-        if self.entries.wanted() {
+        if let Some(chunks) = self.entries.wanted() {
             return Some(MemoryRequest::new(
                 target(Part::Entries),
-                0,
-                chunk_bytes::<Entry<A>>(),
-                fresh_chunk::<Entry<A>>,
+                chunks,
+                chunks * chunk_bytes::<Entry<A>>(),
+                fresh_chunks::<Entry<A>>,
             ));
         }
         let index = |buckets: usize, part| {

@@ -16,8 +16,9 @@
 //! [`MemoryHelper`] is that loop with a thread of its own: [`MemoryHelper::start`] once,
 //! [`MemoryHelper::tend`] between batches.
 //!
-//! The tables ask ahead (a slab chunk while fewer than an eighth of their chunks are
-//! spare, the next index as soon as the last growth is done), an index waits for its next
+//! The tables ask ahead (slab chunks, many in one request, when their spares fall to half
+//! an eighth of the chunks in use; the next index as soon as the last growth is done),
+//! an index waits for its next
 //! table to grow (up to three eighths full instead of a quarter), and a request fulfilled
 //! too late costs only what growing costs without offloading: the engine never waits.
 //!
