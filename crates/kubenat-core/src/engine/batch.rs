@@ -11,7 +11,7 @@ use crate::meta::PacketMeta;
 use crate::model::Protocol;
 use crate::packet;
 use crate::port_lines::{PortLine, frontend_hash};
-use crate::tables::ServicePortId;
+use crate::tables::{EndpointClass, ServicePortId};
 use crate::time::Instant;
 use crate::trace::NoTrace;
 use crate::verdict::{Hook, Verdict};
@@ -114,9 +114,9 @@ impl Engine {
             for ((port, service), ahead) in ports.iter_mut().zip(&services).zip(&mut aheads) {
                 if let Some((hash, _)) = *service
                     && let Some((id, line)) = lines.prefetch_line(hash)
-                    && let Some(cursor) = self.core.cursors.get(id.0 as usize * 2)
+                    && let Some(turn) = self.core.turns.get(id, EndpointClass::Cluster)
                 {
-                    prefetch(cursor);
+                    prefetch(turn);
                     *port = Some((id, line));
                     if let Some(ahead) = ahead {
                         ahead.service = Some(id);
@@ -214,7 +214,7 @@ impl Engine {
     #[inline(always)]
     fn prefetch_likely_reply(&self, t: &Tuple<Ipv4Addr>, id: ServicePortId, line: &PortLine) {
         let count = line.cluster_endpoints();
-        let Some(&turn) = self.core.cursors.get(id.0 as usize * 2) else {
+        let Some(&turn) = self.core.turns.get(id, EndpointClass::Cluster) else {
             return;
         };
         if count == 0 {

@@ -11,6 +11,7 @@ mod open;
 mod process;
 mod reply;
 mod select;
+mod turns;
 mod update;
 
 pub use update::NotOwner;
@@ -27,6 +28,7 @@ use crate::tables::{ClusterTables, NodeSettings, ServicePortId, Tables};
 use crate::time::Instant;
 use crate::verdict::Hook;
 use family::FamilyState;
+use turns::Turns;
 
 /// The way a packet crosses the node, for callers that run both hooks in one call
 /// ([`Engine::process_path`]).
@@ -75,7 +77,7 @@ struct Core {
     /// This node's proxy settings (conntrack, masquerade ports, seed).
     proxy: ProxyConfig,
     /// Round-robin turn per (service port, endpoint class).
-    cursors: Vec<u32>,
+    turns: Turns,
     /// Latest time seen: time never goes backwards inside the engine.
     now: Instant,
     /// splitmix64 state for masquerade ports.
@@ -191,7 +193,7 @@ impl Engine {
 
     fn with_source(cluster: Arc<ClusterTables>, proxy: ProxyConfig, source: Source) -> Engine {
         let tables = Tables::new(cluster, Arc::new(NodeSettings::from_proxy(&proxy)));
-        let cursors = vec![0; tables.port_slots() * 2];
+        let turns = Turns::new(tables.port_slots());
         let (v4_in_use, v6_in_use) = (tables.uses_family(false), tables.uses_family(true));
         Engine {
             v4: FamilyState::new(&proxy, v4_in_use),
@@ -199,7 +201,7 @@ impl Engine {
             core: Core {
                 tables,
                 source,
-                cursors,
+                turns,
                 now: Instant::ZERO,
                 rng: proxy.seed,
                 proxy,
@@ -218,14 +220,14 @@ impl Engine {
     /// turns. The full tables and the cluster state they are compiled from, which only
     /// updates, traces and the other frontends read, are not counted.
     pub fn packet_path_bytes(&self) -> usize {
-        self.core.tables.lines().bytes() + std::mem::size_of_val(&self.core.cursors[..])
+        self.core.tables.lines().bytes() + self.core.turns.bytes()
     }
 
     /// Bytes this engine holds beyond the shared snapshot and its connection state: its
     /// round-robin turns and node settings.
     pub fn own_bytes(&self) -> usize {
         std::mem::size_of::<Engine>()
-            + std::mem::size_of_val(&self.core.cursors[..])
+            + self.core.turns.bytes()
             + std::mem::size_of::<NodeSettings>()
     }
 

@@ -99,7 +99,7 @@ impl Core {
         };
         let (endpoint, selection, candidates) = select(
             &self.tables,
-            &mut self.cursors,
+            &mut self.turns,
             self.now,
             family,
             &plan,

@@ -12,7 +12,7 @@ use crate::model::Protocol;
 use crate::packet::{self, Parsed};
 use crate::policy;
 use crate::port_lines::PortLine;
-use crate::tables::ServicePortId;
+use crate::tables::{EndpointClass, ServicePortId};
 use crate::transitions;
 use crate::verdict::{Hook, Verdict};
 use crate::wire::Datagram;
@@ -81,8 +81,7 @@ impl Core {
         {
             return None;
         }
-        // The turn of class Cluster, as `select` keeps it.
-        let cursor = self.cursors.get_mut(id.0 as usize * 2)?;
+        let cursor = self.turns.get_mut(id, EndpointClass::Cluster)?;
         let (endpoint, port) = line.plain_round_robin(*cursor)?;
         let endpoint = A::from_ip(endpoint.into())?;
         if endpoint == tuple.src {

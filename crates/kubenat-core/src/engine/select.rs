@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use super::Turns;
 use super::family::FamilyState;
 use crate::addr::Addr;
 use crate::conntrack::Tuple;
@@ -11,11 +12,11 @@ use crate::time::Instant;
 use crate::trace::Selection;
 
 /// Picks the endpoint of a new connection: the client's remembered one under session
-/// affinity, else round robin or Maglev (`cursors` holds the round-robin turns). Apart
+/// affinity, else round robin or Maglev (`turns`: the round-robin turns). Apart
 /// from [`Core`](super::Core): the plan borrows the tables while the turns change.
 pub(super) fn select<A: Addr>(
     tables: &Tables,
-    cursors: &mut [u32],
+    turns: &mut Turns,
     now: Instant,
     family: &FamilyState<A>,
     plan: &Plan<'_>,
@@ -51,11 +52,10 @@ pub(super) fn select<A: Addr>(
             )
         }
         _ => {
-            let class = match plan.class {
-                EndpointClass::Cluster => 0,
-                EndpointClass::Local => 1,
-            };
-            let cursor = &mut cursors[plan.port.0 as usize * 2 + class];
+            // Every port of the snapshot has its turns (taken with it); a spare keeps a
+            // port past them from panicking.
+            let mut spare = 0;
+            let cursor = turns.get_mut(plan.port, plan.class).unwrap_or(&mut spare);
             let index = *cursor as usize % candidates;
             *cursor = cursor.wrapping_add(1);
             (

@@ -102,22 +102,19 @@ impl Engine {
     fn take(&mut self, cluster: Arc<ClusterTables>) -> usize {
         let since = self.core.tables.cluster().generation();
         let mut flush = false;
-        let mut cursors = std::mem::take(&mut self.core.cursors);
-        cursors.resize(cluster.port_slots() * 2, 0);
+        let turns = &mut self.core.turns;
+        turns.resize(cluster.port_slots());
         match cluster.changes_since(since) {
             Some(changes) => {
                 for change in changes {
                     match change {
                         Changed::All => {
-                            cursors.fill(0);
+                            turns.reset_all();
                             flush = true;
                         }
                         Changed::Ports { ids, udp } => {
-                            for id in ids.iter() {
-                                let at = id.0 as usize * 2;
-                                if let Some(turns) = cursors.get_mut(at..at + 2) {
-                                    turns.fill(0);
-                                }
+                            for &id in ids.iter() {
+                                turns.reset(id);
                             }
                             flush |= udp;
                         }
@@ -125,11 +122,10 @@ impl Engine {
                 }
             }
             None => {
-                cursors.fill(0);
+                turns.reset_all();
                 flush = true;
             }
         }
-        self.core.cursors = cursors;
         self.core.tables.set_cluster(cluster);
         let tables = &self.core.tables;
         self.v4
