@@ -213,3 +213,21 @@ fn an_offloaded_index_waits_for_its_next_table() {
         );
     }
 }
+
+/// Every growth at least doubles the table: the last one goes to the cap at once rather
+/// than to twice the size and then a few percent more (which would move every key again).
+#[test]
+fn growth_to_the_cap_skips_a_small_last_step() {
+    // The cap's 1,126 buckets are 10 % past 1,024, a doubling's size.
+    let cap = 1_126 * LANES / 2;
+    let mut index = GrowingIndex::new(cap);
+    let mut sizes = vec![index.buckets()];
+    for k in 0..cap as u32 {
+        assert!(index.insert(u64::from(k).wrapping_mul(0x9e37_79b9_7f4a_7c15), k));
+        if *sizes.last().unwrap() != index.buckets() {
+            sizes.push(index.buckets());
+        }
+    }
+    assert_eq!(sizes.last(), Some(&1_126), "{sizes:?}");
+    assert!(sizes.windows(2).all(|w| w[1] >= 2 * w[0]), "{sizes:?}");
+}

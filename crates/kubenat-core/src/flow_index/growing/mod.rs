@@ -133,6 +133,12 @@ impl GrowingIndex {
             + self.spilled.capacity() * std::mem::size_of::<(u32, u32)>()
     }
 
+    /// Buckets of the current table.
+    #[cfg(test)]
+    pub(super) fn buckets(&self) -> usize {
+        self.table.buckets.len()
+    }
+
     #[inline(always)]
     pub(super) fn moving(&self) -> bool {
         self.old.is_some()
@@ -321,10 +327,16 @@ impl GrowingIndex {
         }
     }
 
-    /// Buckets of the next table, twice as large (up to what `max_keys` needs at half
-    /// load); `None` at the cap.
+    /// Buckets of the next table, twice as large, or what `max_keys` needs at half load
+    /// when that is less than twice as large again: a last growth of a few percent would
+    /// move every key for little room (filling 1M connections, the step from 3.7M lanes
+    /// to the cap's 4M moved 1.4M keys). `None` at the cap.
     fn next_buckets(&self) -> Option<usize> {
-        let lanes = (self.table.lanes() * 2).min(self.max_keys.saturating_mul(2));
+        let (doubled, cap) = (self.table.lanes() * 2, self.max_keys.saturating_mul(2));
+        let lanes = match doubled.saturating_mul(2) > cap {
+            true => cap,
+            false => doubled,
+        };
         let buckets = buckets_for(lanes);
         (buckets > self.table.buckets.len()).then_some(buckets)
     }
