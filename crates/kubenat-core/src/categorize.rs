@@ -263,6 +263,18 @@ mod tests {
         }
     }
 
+    /// The endpoints of ns/svc's TCP port "http" in `slices`, for a node at 10.0.0.0.
+    fn categorize_http(slices: &[EndpointSlice]) -> CategorizedEndpoints {
+        categorize(
+            slices,
+            &ServiceName::new("ns", "svc"),
+            "http",
+            Protocol::Tcp,
+            "10.0.0.0".parse().unwrap(),
+            Some(&mut |name| Arc::from(name)),
+        )
+    }
+
     fn addrs(v: &[&str]) -> Vec<SocketAddr> {
         v.iter().map(|s| s.parse().unwrap()).collect()
     }
@@ -302,14 +314,7 @@ mod tests {
         ];
         for (endpoints, cluster, local) in cases {
             let s = slice(endpoints);
-            let got = categorize(
-                std::slice::from_ref(&s),
-                &ServiceName::new("ns", "svc"),
-                "http",
-                Protocol::Tcp,
-                "10.0.0.0".parse().unwrap(),
-                Some(&mut |name| Arc::from(name)),
-            );
+            let got = categorize_http(std::slice::from_ref(&s));
             assert_eq!(got.cluster.view().to_vec(), addrs(&cluster));
             assert_eq!(got.local_on("a").to_vec(), addrs(&local));
             // Serving endpoints are a superset of the usable ones.
@@ -331,14 +336,7 @@ mod tests {
             endpoint("10.0.0.3", "b", true, true, false),
             endpoint("10.0.0.1", "b", true, true, false),
         ]);
-        let got = categorize(
-            &[on_81, on_80],
-            &ServiceName::new("ns", "svc"),
-            "http",
-            Protocol::Tcp,
-            "10.0.0.0".parse().unwrap(),
-            Some(&mut |name| Arc::from(name)),
-        );
+        let got = categorize_http(&[on_81, on_80]);
         assert_eq!(
             got.cluster.view().to_vec(),
             addrs(&["10.0.0.1:80", "10.0.0.1:81", "10.0.0.3:80"])
@@ -358,14 +356,7 @@ mod tests {
         ]);
         let twin = s.clone();
         s.ports[0].name = "other".into();
-        let got = categorize(
-            &[s, twin.clone(), twin],
-            &ServiceName::new("ns", "svc"),
-            "http",
-            Protocol::Tcp,
-            "10.0.0.0".parse().unwrap(),
-            Some(&mut |name| Arc::from(name)),
-        );
+        let got = categorize_http(&[s, twin.clone(), twin]);
         assert_eq!(got.cluster.view().to_vec(), addrs(&["10.0.0.1:80"]));
     }
 
@@ -380,14 +371,7 @@ mod tests {
             endpoint("10.0.0.2", "b", true, true, false),
             endpoint("10.0.0.3", "b", true, true, false),
         ]);
-        let got = categorize(
-            &[first, second],
-            &ServiceName::new("ns", "svc"),
-            "http",
-            Protocol::Tcp,
-            "10.0.0.0".parse().unwrap(),
-            Some(&mut |name| Arc::from(name)),
-        );
+        let got = categorize_http(&[first, second]);
         // 10.0.0.2 is not ready as the first slice says; 10.0.0.1 is local and ready.
         assert_eq!(
             got.cluster.view().to_vec(),
