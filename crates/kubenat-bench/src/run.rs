@@ -75,6 +75,10 @@ pub struct Throughput {
     pub batch_p999_ns: u64,
     /// The slowest batch: for new flows, what growing the connection tables costs at worst.
     pub max_batch_ns: u64,
+    /// Slab chunks and index tables the connection tables took themselves during the
+    /// phase ([`Engine::conntrack_grown_on_packet_path`]): memory the helper had not
+    /// brought in time, each a batch that faulted fresh pages in.
+    pub conntrack_grown_on_packet_path: u64,
 }
 
 /// Latency distribution of repeated operations.
@@ -161,6 +165,7 @@ fn throughput(packets: u64, elapsed: Duration, mut batches: Vec<u64>) -> Through
         batch_p99_ns: percentile(&batches, 0.99),
         batch_p999_ns: percentile(&batches, 0.999),
         max_batch_ns: batches.last().copied().unwrap_or(0),
+        conntrack_grown_on_packet_path: 0,
     }
 }
 
@@ -229,6 +234,7 @@ fn pump(
     let mut metas = vec![PacketMeta::new(checksum); batch];
     let mut verdicts = vec![Verdict::Accept; batch];
     let mut batch_times = Vec::with_capacity(stream.len() / batch + 1);
+    let grown_before = engine.conntrack_grown_on_packet_path();
     let start = WallClock::now();
     for first in (0..stream.len()).step_by(batch) {
         if let Some(helper) = helper {
@@ -257,7 +263,10 @@ fn pump(
         *clock = *clock + Duration::from_micros(1);
         batch_times.push(t0.elapsed().as_nanos() as u64);
     }
-    throughput(stream.len() as u64, start.elapsed(), batch_times)
+    Throughput {
+        conntrack_grown_on_packet_path: engine.conntrack_grown_on_packet_path() - grown_before,
+        ..throughput(stream.len() as u64, start.elapsed(), batch_times)
+    }
 }
 
 /// Indices `0..n` repeated to `total`, shuffled: every flow is hit, in random order.
@@ -602,5 +611,9 @@ fn threaded(
         batch_p99_ns: results.iter().map(|r| r.batch_p99_ns).max().unwrap_or(0),
         batch_p999_ns: results.iter().map(|r| r.batch_p999_ns).max().unwrap_or(0),
         max_batch_ns: results.iter().map(|r| r.max_batch_ns).max().unwrap_or(0),
+        conntrack_grown_on_packet_path: results
+            .iter()
+            .map(|r| r.conntrack_grown_on_packet_path)
+            .sum(),
     }
 }

@@ -31,6 +31,9 @@ pub(crate) struct Slab<T> {
     spares: Vec<Chunk<T>>,
     requested: usize,
     offloaded: bool,
+    /// Chunks a push allocated itself, no spare ready: fresh memory faulted in on the
+    /// packet path.
+    own_chunks: usize,
 }
 
 impl<T: Copy> Slab<T> {
@@ -42,6 +45,7 @@ impl<T: Copy> Slab<T> {
             spares: Vec::new(),
             requested: 0,
             offloaded: false,
+            own_chunks: 0,
         }
     }
 
@@ -67,14 +71,25 @@ impl<T: Copy> Slab<T> {
     /// Allocates the chunks `entries` entries need, so pushing up to them allocates nothing.
     pub fn reserve(&mut self, entries: usize) {
         while self.chunks.len() * CHUNK < entries {
-            self.add_chunk();
+            let chunk = self.spares.pop().unwrap_or_else(new_chunk);
+            self.chunks.push(chunk);
         }
     }
 
+    /// A spare chunk into use, or one allocated here, counted.
     #[cold]
     fn add_chunk(&mut self) {
-        let chunk = self.spares.pop().unwrap_or_else(new_chunk);
+        let chunk = self.spares.pop().unwrap_or_else(|| {
+            self.own_chunks += 1;
+            new_chunk()
+        });
         self.chunks.push(chunk);
+    }
+
+    /// Chunks pushes allocated themselves (no spare was ready): every chunk when not
+    /// offloaded, the ones whose memory came late when offloaded.
+    pub fn own_chunks(&self) -> usize {
+        self.own_chunks
     }
 
     /// Bytes held: the chunks (spares included) and their directories.

@@ -5,11 +5,20 @@ use std::fmt::Write as _;
 use kubenat_bench::run::{Report, Throughput};
 
 fn phase(out: &mut String, name: &str, t: &Throughput) {
-    let _ = writeln!(
+    let _ = write!(
         out,
         "{name:<16} {:>7.2} Mpps  {:>7.1} ns/packet  batch p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
         t.mpps, t.ns_per_packet, t.batch_p50_ns, t.batch_p99_ns, t.batch_p999_ns, t.max_batch_ns
     );
+    // Memory the connection tables took in a batch: what a slow batch may have waited on.
+    if t.conntrack_grown_on_packet_path > 0 {
+        let _ = write!(
+            out,
+            ", {} conntrack allocations in batches",
+            t.conntrack_grown_on_packet_path
+        );
+    }
+    let _ = writeln!(out);
 }
 
 /// One line per measurement.

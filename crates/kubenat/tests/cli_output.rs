@@ -146,4 +146,41 @@ fn bench_json_keeps_its_fields() {
     assert!(
         new_flows["max_batch_ns"].as_u64().unwrap() >= new_flows["batch_p99_ns"].as_u64().unwrap()
     );
+    // Grown tables take no memory in a batch; growing ones count what they took there.
+    assert!(new_flows["conntrack_grown_on_packet_path"].is_u64());
+    assert_eq!(
+        report["new_flows_pregrown"]["conntrack_grown_on_packet_path"],
+        0
+    );
+}
+
+#[test]
+fn bench_counts_the_memory_growing_tables_took_in_batches() {
+    // Without the helper every growth is the packet path's own: 3,000 connections take
+    // three slab chunks and several index tables in the new-flow phase, none once grown.
+    let args = [
+        "bench",
+        "--services",
+        "10",
+        "--flows",
+        "3000",
+        "--packets",
+        "3000",
+        "--updates",
+        "1",
+        "--no-memory-helper",
+    ];
+    let json = kubenat(&[&args[..], &["-o", "json"]].concat());
+    assert!(json.status.success(), "{}", stderr(&json));
+    let report: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let grown = |phase: &str| report[phase]["conntrack_grown_on_packet_path"].as_u64();
+    assert!(grown("new_flows").is_some_and(|n| n > 3), "{report}");
+    assert_eq!(grown("new_flows_pregrown"), Some(0));
+    assert_eq!(grown("established"), Some(0));
+    let text = stdout(&kubenat(&args));
+    let new_flows = text.lines().find(|l| l.starts_with("new flows")).unwrap();
+    assert!(
+        new_flows.contains("conntrack allocations in batches"),
+        "{text}"
+    );
 }

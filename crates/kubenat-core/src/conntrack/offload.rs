@@ -56,6 +56,12 @@ impl<A: Addr> Conntrack<A> {
         index.supply(*table).map_err(|table| back(Box::new(table)))
     }
 
+    /// Slab chunks and index tables it allocated itself as connections came in (see
+    /// [`Engine::conntrack_grown_on_packet_path`](crate::Engine::conntrack_grown_on_packet_path)).
+    pub(crate) fn grown_on_packet_path(&self) -> usize {
+        self.entries.own_chunks() + self.keys.own_tables() + self.snat_keys.own_tables()
+    }
+
     /// An index table it stopped using, to free off the packet path.
     pub(crate) fn memory_released(&mut self, v6: bool) -> Option<Memory> {
         let (part, block) = match self.keys.take_retired() {
@@ -127,6 +133,8 @@ mod tests {
         for part in [Part::Entries, Part::Keys, Part::MasqueradeKeys] {
             assert!(supplied.contains(&part), "{part:?} got no memory ahead");
         }
+        // Only the very first insert, before anything was asked for, took its own chunk.
+        assert_eq!(ct.grown_on_packet_path(), 1);
         assert!(released >= 2, "emptied indexes come back: {released}");
         assert!((0..60_000).all(|n| ct.lookup(&tuple(n)).is_some()));
     }
@@ -165,7 +173,7 @@ mod tests {
         assert!(ct.memory_wanted(false).is_none());
     }
 
-    /// A table not offloaded asks for nothing.
+    /// A table not offloaded asks for nothing, and takes all its memory as it grows.
     #[test]
     fn a_table_not_offloaded_asks_for_nothing() {
         let mut ct = Conntrack::<Ipv4Addr>::new(1_000_000, ConntrackTimeouts::default());
@@ -175,5 +183,26 @@ mod tests {
             assert!(ct.memory_wanted(false).is_none());
             assert!(ct.memory_released(false).is_none());
         }
+        // 10 slab chunks; each index doubled from 16 buckets (112 lanes), growing each
+        // time a quarter of its lanes held keys: 20,000 keys ten times, the 10,000
+        // masqueraded connections' keys nine times.
+        assert_eq!(ct.grown_on_packet_path(), 10 + 10 + 9);
+    }
+
+    /// Memory that never comes is taken on the packet path, and counted.
+    #[test]
+    fn memory_that_never_comes_is_counted() {
+        let mut ct = Conntrack::<Ipv4Addr>::new(1_000_000, ConntrackTimeouts::default());
+        ct.offload_memory();
+        for n in 0..10_000 {
+            ct.insert(tuple(n), reply(n), false, State::TcpSynSent, Instant::ZERO)
+                .unwrap();
+            while ct.memory_wanted(false).is_some() {}
+        }
+        assert!(
+            ct.grown_on_packet_path() >= 10,
+            "{}",
+            ct.grown_on_packet_path()
+        );
     }
 }

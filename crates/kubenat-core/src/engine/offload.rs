@@ -54,6 +54,16 @@ impl Engine {
         }
     }
 
+    /// How often the connection tables (both families) took fresh memory of their own while
+    /// packets were processed: a slab chunk, or the next table of an index, that no
+    /// [`Engine::provide_memory`] had brought in time. Each means a batch that faulted
+    /// fresh pages in (milliseconds where a huge page is zeroed on a slow host). With
+    /// [`Engine::offload_memory`] and a helper that keeps up it stays at zero; without,
+    /// it counts every growth.
+    pub fn conntrack_grown_on_packet_path(&self) -> u64 {
+        (self.v4.conntrack.grown_on_packet_path() + self.v6.conntrack.grown_on_packet_path()) as u64
+    }
+
     /// A table a connection table stopped using (an index emptied into a larger one), to
     /// drop off the packet path; `None` when there is none.
     pub fn memory_released(&mut self) -> Option<Memory> {

@@ -56,6 +56,9 @@ pub(crate) struct GrowingIndex {
     retired: Option<FlowIndex>,
     /// A next table it was clearing when a supplied one came (retired between batches).
     abandoned: Option<Box<[MaybeUninit<Bucket>]>>,
+    /// Next tables it allocated itself, none supplied: cleared, and so faulted in, on the
+    /// packet path.
+    own_tables: usize,
 }
 
 impl GrowingIndex {
@@ -77,6 +80,7 @@ impl GrowingIndex {
             requested: false,
             retired: None,
             abandoned: None,
+            own_tables: 0,
         }
         .with_step_at()
     }
@@ -265,6 +269,7 @@ impl GrowingIndex {
             self.retire(spare);
         }
         self.next = Some(Box::new_uninit_slice(buckets));
+        self.own_tables += 1;
         self.cleared = 0;
         self.clear_some();
     }

@@ -62,6 +62,12 @@ impl GrowingIndex {
         result
     }
 
+    /// Next tables it allocated and cleared itself as keys came in: every one when not
+    /// offloaded, the ones that did not come in time when offloaded.
+    pub fn own_tables(&self) -> usize {
+        self.own_tables
+    }
+
     /// Whether a growth is clearing a next table of its own (none was supplied in time).
     #[cfg(test)]
     pub fn clearing_its_own(&self) -> bool {
