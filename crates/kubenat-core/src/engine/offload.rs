@@ -58,8 +58,9 @@ impl Engine {
     /// packets were processed: a slab chunk, or the next table of an index, that no
     /// [`Engine::provide_memory`] had brought in time. Each means a batch that faulted
     /// fresh pages in (milliseconds where a huge page is zeroed on a slow host). With
-    /// [`Engine::offload_memory`] and a helper that keeps up it stays at zero; without,
-    /// it counts every growth.
+    /// [`Engine::offload_memory`] and a helper that keeps up it counts only the first,
+    /// kilobyte-sized index tables, which a burst fills within one batch, before their
+    /// request can be answered; without, it counts every growth.
     pub fn conntrack_grown_on_packet_path(&self) -> u64 {
         (self.v4.conntrack.grown_on_packet_path() + self.v6.conntrack.grown_on_packet_path()) as u64
     }
