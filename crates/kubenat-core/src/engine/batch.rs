@@ -208,25 +208,17 @@ impl Engine {
     }
 
     /// Prefetches the conntrack bucket of the reply tuple a new IPv4 connection (its
-    /// peeked tuple `t`) to service port `id` (its `line`) gets if round robin picks the next cluster-wide
-    /// endpoint and no masquerade applies (the common case; a wrong guess costs one
-    /// useless load).
+    /// peeked tuple `t`) to service port `id` (its `line`) gets when the line alone picks
+    /// its endpoint, as the short path does ([`PortLine::plain_round_robin`]), and no
+    /// masquerade applies (the common case; a wrong guess costs one useless load).
     #[inline(always)]
     fn prefetch_likely_reply(&self, t: &Tuple<Ipv4Addr>, id: ServicePortId, line: &PortLine) {
-        let count = line.cluster_endpoints();
-        let Some(&turn) = self.core.turns.get(id, EndpointClass::Cluster) else {
-            return;
-        };
-        if count == 0 {
-            return;
-        }
-        let index = turn as usize % count;
-        if let Some(endpoint) = line.cluster_endpoint(index)
-            && let IpAddr::V4(endpoint_ip) = endpoint.ip()
+        if let Some(&turn) = self.core.turns.get(id, EndpointClass::Cluster)
+            && let Some((endpoint, port)) = line.plain_round_robin(turn)
         {
             let reply = Tuple {
-                src: endpoint_ip,
-                sport: endpoint.port(),
+                src: endpoint,
+                sport: port,
                 dst: t.src,
                 dport: t.sport,
                 protocol: t.protocol,
