@@ -61,11 +61,13 @@ pub struct ControlPlane {
     /// Everything known under each Service name.
     services: KnownServices,
     nodes: NodeNames,
+    /// The tables changes are written to; `current` is a snapshot of them.
+    writer: ClusterTables,
+    /// The latest snapshot.
     current: Arc<ClusterTables>,
     /// Whether `current` holds a compiled state (the first compile is generation 0).
     compiled: bool,
-    /// Made when first asked for: until then nothing else holds `current`, so a change
-    /// edits it in place.
+    /// Made when first asked for.
     publication: Option<Publication>,
 }
 
@@ -140,6 +142,7 @@ impl ControlPlane {
             proxy: ProxyConfig::default(),
             services: KnownServices::with_capacity(0),
             nodes: NodeNames::default(),
+            writer: ClusterTables::with_capacity(0),
             current: Arc::new(ClusterTables::with_capacity(0)),
             compiled: false,
             publication: None,
@@ -166,7 +169,8 @@ impl ControlPlane {
         self.compiled = true;
         self.proxy = proxy;
         self.services = known;
-        self.current = Arc::new(tables);
+        self.current = Arc::new(tables.snapshot());
+        self.writer = tables;
     }
 
     /// The current snapshot.
@@ -251,8 +255,7 @@ impl ControlPlane {
             None => self.services.insert_new(&objects),
         };
         let settings = compile_settings(&self.proxy);
-        // Copies the snapshot only while an engine still reads it.
-        let tables = Arc::make_mut(&mut self.current);
+        let tables = &mut self.writer;
         // Kept first: compiling takes the objects (their names move into the ports).
         self.services.store(slot, &objects);
         let change =
@@ -260,6 +263,7 @@ impl ControlPlane {
                 .get_mut(slot)
                 .recompile(objects, tables, settings, &mut self.nodes);
         tables.next_generation(change);
+        self.current = Arc::new(tables.snapshot());
         self.services.remove_if_empty(slot, &name);
         Some(name)
     }

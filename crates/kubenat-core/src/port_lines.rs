@@ -164,7 +164,6 @@ const LINE_LEAF: usize = 64;
 /// Cluster-IP frontends to their service ports, and one [`PortLine`] per service port.
 /// Shared between snapshots: the lines in a persistent array, the index copied only when a
 /// change adds or removes a cluster IP.
-#[derive(Clone)]
 pub(crate) struct PortLines {
     index: Arc<FlowIndex>,
     /// Keys in `index`, and how many it was sized for.
@@ -210,6 +209,16 @@ impl PortLines {
             keys: 0,
             capacity,
             lines: Chunks::new(UNUSED_LINE),
+        }
+    }
+
+    /// A read-only copy sharing everything ([`Chunks::snapshot`]).
+    pub fn snapshot(&mut self) -> PortLines {
+        PortLines {
+            index: self.index.clone(),
+            keys: self.keys,
+            capacity: self.capacity,
+            lines: self.lines.snapshot(),
         }
     }
 

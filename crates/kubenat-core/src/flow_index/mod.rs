@@ -314,20 +314,6 @@ fn buckets_for(lanes: usize) -> usize {
     lanes.div_ceil(LANES).max(1)
 }
 
-/// Asks the CPU to start loading the cache line at `address` to write it (any address:
-/// a hint); a no-op where there is no hint.
-#[inline(always)]
-pub(crate) fn prefetch_write(address: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint with no effect on memory; any address is allowed.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
-        _mm_prefetch(address.cast::<i8>(), _MM_HINT_ET0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = address;
-}
-
 /// Asks the CPU to start loading `value`'s cache line; a no-op where there is no hint.
 #[inline(always)]
 pub(crate) fn prefetch<T>(value: &T) {

@@ -5,6 +5,23 @@ use super::*;
 /// Changes: the only way in, so the copies (ports, frontends, NodePorts, cluster IPs,
 /// family counts, lines) stay in step.
 impl ClusterTables {
+    /// A read-only copy of the tables as they are, sharing everything with them; the
+    /// writes after it copy what they touch.
+    pub(crate) fn snapshot(&mut self) -> ClusterTables {
+        ClusterTables {
+            ports: self.ports.snapshot(),
+            // Only the writer hands out ids.
+            free_ports: Vec::new(),
+            frontends: self.frontends.clone(),
+            node_ports: self.node_ports.clone(),
+            cluster_ips: self.cluster_ips.clone(),
+            ports_per_family: self.ports_per_family,
+            lines: self.lines.snapshot(),
+            generation: self.generation,
+            recent: self.recent.clone(),
+        }
+    }
+
     /// Removes the service ports `ids` (handed out by [`Tables::insert_ports`]) from every
     /// table that holds them.
     pub(crate) fn remove_ports(&mut self, ids: &[ServicePortId]) {

@@ -73,10 +73,11 @@ const RECENT_CHANGES: usize = 16;
 /// what differs between nodes (their name, addresses, NodePort addresses, local-traffic
 /// detection) is in [`NodeSettings`]. [`Tables`] pairs the two.
 ///
-/// Cheap to clone, which is how the next generation starts: the service ports sit in a
-/// persistent array and the lookup maps behind shared pointers, so a change copies the
-/// run of ports it touches, and a map only when it adds or removes a key.
-#[derive(Clone, Debug)]
+/// The control plane keeps one to write, and publishes [`ClusterTables::snapshot`]s of
+/// it, which share everything: the service ports sit in a persistent array and the lookup
+/// maps behind shared pointers, so a change copies the run of ports it touches, and a map
+/// only when it adds or removes a key.
+#[derive(Debug)]
 pub struct ClusterTables {
     ports: Chunks<Option<Arc<CompiledServicePort>>, PORT_LEAF>,
     free_ports: Vec<u32>,
