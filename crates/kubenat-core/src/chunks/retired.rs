@@ -1,21 +1,21 @@
-//! Who frees a node no snapshot reaches: the writer, with nothing counted per node.
+//! Who frees a node no snapshot reaches, with nothing counted per node.
 //!
 //! The writer numbers its versions: a snapshot is taken under the current one, and the
 //! writes after it happen under the next. A node made under version `m` and replaced under
-//! `v` can be read only by the snapshots taken under `m..v`. Each snapshot leaves a pin
-//! with the writer: its tag, a token the snapshot's clones share, and the retired nodes it
-//! keeps. A replaced node goes to the newest pin in its range, or is freed at once when
-//! there is none. Once no snapshot holds a pin's token, its nodes move to the newest older
-//! pin in their range, or are freed. So a snapshot an idle engine keeps for long keeps
-//! only what it reaches, and the snapshots published after it are freed as they go, as
-//! with reference counts.
+//! `v` can be read only by the snapshots taken under `m..v`. Each snapshot leaves a pin,
+//! shared by the writer and the snapshot's clones: its tag and the retired nodes it keeps.
+//! At the next snapshot, a node replaced since goes to the newest pin if that pin may
+//! reach it, or is freed. When the last clone of a snapshot goes, its pin goes, on that
+//! thread and at once: its nodes move to the newest older pin that may reach them, or are
+//! freed. So a snapshot an idle engine keeps for long keeps only what it reaches, and the
+//! snapshots published after it are freed as they go, as with reference counts; only
+//! the pin list is locked, once a snapshot taken and once one gone.
 //!
-//! If the writer goes first, what live snapshots may still reach (its tree and the pinned
-//! nodes) is handed to their tokens, and freed with the last of them.
+//! If the writer goes first, its tree is left to the pins, and freed with the last of them.
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{BRANCH, Branch, EMPTY, Slot};
 
@@ -72,52 +72,99 @@ unsafe fn free_tree<T, const LEAF: usize>(root: Slot, depth: u32) {
     unsafe { Retired { node, leaf, made }.free::<T, LEAF>() };
 }
 
-/// What a live snapshot keeps alive.
-struct Pin<T, const LEAF: usize> {
+/// The retired nodes a live snapshot may reach.
+struct Pin {
     /// The version the snapshot was taken under.
     tag: u64,
-    token: Arc<Token<T, LEAF>>,
     nodes: Vec<Retired>,
 }
 
-/// Shared by a snapshot and its clones; the writer learns from its count when they are
-/// all gone.
-pub(super) struct Token<T, const LEAF: usize> {
-    /// Set when the writer went first: freed with the last token that holds it.
-    remains: OnceLock<Arc<Remains<T, LEAF>>>,
-}
-
-/// What a writer that went first left to its live snapshots.
-struct Remains<T, const LEAF: usize> {
-    root: Slot,
-    depth: u32,
-    retired: Vec<Retired>,
+/// What the writer and its snapshots share.
+struct Pins<T, const LEAF: usize> {
+    /// Oldest first: their tags rise, every one below the writer's version.
+    pins: Vec<Pin>,
+    /// The tree of a writer that went first, freed with the last pin.
+    remains: Option<(Slot, u32)>,
     items: PhantomData<T>,
 }
 
-impl<T, const LEAF: usize> Drop for Remains<T, LEAF> {
-    fn drop(&mut self) {
-        for node in self.retired.drain(..) {
-            // SAFETY: the last snapshot that could reach it is gone, and so is the writer.
-            unsafe { node.free::<T, LEAF>() };
+impl<T, const LEAF: usize> Pins<T, LEAF> {
+    /// `node`, replaced since the newest pin, goes to that pin if it may reach it, or is
+    /// freed. (Freed under the lock: a snapshot's last clone may be freeing too, rarely.)
+    fn place(&mut self, node: Retired) {
+        match self.pins.last_mut().filter(|pin| pin.tag >= node.made) {
+            Some(pin) => pin.nodes.push(node),
+            // SAFETY: the writer replaced it, and no snapshot that may reach it is left.
+            None => unsafe { node.free::<T, LEAF>() },
         }
-        // SAFETY: the writer's tree, left to the snapshots; the last of them is gone.
-        unsafe { free_tree::<T, LEAF>(self.root, self.depth) };
+    }
+
+    /// The snapshot `tag` is gone: its nodes go to the newest older pin that may still
+    /// reach them, or are freed, and so is the tree of a writer that went first once no
+    /// pin is left.
+    fn release(&mut self, tag: u64) {
+        let Ok(at) = self.pins.binary_search_by_key(&tag, |pin| pin.tag) else {
+            return;
+        };
+        let pin = self.pins.remove(at);
+        for node in pin.nodes {
+            match self.pins[..at]
+                .last_mut()
+                .filter(|older| older.tag >= node.made)
+            {
+                Some(older) => older.nodes.push(node),
+                // SAFETY: every snapshot that may reach it is gone.
+                None => unsafe { node.free::<T, LEAF>() },
+            }
+        }
+        if self.pins.is_empty()
+            && let Some((root, depth)) = self.remains.take()
+        {
+            // SAFETY: the tree of a writer that went first; its last snapshot is gone.
+            unsafe { free_tree::<T, LEAF>(root, depth) };
+        }
     }
 }
 
-/// The writer's bookkeeping: its version and the pins of snapshots that may be alive.
+type Shared<T, const LEAF: usize> = Arc<Mutex<Pins<T, LEAF>>>;
+
+fn lock<T, const LEAF: usize>(shared: &Shared<T, LEAF>) -> MutexGuard<'_, Pins<T, LEAF>> {
+    // Nothing under the lock panics midway; a poisoned lock's state is whole.
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Shared by a snapshot and its clones: the last of them to go releases the pin, and
+/// frees what no other snapshot may reach, on its own thread, at once.
+pub(super) struct Token<T, const LEAF: usize> {
+    tag: u64,
+    shared: Shared<T, LEAF>,
+}
+
+impl<T, const LEAF: usize> Drop for Token<T, LEAF> {
+    fn drop(&mut self) {
+        lock(&self.shared).release(self.tag);
+    }
+}
+
+/// The writer's bookkeeping: its version, the nodes it replaced since the last snapshot,
+/// and the pins it shares with its snapshots.
 pub(super) struct Owner<T, const LEAF: usize> {
     version: u64,
-    /// Oldest first: their tags rise, every one below `version`.
-    pins: Vec<Pin<T, LEAF>>,
+    /// Placed at the next snapshot: until then no pin is newer than their replacement.
+    retiring: Vec<Retired>,
+    shared: Shared<T, LEAF>,
 }
 
 impl<T, const LEAF: usize> Owner<T, LEAF> {
     pub fn new() -> Owner<T, LEAF> {
         Owner {
             version: 0,
-            pins: Vec::new(),
+            retiring: Vec::new(),
+            shared: Arc::new(Mutex::new(Pins {
+                pins: Vec::new(),
+                remains: None,
+                items: PhantomData,
+            })),
         }
     }
 
@@ -127,90 +174,53 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
     }
 
     /// A token for a snapshot of the tree as it is now: the writes after it copy what it
-    /// reaches. Frees first what the snapshots gone since the last call kept.
+    /// reaches.
     pub fn pin(&mut self) -> Arc<Token<T, LEAF>> {
-        self.release_unpinned();
-        let token = Arc::new(Token {
-            remains: OnceLock::new(),
-        });
-        self.pins.push(Pin {
+        let mut shared = lock(&self.shared);
+        for node in self.retiring.drain(..) {
+            shared.place(node);
+        }
+        shared.pins.push(Pin {
             tag: self.version,
-            token: token.clone(),
             nodes: Vec::new(),
         });
+        drop(shared);
+        let tag = self.version;
         self.version += 1;
-        token
+        Arc::new(Token {
+            tag,
+            shared: self.shared.clone(),
+        })
     }
 
     /// A node the writer no longer reaches, made under version `made`.
     fn retire(&mut self, node: NonNull<u8>, leaf: bool, made: u64) {
-        let retired = Retired { node, leaf, made };
-        // Every pin is older than this version: the newest is the one, if made after it.
-        match self.pins.last_mut().filter(|pin| pin.tag >= made) {
-            Some(pin) => pin.nodes.push(retired),
-            // SAFETY: the writer replaced it and no snapshot that could read it is left.
-            None => unsafe { retired.free::<T, LEAF>() },
-        }
+        self.retiring.push(Retired { node, leaf, made });
     }
 
-    /// Pins whose token no snapshot holds: their nodes go to the newest older pin that
-    /// may still reach them, or are freed.
-    fn release_unpinned(&mut self) {
-        // Oldest first, so a node moves only to a pin still held. `get_mut` succeeds on
-        // the last holder, after every other holder's drop.
-        let mut at = 0;
-        while at < self.pins.len() {
-            if Arc::get_mut(&mut self.pins[at].token).is_none() {
-                at += 1;
-                continue;
-            }
-            let pin = self.pins.remove(at);
-            for node in pin.nodes {
-                // The newest pin older than the released one, if made after it.
-                match self.pins[..at]
-                    .last_mut()
-                    .filter(|older| older.tag >= node.made)
-                {
-                    Some(older) => older.nodes.push(node),
-                    // SAFETY: every snapshot that could read it is gone.
-                    None => unsafe { node.free::<T, LEAF>() },
-                }
-            }
-        }
-    }
-
-    /// The writer is going: frees what no snapshot reaches, and leaves its tree and the
-    /// pinned nodes to the snapshots still alive.
+    /// The writer is going: frees what no snapshot reaches, and leaves its tree to the
+    /// last pin when snapshots are alive.
     pub fn hand_over(&mut self, root: Slot, depth: u32) {
-        self.release_unpinned();
-        let pins = std::mem::take(&mut self.pins);
-        if pins.is_empty() {
+        let mut shared = lock(&self.shared);
+        for node in self.retiring.drain(..) {
+            shared.place(node);
+        }
+        if shared.pins.is_empty() {
             // SAFETY: no snapshot is left, and the tree is the writer's.
             unsafe { free_tree::<T, LEAF>(root, depth) };
-            return;
-        }
-        let mut remains = Remains {
-            root,
-            depth,
-            retired: Vec::new(),
-            items: PhantomData,
-        };
-        let mut tokens = Vec::with_capacity(pins.len());
-        for pin in pins {
-            remains.retired.extend(pin.nodes);
-            tokens.push(pin.token);
-        }
-        let remains = Arc::new(remains);
-        for token in &tokens {
-            // Each token is set once: by this writer, as it goes.
-            let _ = token.remains.set(remains.clone());
+        } else {
+            shared.remains = Some((root, depth));
         }
     }
 
     /// Replaced nodes kept for snapshots that may be alive.
     #[cfg(test)]
     pub fn pinned(&self) -> usize {
-        self.pins.iter().map(|pin| pin.nodes.len()).sum()
+        lock(&self.shared)
+            .pins
+            .iter()
+            .map(|pin| pin.nodes.len())
+            .sum()
     }
 
     /// A slot for `node`, made under this version.
