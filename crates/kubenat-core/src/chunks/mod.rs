@@ -67,7 +67,8 @@ pub(crate) struct Chunks<T, const LEAF: usize> {
 
 // SAFETY: the nodes hold `T`s and child pointers only. A writer changes nodes no snapshot
 // reaches, through `&mut self`; snapshots only read, and the nodes they reach are freed
-// only after their tokens are gone (`retired`).
+// only after their tokens are gone (`retired`), under the lock the writer and snapshots
+// share, on whichever thread lets the last of them go (so `T: Send`).
 unsafe impl<T: Send + Sync, const LEAF: usize> Send for Chunks<T, LEAF> {}
 // SAFETY: as above; `&Chunks` only reads.
 unsafe impl<T: Send + Sync, const LEAF: usize> Sync for Chunks<T, LEAF> {}
