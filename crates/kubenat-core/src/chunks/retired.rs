@@ -89,13 +89,16 @@ struct Pins<T, const LEAF: usize> {
 }
 
 impl<T, const LEAF: usize> Pins<T, LEAF> {
-    /// `node`, replaced since the newest pin, goes to that pin if it may reach it, or is
-    /// freed. (Freed under the lock: a snapshot's last clone may be freeing too, rarely.)
-    fn place(&mut self, node: Retired) {
-        match self.pins.last_mut().filter(|pin| pin.tag >= node.made) {
-            Some(pin) => pin.nodes.push(node),
-            // SAFETY: the writer replaced it, and no snapshot that may reach it is left.
-            None => unsafe { node.free::<T, LEAF>() },
+    /// Each of `retiring`, replaced since the newest pin, goes to that pin if it may
+    /// reach it, or is freed. (Freed under the lock: a snapshot's last clone may be
+    /// freeing too, rarely.)
+    fn place(&mut self, retiring: &mut Vec<Retired>) {
+        for node in retiring.drain(..) {
+            match self.pins.last_mut().filter(|pin| pin.tag >= node.made) {
+                Some(pin) => pin.nodes.push(node),
+                // SAFETY: the writer replaced it, and no snapshot that may reach it is left.
+                None => unsafe { node.free::<T, LEAF>() },
+            }
         }
     }
 
@@ -177,9 +180,7 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
     /// reaches.
     pub fn pin(&mut self) -> Arc<Token<T, LEAF>> {
         let mut shared = lock(&self.shared);
-        for node in self.retiring.drain(..) {
-            shared.place(node);
-        }
+        shared.place(&mut self.retiring);
         shared.pins.push(Pin {
             tag: self.version,
             nodes: Vec::new(),
@@ -202,9 +203,7 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
     /// last pin when snapshots are alive.
     pub fn hand_over(&mut self, root: Slot, depth: u32) {
         let mut shared = lock(&self.shared);
-        for node in self.retiring.drain(..) {
-            shared.place(node);
-        }
+        shared.place(&mut self.retiring);
         if shared.pins.is_empty() {
             // SAFETY: no snapshot is left, and the tree is the writer's.
             unsafe { free_tree::<T, LEAF>(root, depth) };
@@ -223,55 +222,57 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
             .sum()
     }
 
-    /// A slot for `node`, made under this version.
-    fn made<X>(&self, node: Box<X>) -> Slot {
-        Slot {
-            node: Some(new_node(node)),
+    /// The node in `slot` (`leaf` or a branch), writable: made first by `fresh`, or, when
+    /// a snapshot may read it, replaced by `copy` of it and retired.
+    fn writable<'s, X>(
+        &mut self,
+        slot: &'s mut Slot,
+        leaf: bool,
+        fresh: impl FnOnce() -> Box<X>,
+        copy: impl FnOnce(&X) -> Box<X>,
+    ) -> &'s mut X {
+        let node = match slot.node {
+            None => new_node(fresh()),
+            Some(node) if slot.made != self.version => {
+                // SAFETY: a live node of this kind, read to copy it.
+                let copied = copy(unsafe { node.cast::<X>().as_ref() });
+                self.retire(node, leaf, slot.made);
+                new_node(copied)
+            }
+            // SAFETY: made under this version, so no snapshot reaches it; `slot` is
+            // borrowed mutably for as long.
+            Some(node) => return unsafe { node.cast::<X>().as_mut() },
+        };
+        *slot = Slot {
+            node: Some(node),
             made: self.version,
-        }
+        };
+        // SAFETY: just made under this version, which no snapshot reaches; `slot` is
+        // borrowed mutably for as long.
+        unsafe { node.cast::<X>().as_mut() }
     }
 
-    /// The branch in `slot`, made first (empty) or copied (when a snapshot may read it).
+    /// The branch in `slot`, made first (empty) or copied (when a snapshot may read it):
+    /// a copy is its child pointers, nothing counted.
     pub fn writable_branch<'s>(&mut self, slot: &'s mut Slot) -> &'s mut Branch {
-        match slot.node {
-            None => *slot = self.made(Box::new([EMPTY; BRANCH])),
-            Some(node) if slot.made != self.version => {
-                // SAFETY: a live branch: its child pointers are copied, nothing counted.
-                let copy = Box::new(unsafe { *node.cast::<Branch>().as_ref() });
-                self.retire(node, false, slot.made);
-                *slot = self.made(copy);
-            }
-            Some(_) => {}
-        }
-        let Some(node) = slot.node else {
-            unreachable!("set above");
-        };
-        // SAFETY: a branch made under this version, which no snapshot reaches; `slot` is
-        // borrowed mutably for as long.
-        unsafe { node.cast::<Branch>().as_mut() }
+        self.writable(
+            slot,
+            false,
+            || Box::new([EMPTY; BRANCH]),
+            |old: &Branch| Box::new(*old),
+        )
     }
 }
 
 impl<T: Clone, const LEAF: usize> Owner<T, LEAF> {
     /// The leaf in `slot`, made first (of `fill`) or copied (when a snapshot may read it).
     pub fn writable_leaf<'s>(&mut self, slot: &'s mut Slot, fill: &T) -> &'s mut [T; LEAF] {
-        match slot.node {
-            None => *slot = self.made(leaf_of::<T, LEAF>(|_| fill.clone())),
-            Some(node) if slot.made != self.version => {
-                // SAFETY: a live leaf, read to copy it.
-                let old = unsafe { node.cast::<[T; LEAF]>().as_ref() };
-                let copy = leaf_of::<T, LEAF>(|i| old[i].clone());
-                self.retire(node, true, slot.made);
-                *slot = self.made(copy);
-            }
-            Some(_) => {}
-        }
-        let Some(node) = slot.node else {
-            unreachable!("set above");
-        };
-        // SAFETY: a leaf made under this version, which no snapshot reaches; `slot` is
-        // borrowed mutably for as long.
-        unsafe { node.cast::<[T; LEAF]>().as_mut() }
+        self.writable(
+            slot,
+            true,
+            || leaf_of(|_| fill.clone()),
+            |old: &[T; LEAF]| leaf_of(|i| old[i].clone()),
+        )
     }
 }
 
