@@ -338,9 +338,10 @@ impl GrowingIndex {
     /// to the cap's 4M moved 1.4M keys). `None` at the cap.
     fn next_buckets(&self) -> Option<usize> {
         let (doubled, cap) = (self.table.lanes() * 2, self.max_keys.saturating_mul(2));
-        let lanes = match doubled.saturating_mul(2) > cap {
-            true => cap,
-            false => doubled,
+        let lanes = if doubled.saturating_mul(2) > cap {
+            cap
+        } else {
+            doubled
         };
         let buckets = buckets_for(lanes);
         (buckets > self.table.buckets.len()).then_some(buckets)
