@@ -17,6 +17,7 @@
 //! size is part of the type, so a read masks its index into the leaf with a constant.
 
 mod retired;
+mod spares;
 #[cfg(test)]
 mod tests;
 
@@ -297,6 +298,14 @@ impl<T, const LEAF: usize> Chunks<T, LEAF> {
         match &self.role {
             Role::Writer(owner) => owner.pinned(),
             Role::Reader(_) => 0,
+        }
+    }
+
+    /// Freed nodes kept: the writer's, and those freed since its last snapshot.
+    fn spares(&self) -> (usize, usize) {
+        match &self.role {
+            Role::Writer(owner) => owner.spares(),
+            Role::Reader(_) => (0, 0),
         }
     }
 }

@@ -12,11 +12,13 @@
 //! the pin list is locked, once a snapshot taken and once one gone.
 //!
 //! If the writer goes first, its tree is left to the pins, and freed with the last of them.
+//! Freed nodes' memory is kept for the writer's next copies ([`Spares`]).
 
-use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::spares::{Spares, deallocate, drop_items};
 use super::{BRANCH, Branch, EMPTY, Slot};
 
 /// A node of the tree behind a thin pointer (its kind follows from its level).
@@ -32,20 +34,16 @@ struct Retired {
 }
 
 impl Retired {
-    /// Frees the node; a leaf drops its items (it holds clones of its own), a branch does
-    /// not free its children (the tree or other retired nodes own them).
+    /// Frees the node into `spares`; a leaf drops its items (it holds clones of its own), a
+    /// branch does not free its children (the tree or other retired nodes own them).
     ///
     /// # Safety
     /// Nothing reaches the node any more, and it is freed once.
-    unsafe fn free<T, const LEAF: usize>(self) {
-        // SAFETY: the node was made by `new_node` from a box of this type (its level says
-        // which), and the caller's promise.
+    unsafe fn free<T, const LEAF: usize>(self, spares: &mut Spares<T, LEAF>) {
+        // SAFETY: the caller's promise.
         unsafe {
-            if self.leaf {
-                drop(Box::from_raw(self.node.cast::<[T; LEAF]>().as_ptr()));
-            } else {
-                drop(Box::from_raw(self.node.cast::<Branch>().as_ptr()));
-            }
+            drop_items::<T, LEAF>(self.node, self.leaf);
+            spares.keep(self.node, self.leaf);
         }
     }
 }
@@ -67,9 +65,11 @@ unsafe fn free_tree<T, const LEAF: usize>(root: Slot, depth: u32) {
             unsafe { free_tree::<T, LEAF>(child, depth - 1) };
         }
     }
-    let made = root.made;
     // SAFETY: the caller's promise.
-    unsafe { Retired { node, leaf, made }.free::<T, LEAF>() };
+    unsafe {
+        drop_items::<T, LEAF>(node, leaf);
+        deallocate::<T, LEAF>(node, leaf);
+    }
 }
 
 /// The retired nodes a live snapshot may reach.
@@ -85,7 +85,10 @@ struct Pins<T, const LEAF: usize> {
     pins: Vec<Pin>,
     /// The tree of a writer that went first, freed with the last pin.
     remains: Option<(Slot, u32)>,
-    items: PhantomData<T>,
+    /// Freed nodes, taken by the writer at its next snapshot.
+    spares: Spares<T, LEAF>,
+    /// The emptied list of a gone pin, for the next pin's nodes.
+    spare_list: Vec<Retired>,
 }
 
 impl<T, const LEAF: usize> Pins<T, LEAF> {
@@ -93,11 +96,17 @@ impl<T, const LEAF: usize> Pins<T, LEAF> {
     /// reach it, or is freed. (Freed under the lock: a snapshot's last clone may be
     /// freeing too, rarely.)
     fn place(&mut self, retiring: &mut Vec<Retired>) {
+        if let Some(pin) = self.pins.last_mut() {
+            if pin.nodes.capacity() == 0 {
+                pin.nodes = std::mem::take(&mut self.spare_list);
+            }
+            pin.nodes.reserve(retiring.len());
+        }
         for node in retiring.drain(..) {
             match self.pins.last_mut().filter(|pin| pin.tag >= node.made) {
                 Some(pin) => pin.nodes.push(node),
                 // SAFETY: the writer replaced it, and no snapshot that may reach it is left.
-                None => unsafe { node.free::<T, LEAF>() },
+                None => unsafe { node.free(&mut self.spares) },
             }
         }
     }
@@ -109,16 +118,19 @@ impl<T, const LEAF: usize> Pins<T, LEAF> {
         let Ok(at) = self.pins.binary_search_by_key(&tag, |pin| pin.tag) else {
             return;
         };
-        let pin = self.pins.remove(at);
-        for node in pin.nodes {
+        let mut nodes = self.pins.remove(at).nodes;
+        for node in nodes.drain(..) {
             match self.pins[..at]
                 .last_mut()
                 .filter(|older| older.tag >= node.made)
             {
                 Some(older) => older.nodes.push(node),
                 // SAFETY: every snapshot that may reach it is gone.
-                None => unsafe { node.free::<T, LEAF>() },
+                None => unsafe { node.free(&mut self.spares) },
             }
+        }
+        if nodes.capacity() > self.spare_list.capacity() {
+            self.spare_list = nodes;
         }
         if self.pins.is_empty()
             && let Some((root, depth)) = self.remains.take()
@@ -155,6 +167,8 @@ pub(super) struct Owner<T, const LEAF: usize> {
     version: u64,
     /// Placed at the next snapshot: until then no pin is newer than their replacement.
     retiring: Vec<Retired>,
+    /// Memory for the next nodes made, taken from the pins' at each snapshot.
+    spares: Spares<T, LEAF>,
     shared: Shared<T, LEAF>,
 }
 
@@ -163,10 +177,12 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
         Owner {
             version: 0,
             retiring: Vec::new(),
+            spares: Spares::new(),
             shared: Arc::new(Mutex::new(Pins {
                 pins: Vec::new(),
                 remains: None,
-                items: PhantomData,
+                spares: Spares::new(),
+                spare_list: Vec::new(),
             })),
         }
     }
@@ -181,6 +197,7 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
     pub fn pin(&mut self) -> Arc<Token<T, LEAF>> {
         let mut shared = lock(&self.shared);
         shared.place(&mut self.retiring);
+        self.spares.take_all(&mut shared.spares);
         shared.pins.push(Pin {
             tag: self.version,
             nodes: Vec::new(),
@@ -222,34 +239,47 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
             .sum()
     }
 
+    /// Freed nodes kept for the next copies: the writer's, and those freed since its last
+    /// snapshot.
+    #[cfg(test)]
+    pub fn spares(&self) -> (usize, usize) {
+        (self.spares.len(), lock(&self.shared).spares.len())
+    }
+
     /// The node in `slot` (`leaf` or a branch), writable: made first by `fresh`, or, when
-    /// a snapshot may read it, replaced by `copy` of it and retired.
+    /// a snapshot may read it, replaced by `copy` of it and retired. Both write a whole
+    /// node into the memory they are given (a spare's, or new).
     fn writable<'s, X>(
         &mut self,
         slot: &'s mut Slot,
         leaf: bool,
-        fresh: impl FnOnce() -> Box<X>,
-        copy: impl FnOnce(&X) -> Box<X>,
+        fresh: impl FnOnce(&mut MaybeUninit<X>),
+        copy: impl FnOnce(&X, &mut MaybeUninit<X>),
     ) -> &'s mut X {
-        let node = match slot.node {
-            None => new_node(fresh()),
-            Some(node) if slot.made != self.version => {
-                // SAFETY: a live node of this kind, read to copy it.
-                let copied = copy(unsafe { node.cast::<X>().as_ref() });
-                self.retire(node, leaf, slot.made);
-                new_node(copied)
-            }
+        if let Some(node) = slot.node.filter(|_| slot.made == self.version) {
             // SAFETY: made under this version, so no snapshot reaches it; `slot` is
             // borrowed mutably for as long.
-            Some(node) => return unsafe { node.cast::<X>().as_mut() },
-        };
+            return unsafe { node.cast::<X>().as_mut() };
+        }
+        // SAFETY: `X` is the node kind `leaf` says (the callers below).
+        let mut memory = unsafe { self.spares.take::<X>(leaf) };
+        // SAFETY: taken just now, so the writer's alone.
+        let target = unsafe { memory.as_mut() };
+        match slot.node {
+            None => fresh(target),
+            Some(node) => {
+                // SAFETY: a live node of this kind, read to copy it.
+                copy(unsafe { node.cast::<X>().as_ref() }, target);
+                self.retire(node, leaf, slot.made);
+            }
+        }
         *slot = Slot {
-            node: Some(node),
+            node: Some(memory.cast()),
             made: self.version,
         };
-        // SAFETY: just made under this version, which no snapshot reaches; `slot` is
-        // borrowed mutably for as long.
-        unsafe { node.cast::<X>().as_mut() }
+        // SAFETY: written whole just now, under this version, which no snapshot reaches;
+        // `slot` is borrowed mutably for as long.
+        unsafe { memory.cast::<X>().as_mut() }
     }
 
     /// The branch in `slot`, made first (empty) or copied (when a snapshot may read it):
@@ -258,8 +288,12 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
         self.writable(
             slot,
             false,
-            || Box::new([EMPTY; BRANCH]),
-            |old: &Branch| Box::new(*old),
+            |target| {
+                target.write([EMPTY; BRANCH]);
+            },
+            |old: &Branch, target| {
+                target.write(*old);
+            },
         )
     }
 }
@@ -270,20 +304,20 @@ impl<T: Clone, const LEAF: usize> Owner<T, LEAF> {
         self.writable(
             slot,
             true,
-            || leaf_of(|_| fill.clone()),
-            |old: &[T; LEAF]| leaf_of(|i| old[i].clone()),
+            |target| fill_leaf(target, |_| fill.clone()),
+            |old: &[T; LEAF], target| fill_leaf(target, |i| old[i].clone()),
         )
     }
 }
 
-/// A leaf of `item(0)`, `item(1)`, ... written straight into its allocation.
-fn leaf_of<T, const LEAF: usize>(mut item: impl FnMut(usize) -> T) -> Box<[T; LEAF]> {
-    let mut leaf = Box::<[T; LEAF]>::new_uninit();
+/// Writes `item(0)`, `item(1)`, ... into every place of `leaf`.
+fn fill_leaf<T, const LEAF: usize>(
+    leaf: &mut MaybeUninit<[T; LEAF]>,
+    mut item: impl FnMut(usize) -> T,
+) {
     let items = leaf.as_mut_ptr().cast::<T>();
     for i in 0..LEAF {
         // SAFETY: `i` is within the leaf; each item is written once.
         unsafe { items.add(i).write(item(i)) };
     }
-    // SAFETY: every item was written.
-    unsafe { leaf.assume_init() }
 }

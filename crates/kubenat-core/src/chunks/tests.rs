@@ -1,8 +1,10 @@
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
+use super::spares::SPARES;
 use super::*;
 
 /// Runs `check` with leaves of 1, 2, 4 or 8 items, as `leaf_bits` says.
@@ -256,4 +258,64 @@ fn a_snapshot_frees_what_only_it_kept_as_it_goes() {
     // A writer that goes first leaves its tree to the snapshot.
     drop(array);
     assert_eq!(*newer.get(0).as_deref().expect("written"), 2);
+}
+
+/// The nodes on the way from the root to item `index`'s leaf.
+fn path<const LEAF: usize>(array: &Chunks<u32, LEAF>, index: usize) -> Vec<NonNull<u8>> {
+    let mut nodes = Vec::new();
+    let mut slot = array.root;
+    let mut shift = Chunks::<u32, LEAF>::LEAF_BITS + BRANCH_BITS * array.depth;
+    while let Some(node) = slot.node {
+        nodes.push(node);
+        if nodes.len() > array.depth as usize {
+            break;
+        }
+        shift -= BRANCH_BITS;
+        // SAFETY: above the leaf level every node is a branch, alive while `array` is.
+        slot = unsafe { node.cast::<Branch>().as_ref() }[(index >> shift) & (BRANCH - 1)];
+    }
+    nodes
+}
+
+#[test]
+fn freed_nodes_are_the_memory_of_the_next_copies() {
+    let mut array = Chunks::<u32, 4>::from_items(0, 0..4096);
+    let first = array.snapshot();
+    let first_path = path(&first, 0);
+    // 1,024 leaves under two levels of branches and the root.
+    assert_eq!(first_path.len(), 4);
+    array.set(0, 1);
+    let second = array.snapshot();
+    drop(first);
+    // The first tree's path is freed, kept for the writer, which takes it at its next
+    // snapshot.
+    assert_eq!(array.spares(), (0, 4));
+    array.set(1, 2);
+    let third = array.snapshot();
+    assert_eq!(array.spares(), (4, 0));
+    array.set(2, 3);
+    let mut reused = path(&array, 2);
+    let mut freed = first_path;
+    reused.sort();
+    freed.sort();
+    assert_eq!(reused, freed);
+    assert_eq!(array.spares(), (0, 0));
+    assert_eq!([*second.get(0), *second.get(1)], [1, 1]);
+    assert_eq!([*third.get(1), *third.get(2)], [2, 2]);
+    assert_eq!([*array.get(0), *array.get(1), *array.get(2)], [1, 2, 3]);
+}
+
+#[test]
+fn a_burst_of_freed_nodes_keeps_a_bounded_few() {
+    let mut array = Chunks::<u32, 4>::from_items(0, 0..4096);
+    let snapshots: Vec<_> = (0..100)
+        .map(|round| {
+            array.set(round * 40, 1);
+            array.snapshot()
+        })
+        .collect();
+    drop(snapshots);
+    let (writer, freed) = array.spares();
+    assert!(writer <= 2 * SPARES && freed <= 2 * SPARES, "{writer} and {freed} kept");
+    assert!(freed > 0);
 }
