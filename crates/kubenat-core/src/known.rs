@@ -111,12 +111,25 @@ impl Encoder {
     /// The block that keeps `objects` (empty when they hold nothing). The block starts
     /// with the name, so the objects (which all carry it) are encoded without it.
     pub(crate) fn encode(&mut self, objects: &Objects) -> Block {
+        let mut block = Block::default();
+        self.encode_into(objects, &mut block.0);
+        block
+    }
+
+    /// Encodes `objects` into `block` as [`Encoder::encode`] does: over its bytes when the
+    /// length is unchanged (the common change, endpoints moved), saving an allocation.
+    fn encode_into(&mut self, objects: &Objects, block: &mut Box<[u8]>) {
         let Some(name) = objects.name() else {
-            return Block::default();
+            *block = Box::default();
+            return;
         };
         self.scratch.clear();
         encode::block(&mut self.scratch, name, objects);
-        Block(Box::from(&self.scratch[..]))
+        if block.len() == self.scratch.len() {
+            block.copy_from_slice(&self.scratch);
+        } else {
+            *block = Box::from(&self.scratch[..]);
+        }
     }
 }
 
@@ -160,8 +173,8 @@ impl KnownServices {
 
     /// Keeps `objects` in `slot`'s entry (none left when they hold nothing).
     pub(crate) fn store(&mut self, slot: u32, objects: &Objects) {
-        let Block(block) = self.encoder.encode(objects);
-        self.slots[slot as usize].block = block;
+        let block = &mut self.slots[slot as usize].block;
+        self.encoder.encode_into(objects, block);
     }
 
     /// Adds an entry for `objects`, which hold something and whose name no other entry
@@ -323,6 +336,27 @@ mod tests {
         let small = objects(&ServiceName::new("default", "small"));
         let slot = services.insert_new(&small);
         assert_eq!(services.get(slot).objects(), small);
+    }
+
+    /// A change of the same encoded length is written over the block; another length
+    /// gets a block of its own; both read back as stored.
+    #[test]
+    fn stored_changes_read_back_written_over_when_they_fit() {
+        let name = ServiceName::new("default", "web");
+        let mut services = KnownServices::with_capacity(1);
+        let slot = services.insert_new(&objects(&name));
+        let before = services.get(slot).block.as_ptr();
+        let mut moved = objects(&name);
+        moved.slices[0].endpoints[0].addresses = vec!["10.244.2.9".parse().expect("literal")];
+        services.store(slot, &moved);
+        assert_eq!(services.get(slot).block.as_ptr(), before);
+        assert_eq!(services.get(slot).objects(), moved);
+        let mut grown = moved.clone();
+        grown.slices[0].name = "web-abcdefgh".into();
+        services.store(slot, &grown);
+        assert_eq!(services.get(slot).objects(), grown);
+        services.store(slot, &Objects::default());
+        assert_eq!(services.get(slot).name(), None);
     }
 
     #[test]
