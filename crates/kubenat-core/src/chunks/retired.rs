@@ -39,7 +39,7 @@ impl Retired {
     ///
     /// # Safety
     /// Nothing reaches the node any more, and it is freed once.
-    unsafe fn free<T, const LEAF: usize>(self, spares: &mut Spares<T, LEAF>) {
+    unsafe fn free<T, const LEAF: usize>(&self, spares: &mut Spares<T, LEAF>) {
         // SAFETY: the caller's promise.
         unsafe {
             drop_items::<T, LEAF>(self.node, self.leaf);
@@ -76,7 +76,46 @@ unsafe fn free_tree<T, const LEAF: usize>(root: Slot, depth: u32) {
 struct Pin {
     /// The version the snapshot was taken under.
     tag: u64,
-    nodes: Vec<Retired>,
+    nodes: RetiredList,
+}
+
+/// How many retired nodes a block of a [`RetiredList`] holds before the next is begun.
+const BLOCK: usize = 512;
+
+/// Retired nodes in blocks: the list of a snapshot kept for long (an idle engine's) grows
+/// by a few nodes an update, copied into its last block, and never copies what it holds,
+/// where one vector's doubling copied tens of kilobytes inside one update. The first
+/// block is held inline: most lists never need a second.
+#[derive(Default)]
+struct RetiredList {
+    first: Vec<Retired>,
+    more: Vec<Vec<Retired>>,
+}
+
+impl RetiredList {
+    /// Adds the nodes of `block`: moved into the last block when they fit, or the block
+    /// itself kept. Gives back an emptied block.
+    fn append(&mut self, mut block: Vec<Retired>) -> Option<Vec<Retired>> {
+        let last = self.more.last_mut().unwrap_or(&mut self.first);
+        if last.is_empty() {
+            Some(std::mem::replace(last, block))
+        } else if last.len() + block.len() <= BLOCK {
+            last.append(&mut block);
+            Some(block)
+        } else {
+            self.more.push(block);
+            None
+        }
+    }
+
+    fn into_blocks(self) -> impl Iterator<Item = Vec<Retired>> {
+        std::iter::once(self.first).chain(self.more)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.first.len() + self.more.iter().map(Vec::len).sum::<usize>()
+    }
 }
 
 /// What the writer and its snapshots share.
@@ -87,28 +126,22 @@ struct Pins<T, const LEAF: usize> {
     remains: Option<(Slot, u32)>,
     /// Freed nodes, taken by the writer at its next snapshot.
     spares: Spares<T, LEAF>,
-    /// The emptied list of a gone pin, for the next pin's nodes.
-    spare_list: Vec<Retired>,
+    /// An emptied block, for the writer's next retired nodes.
+    spare_block: Vec<Retired>,
 }
 
 impl<T, const LEAF: usize> Pins<T, LEAF> {
-    /// Each of `retiring`, replaced since the newest pin, goes to that pin if it may
-    /// reach it, or is freed. (Freed under the lock: a snapshot's last clone may be
-    /// freeing too, rarely.)
+    /// The nodes replaced since the newest pin go to that pin if it may reach them, or are
+    /// freed; `retiring` is left empty. (Freed under the lock: a snapshot's last clone may
+    /// be freeing too, rarely.)
     fn place(&mut self, retiring: &mut Vec<Retired>) {
-        if let Some(pin) = self.pins.last_mut() {
-            if pin.nodes.capacity() == 0 {
-                pin.nodes = std::mem::take(&mut self.spare_list);
-            }
-            pin.nodes.reserve(retiring.len());
+        let block = std::mem::take(retiring);
+        let newest = self.pins.len().checked_sub(1);
+        // SAFETY: no pin newer than the newest; the writer no longer reaches the nodes.
+        if let Some(emptied) = unsafe { self.settle(block, newest) } {
+            self.recycle(emptied);
         }
-        for node in retiring.drain(..) {
-            match self.pins.last_mut().filter(|pin| pin.tag >= node.made) {
-                Some(pin) => pin.nodes.push(node),
-                // SAFETY: the writer replaced it, and no snapshot that may reach it is left.
-                None => unsafe { node.free(&mut self.spares) },
-            }
-        }
+        *retiring = std::mem::take(&mut self.spare_block);
     }
 
     /// The snapshot `tag` is gone: its nodes go to the newest older pin that may still
@@ -118,25 +151,61 @@ impl<T, const LEAF: usize> Pins<T, LEAF> {
         let Ok(at) = self.pins.binary_search_by_key(&tag, |pin| pin.tag) else {
             return;
         };
-        let mut nodes = self.pins.remove(at).nodes;
-        for node in nodes.drain(..) {
-            match self.pins[..at]
-                .last_mut()
-                .filter(|older| older.tag >= node.made)
-            {
-                Some(older) => older.nodes.push(node),
-                // SAFETY: every snapshot that may reach it is gone.
-                None => unsafe { node.free(&mut self.spares) },
+        let nodes = self.pins.remove(at).nodes;
+        for block in nodes.into_blocks() {
+            // SAFETY: the pins after the gone one were taken after its nodes were replaced.
+            if let Some(emptied) = unsafe { self.settle(block, at.checked_sub(1)) } {
+                self.recycle(emptied);
             }
-        }
-        if nodes.capacity() > self.spare_list.capacity() {
-            self.spare_list = nodes;
         }
         if self.pins.is_empty()
             && let Some((root, depth)) = self.remains.take()
         {
             // SAFETY: the tree of a writer that went first; its last snapshot is gone.
             unsafe { free_tree::<T, LEAF>(root, depth) };
+        }
+    }
+
+    /// Keeps the nodes of `block` that the pin at `newest` may reach with that pin, and
+    /// frees the others; gives back the block when it is left empty.
+    ///
+    /// # Safety
+    /// No pin after `newest` may reach the nodes, nor the writer.
+    unsafe fn settle(
+        &mut self,
+        mut block: Vec<Retired>,
+        newest: Option<usize>,
+    ) -> Option<Vec<Retired>> {
+        let spares = &mut self.spares;
+        let Some(at) = newest else {
+            for node in block.drain(..) {
+                // SAFETY: no pin is left that may reach it (the caller's promise).
+                unsafe { node.free(spares) };
+            }
+            return Some(block);
+        };
+        let tag = self.pins[at].tag;
+        if block.iter().any(|node| node.made > tag) {
+            block.retain(|node| {
+                let reached = tag >= node.made;
+                if !reached {
+                    // SAFETY: the pins up to `newest` were taken before it was made, and
+                    // the caller promises the rest.
+                    unsafe { node.free(spares) };
+                }
+                reached
+            });
+        }
+        if block.is_empty() {
+            return Some(block);
+        }
+        self.pins[at].nodes.append(block)
+    }
+
+    /// Keeps the larger of `block` (emptied) and the spare one.
+    fn recycle(&mut self, block: Vec<Retired>) {
+        if block.capacity() > self.spare_block.capacity() {
+            self.spare_block = block;
         }
     }
 }
@@ -182,7 +251,7 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
                 pins: Vec::new(),
                 remains: None,
                 spares: Spares::new(),
-                spare_list: Vec::new(),
+                spare_block: Vec::new(),
             })),
         }
     }
@@ -200,7 +269,7 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
         self.spares.take_all(&mut shared.spares);
         shared.pins.push(Pin {
             tag: self.version,
-            nodes: Vec::new(),
+            nodes: RetiredList::default(),
         });
         drop(shared);
         let tag = self.version;

@@ -30,7 +30,9 @@ pub(super) unsafe fn deallocate<T, const LEAF: usize>(node: NonNull<u8>, leaf: b
     // memory drops nothing.
     unsafe {
         if leaf {
-            drop(Box::from_raw(node.cast::<MaybeUninit<[T; LEAF]>>().as_ptr()));
+            drop(Box::from_raw(
+                node.cast::<MaybeUninit<[T; LEAF]>>().as_ptr(),
+            ));
         } else {
             drop(Box::from_raw(node.cast::<MaybeUninit<Branch>>().as_ptr()));
         }

@@ -316,6 +316,9 @@ fn a_burst_of_freed_nodes_keeps_a_bounded_few() {
         .collect();
     drop(snapshots);
     let (writer, freed) = array.spares();
-    assert!(writer <= 2 * SPARES && freed <= 2 * SPARES, "{writer} and {freed} kept");
+    assert!(
+        writer <= 2 * SPARES && freed <= 2 * SPARES,
+        "{writer} and {freed} kept"
+    );
     assert!(freed > 0);
 }
