@@ -163,7 +163,7 @@ impl ControlPlane {
         let (mut tables, known) = build::build(services, slices, settings, &mut self.nodes);
         if self.compiled {
             // A resync: the generation count goes on, so followers see a change.
-            tables.continue_from(&self.current);
+            tables.continue_from(&self.writer);
             tables.next_generation(Changed::All);
         }
         self.compiled = true;

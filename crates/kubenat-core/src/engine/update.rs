@@ -104,27 +104,21 @@ impl Engine {
         let mut flush = false;
         let turns = &mut self.core.turns;
         turns.resize(cluster.port_slots());
-        match cluster.changes_since(since) {
-            Some(changes) => {
-                for change in changes {
-                    match change {
-                        Changed::All => {
-                            turns.reset_all();
-                            flush = true;
-                        }
-                        Changed::Ports { ids, udp } => {
-                            for &id in ids.iter() {
-                                turns.reset(id);
-                            }
-                            flush |= udp;
-                        }
-                    }
-                }
-            }
-            None => {
+        let remembered = cluster.each_change_since(since, |change| match change {
+            Changed::All => {
                 turns.reset_all();
                 flush = true;
             }
+            Changed::Ports { ids, udp } => {
+                for &id in ids.iter() {
+                    turns.reset(id);
+                }
+                flush |= udp;
+            }
+        });
+        if !remembered {
+            turns.reset_all();
+            flush = true;
         }
         self.core.tables.set_cluster(cluster);
         let tables = &self.core.tables;

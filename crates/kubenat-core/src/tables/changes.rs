@@ -18,7 +18,7 @@ impl ClusterTables {
             ports_per_family: self.ports_per_family,
             lines: self.lines.snapshot(),
             generation: self.generation,
-            recent: self.recent.clone(),
+            recent: self.recent.snapshot(),
         }
     }
 

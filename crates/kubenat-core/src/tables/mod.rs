@@ -8,6 +8,7 @@
 mod changes;
 mod cluster_ips;
 mod frontends;
+mod recent;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,7 @@ pub use crate::service_port::{
 };
 use cluster_ips::ClusterIps;
 use frontends::Frontends;
+use recent::RecentChanges;
 pub use settings::NodeSettings;
 use settings::PodSources;
 
@@ -61,10 +63,6 @@ pub(crate) enum Changed {
     },
 }
 
-/// How many generations' changes a snapshot remembers: an engine further behind treats
-/// everything as changed.
-const RECENT_CHANGES: usize = 16;
-
 /// The compiled tables of the whole cluster: one immutable snapshot, published by a
 /// [`ControlPlane`](crate::ControlPlane) and read by every node's engines at once.
 ///
@@ -92,8 +90,8 @@ pub struct ClusterTables {
     lines: PortLines,
     /// Counts the snapshots a control plane published; the first is 0.
     generation: u64,
-    /// The changes of the last few generations, oldest first: (generation, change).
-    recent: Vec<(u64, Arc<Changed>)>,
+    /// The changes of the last few generations.
+    recent: RecentChanges,
 }
 
 /// Service ports per leaf of the persistent array: 16, so a change clones
@@ -118,7 +116,7 @@ impl ClusterTables {
             ports_per_family: [0; 2],
             lines: PortLines::with_capacity(ports),
             generation: 0,
-            recent: Vec::new(),
+            recent: RecentChanges::default(),
         }
     }
 
@@ -131,27 +129,19 @@ impl ClusterTables {
     /// Carries on the generation count of `earlier` (a recompile of everything).
     pub(crate) fn continue_from(&mut self, earlier: &ClusterTables) {
         self.generation = earlier.generation;
-        self.recent = earlier.recent.clone();
+        self.recent = earlier.recent.writer_copy();
     }
 
     /// Starts the next generation, made of `change`.
     pub(crate) fn next_generation(&mut self, change: Changed) {
         self.generation += 1;
-        if self.recent.len() == RECENT_CHANGES {
-            self.recent.remove(0);
-        }
-        self.recent.push((self.generation, Arc::new(change)));
+        self.recent.push(self.generation, change);
     }
 
-    /// The changes since generation `since`, oldest first; `None` when they are no longer
-    /// remembered (treat everything as changed).
-    pub(crate) fn changes_since(&self, since: u64) -> Option<impl Iterator<Item = &Changed>> {
-        let first = if since >= self.generation {
-            self.recent.len()
-        } else {
-            self.recent.iter().position(|(g, _)| *g == since + 1)?
-        };
-        Some(self.recent[first..].iter().map(|(_, change)| &**change))
+    /// Calls `each` with the changes since generation `since`, newest first; false when
+    /// they are no longer all remembered (treat everything as changed).
+    pub(crate) fn each_change_since(&self, since: u64, each: impl FnMut(&Changed)) -> bool {
+        since >= self.generation || self.recent.each_since(since, each)
     }
 
     /// The service port behind `address:port`, if a ClusterIP, external IP or
