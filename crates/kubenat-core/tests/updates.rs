@@ -236,3 +236,29 @@ fn replace_flushes_stale_udp_and_keeps_tcp() {
     assert_eq!(d, kept);
     assert_tcp_flows_keep_their_pod(&mut engine, &tcp_out);
 }
+
+/// Updates to other Services leave a Service's round-robin turn where it was, however many
+/// come: an engine with a control plane of its own once restarted every turn past 16.
+#[test]
+fn round_robin_turns_survive_updates_to_other_services() {
+    let state = nodoa_two_dns();
+    let mut engine = Engine::new(&state);
+    let pod_for = |engine: &mut Engine, port: u16| {
+        let client = SocketAddr::new(ip("10.10.0.50"), port);
+        let (_, _, out) =
+            forward_translated(engine, udp(client, sa("10.10.1.10:53"), b"q"), secs(0));
+        dns_pod_of(&out).ip()
+    };
+    let first = pod_for(&mut engine, 42000);
+    let other = state
+        .services
+        .iter()
+        .find(|service| service.name.name != "kube-dns")
+        .expect("the notes' cluster has more Services")
+        .clone();
+    for _ in 0..20 {
+        let update = Update::UpsertService(Box::new(other.clone()));
+        assert_eq!(engine.update(update), Ok(0));
+    }
+    assert_ne!(pod_for(&mut engine, 42001), first, "the turn moved on");
+}

@@ -51,6 +51,7 @@ impl Engine {
             return Err(NotOwner);
         };
         let replace = matches!(update, Update::Replace(_));
+        let since = self.core.tables.cluster().generation();
         // Let go of the snapshot first, so the control plane edits it in place rather
         // than copying it for a reader that is about to move on anyway.
         self.core
@@ -72,7 +73,7 @@ impl Engine {
             self.v4.conntrack.set_timeouts(self.core.proxy.timeouts);
             self.v6.conntrack.set_timeouts(self.core.proxy.timeouts);
         }
-        Ok(self.take(cluster))
+        Ok(self.take_since(cluster, since))
     }
 
     /// Reads `cluster` from now on: a snapshot of the cluster this engine's node is part
@@ -101,6 +102,11 @@ impl Engine {
 
     fn take(&mut self, cluster: Arc<ClusterTables>) -> usize {
         let since = self.core.tables.cluster().generation();
+        self.take_since(cluster, since)
+    }
+
+    /// Reads `cluster`, which follows generation `since` of what the engine read.
+    fn take_since(&mut self, cluster: Arc<ClusterTables>, since: u64) -> usize {
         let mut flush = false;
         let turns = &mut self.core.turns;
         turns.resize(cluster.port_slots());
