@@ -51,12 +51,8 @@ impl Engine {
             return Err(NotOwner);
         };
         let replace = matches!(update, Update::Replace(_));
-        let since = self.core.tables.cluster().generation();
-        // Let go of the snapshot first, so the control plane edits it in place rather
-        // than copying it for a reader that is about to move on anyway.
-        self.core
-            .tables
-            .set_cluster(Arc::new(ClusterTables::with_capacity(0)));
+        // The snapshot read so far stays until the next is taken: the control plane writes
+        // to tables of its own, and the engine's snapshot says which changes it has seen.
         plane.apply(update);
         let cluster = plane.snapshot().clone();
         if replace {
@@ -73,7 +69,7 @@ impl Engine {
             self.v4.conntrack.set_timeouts(self.core.proxy.timeouts);
             self.v6.conntrack.set_timeouts(self.core.proxy.timeouts);
         }
-        Ok(self.take_since(cluster, since))
+        Ok(self.take(cluster))
     }
 
     /// Reads `cluster` from now on: a snapshot of the cluster this engine's node is part
@@ -102,19 +98,12 @@ impl Engine {
 
     fn take(&mut self, cluster: Arc<ClusterTables>) -> usize {
         let since = self.core.tables.cluster().generation();
-        self.take_since(cluster, since)
-    }
-
-    /// Reads `cluster`, which follows generation `since` of what the engine read.
-    fn take_since(&mut self, cluster: Arc<ClusterTables>, since: u64) -> usize {
         let mut flush = false;
+        let mut everything = false;
         let turns = &mut self.core.turns;
         turns.resize(cluster.port_slots());
         let remembered = cluster.each_change_since(since, |change| match change {
-            Changed::All => {
-                turns.reset_all();
-                flush = true;
-            }
+            Changed::All => everything = true,
             Changed::Ports { ids, udp } => {
                 for &id in ids.iter() {
                     turns.reset(id);
@@ -122,7 +111,7 @@ impl Engine {
                 flush |= udp;
             }
         });
-        if !remembered {
+        if everything || !remembered {
             turns.reset_all();
             flush = true;
         }
