@@ -176,30 +176,24 @@ impl<T, const LEAF: usize> Pins<T, LEAF> {
         mut block: Vec<Retired>,
         newest: Option<usize>,
     ) -> Option<Vec<Retired>> {
-        let spares = &mut self.spares;
-        let Some(at) = newest else {
-            for node in block.drain(..) {
-                // SAFETY: no pin is left that may reach it (the caller's promise).
-                unsafe { node.free(spares) };
-            }
-            return Some(block);
-        };
-        let tag = self.pins[at].tag;
-        if block.iter().any(|node| node.made > tag) {
+        let tag = newest.map(|at| self.pins[at].tag);
+        let reached = |node: &Retired| tag.is_some_and(|tag| tag >= node.made);
+        if !block.iter().all(reached) {
+            let spares = &mut self.spares;
             block.retain(|node| {
-                let reached = tag >= node.made;
-                if !reached {
+                let kept = reached(node);
+                if !kept {
                     // SAFETY: the pins up to `newest` were taken before it was made, and
                     // the caller promises the rest.
                     unsafe { node.free(spares) };
                 }
-                reached
+                kept
             });
         }
-        if block.is_empty() {
-            return Some(block);
+        match newest {
+            Some(at) if !block.is_empty() => self.pins[at].nodes.append(block),
+            _ => Some(block),
         }
-        self.pins[at].nodes.append(block)
     }
 
     /// Keeps the larger of `block` (emptied) and the spare one.
