@@ -90,10 +90,6 @@ impl Known {
         nodes: &mut NodeNames,
     ) -> Changed {
         let old = std::mem::take(&mut self.ports);
-        let mut udp = old
-            .iter()
-            .any(|&id| tables.port(id).protocol == Protocol::Udp);
-        let mut ids = old.to_vec();
         let Objects { service, slices } = objects;
         let exists = service.is_some();
         let mut ports = Vec::new();
@@ -109,7 +105,12 @@ impl Known {
                 &mut ports,
             );
         }
-        udp |= ports.iter().any(|p| p.protocol == Protocol::Udp);
+        // The old ports read after compiling, by when they have arrived (`edit`).
+        let udp = ports
+            .iter()
+            .chain(old.iter().map(|&id| tables.port(id)))
+            .any(|p| p.protocol == Protocol::Udp);
+        let mut ids = old.to_vec();
         // New endpoints behind the same frontends (the common change) keep their ids.
         match tables.replace_ports(&old, ports) {
             Ok(()) => self.ports = old,
@@ -234,6 +235,11 @@ impl ControlPlane {
         let slot = self.services.find(&name);
         let nothing = Known::default();
         let known = slot.map_or(&nothing, |slot| self.services.get(slot));
+        // At a million Services most of an update's time is waiting for memory. What it
+        // will read and copy is asked for first, so the misses overlap one another and
+        // the decoding, then the old ports once their places are in.
+        known.prefetch();
+        self.writer.prefetch_places(&known.ports);
         let objects = match update {
             Update::Replace(_) => unreachable!("handled above"),
             Update::UpsertService(service) => Objects {
@@ -248,6 +254,7 @@ impl ControlPlane {
             Update::UpsertEndpointSlice(slice) => known.objects_with_slice(*slice),
             Update::RemoveEndpointSlice { name: slice, .. } => known.objects_without_slice(&slice),
         };
+        self.writer.prefetch_compiled(&known.ports);
         let slot = match slot {
             Some(slot) => slot,
             // Removing what is not there changes nothing.

@@ -80,6 +80,11 @@ impl Known {
             .ok()
             .map(|(name, _)| name)
     }
+
+    /// Starts loading the block, which an update decodes whole.
+    pub(crate) fn prefetch(&self) {
+        crate::flow_index::prefetch_all(&*self.block);
+    }
 }
 
 /// Hashes a name as [`ServiceName`]'s derived `Hash` does: its two strings in order.

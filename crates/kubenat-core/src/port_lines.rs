@@ -229,6 +229,12 @@ impl PortLines {
         self.lines.set(id.0 as usize, PortLine::new(port));
     }
 
+    /// Starts loading what [`PortLines::set`] of `id` reads and copies
+    /// ([`Chunks::prefetch_path`]).
+    pub fn prefetch_path(&self, id: ServicePortId) {
+        self.lines.prefetch_path(id.0 as usize);
+    }
+
     /// Lines for `ports` with ids 0, 1, ... in order, in place of none (a full build): the
     /// array built leaf by leaf. Their cluster IPs are indexed after, by
     /// [`PortLines::index`] as after [`PortLines::set`] (an index rebuilt between finds

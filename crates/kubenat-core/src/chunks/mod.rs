@@ -26,6 +26,8 @@ use std::sync::Arc;
 
 use retired::{Owner, Token};
 
+use crate::flow_index::prefetch_all;
+
 /// log2 of the branch width.
 const BRANCH_BITS: u32 = 4;
 const BRANCH: usize = 1 << BRANCH_BITS;
@@ -177,25 +179,40 @@ impl<T: Clone, const LEAF: usize> Chunks<T, LEAF> {
     /// Item `index` (the fill value past the end).
     #[inline]
     pub fn get(&self, index: usize) -> &T {
+        match self.leaf_of(index, |_| ()) {
+            Some(leaf) => &leaf[index & (LEAF - 1)],
+            None => &self.fill,
+        }
+    }
+
+    /// Starts loading what a write to item `index` reads: the branches on its path (a
+    /// write copies each whole when a snapshot shares it) and its leaf. Only the walk's
+    /// own loads are waited for, so a caller with other work to do before the write does
+    /// it while the rest arrives.
+    pub fn prefetch_path(&self, index: usize) {
+        if let Some(leaf) = self.leaf_of(index, prefetch_all) {
+            prefetch_all(leaf);
+        }
+    }
+
+    /// The leaf holding item `index` (`None` past the end or where nothing was written),
+    /// each branch on the way shown to `on_branch`.
+    #[inline(always)]
+    fn leaf_of(&self, index: usize, mut on_branch: impl FnMut(&Branch)) -> Option<&[T; LEAF]> {
         if index >= self.len {
-            return &self.fill;
+            return None;
         }
         let mut node = self.root.node;
         let mut shift = Self::LEAF_BITS + BRANCH_BITS * self.depth;
         for _ in 0..self.depth {
-            let Some(branch) = node else {
-                return &self.fill;
-            };
-            shift -= BRANCH_BITS;
             // SAFETY: above the leaf level every node is a branch, alive while `self` is.
-            let branch = unsafe { branch.cast::<Branch>().as_ref() };
+            let branch = unsafe { node?.cast::<Branch>().as_ref() };
+            on_branch(branch);
+            shift -= BRANCH_BITS;
             node = branch[(index >> shift) & (BRANCH - 1)].node;
         }
-        match node {
-            // SAFETY: at the leaf level every node is a leaf, alive while `self` is.
-            Some(leaf) => unsafe { &leaf.cast::<[T; LEAF]>().as_ref()[index & (LEAF - 1)] },
-            None => &self.fill,
-        }
+        // SAFETY: at the leaf level every node is a leaf, alive while `self` is.
+        node.map(|leaf| unsafe { leaf.cast::<[T; LEAF]>().as_ref() })
     }
 
     /// Item `index`, writable: its leaf and branches are copied first if a snapshot may

@@ -317,14 +317,30 @@ fn buckets_for(lanes: usize) -> usize {
 /// Asks the CPU to start loading `value`'s cache line; a no-op where there is no hint.
 #[inline(always)]
 pub(crate) fn prefetch<T>(value: &T) {
+    prefetch_address((value as *const T).cast());
+}
+
+/// Asks the CPU to start loading every cache line of `value`: memory about to be read
+/// whole (a node to copy) while other work goes on.
+#[inline(always)]
+pub(crate) fn prefetch_all<T: ?Sized>(value: &T) {
+    let start = (value as *const T).cast::<u8>();
+    for offset in (0..size_of_val(value)).step_by(64) {
+        // `wrapping_add`: within the value, and only an address for the hint anyway.
+        prefetch_address(start.wrapping_add(offset));
+    }
+}
+
+#[inline(always)]
+fn prefetch_address(address: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetching is a hint with no effect on memory; any address is allowed.
     unsafe {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch((value as *const T).cast::<i8>(), _MM_HINT_T0);
+        _mm_prefetch(address.cast::<i8>(), _MM_HINT_T0);
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = address;
 }
 
 #[cfg(test)]

@@ -22,6 +22,26 @@ impl ClusterTables {
         }
     }
 
+    /// Starts loading what replacing the service ports `ids` reads and copies: their
+    /// places in the ports and in the lines ([`Chunks::prefetch_path`]). Then, once the
+    /// caller has done other work, [`ClusterTables::prefetch_compiled`].
+    pub(crate) fn prefetch_places(&self, ids: &[ServicePortId]) {
+        for &id in ids {
+            self.ports.prefetch_path(id.0 as usize);
+            self.lines.prefetch_path(id);
+        }
+    }
+
+    /// Starts loading the compiled ports `ids`, which a replacement compares with the
+    /// new ones: their places should be loaded by now.
+    pub(crate) fn prefetch_compiled(&self, ids: &[ServicePortId]) {
+        for &id in ids {
+            if let Some(port) = self.ports.get(id.0 as usize) {
+                crate::flow_index::prefetch_all(&**port);
+            }
+        }
+    }
+
     /// Removes the service ports `ids` (handed out by [`Tables::insert_ports`]) from every
     /// table that holds them.
     pub(crate) fn remove_ports(&mut self, ids: &[ServicePortId]) {
