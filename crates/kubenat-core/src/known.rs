@@ -1,8 +1,9 @@
 //! What the control plane knows under each Service name, indexed by that name.
 //!
 //! The objects are kept only so that a change can recompile one Service, so they are kept
-//! the cheapest way: encoded (postcard's format: varint lengths, no pointers, no padding; written
-//! by hand, see `encode`), one block per name, decoded when that Service changes. The block holds the name once, first; the
+//! the cheapest way: encoded (postcard's format: varint lengths, no pointers, no padding;
+//! written and read by hand, see `encode` and `read`), one block per name, decoded when
+//! that Service changes. The block holds the name once, first; the
 //! objects follow without their own copies of it. A Service with one port and an
 //! EndpointSlice of four endpoints takes about 150 bytes so, against about 850 as Rust
 //! values (each `String`, `Vec` and `IpAddr` a heap block or padding of its own).
@@ -22,6 +23,7 @@ use bucket_order::by_bucket;
 mod bucket_order;
 mod decode;
 mod encode;
+mod read;
 
 /// The objects known under one Service name, decoded: the Service (if it exists) and its
 /// slices (kept even while the Service does not exist).
@@ -68,23 +70,6 @@ pub(crate) struct Known {
     /// The name, then the objects ([`encode`]). Empty once nothing is left.
     block: Box<[u8]>,
     pub(crate) ports: PortIds,
-}
-
-impl Known {
-    /// The name everything here is known under; `None` once nothing is left.
-    fn name(&self) -> Option<EncodedName<'_>> {
-        if self.block.is_empty() {
-            return None;
-        }
-        postcard::take_from_bytes::<EncodedName>(&self.block)
-            .ok()
-            .map(|(name, _)| name)
-    }
-
-    /// Starts loading the block, which an update decodes whole.
-    pub(crate) fn prefetch(&self) {
-        crate::flow_index::prefetch_all(&*self.block);
-    }
 }
 
 /// Hashes a name as [`ServiceName`]'s derived `Hash` does: its two strings in order.
@@ -171,7 +156,7 @@ impl KnownServices {
         let name = borrow(name);
         self.index
             .find(hash_name(&self.hasher, name), |&slot| {
-                slots[slot as usize].name() == Some(name)
+                slots[slot as usize].is_named(name)
             })
             .copied()
     }
@@ -257,7 +242,8 @@ impl KnownServices {
 
     /// Forgets the entry in `slot`, known as `name`, when nothing is left in it.
     pub(crate) fn remove_if_empty(&mut self, slot: u32, name: &ServiceName) {
-        if self.slots[slot as usize].name().is_some() {
+        // An empty block is an entry with nothing left ([`Known::name`]).
+        if !self.slots[slot as usize].block.is_empty() {
             return;
         }
         if let Ok(entry) = self

@@ -1,11 +1,31 @@
-//! Reading a block back: its objects whole, or with one slice swapped for the one an
-//! update brings. The slice replaced is stepped over in the block, not decoded: an update
-//! at a million Services spent a tenth of its instructions decoding and dropping it.
+//! Reading a block back: its name, its objects whole, or with one slice swapped for the
+//! one an update brings. The slice replaced is stepped over in the block, not decoded: an
+//! update at a million Services spent a tenth of its instructions decoding and dropping it.
 
+use super::read::Reader;
 use super::{EncodedName, Known, Objects};
-use crate::model::{EndpointSlice, Service, ServiceName};
+use crate::model::{EndpointSlice, ServiceName};
 
 impl Known {
+    /// The name everything here is known under; `None` once nothing is left.
+    pub(super) fn name(&self) -> Option<EncodedName<'_>> {
+        if self.block.is_empty() {
+            return None;
+        }
+        Reader(&self.block).name()
+    }
+
+    /// Whether the block starts with `name`: its bytes compared as they lie.
+    pub(super) fn is_named(&self, (namespace, name): EncodedName<'_>) -> bool {
+        let mut at = Reader(&self.block);
+        at.string() == Some(namespace.as_bytes()) && at.string() == Some(name.as_bytes())
+    }
+
+    /// Starts loading the block, which an update decodes whole.
+    pub(crate) fn prefetch(&self) {
+        crate::flow_index::prefetch_all(&*self.block);
+    }
+
     /// The objects kept, decoded.
     pub(crate) fn objects(&self) -> Objects {
         self.swapped(None, None)
@@ -35,27 +55,29 @@ impl Known {
             };
         };
         let broken = "a block holds the objects it was encoded with";
-        let (service, mut rest) = postcard::take_from_bytes::<Option<Service>>(rest).expect(broken);
-        let (count, after) = postcard::take_from_bytes::<usize>(rest).expect(broken);
-        rest = after;
+        let mut at = Reader(rest);
+        let service = match at.byte() {
+            Some(0) => None,
+            Some(1) => Some(at.service().expect(broken)),
+            _ => panic!("{broken}"),
+        };
+        let count = usize::try_from(at.varint().expect(broken)).expect(broken);
         let mut slices = Vec::with_capacity(count + usize::from(replacement.is_some()));
         for _ in 0..count {
             // The name's bytes compared as they lie: only a slice kept is decoded (and its
             // name checked as UTF-8).
-            let kept_name = Reader(rest).string().expect(broken);
+            let kept_name = Reader(at.0).string().expect(broken);
             let swapped = match (&replacement, removed) {
                 (Some(new), _) => kept_name == new.name.as_bytes(),
                 (None, Some(removed)) => kept_name == removed.as_bytes(),
                 (None, None) => false,
             };
             if swapped {
-                rest = skip_slice(rest).expect(broken);
+                at.0 = skip_slice(at.0).expect(broken);
                 slices.extend(replacement.take());
                 continue;
             }
-            let (slice, after) = postcard::take_from_bytes::<EndpointSlice>(rest).expect(broken);
-            rest = after;
-            slices.push(slice);
+            slices.push(at.slice().expect(broken));
         }
         let mut objects = Objects { service, slices };
         name_objects(&mut objects, service_name);
@@ -68,9 +90,11 @@ impl Known {
         if self.block.is_empty() {
             return None;
         }
-        let ((namespace, name), rest) = postcard::take_from_bytes::<EncodedName>(&self.block)
+        let mut at = Reader(&self.block);
+        let (namespace, name) = at
+            .name()
             .expect("a block starts with the name it was encoded with");
-        Some((ServiceName::new(namespace, name), rest))
+        Some((ServiceName::new(namespace, name), at.0))
     }
 }
 
@@ -118,42 +142,6 @@ fn skip_slice(bytes: &[u8]) -> Option<&[u8]> {
         }
     }
     Some(at.0)
-}
-
-/// The unread rest of a block.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Option<()> {
-        self.0 = self.0.get(len..)?;
-        Some(())
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        let (&first, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(first)
-    }
-
-    fn varint(&mut self) -> Option<u64> {
-        let mut value = 0;
-        for shift in (0..64).step_by(7) {
-            let byte = self.byte()?;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte < 0x80 {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    /// A string's bytes (not checked as UTF-8).
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let len = usize::try_from(self.varint()?).ok()?;
-        let (bytes, rest) = self.0.split_at_checked(len)?;
-        self.0 = rest;
-        Some(bytes)
-    }
 }
 
 #[cfg(test)]
