@@ -17,7 +17,9 @@ use crate::compile::{CompileSettings, compile_service};
 use crate::known::{Known, KnownServices, Objects};
 use crate::model::{ClusterState, EndpointSlice, Protocol, ProxyConfig, ServiceName};
 use crate::node_names::NodeNames;
-use crate::tables::{Changed, ClusterTables, NodeSettings, ServicePortId, Tables};
+use crate::tables::{
+    Changed, ClusterTables, CompiledServicePort, NodeSettings, ServicePortId, Tables,
+};
 
 /// One change to the cluster state, as a watch on the API server would deliver it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +71,7 @@ pub struct ControlPlane {
     compiled: bool,
     /// Made when first asked for.
     publication: Option<Publication>,
+    scratch: Scratch,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -80,6 +83,13 @@ impl std::fmt::Debug for ControlPlane {
     }
 }
 
+/// Room an update compiles in, kept between updates so that each does not allocate its own.
+#[derive(Default)]
+struct Scratch {
+    candidates: Candidates,
+    ports: Vec<CompiledServicePort>,
+}
+
 impl Known {
     /// Compiles `objects` in place of the ports compiled before; returns the change.
     fn recompile(
@@ -88,22 +98,16 @@ impl Known {
         tables: &mut ClusterTables,
         settings: CompileSettings,
         nodes: &mut NodeNames,
+        scratch: &mut Scratch,
     ) -> Changed {
         let old = std::mem::take(&mut self.ports);
         let Objects { service, slices } = objects;
         let exists = service.is_some();
-        let mut ports = Vec::new();
+        let ports = &mut scratch.ports;
         if let Some(mut service) = service {
             let intern = &mut |name: &str| nodes.intern(name);
-            let candidates = &mut Candidates::default();
-            compile_service(
-                &mut service,
-                &slices,
-                settings,
-                intern,
-                candidates,
-                &mut ports,
-            );
+            let candidates = &mut scratch.candidates;
+            compile_service(&mut service, &slices, settings, intern, candidates, ports);
         }
         // The old ports read after compiling, by when they have arrived (`edit`).
         let udp = ports
@@ -112,15 +116,15 @@ impl Known {
             .any(|p| p.protocol == Protocol::Udp);
         let mut ids = old.to_vec();
         // New endpoints behind the same frontends (the common change) keep their ids.
-        match tables.replace_ports(&old, ports) {
-            Ok(()) => self.ports = old,
-            Err(ports) => {
-                tables.remove_ports(&old);
-                if exists {
-                    self.ports = tables.insert_ports(ports.into_iter());
-                    ids.extend_from_slice(&self.ports);
-                }
+        if tables.replace_ports(&old, ports) {
+            self.ports = old;
+        } else {
+            tables.remove_ports(&old);
+            if exists {
+                self.ports = tables.insert_ports(ports.drain(..));
+                ids.extend_from_slice(&self.ports);
             }
+            ports.clear();
         }
         ids.sort_unstable();
         ids.dedup();
@@ -147,6 +151,7 @@ impl ControlPlane {
             current: Arc::new(ClusterTables::with_capacity(0)),
             compiled: false,
             publication: None,
+            scratch: Scratch::default(),
         };
         plane.replace(state);
         plane
@@ -265,10 +270,13 @@ impl ControlPlane {
         let tables = &mut self.writer;
         // Kept first: compiling takes the objects (their names move into the ports).
         self.services.store(slot, &objects);
-        let change =
-            self.services
-                .get_mut(slot)
-                .recompile(objects, tables, settings, &mut self.nodes);
+        let change = self.services.get_mut(slot).recompile(
+            objects,
+            tables,
+            settings,
+            &mut self.nodes,
+            &mut self.scratch,
+        );
         tables.next_generation(change);
         self.current = Arc::new(tables.snapshot());
         self.services.remove_if_empty(slot, &name);

@@ -75,25 +75,26 @@ impl ClusterTables {
 
     /// Puts `ports` in place of the ports `ids` when each reaches the same frontends and
     /// NodePort as the one it replaces (an EndpointSlice change): only the ports and their
-    /// lines change, no lookup map. Gives the ports back when they differ.
+    /// lines change, no lookup map; `ports` is left empty. Leaves them when they differ,
+    /// and says whether they were put.
     pub(crate) fn replace_ports(
         &mut self,
         ids: &[ServicePortId],
-        ports: Vec<CompiledServicePort>,
-    ) -> Result<(), Vec<CompiledServicePort>> {
+        ports: &mut Vec<CompiledServicePort>,
+    ) -> bool {
         let same_place = ids.len() == ports.len()
             && ids
                 .iter()
-                .zip(&ports)
+                .zip(ports.iter())
                 .all(|(&id, new)| self.port(id).same_frontends(new));
         if !same_place {
-            return Err(ports);
+            return false;
         }
-        for (&id, port) in ids.iter().zip(ports) {
+        for (&id, port) in ids.iter().zip(ports.drain(..)) {
             self.lines.set(id, &port);
             self.ports.set(id.0 as usize, Some(Arc::new(port)));
         }
-        Ok(())
+        true
     }
 
     /// Adds a Service's compiled ports to every table (the full tables and the packet path's
