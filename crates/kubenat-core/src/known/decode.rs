@@ -56,11 +56,7 @@ impl Known {
         };
         let broken = "a block holds the objects it was encoded with";
         let mut at = Reader(rest);
-        let service = match at.byte() {
-            Some(0) => None,
-            Some(1) => Some(at.service().expect(broken)),
-            _ => panic!("{broken}"),
-        };
+        let service = at.option(Reader::service).expect(broken);
         let count = usize::try_from(at.varint().expect(broken)).expect(broken);
         let mut slices = Vec::with_capacity(count + usize::from(replacement.is_some()));
         for _ in 0..count {

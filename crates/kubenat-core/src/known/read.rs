@@ -69,6 +69,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An `Option`: 0, or 1 and the value.
+    pub fn option<T>(&mut self, some: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        match self.flag()? {
+            false => Some(None),
+            true => some(self).map(Some),
+        }
+    }
+
     /// A sequence: its length, then each item. Room is made for no more items than bytes
     /// are left, so a corrupt length cannot ask for much memory.
     fn seq<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
@@ -176,10 +184,7 @@ impl<'a> Reader<'a> {
             1 => TargetPort::Name(self.owned_text()?),
             _ => return None,
         };
-        let node_port = match self.flag()? {
-            false => None,
-            true => Some(self.port()?),
-        };
+        let node_port = self.option(Self::port)?;
         Some(ServicePort {
             name,
             protocol,
@@ -216,10 +221,7 @@ impl<'a> Reader<'a> {
             serving: self.flag()?,
             terminating: self.flag()?,
         };
-        let node_name = match self.flag()? {
-            false => None,
-            true => Some(self.owned_text()?),
-        };
+        let node_name = self.option(Self::owned_text)?;
         Some(Endpoint {
             addresses,
             conditions,
@@ -246,11 +248,7 @@ mod tests {
             assert_eq!(at.name(), Some((&*name.namespace, &*name.name)));
             let expected_service = postcard::take_from_bytes::<Option<Service>>(at.0);
             let (expected_service, _) = expected_service.expect("postcard reads it");
-            let service = match at.flag() {
-                Some(true) => at.service(),
-                _ => None,
-            };
-            assert_eq!(service, expected_service);
+            assert_eq!(at.option(Reader::service), Some(expected_service));
             let count = at.varint().expect("a count");
             for _ in 0..count {
                 let (expected, rest) =
@@ -263,9 +261,7 @@ mod tests {
                 let mut at = Reader(&block[..cut]);
                 let read = (|| {
                     at.name()?;
-                    if at.flag()? {
-                        at.service()?;
-                    }
+                    at.option(Reader::service)?;
                     for _ in 0..at.varint()? {
                         at.slice()?;
                     }
