@@ -124,8 +124,8 @@ impl Known {
                 self.ports = tables.insert_ports(ports.drain(..));
                 ids.extend_from_slice(&self.ports);
             }
-            ports.clear();
         }
+        debug_assert!(ports.is_empty(), "the scratch ports are all taken");
         ids.sort_unstable();
         ids.dedup();
         Changed::Ports {

@@ -69,7 +69,7 @@ impl Known {
                 (None, None) => false,
             };
             if swapped {
-                at.0 = skip_slice(at.0).expect(broken);
+                at.skip_slice().expect(broken);
                 slices.extend(replacement.take());
                 continue;
             }
@@ -110,34 +110,6 @@ fn name_objects(objects: &mut Objects, name: ServiceName) {
         }
         *slot = name.clone();
     }
-}
-
-/// The bytes after the slice that `bytes` starts with, as `encode::slice` writes it;
-/// `None` if they end first.
-fn skip_slice(bytes: &[u8]) -> Option<&[u8]> {
-    let mut at = Reader(bytes);
-    // Its name, then its Service's name left out (two empty strings).
-    for _ in 0..3 {
-        at.string()?;
-    }
-    for _ in 0..at.varint()? {
-        // A port: its name, its protocol's variant, its number.
-        at.string()?;
-        at.take(1)?;
-        at.varint()?;
-    }
-    for _ in 0..at.varint()? {
-        for _ in 0..at.varint()? {
-            let octets = if at.byte()? == 0 { 4 } else { 16 };
-            at.take(octets)?;
-        }
-        // ready, serving, terminating; then the node's name if there is one.
-        at.take(3)?;
-        if at.byte()? == 1 {
-            at.string()?;
-        }
-    }
-    Some(at.0)
 }
 
 #[cfg(test)]
@@ -187,25 +159,5 @@ mod tests {
         let added = known.objects_with_slice(new.clone());
         assert_eq!(added.slices, vec![new]);
         assert_eq!(added.service, None);
-    }
-
-    /// Stepping over a slice ends where decoding it does, and a slice cut short anywhere
-    /// is refused, never read past.
-    #[test]
-    fn a_slice_is_skipped_to_its_end_and_no_further() {
-        for kept in samples() {
-            for slice in &kept.slices {
-                let mut bytes = Vec::new();
-                super::super::encode::slice(&mut bytes, slice);
-                bytes.extend_from_slice(b"tail");
-                assert_eq!(skip_slice(&bytes), Some(&b"tail"[..]));
-                let (_, rest) =
-                    postcard::take_from_bytes::<EndpointSlice>(&bytes).expect("decodes");
-                assert_eq!(rest, b"tail");
-                for cut in 0..bytes.len() - 4 {
-                    assert_eq!(skip_slice(&bytes[..cut]), None, "cut at {cut}");
-                }
-            }
-        }
     }
 }
