@@ -156,10 +156,11 @@ impl PortLine {
     }
 }
 
-/// Lines per leaf of the persistent array: 64 lines, 4 KiB, so a change
-/// copies one short run of lines (a million lines need four branch levels, the upper
-/// ones hot in cache).
-const LINE_LEAF: usize = 64;
+/// Lines per leaf of the persistent array: 32 lines, 2 KiB, so a change copies one short
+/// run of lines (a million lines need four branch levels, the upper ones hot in cache).
+/// 64-line leaves had the same four levels at a million lines, and an update at 1M spent
+/// most of its cache misses copying the 4 KiB leaf (docs/benchmarks.md).
+const LINE_LEAF: usize = 32;
 
 /// Cluster-IP frontends to their service ports, and one [`PortLine`] per service port.
 /// Shared between snapshots: the lines in a persistent array, the index copied only when a

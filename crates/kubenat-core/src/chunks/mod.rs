@@ -16,37 +16,18 @@
 //! the copy a short `memcpy`; narrow leaves suit items that are costly to clone. The leaf
 //! size is part of the type, so a read masks its index into the leaf with a constant.
 
+mod node;
 mod retired;
 mod spares;
 #[cfg(test)]
 mod tests;
 
-use std::ptr::NonNull;
 use std::sync::Arc;
 
+use node::{BRANCH, BRANCH_BITS, Branch, EMPTY, Slot};
 use retired::{Owner, Token};
 
 use crate::flow_index::prefetch_all;
-
-/// log2 of the branch width.
-const BRANCH_BITS: u32 = 4;
-const BRANCH: usize = 1 << BRANCH_BITS;
-
-/// A child: the node (a branch, or a leaf at the bottom level), and the writer's version
-/// when it was made, which says whether a snapshot may read it.
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    /// `None`: never written, every item below reads as the fill value.
-    node: Option<NonNull<u8>>,
-    made: u64,
-}
-
-const EMPTY: Slot = Slot {
-    node: None,
-    made: 0,
-};
-
-type Branch = [Slot; BRANCH];
 
 /// Who a handle is.
 enum Role<T, const LEAF: usize> {
@@ -143,7 +124,7 @@ impl<T: Clone, const LEAF: usize> Chunks<T, LEAF> {
             let mut level = nodes.into_iter();
             nodes = Vec::with_capacity(level.len().div_ceil(BRANCH));
             while level.len() > 0 {
-                let children: Branch = std::array::from_fn(|_| level.next().unwrap_or(EMPTY));
+                let children = Branch::from_slots(|_| level.next().unwrap_or(EMPTY));
                 nodes.push(Slot {
                     node: Some(retired::new_node(Box::new(children))),
                     made: 0,
@@ -209,7 +190,7 @@ impl<T: Clone, const LEAF: usize> Chunks<T, LEAF> {
             let branch = unsafe { node?.cast::<Branch>().as_ref() };
             on_branch(branch);
             shift -= BRANCH_BITS;
-            node = branch[(index >> shift) & (BRANCH - 1)].node;
+            node = branch.nodes[(index >> shift) & (BRANCH - 1)];
         }
         // SAFETY: at the leaf level every node is a leaf, alive while `self` is.
         node.map(|leaf| unsafe { leaf.cast::<[T; LEAF]>().as_ref() })
@@ -229,12 +210,12 @@ impl<T: Clone, const LEAF: usize> Chunks<T, LEAF> {
         let Role::Writer(owner) = &mut self.role else {
             unreachable!("a writer now");
         };
-        let mut slot = &mut self.root;
+        let mut slot = self.root.as_mut();
         let mut shift = Self::LEAF_BITS + BRANCH_BITS * self.depth;
         for _ in 0..self.depth {
             let branch = owner.writable_branch(slot);
             shift -= BRANCH_BITS;
-            slot = &mut branch[(index >> shift) & (BRANCH - 1)];
+            slot = branch.slot_mut((index >> shift) & (BRANCH - 1));
         }
         &mut owner.writable_leaf(slot, &self.fill)[index & (LEAF - 1)]
     }
@@ -249,8 +230,8 @@ impl<T: Clone, const LEAF: usize> Chunks<T, LEAF> {
                 unreachable!("a writer now");
             };
             while index >= self.capacity() {
-                let mut children = [EMPTY; BRANCH];
-                children[0] = self.root;
+                let mut children = Branch::EMPTY;
+                children.set(0, self.root);
                 self.root = Slot {
                     node: Some(retired::new_node(Box::new(children))),
                     made: owner.version(),
@@ -295,13 +276,15 @@ impl<T: Clone, const LEAF: usize> Chunks<T, LEAF> {
             match slot.node {
                 None => 0,
                 Some(_) if depth == 0 => std::mem::size_of::<[T; LEAF]>(),
-                // SAFETY: above the leaf level every node is a branch, alive while the
-                // array that reaches it is.
-                Some(branch) => unsafe { branch.cast::<Branch>().as_ref() }
-                    .iter()
-                    .map(|&child| node_bytes::<T, LEAF>(child, depth - 1))
-                    .sum::<usize>()
-                    .saturating_add(std::mem::size_of::<Branch>()),
+                Some(branch) => {
+                    // SAFETY: above the leaf level every node is a branch, alive while the
+                    // array that reaches it is.
+                    let branch = unsafe { branch.cast::<Branch>().as_ref() };
+                    (0..BRANCH)
+                        .map(|i| node_bytes::<T, LEAF>(branch.slot(i), depth - 1))
+                        .sum::<usize>()
+                        .saturating_add(std::mem::size_of::<Branch>())
+                }
             }
         }
         node_bytes::<T, LEAF>(self.root, self.depth)

@@ -18,8 +18,8 @@ use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::node::{BRANCH, Branch, Slot, SlotMut};
 use super::spares::{Spares, deallocate, drop_items};
-use super::{BRANCH, Branch, EMPTY, Slot};
 
 /// A node of the tree behind a thin pointer (its kind follows from its level).
 pub(super) fn new_node<X>(node: Box<X>) -> NonNull<u8> {
@@ -60,9 +60,9 @@ unsafe fn free_tree<T, const LEAF: usize>(root: Slot, depth: u32) {
     if !leaf {
         // SAFETY: a branch above the leaves, owned by the caller.
         let children = unsafe { *node.cast::<Branch>().as_ref() };
-        for child in children {
+        for i in 0..BRANCH {
             // SAFETY: the children are the caller's too.
-            unsafe { free_tree::<T, LEAF>(child, depth - 1) };
+            unsafe { free_tree::<T, LEAF>(children.slot(i), depth - 1) };
         }
     }
     // SAFETY: the caller's promise.
@@ -314,12 +314,12 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
     /// node into the memory they are given (a spare's, or new).
     fn writable<'s, X>(
         &mut self,
-        slot: &'s mut Slot,
+        slot: SlotMut<'s>,
         leaf: bool,
         fresh: impl FnOnce(&mut MaybeUninit<X>),
         copy: impl FnOnce(&X, &mut MaybeUninit<X>),
     ) -> &'s mut X {
-        if let Some(node) = slot.node.filter(|_| slot.made == self.version) {
+        if let Some(node) = slot.node.filter(|_| *slot.made == self.version) {
             // SAFETY: made under this version, so no snapshot reaches it; `slot` is
             // borrowed mutably for as long.
             return unsafe { node.cast::<X>().as_mut() };
@@ -328,18 +328,16 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
         let mut memory = unsafe { self.spares.take::<X>(leaf) };
         // SAFETY: taken just now, so the writer's alone.
         let target = unsafe { memory.as_mut() };
-        match slot.node {
+        match *slot.node {
             None => fresh(target),
             Some(node) => {
                 // SAFETY: a live node of this kind, read to copy it.
                 copy(unsafe { node.cast::<X>().as_ref() }, target);
-                self.retire(node, leaf, slot.made);
+                self.retire(node, leaf, *slot.made);
             }
         }
-        *slot = Slot {
-            node: Some(memory.cast()),
-            made: self.version,
-        };
+        *slot.node = Some(memory.cast());
+        *slot.made = self.version;
         // SAFETY: written whole just now, under this version, which no snapshot reaches;
         // `slot` is borrowed mutably for as long.
         unsafe { memory.cast::<X>().as_mut() }
@@ -347,12 +345,12 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
 
     /// The branch in `slot`, made first (empty) or copied (when a snapshot may read it):
     /// a copy is its child pointers, nothing counted.
-    pub fn writable_branch<'s>(&mut self, slot: &'s mut Slot) -> &'s mut Branch {
+    pub fn writable_branch<'s>(&mut self, slot: SlotMut<'s>) -> &'s mut Branch {
         self.writable(
             slot,
             false,
             |target| {
-                target.write([EMPTY; BRANCH]);
+                target.write(Branch::EMPTY);
             },
             |old: &Branch, target| {
                 target.write(*old);
@@ -363,7 +361,7 @@ impl<T, const LEAF: usize> Owner<T, LEAF> {
 
 impl<T: Clone, const LEAF: usize> Owner<T, LEAF> {
     /// The leaf in `slot`, made first (of `fill`) or copied (when a snapshot may read it).
-    pub fn writable_leaf<'s>(&mut self, slot: &'s mut Slot, fill: &T) -> &'s mut [T; LEAF] {
+    pub fn writable_leaf<'s>(&mut self, slot: SlotMut<'s>, fill: &T) -> &'s mut [T; LEAF] {
         self.writable(
             slot,
             true,

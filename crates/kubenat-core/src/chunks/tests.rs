@@ -113,9 +113,10 @@ fn a_write_copies_one_path_and_shares_the_rest() {
     };
     assert_ne!(before.root.node, chunks.root.node);
     let shared = children(&before)
+        .nodes
         .iter()
-        .zip(children(&chunks).iter())
-        .filter(|(a, b)| a.node == b.node)
+        .zip(children(&chunks).nodes.iter())
+        .filter(|(a, b)| a == b)
         .count();
     assert_eq!(shared, 15);
     assert_eq!(*before.get(500), 500);
@@ -272,7 +273,7 @@ fn path<const LEAF: usize>(array: &Chunks<u32, LEAF>, index: usize) -> Vec<NonNu
         }
         shift -= BRANCH_BITS;
         // SAFETY: above the leaf level every node is a branch, alive while `array` is.
-        slot = unsafe { node.cast::<Branch>().as_ref() }[(index >> shift) & (BRANCH - 1)];
+        slot = unsafe { node.cast::<Branch>().as_ref() }.slot((index >> shift) & (BRANCH - 1));
     }
     nodes
 }
