@@ -10,16 +10,19 @@ pub(crate) use offload::fresh_table;
 pub(super) const FIRST_LANES: usize = 16 * LANES;
 /// Buckets of the next table an insert clears, and buckets of the old table it moves.
 /// Growth starts at a quarter full: clearing the next table (twice the buckets) takes a
-/// twenty-eighth of the lanes in inserts, moving a fifty-sixth, so the old table is never
-/// more than about a third full. A clear writes 512 bytes, so one batch of 256 new
-/// connections touches at most 256 KiB of fresh memory: a fraction of one huge page, 64
-/// base pages, whose first-touch faults, not the copying, are what growth costs a batch.
-/// Each step's call is what an insert pays most for growth, so a step does more: eight
-/// clears an insert instead of two cost 19 instructions a new flow less (23 with the
-/// memory helper); four moves instead of two, 9 less (28 with the helper), and eight
-/// instead of four 6 less (6): lookups also pay for the old table only half as long.
+/// twenty-eighth of the lanes in inserts, so the old table is never more than about a
+/// third full; moving it takes another twenty-eighth. A clear writes 512 bytes, so one
+/// batch of 256 new connections touches at most 256 KiB of fresh memory: a fraction of
+/// one huge page, 64 base pages, whose first-touch faults, not the copying, are what
+/// growth costs a batch. Each step's call is what an insert pays most for growth, so a
+/// step does more: eight clears an insert instead of two cost 19 instructions a new flow
+/// less (23 with the memory helper), four moves instead of two 9 less (6 measured again
+/// on 2026-12-07). Eight moves were 3 less again, but a batch of 64 new connections then
+/// moved 1,024 old buckets, about 1,800 keys: filling a million connections, the batches
+/// of each large growth took 40-65 us more than those between growths; at four, 20-40 us
+/// more (docs/benchmarks.md).
 const CLEARS_PER_INSERT: usize = 8;
-const MOVES_PER_INSERT: usize = 8;
+const MOVES_PER_INSERT: usize = 4;
 
 /// A [`FlowIndex`] that grows with the keys it holds, from 1 KiB up to what `max_keys`
 /// keys need at half load, by incremental rehash (see the module docs).
