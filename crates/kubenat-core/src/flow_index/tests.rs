@@ -107,6 +107,31 @@ proptest! {
 }
 
 #[test]
+fn a_key_at_the_end_of_its_reach_is_found_until_its_bucket_is_moved() {
+    // 224 keys of one signature fill their home bucket (0) and every bucket within reach
+    // after it, the last 31 buckets on: a lookup may skip the old table only once that
+    // bucket is moved, whatever moved before it.
+    let same = 1u64 << 32;
+    let far = |k: u32| u64::from(0x4000_0000 + (k.wrapping_mul(0x9e37_79b9) >> 1)) << 32;
+    let mut index = GrowingIndex::new(1 << 20);
+    index.reserve(400);
+    for value in 0..224 {
+        assert!(index.insert(same, value));
+    }
+    let mut value = 1000;
+    while !index.moving() {
+        assert!(index.insert(far(value), value));
+        value += 1;
+    }
+    while index.moving() {
+        index.move_buckets(1);
+        for v in 0..224 {
+            assert_eq!(index.find(same, |x| x == v), Some(v), "value {v}");
+        }
+    }
+}
+
+#[test]
 fn a_move_that_finds_no_room_keeps_the_key() {
     // Same-hash keys (home bucket 0 in every table size) fill the old table's whole
     // neighbourhood; once growth switches tables, more of them crowd the new table's

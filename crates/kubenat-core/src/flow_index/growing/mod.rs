@@ -151,11 +151,22 @@ impl GrowingIndex {
         self.old.is_some()
     }
 
-    /// Starts loading the home bucket of `hash` into cache (both while moving).
+    /// The old table, while the buckets of it that may hold a key signed `sig` (its home
+    /// and the buckets it may have overflowed into) are not all moved: a key's lookup
+    /// need not read a bucket already emptied. Moving goes in bucket order, so past the
+    /// first buckets of a move most lookups read one table, not two.
+    #[inline(always)]
+    fn old_holding(&self, sig: u32) -> Option<&FlowIndex> {
+        let old = self.old.as_ref()?;
+        (old.home(sig) + old.reach() > self.moved).then_some(old)
+    }
+
+    /// Starts loading the home bucket of `hash` into cache (of both tables while the old
+    /// one may hold it).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
         self.table.prefetch(hash);
-        if let Some(old) = &self.old {
+        if let Some(old) = self.old_holding(signature(hash)) {
             old.prefetch(hash);
         }
     }
@@ -181,7 +192,7 @@ impl GrowingIndex {
     /// The old table and the spilled keys: only a miss in the current table gets here.
     #[inline(never)]
     fn find_elsewhere<R>(&self, hash: u64, mut key: impl FnMut(u32) -> Option<R>) -> Option<R> {
-        if let Some(old) = &self.old
+        if let Some(old) = self.old_holding(signature(hash))
             && let Some(found) = old.find_map(hash, &mut key)
         {
             return Some(found);
@@ -333,6 +344,12 @@ impl GrowingIndex {
         {
             self.retire(emptied);
         }
+    }
+
+    /// Moves the next `buckets` old buckets, as inserts do a few at a time.
+    #[cfg(test)]
+    pub(super) fn move_buckets(&mut self, buckets: usize) {
+        self.move_some(buckets);
     }
 
     /// Buckets of the next table, twice as large, or what `max_keys` needs at half load
