@@ -106,45 +106,21 @@ proptest! {
     }
 }
 
-#[test]
-fn a_key_at_the_end_of_its_reach_is_found_until_its_bucket_is_moved() {
-    // 224 keys of one signature fill their home bucket (0) and every bucket within reach
-    // after it, the last 31 buckets on: a lookup may skip the old table only once that
-    // bucket is moved, whatever moved before it.
-    let same = 1u64 << 32;
-    let far = |k: u32| u64::from(0x4000_0000 + (k.wrapping_mul(0x9e37_79b9) >> 1)) << 32;
-    let mut index = GrowingIndex::new(1 << 20);
-    index.reserve(400);
-    for value in 0..224 {
-        assert!(index.insert(same, value));
-    }
-    let mut value = 1000;
-    while !index.moving() {
-        assert!(index.insert(far(value), value));
-        value += 1;
-    }
-    while index.moving() {
-        index.move_buckets(1);
-        for v in 0..224 {
-            assert_eq!(index.find(same, |x| x == v), Some(v), "value {v}");
-        }
-    }
-}
+/// A key hashed to home bucket 0 in every table size.
+const SAME: u64 = 1 << 32;
 
-#[test]
-fn a_move_that_finds_no_room_keeps_the_key() {
-    // Same-hash keys (home bucket 0 in every table size) fill the old table's whole
-    // neighbourhood; once growth switches tables, more of them crowd the new table's
-    // neighbourhood before the old keys are moved, so some moves find no room.
-    let same = 1u64 << 32;
+/// An index whose home bucket 0 and every bucket within reach after it are full of
+/// [`SAME`] keys (values 0..224), grown until it starts moving its old table by keys
+/// homed far from bucket 0; gives every key stored, in order.
+fn crowded_and_moving() -> (GrowingIndex, Vec<(u64, u32)>) {
     // Spread over the middle half of the signatures: homes far from bucket 0.
     let far = |k: u32| u64::from(0x4000_0000 + (k.wrapping_mul(0x9e37_79b9) >> 1)) << 32;
     let mut index = GrowingIndex::new(1 << 20);
     index.reserve(400);
     let mut stored: Vec<(u64, u32)> = Vec::new();
     for value in 0..224 {
-        assert!(index.insert(same, value));
-        stored.push((same, value));
+        assert!(index.insert(SAME, value));
+        stored.push((SAME, value));
     }
     let mut value = 1000;
     while !index.moving() {
@@ -152,9 +128,30 @@ fn a_move_that_finds_no_room_keeps_the_key() {
         stored.push((far(value), value));
         value += 1;
     }
+    (index, stored)
+}
+
+#[test]
+fn a_key_at_the_end_of_its_reach_is_found_until_its_bucket_is_moved() {
+    // The last of the crowded keys sits 31 buckets after its home: a lookup may skip the
+    // old table only once that bucket is moved, whatever moved before it.
+    let (mut index, _) = crowded_and_moving();
+    while index.moving() {
+        index.move_buckets(1);
+        for v in 0..224 {
+            assert_eq!(index.find(SAME, |x| x == v), Some(v), "value {v}");
+        }
+    }
+}
+
+#[test]
+fn a_move_that_finds_no_room_keeps_the_key() {
+    // Once growth switches tables, more keys of the crowded home fill the new table's
+    // neighbourhood before the old keys are moved, so some moves find no room.
+    let (mut index, mut stored) = crowded_and_moving();
     for value in 2000..2050 {
-        if index.insert(same, value) {
-            stored.push((same, value));
+        if index.insert(SAME, value) {
+            stored.push((SAME, value));
         }
     }
     assert!(
