@@ -3,5 +3,7 @@
 //! use the same generators.
 
 pub mod dump;
+pub mod in_order;
+pub mod pauses;
 pub mod run;
 pub mod synthetic;

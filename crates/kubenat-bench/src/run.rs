@@ -14,6 +14,7 @@ use kubenat_core::{
 };
 use serde::Serialize;
 
+use crate::pauses::{self, Pauses};
 use crate::synthetic::{self, FlowSpec, Rng};
 
 /// What to measure.
@@ -79,6 +80,19 @@ pub struct Throughput {
     /// phase ([`Engine::conntrack_grown_on_packet_path`]): memory the helper had not
     /// brought in time, each a batch that faulted fresh pages in.
     pub conntrack_grown_on_packet_path: u64,
+    /// Each batch in the order the batches ran (`kubenat bench --batch-times`): the same
+    /// seed gives every run the same batches, so runs compare batch by batch.
+    #[serde(skip)]
+    pub batches_in_order: Vec<BatchTime>,
+}
+
+/// One batch of a phase, timed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchTime {
+    pub ns: u64,
+    /// Slab chunks and index tables the connection tables took themselves in this batch
+    /// (a fault of fresh memory, where the helper's had not come in time).
+    pub conntrack_grown: u32,
 }
 
 /// Latency distribution of repeated operations.
@@ -88,6 +102,9 @@ pub struct Latency {
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub max_ns: u64,
+    /// Each operation's time in the order they ran (`kubenat bench --batch-times`).
+    #[serde(skip)]
+    pub in_order_ns: Vec<u64>,
 }
 
 /// Bytes the engine holds, measured by the caller's allocator.
@@ -124,6 +141,10 @@ pub struct Report {
     /// Random lookups per second into a plain 1M-key hash table: the memory system's
     /// ceiling on this machine, measured in the same run.
     pub ceiling_mlookups_per_second: f64,
+    /// The machine's own pauses, measured in the same run (a thread spinning for a second):
+    /// a batch that meets one is that much slower, so where they are long and frequent a
+    /// phase's slowest batch measures them, not the engine.
+    pub machine_pauses: Pauses,
     /// Every flow's first packet, into connection tables that start empty and grow.
     pub new_flows: Throughput,
     pub established: Throughput,
@@ -144,9 +165,11 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn latency(mut samples: Vec<u64>) -> Latency {
+fn latency(in_order_ns: Vec<u64>) -> Latency {
+    let mut samples = in_order_ns.clone();
     samples.sort_unstable();
     Latency {
+        in_order_ns,
         count: samples.len(),
         p50_ns: percentile(&samples, 0.50),
         p99_ns: percentile(&samples, 0.99),
@@ -154,7 +177,8 @@ fn latency(mut samples: Vec<u64>) -> Latency {
     }
 }
 
-fn throughput(packets: u64, elapsed: Duration, mut batches: Vec<u64>) -> Throughput {
+fn throughput(packets: u64, elapsed: Duration, batches_in_order: Vec<BatchTime>) -> Throughput {
+    let mut batches: Vec<u64> = batches_in_order.iter().map(|b| b.ns).collect();
     batches.sort_unstable();
     let seconds = elapsed.as_secs_f64().max(1e-9);
     Throughput {
@@ -166,6 +190,7 @@ fn throughput(packets: u64, elapsed: Duration, mut batches: Vec<u64>) -> Through
         batch_p999_ns: percentile(&batches, 0.999),
         max_batch_ns: batches.last().copied().unwrap_or(0),
         conntrack_grown_on_packet_path: 0,
+        batches_in_order,
     }
 }
 
@@ -235,6 +260,7 @@ fn pump(
     let mut verdicts = vec![Verdict::Accept; batch];
     let mut batch_times = Vec::with_capacity(stream.len() / batch + 1);
     let grown_before = engine.conntrack_grown_on_packet_path();
+    let mut grown_so_far = grown_before;
     let start = WallClock::now();
     for first in (0..stream.len()).step_by(batch) {
         if let Some(helper) = helper {
@@ -261,7 +287,13 @@ fn pump(
             &mut verdicts[..n],
         );
         *clock = *clock + Duration::from_micros(1);
-        batch_times.push(t0.elapsed().as_nanos() as u64);
+        let ns = t0.elapsed().as_nanos() as u64;
+        let grown = engine.conntrack_grown_on_packet_path();
+        batch_times.push(BatchTime {
+            ns,
+            conntrack_grown: u32::try_from(grown - grown_so_far).unwrap_or(u32::MAX),
+        });
+        grown_so_far = grown;
     }
     Throughput {
         conntrack_grown_on_packet_path: engine.conntrack_grown_on_packet_path() - grown_before,
@@ -468,6 +500,7 @@ pub fn run(
         lookup_hit_ns,
         lookup_miss_ns,
         ceiling_mlookups_per_second: ceiling(1_000_000, 4_000_000, config.seed),
+        machine_pauses: pauses::measure(Duration::from_secs(1)),
         new_flows,
         established,
         new_flows_pregrown,
@@ -615,5 +648,7 @@ fn threaded(
             .iter()
             .map(|r| r.conntrack_grown_on_packet_path)
             .sum(),
+        // The workers' batches interleave in time: no one order to compare runs by.
+        batches_in_order: Vec::new(),
     }
 }

@@ -41,6 +41,16 @@ pub fn text(r: &Report) -> String {
         "{:<16} {:>7.2} M random lookups/s into a 1M-key table (the memory ceiling)",
         "ceiling", r.ceiling_mlookups_per_second
     );
+    let pauses = &r.machine_pauses;
+    let _ = writeln!(
+        out,
+        "{:<16} {} over 100 us ({} over 1 ms) in {:.1} s of a thread spinning, longest {:.1} us",
+        "machine pauses",
+        pauses.over_100us,
+        pauses.over_1ms,
+        pauses.seconds,
+        pauses.longest_ns as f64 / 1e3
+    );
     phase(&mut out, "new flows", &r.new_flows);
     phase(&mut out, "  tables grown", &r.new_flows_pregrown);
     phase(&mut out, "established", &r.established);

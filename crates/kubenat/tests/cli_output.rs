@@ -122,6 +122,7 @@ fn bench_json_keeps_its_fields() {
         "lookup_hit_ns",
         "lookup_miss_ns",
         "ceiling_mlookups_per_second",
+        "machine_pauses",
         "new_flows",
         "new_flows_pregrown",
         "established",
@@ -183,4 +184,27 @@ fn bench_counts_the_memory_growing_tables_took_in_batches() {
         new_flows.contains("conntrack allocations in batches"),
         "{text}"
     );
+}
+
+#[test]
+fn bench_writes_every_batch_in_order_or_fails_before_running() {
+    let dir = TempDir::new("batch-times");
+    let file = dir.path("batches.csv");
+    let out = kubenat(&[&["bench", "--batch-times", &file][..], &SMALL_BENCH].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(csv.lines().next(), Some("phase,index,ns,conntrack_grown"));
+    for phase in [
+        "new_flows,0,",
+        "established,0,",
+        "new_flows_pregrown,0,",
+        "update,0,",
+    ] {
+        assert!(csv.lines().any(|l| l.starts_with(phase)), "{phase}\n{csv}");
+    }
+    // A file that cannot be written is a runtime failure (exit 3) naming it.
+    let missing = dir.path("no-such-folder/batches.csv");
+    let out = kubenat(&[&["bench", "--batch-times", &missing][..], &SMALL_BENCH].concat());
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&missing), "{}", stderr(&out));
 }

@@ -1,5 +1,9 @@
 //! `kubenat bench`: rule lookup and rewrite at scale, measured.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
 use clap::builder::RangedU64ValueParser;
 
 use super::{Failure, OutputArg, emit_as, examples, phase_spinner};
@@ -47,6 +51,11 @@ pub struct Bench {
     /// rather than a helper thread between batches (kubenat_core::offload).
     #[arg(long)]
     no_memory_helper: bool,
+    /// Also write every timed batch and update, in the order they ran, to FILE as CSV
+    /// (`phase,index,ns`): runs with the same arguments line up batch by batch
+    /// (benches/batch-floor.sh compares them).
+    #[arg(long, value_name = "FILE")]
+    batch_times: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArg,
 }
@@ -83,6 +92,11 @@ impl Bench {
             verify_checksums: self.verify_checksums,
             memory_helper: !self.no_memory_helper,
         };
+        // Opened first, so a path that cannot be written fails before a run of minutes.
+        let batch_times = match &self.batch_times {
+            Some(path) => Some((path, File::create(path).map_err(|e| cannot_write(path, e))?)),
+            None => None,
+        };
         let held = || Some(kubenat::memory::held());
         let spinner = phase_spinner();
         let mut phase = |what: &str| {
@@ -94,6 +108,16 @@ impl Bench {
         if let Some(spinner) = spinner {
             spinner.finish_and_clear();
         }
+        if let Some((path, file)) = batch_times {
+            let mut out = BufWriter::new(file);
+            kubenat_bench::in_order::write_csv(&report, &mut out)
+                .and_then(|()| out.flush())
+                .map_err(|e| cannot_write(path, e))?;
+        }
         emit_as(self.output.format, &report, kubenat::bench::text)
     }
+}
+
+fn cannot_write(path: &Path, error: std::io::Error) -> Failure {
+    Failure::Runtime(format!("{}: {error}", path.display()))
 }
