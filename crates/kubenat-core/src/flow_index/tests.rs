@@ -210,7 +210,7 @@ fn a_bucket_is_one_cache_line() {
 #[test]
 fn an_offloaded_index_waits_for_its_next_table() {
     let mut index = GrowingIndex::new(1 << 20);
-    index.offload();
+    index.offload(0);
     let waits_up_to = growing::FIRST_LANES / 8 * 3;
     let mut asked = None;
     for k in 0..waits_up_to as u16 {
@@ -232,6 +232,66 @@ fn an_offloaded_index_waits_for_its_next_table() {
         assert_eq!(
             index.find(hash(k, 0), |v| v == u32::from(k)),
             Some(u32::from(k))
+        );
+    }
+}
+
+/// Offloaded with room for a first set of keys, an index asks for that table at once and
+/// switches to it when it comes: those keys then go in without a table of its own, and it
+/// asks for the next growth's only once they are half in.
+#[test]
+fn an_offloaded_index_asks_at_once_for_room_for_its_first_keys() {
+    let first = 4_096;
+    let mut index = GrowingIndex::new(1 << 20);
+    index.offload(first);
+    let buckets = index.wanted().expect("asked at once, before any key");
+    assert_eq!(buckets, (4 * first).div_ceil(LANES));
+    assert_eq!(index.wanted(), None, "asked once");
+    let Ok(table) = fresh_table(buckets).downcast::<FlowIndex>() else {
+        panic!("a table")
+    };
+    assert!(index.supply(*table).is_ok());
+    assert_eq!(index.buckets(), buckets, "switched to it at once");
+    let mut next_asked_at = None;
+    for k in 0..first as u16 {
+        assert!(index.insert(hash(k, 0), u32::from(k)));
+        assert!(!index.clearing_its_own(), "key {k}");
+        if next_asked_at.is_none() && index.wanted().is_some() {
+            next_asked_at = Some(usize::from(k) + 1);
+        }
+    }
+    assert_eq!(index.own_tables(), 0);
+    assert_eq!(next_asked_at, Some(first / 2));
+    for k in 0..first as u16 {
+        assert_eq!(
+            index.find(hash(k, 0), |v| v == u32::from(k)),
+            Some(u32::from(k))
+        );
+    }
+}
+
+/// A first table near the cap, or past it, is the cap's: asked once, and never a growth
+/// after (as for a growth, no small last step).
+#[test]
+fn an_offloaded_index_of_few_keys_asks_for_its_whole_table_first() {
+    // (max keys, first keys): the first table would be 16,384 lanes
+    for (cap, first) in [(300, 4_096), (4_096, 4_096), (8_191, 4_096)] {
+        let mut index = GrowingIndex::new(cap);
+        index.offload(first);
+        let buckets = index.wanted().expect("asked at once");
+        assert_eq!(buckets, (2 * cap).div_ceil(LANES), "cap {cap}");
+        let Ok(table) = fresh_table(buckets).downcast::<FlowIndex>() else {
+            panic!("a table")
+        };
+        assert!(index.supply(*table).is_ok());
+        for k in 0..cap as u16 {
+            assert!(index.insert(hash(k, 0), u32::from(k)));
+            assert_eq!(index.wanted(), None, "cap {cap}, key {k}");
+        }
+        assert_eq!(
+            (index.buckets(), index.own_tables()),
+            (buckets, 0),
+            "cap {cap}"
         );
     }
 }

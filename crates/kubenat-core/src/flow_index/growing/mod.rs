@@ -50,6 +50,8 @@ pub(crate) struct GrowingIndex {
     /// [`GrowingIndex::supply`] when it arrives in time, and an emptied old table waits
     /// in `retired` for the caller to free.
     offloaded: bool,
+    /// Offloaded, the keys its first table asked for makes room for (see `offload`).
+    first_keys: usize,
     /// A supplied next table: every bucket empty, every page faulted in.
     spare: Option<FlowIndex>,
     /// A request for `spare` is out.
@@ -79,6 +81,7 @@ impl GrowingIndex {
             reserved: 0,
             max_keys,
             offloaded: false,
+            first_keys: 0,
             spare: None,
             requested: false,
             retired: None,

@@ -8,9 +8,31 @@ use crate::offload::fault_in;
 
 impl GrowingIndex {
     /// From now on, asks ahead for its next table and hands back the tables it empties
-    /// (see [`crate::offload`]).
-    pub fn offload(&mut self) {
+    /// (see [`crate::offload`]). Its first request, made at once, is for a table with room
+    /// for `first_keys` keys (up to `max_keys`) before it grows again: a small table fills
+    /// in a few batches, sooner than a helper thread can fault in the next (250-900 us for
+    /// a fresh huge page on the benchmarks' VM), and then grew on the packet path, taking
+    /// the fault there.
+    pub fn offload(&mut self, first_keys: usize) {
         self.offloaded = true;
+        self.first_keys = first_keys.min(self.max_keys);
+    }
+
+    /// Buckets of the table to ask for first, while the table is smaller: growth starts at
+    /// a quarter of the lanes, and the cap is half load. As for a growth, the cap at once
+    /// where it is less than twice as large: no small last step after it.
+    fn first_buckets(&self) -> Option<usize> {
+        let (lanes, cap) = (
+            self.first_keys.saturating_mul(4),
+            self.max_keys.saturating_mul(2),
+        );
+        let lanes = if lanes.saturating_mul(2) > cap {
+            cap
+        } else {
+            lanes
+        };
+        let buckets = buckets_for(lanes);
+        (buckets > self.table.buckets.len()).then_some(buckets)
     }
 
     /// The buckets of a next table to fault in off the packet path, once: offloaded, from
@@ -24,11 +46,14 @@ impl GrowingIndex {
             || self.spare.is_some()
             || self.next.is_some()
             || self.moving()
-            || self.keys < self.growth_at() / 2
         {
             return None;
         }
-        let buckets = self.next_buckets()?;
+        let buckets = match self.first_buckets() {
+            Some(first) => first,
+            None if self.keys < self.growth_at() / 2 => return None,
+            None => self.next_buckets()?,
+        };
         self.requested = true;
         self.set_step_at();
         Some(buckets)
@@ -37,12 +62,13 @@ impl GrowingIndex {
     /// Takes a next table (empty, from [`fresh_table`]) for the growth ahead; gives it
     /// back when it is not the size that growth needs (it came too late, or a `reserve`
     /// grew the index meanwhile). A growth that started clearing its own next table
-    /// switches to this one at once.
+    /// switches to this one at once, and so does the first table, larger than a growth.
     pub fn supply(&mut self, table: FlowIndex) -> Result<(), FlowIndex> {
         self.requested = false;
-        let taken = !self.moving()
-            && self.spare.is_none()
-            && Some(table.buckets.len()) == self.next_buckets();
+        let size = Some(table.buckets.len());
+        let first = size == self.first_buckets() && size > self.next_buckets();
+        let taken =
+            !self.moving() && self.spare.is_none() && (size == self.next_buckets() || first);
         let result = match (taken, self.next.take()) {
             (false, next) => {
                 self.next = next;
@@ -50,6 +76,10 @@ impl GrowingIndex {
             }
             (true, Some(cleared_in_part)) => {
                 self.abandoned = Some(cleared_in_part);
+                self.switch_to(table);
+                Ok(())
+            }
+            (true, None) if first => {
                 self.switch_to(table);
                 Ok(())
             }
