@@ -360,11 +360,17 @@ impl GrowingIndex {
     /// move every key for little room (filling 1M connections, the step from 3.7M lanes
     /// to the cap's 4M moved 1.4M keys). `None` at the cap.
     fn next_buckets(&self) -> Option<usize> {
-        let (doubled, cap) = (self.table.lanes() * 2, self.max_keys.saturating_mul(2));
-        let lanes = if doubled.saturating_mul(2) > cap {
+        self.larger_table(self.table.lanes() * 2)
+    }
+
+    /// Buckets of a table of `lanes`, or of the cap's (`max_keys` at half load) when that
+    /// is less than twice as large; `None` when no larger than the table now.
+    fn larger_table(&self, lanes: usize) -> Option<usize> {
+        let cap = self.max_keys.saturating_mul(2);
+        let lanes = if lanes.saturating_mul(2) > cap {
             cap
         } else {
-            doubled
+            lanes
         };
         let buckets = buckets_for(lanes);
         (buckets > self.table.buckets.len()).then_some(buckets)

@@ -22,17 +22,7 @@ impl GrowingIndex {
     /// a quarter of the lanes, and the cap is half load. As for a growth, the cap at once
     /// where it is less than twice as large: no small last step after it.
     fn first_buckets(&self) -> Option<usize> {
-        let (lanes, cap) = (
-            self.first_keys.saturating_mul(4),
-            self.max_keys.saturating_mul(2),
-        );
-        let lanes = if lanes.saturating_mul(2) > cap {
-            cap
-        } else {
-            lanes
-        };
-        let buckets = buckets_for(lanes);
-        (buckets > self.table.buckets.len()).then_some(buckets)
+        self.larger_table(self.first_keys.saturating_mul(4))
     }
 
     /// The buckets of a next table to fault in off the packet path, once: offloaded, from
