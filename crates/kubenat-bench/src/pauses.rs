@@ -17,14 +17,6 @@ pub struct Pauses {
     pub longest_ns: u64,
 }
 
-impl Pauses {
-    /// Pauses over 100 µs a second: with a phase of `s` seconds, about `s` times this many
-    /// of its batches meet one.
-    pub fn over_100us_per_second(&self) -> f64 {
-        self.over_100us as f64 / self.seconds.max(1e-9)
-    }
-}
-
 /// Spins on the clock for `duration` (to its first read past it) and counts the gaps
 /// between its reads.
 pub fn measure(duration: Duration) -> Pauses {

@@ -12,7 +12,8 @@ use crate::slab::{chunk_bytes, fresh_chunks};
 /// packet: below this a growth came every few batches, faster than a helper faulted in
 /// the next table, so each grew on the packet path (250 us to 4 ms a batch at 10k
 /// Services on the benchmarks' VM). The first tables hold 599 KB (the original and reply
-/// keys, two a connection) and 300 KB (the masquerade keys), whatever the maximum.
+/// keys, two a connection) and 300 KB (the masquerade keys), or the caps' tables where a
+/// cap is less than twice as large.
 const FIRST_CONNECTIONS: usize = 8_192;
 
 impl<A: Addr> Conntrack<A> {
