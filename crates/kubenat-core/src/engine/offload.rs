@@ -8,8 +8,9 @@ impl Engine {
     /// From now on, the connection tables of both families ask ahead for the memory they
     /// will need ([`Engine::memory_wanted`]) and hand back what they stop using
     /// ([`Engine::memory_released`]), so that no batch faults in fresh pages or frees a
-    /// table: see [`crate::offload`] for the loop. Without it, a table allocates as it
-    /// grows.
+    /// table: see [`crate::offload`] for the loop. The first requests, made at once, are
+    /// the first slab chunks and index tables with room for 8,192 connections (at most
+    /// 899 KB of index a family in use). Without it, a table allocates as it grows.
     ///
     /// ```
     /// use kubenat_core::Engine;
@@ -58,9 +59,9 @@ impl Engine {
     /// packets were processed: a slab chunk, or the next table of an index, that no
     /// [`Engine::provide_memory`] had brought in time. Each means a batch that faulted
     /// fresh pages in (milliseconds where a huge page is zeroed on a slow host). With
-    /// [`Engine::offload_memory`] and a helper that keeps up it counts only the first,
-    /// kilobyte-sized index tables, which a burst fills within one batch, before their
-    /// request can be answered; without, it counts every growth.
+    /// [`Engine::offload_memory`] and a helper that keeps up it counts none (the first
+    /// requests, index tables with room for 8,192 connections and the first slab chunks,
+    /// are answered before any batch); without, it counts every growth.
     pub fn conntrack_grown_on_packet_path(&self) -> u64 {
         (self.v4.conntrack.grown_on_packet_path() + self.v6.conntrack.grown_on_packet_path()) as u64
     }

@@ -17,8 +17,9 @@
 //! [`MemoryHelper::tend`] between batches.
 //!
 //! The tables ask ahead (slab chunks, many in one request, when their spares fall to half
-//! an eighth of the chunks in use; the next index as soon as the last growth is done),
-//! an index waits for its next
+//! an eighth of the chunks in use; each index at once for a first table with room for
+//! 8,192 connections, which [`MemoryHelper::start`] faults in before any batch, then the
+//! next as soon as the last growth is done), an index waits for its next
 //! table to grow (up to three eighths full instead of a quarter), and a request fulfilled
 //! too late costs only what growing costs without offloading: the engine never waits.
 //!

@@ -71,7 +71,7 @@ pub(crate) enum Changed {
 /// what differs between nodes (their name, addresses, NodePort addresses, local-traffic
 /// detection) is in [`NodeSettings`]. [`Tables`] pairs the two.
 ///
-/// The control plane keeps one to write, and publishes [`ClusterTables::snapshot`]s of
+/// The control plane keeps one to write, and publishes snapshots of
 /// it, which share everything: the service ports sit in a persistent array and the lookup
 /// maps behind shared pointers, so a change copies the run of ports it touches, and a map
 /// only when it adds or removes a key.
