@@ -204,6 +204,15 @@ fn a_bucket_is_one_cache_line() {
     assert_eq!(std::mem::align_of::<Bucket>(), 64);
 }
 
+/// Gives `index` the empty table of `buckets` a helper would fault in, and checks it is
+/// taken.
+fn supply_fresh(index: &mut GrowingIndex, buckets: usize) {
+    let Ok(table) = fresh_table(buckets).downcast::<FlowIndex>() else {
+        panic!("a table")
+    };
+    assert!(index.supply(*table).is_ok());
+}
+
 /// Offloaded, an index asks for its next table as soon as it is an eighth full and, until
 /// the table comes, waits to grow (up to three eighths full) rather than clear one of its
 /// own; the table supplied, the next insert grows into it.
@@ -219,10 +228,7 @@ fn an_offloaded_index_waits_for_its_next_table() {
         assert!(!index.clearing_its_own() && !index.moving(), "key {k}");
     }
     let buckets = asked.expect("the next table is asked for");
-    let Ok(table) = fresh_table(buckets).downcast::<FlowIndex>() else {
-        panic!("a table")
-    };
-    assert!(index.supply(*table).is_ok());
+    supply_fresh(&mut index, buckets);
     assert!(index.insert(hash(999, 0), 999));
     assert!(
         index.moving() && !index.clearing_its_own(),
@@ -247,10 +253,7 @@ fn an_offloaded_index_asks_at_once_for_room_for_its_first_keys() {
     let buckets = index.wanted().expect("asked at once, before any key");
     assert_eq!(buckets, (4 * first).div_ceil(LANES));
     assert_eq!(index.wanted(), None, "asked once");
-    let Ok(table) = fresh_table(buckets).downcast::<FlowIndex>() else {
-        panic!("a table")
-    };
-    assert!(index.supply(*table).is_ok());
+    supply_fresh(&mut index, buckets);
     assert_eq!(index.buckets(), buckets, "switched to it at once");
     let mut next_asked_at = None;
     for k in 0..first as u16 {
@@ -280,10 +283,7 @@ fn an_offloaded_index_of_few_keys_asks_for_its_whole_table_first() {
         index.offload(first);
         let buckets = index.wanted().expect("asked at once");
         assert_eq!(buckets, (2 * cap).div_ceil(LANES), "cap {cap}");
-        let Ok(table) = fresh_table(buckets).downcast::<FlowIndex>() else {
-            panic!("a table")
-        };
-        assert!(index.supply(*table).is_ok());
+        supply_fresh(&mut index, buckets);
         for k in 0..cap as u16 {
             assert!(index.insert(hash(k, 0), u32::from(k)));
             assert_eq!(index.wanted(), None, "cap {cap}, key {k}");
